@@ -1,0 +1,3 @@
+"""trialwatch: a change monitor for ClinicalTrials.gov study records."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,127 @@
+"""One check of many trials: fetch (or read) each record, normalise it, diff it against the latest
+snapshot and store snapshot and events together. A failing trial is recorded and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from monitor.diff import diff_records
+from monitor.errors import BadInput, RegistryError
+from monitor.events import ChangeEvent
+from monitor.normalise import content_hash, normalise_study, study_nct_id
+from monitor.registry import RegistryClient
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialError:
+    nct_id: str
+    error: str
+
+
+@dataclass
+class CheckOutcome:
+    """What a check did: the spec's `check --json` object."""
+
+    checked: int = 0
+    events: list[ChangeEvent] = field(default_factory=list)
+    errors: list[TrialError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "changes": [event.to_json() for event in self.events],
+            "errors": [{"nct_id": e.nct_id, "error": e.error} for e in self.errors],
+        }
+
+
+def record_study(
+    store: Store, study: dict[str, Any], *, fetched_at: str, source: str
+) -> list[ChangeEvent]:
+    """Store one fetched study and return its change events (none for a baseline or no change)."""
+    nct_id = study_nct_id(study)
+    record = normalise_study(study)
+    digest = content_hash(record)
+    previous = store.latest_snapshot(nct_id)
+    events: list[ChangeEvent] = []
+    if previous is not None and previous.content_hash != digest:
+        events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
+    identification = study["protocolSection"].get("identificationModule", {})
+    store.save_check(
+        nct_id=nct_id,
+        raw=study,
+        content_hash=digest,
+        events=events,
+        fetched_at=fetched_at,
+        source=source,
+        title=identification.get("briefTitle"),
+        acronym=identification.get("acronym"),
+    )
+    logger.info("%s: %d change(s)", nct_id, len(events))
+    return events
+
+
+def check_trials(
+    store: Store,
+    nct_ids: list[str],
+    *,
+    client: RegistryClient,
+    clock: Callable[[], str],
+    batch_size: int,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> CheckOutcome:
+    """Fetch `nct_ids` from the registry in batches and record each; errors never stop the rest."""
+    outcome = CheckOutcome()
+    for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
+        fetched_at = clock()
+        for nct_id, study in batch.studies.items():
+            outcome.events += record_study(store, study, fetched_at=fetched_at, source="api")
+            outcome.checked += 1
+        for nct_id, error in batch.errors.items():
+            store.save_error(nct_id, str(error), now=fetched_at)
+            outcome.errors.append(TrialError(nct_id, str(error)))
+            logger.warning("%s: %s", nct_id, error)
+        on_progress(len(batch.studies) + len(batch.errors))
+    return outcome
+
+
+def import_studies(
+    store: Store, studies: Iterable[tuple[str, dict[str, Any]]], *, fetched_at: str
+) -> CheckOutcome:
+    """Record studies read from files, in the given order."""
+    outcome = CheckOutcome()
+    for source, study in studies:
+        outcome.events += record_study(store, study, fetched_at=fetched_at, source=source)
+        outcome.checked += 1
+    return outcome
+
+
+def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
+    """(source, study) for every study in the files: one study, or an API list answer.
+
+    Every file is read and checked before anything is stored, so bad input changes nothing.
+    """
+    studies = []
+    for path in paths:
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise BadInput(f"{path} is not JSON: {exc}") from exc
+        found = content.get("studies") if isinstance(content, dict) else None
+        for study in found if isinstance(found, list) else [content]:
+            try:
+                study_nct_id(study)
+            except RegistryError as exc:
+                raise BadInput(f"{path} is not API v2 study JSON: {exc}") from exc
+            studies.append((f"file:{path.name}", study))
+    return studies

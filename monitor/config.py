@@ -1,0 +1,182 @@
+"""TOML config file + environment + command-line options -> one frozen `Settings`.
+
+Every setting has a key in the config file and a `TRIALWATCH_<KEY>` environment variable; the
+environment overrides the file and options override both. Bad values are `BadInput`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import BadInput
+
+DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
+DEFAULT_HISTORY_URL = "https://clinicaltrials.gov/api/int"
+TLS_MODES = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about where things are and how to behave."""
+
+    data_dir: Path
+    db: Path
+    config_file: Path | None
+    api_url: str = DEFAULT_API_URL
+    history_url: str = DEFAULT_HISTORY_URL
+    request_interval: float = 1.0
+    timeout: float = 30.0
+    max_attempts: int = 4
+    backoff_base: float = 1.0
+    batch_size: int = 100
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        """Like the default, but the SMTP password never shows (logs, tracebacks)."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["smtp_password"]:
+            shown["smtp_password"] = "***"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    if any(char in value for char in "\r\n"):
+        raise ValueError("line breaks are not allowed")
+    return value.strip()
+
+
+def _url(value: Any) -> str:
+    url = _text(value).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return url
+
+
+def _number(minimum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = float(value)
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum:g}")
+        return number
+
+    return parse
+
+
+def _whole(minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, float) or isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        number = int(value)
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return number
+
+    return parse
+
+
+def _tls(value: Any) -> str:
+    mode = _text(value).lower()
+    if mode not in TLS_MODES:
+        raise ValueError(f"expected one of {', '.join(TLS_MODES)}")
+    return mode
+
+
+def parse_address(value: Any) -> str:
+    """A bare e-mail address; anything that could smuggle a header or a second recipient fails."""
+    address = _text(value)
+    local, at, domain = address.partition("@")
+    if not at or not local or "." not in domain or any(c in address for c in " ,;<>\"'"):
+        raise ValueError(f"not an e-mail address: {address!r}")
+    return address
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of addresses")
+    return tuple(parse_address(item) for item in items if str(item).strip())
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "db": lambda value: Path(_text(value)).expanduser(),
+    "api_url": _url,
+    "history_url": _url,
+    "request_interval": _number(0),
+    "timeout": _number(0.1),
+    "max_attempts": _whole(1),
+    "backoff_base": _number(0),
+    "batch_size": _whole(1),
+    "smtp_host": _text,
+    "smtp_port": _whole(1),
+    "smtp_user": _text,
+    "smtp_password": _text,
+    "smtp_tls": _tls,
+    "mail_from": parse_address,
+    "mail_to": _addresses,
+}
+
+
+def load_settings(
+    *,
+    environ: Mapping[str, str],
+    cwd: Path,
+    db_option: str | None = None,
+    config_option: str | None = None,
+) -> Settings:
+    """Resolve every setting: option > environment > config file > default."""
+    data_dir = Path(environ.get("TRIALWATCH_HOME") or cwd / "snapshots").expanduser()
+    config_file = Path(config_option).expanduser() if config_option else None
+    if config_file is None and (data_dir / "trialwatch.toml").is_file():
+        config_file = data_dir / "trialwatch.toml"
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_parse_all(read_config_file(config_file), source=f"config {config_file}"))
+    from_env = {
+        key: environ[f"TRIALWATCH_{key.upper()}"]
+        for key in PARSERS
+        if environ.get(f"TRIALWATCH_{key.upper()}")
+    }
+    values.update(_parse_all(from_env, source="environment", prefix="TRIALWATCH_"))
+    if db_option:
+        values["db"] = Path(db_option).expanduser()
+    values.setdefault("db", data_dir / "trialwatch.db")
+    return Settings(data_dir=data_dir, config_file=config_file, **values)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(
+            f"cannot read config {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"config {path} is not valid TOML: {exc}") from exc
+
+
+def _parse_all(raw: Mapping[str, Any], *, source: str, prefix: str = "") -> dict[str, Any]:
+    parsed = {}
+    for key, value in raw.items():
+        name = f"{prefix}{key.upper()}" if prefix else key
+        if key not in PARSERS:
+            raise BadInput(f"{source}: unknown setting {name!r}")
+        try:
+            parsed[key] = PARSERS[key](value)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"{source}: bad value for {name}: {exc}") from exc
+    return parsed

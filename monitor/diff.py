@@ -1,0 +1,222 @@
+"""Two normalised records -> the list of `ChangeEvent`s between them. deepdiff finds what moved;
+the routing table below says which category and field each moved path belongs to.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from monitor.events import Category, ChangeEvent, SiteRef, make_event
+
+# Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
+RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
+    "overall_status": (Category.OVERALL_STATUS, "overall_status"),
+    "enrollment": (Category.ENROLLMENT, "enrollment"),
+    "start_date": (Category.DATE, "start_date"),
+    "primary_completion_date": (Category.DATE, "primary_completion_date"),
+    "completion_date": (Category.DATE, "completion_date"),
+    "contacts": (Category.CONTACT, "contacts"),
+    "officials": (Category.CONTACT, "contacts.officials"),
+    "eligibility": (Category.ELIGIBILITY, None),
+    "protocol": (Category.OTHER, None),
+    "has_results": (Category.OTHER, "hasResults"),
+    "results": (Category.OTHER, None),
+}
+SITE_FIELDS: dict[str, Category] = {
+    "status": Category.SITE_STATUS,
+    "facility": Category.SITE_RENAMED,
+    "contacts": Category.CONTACT,
+}
+DIFF_OPTIONS = {"view": "tree", "threshold_to_diff_deeper": 0}
+
+
+def diff_records(
+    old: dict[str, Any] | None, new: dict[str, Any], *, detected_at: str
+) -> list[ChangeEvent]:
+    """Every meaningful change from `old` to `new`; none when `old` is None (the baseline)."""
+    if old is None or old == new:
+        return []
+    nct_id = new["nct_id"]
+    events = [
+        make_event(nct_id, category, field_name, old_value, new_value, detected_at=detected_at)
+        for category, field_name, old_value, new_value in _record_changes(old, new)
+    ]
+    return events + diff_sites(old["sites"], new["sites"], nct_id=nct_id, detected_at=detected_at)
+
+
+def _record_changes(
+    old: dict[str, Any], new: dict[str, Any]
+) -> Iterable[tuple[Category, str, Any, Any]]:
+    """(category, field, old, new) for each changed field outside the site list."""
+    fields: dict[tuple[str | int, ...], None] = {}
+    old_rest = {key: value for key, value in old.items() if key in RECORD_FIELDS}
+    new_rest = {key: value for key, value in new.items() if key in RECORD_FIELDS}
+    for path in _changed_paths(old_rest, new_rest):
+        fields[_field_path(path)] = None
+    for path in fields:
+        category, field_name = RECORD_FIELDS[str(path[0])]
+        if field_name is None:
+            field_name = _dotted(path)
+        yield category, field_name, _value_at(old, path), _value_at(new, path)
+
+
+def _field_path(path: list[str | int]) -> tuple[str | int, ...]:
+    """The part of a changed path that names one field: lists are whole values, never indexes."""
+    head = path[0]
+    if RECORD_FIELDS[str(head)][1] is not None:
+        return (head,)
+    if head == "eligibility":
+        return tuple(path[:2])
+    cut = next((i for i, part in enumerate(path) if isinstance(part, int)), len(path))
+    return tuple(path[:cut])
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """("protocol", "descriptionModule", "briefSummary") -> "descriptionModule.briefSummary"."""
+    head, *rest = path
+    prefix = {"protocol": [], "results": ["resultsSection"], "eligibility": ["eligibility"]}
+    return ".".join([*prefix[str(head)], *map(str, rest)]) or str(head)
+
+
+def _changed_paths(old: Any, new: Any) -> Iterable[list[str | int]]:
+    tree = DeepDiff(old, new, **DIFF_OPTIONS)
+    for report in tree.values():
+        for level in report:
+            yield level.path(output_format="list")
+
+
+def _value_at(record: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        if not isinstance(record, dict) or part not in record:
+            return None
+        record = record[part]
+    return record
+
+
+def diff_sites(
+    old_sites: dict[str, dict[str, Any]],
+    new_sites: dict[str, dict[str, Any]],
+    *,
+    nct_id: str,
+    detected_at: str,
+) -> list[ChangeEvent]:
+    """Site events, sites matched by identity (see `reconcile_site_keys`), never by position."""
+    new_sites = reconcile_site_keys(old_sites, new_sites)
+    ambiguous = _ambiguous_names(old_sites) | _ambiguous_names(new_sites)
+    changes: dict[str, dict[str, None]] = defaultdict(dict)
+    for path in _changed_paths(old_sites, new_sites):
+        key = str(path[0])
+        changes[key][str(path[1]) if len(path) > 1 else ""] = None
+    events = []
+    for key, fields in sorted(changes.items()):
+        old_site, new_site = old_sites.get(key), new_sites.get(key)
+        site = _site_ref(key, old_site, new_site, ambiguous)
+        for category, field_name, old_value, new_value in _site_changes(fields, old_site, new_site):
+            events.append(
+                make_event(
+                    nct_id,
+                    category,
+                    field_name,
+                    old_value,
+                    new_value,
+                    detected_at=detected_at,
+                    site=site,
+                )
+            )
+    return events
+
+
+def _site_changes(
+    fields: dict[str, None], old_site: dict[str, Any] | None, new_site: dict[str, Any] | None
+) -> Iterable[tuple[Category, str, Any, Any]]:
+    if old_site is None:
+        yield Category.SITE_ADDED, "locations", None, new_site["status"]
+        return
+    if new_site is None:
+        yield Category.SITE_REMOVED, "locations", old_site["status"], None
+        return
+    order = list(SITE_FIELDS)
+    for name in sorted(fields, key=lambda name: (order.index(name) if name in order else 99, name)):
+        if name == "site_number":
+            continue  # derived from facility and contacts, which report their own changes
+        category = SITE_FIELDS.get(name, Category.OTHER)
+        field_name = "contacts" if name == "contacts" else f"locations.{name}"
+        yield category, field_name, old_site.get(name), new_site.get(name)
+
+
+def _site_ref(
+    key: str,
+    old_site: dict[str, Any] | None,
+    new_site: dict[str, Any] | None,
+    ambiguous: set[tuple[str | None, ...]],
+) -> SiteRef:
+    site = new_site or old_site
+    assert site is not None
+    renamed = old_site and new_site and old_site["facility"] != new_site["facility"]
+    return SiteRef(
+        facility=site["facility"],
+        city=site["city"],
+        state=site["state"],
+        country=site["country"],
+        key=key,
+        site_number=site["site_number"],
+        previous_facility=old_site["facility"] if renamed else None,
+        show_number=_site_name(site) in ambiguous,
+    )
+
+
+def _site_name(site: dict[str, Any]) -> tuple[str | None, ...]:
+    return (site["facility"], site["city"], site["country"])
+
+
+def _ambiguous_names(sites: dict[str, dict[str, Any]]) -> set[tuple[str | None, ...]]:
+    """Facility+city+country labels shared by two or more sites (they need their site number)."""
+    counts = Counter(_site_name(site) for site in sites.values())
+    return {name for name, count in counts.items() if count > 1}
+
+
+def reconcile_site_keys(
+    old_sites: dict[str, dict[str, Any]], new_sites: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """`new_sites` re-keyed so a site whose identity clue moved keeps its old key.
+
+    A site's key (see `normalise.site_identity`) uses its site number when the record gives
+    one. Withdrawn sites lose their contacts and with them the number; a city gets re-spelled.
+    Unmatched sites are paired when exactly one old and one new site share, in this order:
+    country + city + facility name, then country + site number.
+    """
+    unmatched_old = {key: site for key, site in old_sites.items() if key not in new_sites}
+    unmatched_new = {key: site for key, site in new_sites.items() if key not in old_sites}
+    renames: dict[str, str] = {}
+    for clue in (_place_and_name, _country_and_number):
+        old_by_clue = _unique_by(unmatched_old, clue)
+        for value, new_key in _unique_by(unmatched_new, clue).items():
+            if value in old_by_clue:
+                old_key = old_by_clue[value]
+                renames[new_key] = old_key
+                del unmatched_old[old_key], unmatched_new[new_key]
+    return {renames.get(key, key): site for key, site in new_sites.items()}
+
+
+def _place_and_name(site: dict[str, Any]) -> tuple[str, ...] | None:
+    return tuple((site[name] or "").casefold() for name in ("country", "city", "facility"))
+
+
+def _country_and_number(site: dict[str, Any]) -> tuple[str, ...] | None:
+    if not site["site_number"]:
+        return None
+    return ((site["country"] or "").casefold(), site["site_number"])
+
+
+def _unique_by(sites: dict[str, dict[str, Any]], clue: Any) -> dict[tuple[str, ...], str]:
+    """{clue value: key} for clue values that exactly one site has."""
+    keys_by_value: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for key, site in sites.items():
+        value = clue(site)
+        if value is not None:
+            keys_by_value[value].append(key)
+    return {value: keys[0] for value, keys in keys_by_value.items() if len(keys) == 1}

@@ -1,0 +1,45 @@
+"""The exceptions trialwatch raises, caught in one place (the CLI) and turned into exit codes.
+
+   TrialwatchError
+    +-- BadInput          exit 2: malformed id, unreadable file, bad config, unusable database
+    +-- RegistryError     one trial could not be fetched (carries nct_id and HTTP status)
+    |    +-- StudyNotFound
+|    +-- MalformedResponse  the answer was not the study JSON asked for
+    +-- DeliveryError     a digest could not be delivered
+    +-- StoreError        the database failed at run time
+"""
+
+from __future__ import annotations
+
+
+class TrialwatchError(Exception):
+    """Base of every error trialwatch reports to the user."""
+
+
+class BadInput(TrialwatchError):
+    """The user gave us something we cannot use; nothing has been changed."""
+
+
+class RegistryError(TrialwatchError):
+    """A study could not be fetched or parsed; the message says why in a few words."""
+
+    def __init__(self, message: str, *, nct_id: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.nct_id = nct_id
+        self.status = status
+
+
+class StudyNotFound(RegistryError):
+    """The registry has no study with this id (HTTP 404, or absent from a batch answer)."""
+
+
+class MalformedResponse(RegistryError):
+    """The registry answered 200 with something that is not the study JSON we asked for."""
+
+
+class DeliveryError(TrialwatchError):
+    """A digest could not be handed to the mail server or written to the outbox."""
+
+
+class StoreError(TrialwatchError):
+    """The database could not be read or written."""

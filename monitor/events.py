@@ -1,0 +1,308 @@
+"""The `ChangeEvent` type and the table of categories: each category's name, importance and the
+one-line summary a reader sees ("Primary completion 2028-08-29 -> 2029-02-28 (+183 days)").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Category(StrEnum):
+    """Event categories in order of importance (the digest's order)."""
+
+    OVERALL_STATUS = "overall_status"
+    NEW_TRIAL = "new_trial"
+    LEFT_QUERY = "left_query"
+    SITE_STATUS = "site_status"
+    SITE_ADDED = "site_added"
+    SITE_REMOVED = "site_removed"
+    SITE_RENAMED = "site_renamed"
+    ENROLLMENT = "enrollment"
+    DATE = "date"
+    ELIGIBILITY = "eligibility"
+    CONTACT = "contact"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    """Which site an event is about, as the spec's `site` object (plus the site's identity key)."""
+
+    facility: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    key: str
+    site_number: str | None = None
+    previous_facility: str | None = None
+    show_number: bool = False
+
+    def label(self) -> str:
+        """ "Facility (was Old name), City, Country"; the site number only where names repeat."""
+        name = self.facility or "(unnamed site)"
+        if self.show_number and self.site_number:
+            name += f" (site {self.site_number})"
+        if self.previous_facility:
+            name += f" (was {self.previous_facility})"
+        return ", ".join(part for part in (name, self.city, self.country) if part)
+
+    def to_json(self) -> dict[str, Any]:
+        site = {name: getattr(self, name) for name in ("facility", "city", "state", "country")}
+        site["key"] = self.key
+        site["site_number"] = self.site_number
+        if self.previous_facility:
+            site["previous_facility"] = self.previous_facility
+        return site
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One meaningful difference between two snapshots of a trial."""
+
+    nct_id: str
+    detected_at: str
+    category: Category
+    field: str
+    old: Any
+    new: Any
+    summary: str
+    site: SiteRef | None = None
+
+    @property
+    def site_key(self) -> str:
+        return self.site.key if self.site else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's JSON shape (`site` null when the event is not about one site)."""
+        event = asdict(self)
+        event["category"] = str(self.category)
+        event["site"] = self.site.to_json() if self.site else None
+        return event
+
+
+def make_event(
+    nct_id: str,
+    category: Category,
+    field_name: str,
+    old: Any,
+    new: Any,
+    *,
+    detected_at: str,
+    site: SiteRef | None = None,
+) -> ChangeEvent:
+    """Build an event with its summary from the category table."""
+    summary = SUMMARIES[category](field_name, old, new, site)
+    return ChangeEvent(nct_id, detected_at, category, field_name, old, new, summary, site)
+
+
+# --- wording -------------------------------------------------------------------------------
+
+STATUS_WORDS = {"ACTIVE_NOT_RECRUITING": "Active, not recruiting"}
+FIELD_LABELS = {
+    "start_date": "Start",
+    "primary_completion_date": "Primary completion",
+    "completion_date": "Completion",
+    "eligibility.criteria": "Eligibility criteria",
+    "eligibility.minimum_age": "Minimum age",
+    "eligibility.maximum_age": "Maximum age",
+    "eligibility.sex": "Sex",
+    "eligibility.healthy_volunteers": "Healthy volunteers",
+    "eligibility.std_ages": "Age groups",
+    "contacts": "Central contacts",
+    "contacts.officials": "Study officials",
+}
+ITEM_NAME_KEYS = ("label", "name", "measure", "title", "id", "term")
+
+
+def readable_status(status: str | None) -> str:
+    """`NOT_YET_RECRUITING` -> `Not yet recruiting`."""
+    if status is None:
+        return "(none)"
+    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+def field_label(field_name: str) -> str:
+    """A reader's name for a field: the table's, else the last dotted part split into words."""
+    if field_name in FIELD_LABELS:
+        return FIELD_LABELS[field_name]
+    last = field_name.rsplit(".", 1)[-1]
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", last).replace("_", " ")
+    return words[:1].upper() + words[1:].lower()
+
+
+def format_value(value: Any, *, limit: int = 80) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        text = ", ".join(format_value(item, limit=limit) for item in value) or "(none)"
+    elif isinstance(value, dict):
+        text = item_name(value)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def item_name(item: dict[str, Any]) -> str:
+    for key in ITEM_NAME_KEYS:
+        if item.get(key):
+            return str(item[key])
+    return ", ".join(f"{key}={value}" for key, value in sorted(item.items()) if value)
+
+
+def parse_registry_date(text: str) -> tuple[int, int, int | None]:
+    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None)."""
+    parts = [int(part) for part in text.split("-")]
+    return parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else None
+
+
+def date_slip(old: str, new: str) -> str:
+    """ "+183 days" between full dates; "+3 months" when either date is only a month."""
+    old_y, old_m, old_d = parse_registry_date(old)
+    new_y, new_m, new_d = parse_registry_date(new)
+    if old_d is not None and new_d is not None:
+        days = (dt.date(new_y, new_m, new_d) - dt.date(old_y, old_m, old_d)).days
+        return f"{days:+d} day{'' if abs(days) == 1 else 's'}"
+    months = (new_y * 12 + new_m) - (old_y * 12 + old_m)
+    if months == 0:
+        return "same month"
+    return f"{months:+d} month{'' if abs(months) == 1 else 's'}"
+
+
+def list_changes(old: list[Any] | None, new: list[Any] | None) -> str:
+    """ "added X; removed Y; changed Z" for two lists, items matched by their name."""
+    old_items = {_list_item_name(item): item for item in old or []}
+    new_items = {_list_item_name(item): item for item in new or []}
+    parts = []
+    for verb, names in (
+        ("added", [name for name in new_items if name not in old_items]),
+        ("removed", [name for name in old_items if name not in new_items]),
+        ("changed", [n for n in new_items if n in old_items and new_items[n] != old_items[n]]),
+    ):
+        if names:
+            parts.append(f"{verb} {', '.join(format_value(name, limit=60) for name in names)}")
+    return "; ".join(parts) or "changed"
+
+
+def _list_item_name(item: Any) -> str:
+    return item_name(item) if isinstance(item, dict) else str(item)
+
+
+def _summarise_overall_status(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return f"Overall status: {readable_status(old)} -> {readable_status(new)}"
+
+
+def _summarise_site_status(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return f"{_site_label(site)}: {readable_status(old)} -> {readable_status(new)}"
+
+
+def _summarise_site_added(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return f"New site: {_site_label(site)} ({readable_status(new)})"
+
+
+def _summarise_site_removed(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return f"Site removed: {_site_label(site)} (was {readable_status(old)})"
+
+
+def _summarise_site_renamed(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    place = ", ".join(part for part in (site.city, site.country) if part) if site else ""
+    return f"Site renamed: {old} -> {new}" + (f", {place}" if place else "")
+
+
+def _summarise_enrollment(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    if old and new and old["type"] == new["type"]:
+        kind = f" ({new['type'].lower()})" if new["type"] else ""
+        return f"Enrollment {old['count']} -> {new['count']}{kind}"
+    if old and new and old["count"] == new["count"]:
+        return f"Enrollment {new['count']}: {_lower(old['type'])} -> {_lower(new['type'])}"
+    return f"Enrollment {_enrollment_text(old)} -> {_enrollment_text(new)}"
+
+
+def _enrollment_text(enrollment: dict[str, Any] | None) -> str:
+    if not enrollment:
+        return "(none)"
+    return f"{enrollment['count']} ({_lower(enrollment['type'])})"
+
+
+def _summarise_date(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    label = field_label(field_name)
+    if old is None:
+        return f"{label} set: {new['date']} ({_lower(new['type'])})"
+    if new is None:
+        return f"{label} removed (was {old['date']})"
+    text = f"{label} {new['date']}"
+    if old["date"] != new["date"]:
+        text = f"{label} {old['date']} -> {new['date']} ({date_slip(old['date'], new['date'])})"
+    if old["type"] != new["type"]:
+        separator = "," if old["date"] != new["date"] else ":"
+        text += f"{separator} {_lower(old['type'])} -> {_lower(new['type'])}"
+    return text
+
+
+def _summarise_eligibility(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    label = field_label(field_name)
+    if field_name == "eligibility.criteria":
+        old_lines, new_lines = (old or "").splitlines(), (new or "").splitlines()
+        matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+        removed = sum(i2 - i1 for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "equal")
+        added = sum(j2 - j1 for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal")
+        return f"{label} changed: {added} line{'s'[: added != 1]} added, {removed} removed"
+    if isinstance(old, list) or isinstance(new, list):
+        return f"{label}: {list_changes(old, new)}"
+    return f"{label}: {format_value(old)} -> {format_value(new)}"
+
+
+def _summarise_contact(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    where = f"Contacts at {_site_label(site)}" if site else field_label(field_name)
+    return f"{where}: {list_changes(old, new)}"
+
+
+def _summarise_other(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    label = field_label(field_name)
+    if site:
+        label = f"{_site_label(site)}: {label.lower()}"
+    if isinstance(old, list) or isinstance(new, list):
+        return f"{label}: {list_changes(old, new)}"
+    if isinstance(old, dict) or isinstance(new, dict):
+        return f"{label} changed"
+    old_text, new_text = format_value(old), format_value(new)
+    if len(old_text) + len(new_text) > 120:
+        return f"{label} changed"
+    return f"{label}: {old_text} -> {new_text}"
+
+
+def _summarise_query(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    query = field_name.removeprefix("query:")
+    title = new if new is not None else old
+    return f"{'Left' if new is None else 'New in'} search {query}: {title}"
+
+
+def _site_label(site: SiteRef | None) -> str:
+    return site.label() if site else "(site)"
+
+
+def _lower(text: str | None) -> str:
+    return text.lower() if text else "(no type)"
+
+
+SUMMARIES: dict[Category, Callable[[str, Any, Any, SiteRef | None], str]] = {
+    Category.OVERALL_STATUS: _summarise_overall_status,
+    Category.NEW_TRIAL: _summarise_query,
+    Category.LEFT_QUERY: _summarise_query,
+    Category.SITE_STATUS: _summarise_site_status,
+    Category.SITE_ADDED: _summarise_site_added,
+    Category.SITE_REMOVED: _summarise_site_removed,
+    Category.SITE_RENAMED: _summarise_site_renamed,
+    Category.ENROLLMENT: _summarise_enrollment,
+    Category.DATE: _summarise_date,
+    Category.ELIGIBILITY: _summarise_eligibility,
+    Category.CONTACT: _summarise_contact,
+    Category.OTHER: _summarise_other,
+}

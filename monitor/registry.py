@@ -1,0 +1,223 @@
+"""Talk to the ClinicalTrials.gov API v2: batched fetches by id, paging, retries with backoff
+(honouring Retry-After), a politeness interval between requests, and a precise error per trial.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import tenacity
+
+from monitor import __version__
+from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
+from monitor.normalise import study_nct_id
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RetryableResponse(Exception):
+    """A 429 or 5xx answer worth another try; carries the server's Retry-After, if any."""
+
+    def __init__(self, status: int, retry_after: float | None):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class FetchBatch:
+    """What one batch of ids came back as: each id is either in `studies` or in `errors`."""
+
+    studies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, RegistryError] = field(default_factory=dict)
+
+
+class RegistryClient:
+    """One shared httpx client with timeouts, retries and a minimum interval between requests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        request_interval: float = 1.0,
+        timeout: float = 30.0,
+        max_attempts: int = 4,
+        backoff_base: float = 1.0,
+        max_retry_after: float = 300.0,
+    ):
+        self.http = httpx.Client(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            transport=httpx.HTTPTransport(retries=0),
+        )
+        self.request_interval = request_interval
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.max_retry_after = max_retry_after
+        self.requests_sent = 0
+        self._next_request_at = 0.0
+        self._turn = threading.Lock()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+
+    def fetch_studies(
+        self, nct_ids: Iterable[str], *, batch_size: int = 100
+    ) -> Iterator[FetchBatch]:
+        """Fetch studies `batch_size` ids per request, yielding each batch as it arrives.
+
+        A batch whose answer is malformed or rejected is retried one id at a time, so one bad
+        record never takes the others down with it.
+        """
+        ids = list(dict.fromkeys(nct_ids))
+        for start in range(0, len(ids), batch_size):
+            batch_ids = ids[start : start + batch_size]
+            try:
+                yield self._fetch_batch(batch_ids)
+            except MalformedResponse as exc:
+                logger.info("batch of %d failed (%s); fetching one by one", len(batch_ids), exc)
+                yield self._fetch_one_by_one(batch_ids)
+            except RegistryError as exc:
+                if exc.status == 400:
+                    yield self._fetch_one_by_one(batch_ids)
+                else:
+                    yield FetchBatch(errors={nct_id: exc for nct_id in batch_ids})
+
+    def fetch_study(self, nct_id: str) -> dict[str, Any]:
+        """One study by id: `GET /studies/{id}`."""
+        try:
+            study = self.get_json(f"/studies/{nct_id}")
+        except RegistryError as exc:
+            exc.nct_id = nct_id
+            raise
+        if study_nct_id(study) != nct_id:
+            raise MalformedResponse(
+                f"registry answered with {study_nct_id(study)} instead", nct_id=nct_id
+            )
+        return study
+
+    def _fetch_batch(self, nct_ids: list[str]) -> FetchBatch:
+        wanted = set(nct_ids)
+        batch = FetchBatch()
+        params: dict[str, Any] = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
+        while True:
+            page = self.get_json("/studies", params=params)
+            studies = page.get("studies") if isinstance(page, dict) else None
+            if not isinstance(studies, list):
+                raise MalformedResponse("malformed JSON: no 'studies' list")
+            for study in studies:
+                try:
+                    nct_id = study_nct_id(study)
+                except RegistryError as exc:
+                    raise MalformedResponse(f"{exc} in a batch answer") from exc
+                if nct_id in wanted:
+                    batch.studies[nct_id] = study
+            token = page.get("nextPageToken")
+            if not token:
+                break
+            params = {**params, "pageToken": token}
+        for nct_id in nct_ids:
+            if nct_id not in batch.studies:
+                batch.errors[nct_id] = StudyNotFound("not found in the registry", nct_id=nct_id)
+        return batch
+
+    def _fetch_one_by_one(self, nct_ids: list[str]) -> FetchBatch:
+        batch = FetchBatch()
+        for nct_id in nct_ids:
+            try:
+                batch.studies[nct_id] = self.fetch_study(nct_id)
+            except RegistryError as exc:
+                exc.nct_id = nct_id
+                batch.errors[nct_id] = exc
+        return batch
+
+    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """GET with retries; returns parsed JSON or raises `RegistryError` saying what went wrong."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._retry_wait,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            response = retrying(self._get_once, path, params)
+        except RetryableResponse as exc:
+            what = "rate limited" if exc.status == 429 else "server error"
+            raise RegistryError(
+                f"{what} (HTTP {exc.status}) after {self.max_attempts} attempts", status=exc.status
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise RegistryError(f"timed out after {self.max_attempts} attempts") from exc
+        except httpx.TransportError as exc:
+            raise RegistryError(
+                f"connection failed after {self.max_attempts} attempts ({type(exc).__name__})"
+            ) from exc
+        if response.status_code == 404:
+            raise StudyNotFound("not found (HTTP 404)", status=404)
+        if response.status_code == 400:
+            raise RegistryError("invalid id (HTTP 400)", status=400)
+        if response.status_code != 200:
+            raise RegistryError(
+                f"unexpected HTTP {response.status_code}", status=response.status_code
+            )
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+
+    def _get_once(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+        self._wait_for_turn()
+        self.requests_sent += 1
+        response = self.http.get(path, params=params)
+        if response.status_code in RETRYABLE_STATUSES:
+            raise RetryableResponse(response.status_code, parse_retry_after(response))
+        return response
+
+    def _wait_for_turn(self) -> None:
+        """Politeness: at most one request per `request_interval` seconds, across threads."""
+        with self._turn:
+            delay = self._next_request_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._next_request_at = time.monotonic() + self.request_interval
+
+    def _retry_wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_retry_after)
+        return self.backoff_base * 2 ** (state.attempt_number - 1)
+
+    @staticmethod
+    def _log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

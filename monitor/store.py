@@ -1,0 +1,376 @@
+"""The SQLite schema and every query (sqlite-utils). Transactions live here and only here: a
+trial's snapshot and its events are committed together, so a crash loses or doubles nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from monitor.errors import BadInput, StoreError
+from monitor.events import ChangeEvent
+
+
+def _create_first_schema(db: sqlite_utils.Database) -> None:
+    db["watches"].create(
+        {
+            "nct_id": str,
+            "label": str,
+            "recipients": str,
+            "added_at": str,
+            "active": int,
+            "title": str,
+            "acronym": str,
+            "last_checked_at": str,
+            "last_error": str,
+        },
+        pk="nct_id",
+        not_null={"added_at", "active", "recipients"},
+        defaults={"active": 1, "recipients": "[]"},
+    )
+    db["snapshots"].create(
+        {
+            "id": int,
+            "nct_id": str,
+            "fetched_at": str,
+            "last_seen_at": str,
+            "content_hash": str,
+            "source": str,
+            "raw": str,
+        },
+        pk="id",
+        not_null={"nct_id", "fetched_at", "last_seen_at", "content_hash", "source", "raw"},
+        foreign_keys=[("nct_id", "watches", "nct_id")],
+    )
+    db["snapshots"].create_index(["nct_id", "id"])
+    db["events"].create(
+        {
+            "id": int,
+            "nct_id": str,
+            "snapshot_id": int,
+            "detected_at": str,
+            "category": str,
+            "field": str,
+            "site_key": str,
+            "site": str,
+            "old": str,
+            "new": str,
+            "summary": str,
+        },
+        pk="id",
+        not_null={"nct_id", "snapshot_id", "detected_at", "category", "field", "site_key"},
+        defaults={"site_key": ""},
+        foreign_keys=[("nct_id", "watches", "nct_id"), ("snapshot_id", "snapshots", "id")],
+    )
+    db["events"].create_index(["nct_id", "detected_at"])
+    db["events"].create_index(["category"])
+    # One event per field per site per snapshot: a replayed write can never double an event.
+    db["events"].create_index(["snapshot_id", "category", "field", "site_key"], unique=True)
+    db["runs"].create(
+        {
+            "id": int,
+            "command": str,
+            "started_at": str,
+            "finished_at": str,
+            "checked": int,
+            "changes": int,
+            "errors": str,
+        },
+        pk="id",
+        not_null={"command", "started_at"},
+    )
+
+
+# Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_first_schema]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    id: int
+    nct_id: str
+    fetched_at: str
+    content_hash: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Watch:
+    nct_id: str
+    label: str | None
+    recipients: list[str]
+    added_at: str
+    title: str | None
+    acronym: str | None
+    last_checked_at: str | None
+    last_error: str | None
+    snapshots: int
+    events: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Store:
+    """The trialwatch database: watches, snapshots, change events and runs."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path):
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) and migrate; an unusable path is bad input, not a crash."""
+        if path.is_dir():
+            raise BadInput(f"cannot use database {path}: it is a directory")
+        if not path.parent.is_dir():
+            raise BadInput(f"cannot use database {path}: folder {path.parent} does not exist")
+        try:
+            db = sqlite_utils.Database(sqlite3.connect(path, timeout=10))
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise BadInput(
+                    f"database {path} has schema version {version}, newer than this trialwatch "
+                    f"({SCHEMA_VERSION}): upgrade trialwatch"
+                )
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            store = cls(db, path)
+            store.migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"cannot use database {path}: {exc}") from exc
+        return store
+
+    def migrate(self, version: int) -> None:
+        for number in range(version, SCHEMA_VERSION):
+            with self.db.atomic():
+                MIGRATIONS[number](self.db)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- watches ---------------------------------------------------------------------------
+
+    def add_watches(
+        self, nct_ids: Iterable[str], *, label: str | None, recipients: list[str], now: str
+    ) -> list[str]:
+        """Start (or resume) watching; returns the ids that were not watched before."""
+        added = []
+        with self._writing():
+            for nct_id in nct_ids:
+                existing = self._watch_row(nct_id)
+                if existing is None or not existing["active"]:
+                    added.append(nct_id)
+                row = {"nct_id": nct_id, "active": 1, "added_at": now, "recipients": "[]"}
+                if existing is not None:
+                    row["added_at"] = existing["added_at"]
+                    row["recipients"] = existing["recipients"]
+                    row["label"] = existing["label"]
+                if label is not None:
+                    row["label"] = label
+                if recipients:
+                    row["recipients"] = json.dumps(recipients)
+                self.db["watches"].upsert(row, pk="nct_id")
+        return added
+
+    def remove_watches(self, nct_ids: Iterable[str]) -> None:
+        """Stop watching; snapshots and events stay for the history."""
+        with self._writing():
+            for nct_id in nct_ids:
+                self.db["watches"].update(nct_id, {"active": 0})
+
+    def unwatched(self, nct_ids: Iterable[str]) -> list[str]:
+        """The ids among `nct_ids` that are not actively watched."""
+        return [nct_id for nct_id in nct_ids if not (self._watch_row(nct_id) or {}).get("active")]
+
+    def watched_ids(self) -> list[str]:
+        return [
+            row["nct_id"]
+            for row in self.db.query("select nct_id from watches where active = 1 order by nct_id")
+        ]
+
+    def list_watches(self) -> list[Watch]:
+        sql = """
+            select w.*,
+              (select count(*) from snapshots s where s.nct_id = w.nct_id) as snapshots,
+              (select count(*) from events e where e.nct_id = w.nct_id) as events
+            from watches w where active = 1 order by nct_id
+        """
+        return [
+            Watch(
+                **{
+                    **{key: row[key] for key in Watch.__dataclass_fields__ if key in row},
+                    "recipients": json.loads(row["recipients"]),
+                }
+            )
+            for row in self.db.query(sql)
+        ]
+
+    def _watch_row(self, nct_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from watches where nct_id = ?", [nct_id]))
+        return rows[0] if rows else None
+
+    # --- snapshots and events --------------------------------------------------------------
+
+    def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+        rows = list(
+            self.db.query(
+                "select * from snapshots where nct_id = ? order by id desc limit 1", [nct_id]
+            )
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredSnapshot(
+            row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], json.loads(row["raw"])
+        )
+
+    def save_check(
+        self,
+        *,
+        nct_id: str,
+        raw: dict[str, Any],
+        content_hash: str,
+        events: list[ChangeEvent],
+        fetched_at: str,
+        source: str,
+        title: str | None,
+        acronym: str | None,
+    ) -> bool:
+        """Store one trial's check in one transaction; returns whether a new snapshot was added.
+
+        Unchanged content (same hash as the latest snapshot) only moves `last_seen_at`.
+        """
+        with self._writing():
+            self._ensure_watch(nct_id, now=fetched_at)
+            latest = self.latest_snapshot(nct_id)
+            is_new = latest is None or latest.content_hash != content_hash
+            if is_new:
+                snapshot_id = (
+                    self.db["snapshots"]
+                    .insert(
+                        {
+                            "nct_id": nct_id,
+                            "fetched_at": fetched_at,
+                            "last_seen_at": fetched_at,
+                            "content_hash": content_hash,
+                            "source": source,
+                            "raw": json.dumps(raw, ensure_ascii=False),
+                        }
+                    )
+                    .last_pk
+                )
+                self.db["events"].insert_all(
+                    self._event_row(event, snapshot_id) for event in events
+                )
+            else:
+                self.db["snapshots"].update(latest.id, {"last_seen_at": fetched_at})
+            self.db["watches"].update(
+                nct_id,
+                {
+                    "title": title,
+                    "acronym": acronym,
+                    "last_checked_at": fetched_at,
+                    "last_error": None,
+                },
+            )
+        return is_new
+
+    def save_error(self, nct_id: str, error: str, *, now: str) -> None:
+        with self._writing():
+            self.db["watches"].update(nct_id, {"last_checked_at": now, "last_error": error})
+
+    def _ensure_watch(self, nct_id: str, *, now: str) -> None:
+        """Imported files may name a trial not watched yet: importing starts watching it."""
+        if self._watch_row(nct_id) is None:
+            self.db["watches"].insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
+
+    @staticmethod
+    def _event_row(event: ChangeEvent, snapshot_id: int) -> dict[str, Any]:
+        return {
+            "nct_id": event.nct_id,
+            "snapshot_id": snapshot_id,
+            "detected_at": event.detected_at,
+            "category": str(event.category),
+            "field": event.field,
+            "site_key": event.site_key,
+            "site": json.dumps(event.site.to_json(), ensure_ascii=False) if event.site else None,
+            "old": json.dumps(event.old, ensure_ascii=False),
+            "new": json.dumps(event.new, ensure_ascii=False),
+            "summary": event.summary,
+        }
+
+    def list_events(
+        self,
+        *,
+        nct_id: str | None = None,
+        since: str | None = None,
+        category: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored events as the spec's JSON objects, oldest first."""
+        clauses, params = [], []
+        for clause, value in (
+            ("nct_id = ?", nct_id),
+            ("detected_at >= ?", since),
+            ("category = ?", category),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        sql = f"select * from events {where} order by detected_at, id"
+        return [self._event_json(row) for row in self.db.query(sql, params)]
+
+    @staticmethod
+    def _event_json(row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": row["id"],
+            "nct_id": row["nct_id"],
+            "detected_at": row["detected_at"],
+            "category": row["category"],
+            "field": row["field"],
+            "site": json.loads(row["site"]) if row["site"] else None,
+            "old": json.loads(row["old"]),
+            "new": json.loads(row["new"]),
+            "summary": row["summary"],
+            "snapshot_id": row["snapshot_id"],
+        }
+
+    # --- runs ------------------------------------------------------------------------------
+
+    def start_run(self, command: str, *, now: str) -> int:
+        with self._writing():
+            return self.db["runs"].insert({"command": command, "started_at": now}).last_pk
+
+    def finish_run(
+        self, run_id: int, *, now: str, checked: int, changes: int, errors: list[dict[str, str]]
+    ) -> None:
+        with self._writing():
+            self.db["runs"].update(
+                run_id,
+                {
+                    "finished_at": now,
+                    "checked": checked,
+                    "changes": changes,
+                    "errors": json.dumps(errors),
+                },
+            )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction whose database failures surface as `StoreError`."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"database {self.path}: {exc}") from exc
