@@ -82,7 +82,7 @@ def check_trials(
     outcome = CheckOutcome()
     for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
         fetched_at = clock()
-        for nct_id, study in batch.studies.items():
+        for study in batch.studies.values():
             outcome.events += record_study(store, study, fetched_at=fetched_at, source="api")
             outcome.checked += 1
         for nct_id, error in batch.errors.items():

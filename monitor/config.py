@@ -6,7 +6,6 @@ environment overrides the file and options override both. Bad values are `BadInp
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields

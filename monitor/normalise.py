@@ -39,7 +39,7 @@ SITE_FIELDS = ("facility", "status", "city", "state", "zip", "country")
 
 
 def normalise_nct_id(text: str) -> str:
-    """Accept `nct05869955` or ` NCT05869955 ` and return `NCT05869955`; anything else is bad input."""
+    """`nct05869955` or ` NCT05869955 ` -> `NCT05869955`; anything else is bad input."""
     candidate = text.strip().upper()
     if not NCT_ID.fullmatch(candidate):
         raise BadInput(f"not an NCT id: {text!r} (expected NCT followed by 8 digits)")
@@ -67,7 +67,7 @@ def content_hash(record: dict[str, Any]) -> str:
 
 
 def fold_value(value: Any) -> Any:
-    """Fold strings and sort lists recursively: re-ordered lists and re-spaced text compare equal."""
+    """Fold strings and sort lists, recursively: re-ordered or re-spaced values compare equal."""
     if isinstance(value, str):
         return fold_text(value)
     if isinstance(value, dict):
@@ -137,7 +137,7 @@ def _normalise_eligibility_value(name: str, value: Any) -> Any:
 
 
 def site_number(site: dict[str, Any]) -> str | None:
-    """The sponsor's site number: from a "Local Institution - 0043" name, else a "Site 0043" contact."""
+    """The sponsor's site number, from "Local Institution - 0043" or a "Site 0043" contact."""
     placeholder = PLACEHOLDER_FACILITY.match(fold_text(site.get("facility") or ""))
     if placeholder:
         return placeholder.group(1)

@@ -147,7 +147,7 @@ class RegistryClient:
         return batch
 
     def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
-        """GET with retries; returns parsed JSON or raises `RegistryError` saying what went wrong."""
+        """GET with retries: parsed JSON, or a `RegistryError` that says what went wrong."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
             stop=tenacity.stop_after_attempt(self.max_attempts),

@@ -1,4 +1,4 @@
-"""Change events -> digests people read: jinja2 templates under `templates/`, autoescape on for HTML."""
+"""Change events -> digests people read, from jinja2 templates (autoescape on for HTML)."""
 
 from __future__ import annotations
 
