@@ -1,0 +1,140 @@
+"""Shared fixtures: the seed records, a loopback registry, and running the real CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.registry_server import RegistryServer
+
+ROOT = Path(__file__).parent.parent
+SEED_DIR = ROOT / "seeds" / "NCT05869955"
+SEED_FILES = sorted(SEED_DIR.glob("*.json"))
+
+
+def load_seed(index: int = 0) -> dict[str, Any]:
+    """A fresh copy of the seed story's version `index` (0 = the 2026-01-13 record)."""
+    return json.loads(SEED_FILES[index].read_text())
+
+
+def study_with_id(nct_id: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The seed record under another NCT id (for tests that need several trials)."""
+    study = copy.deepcopy(base or load_seed())
+    study["protocolSection"]["identificationModule"]["nctId"] = nct_id
+    return study
+
+
+def locations(study: dict[str, Any]) -> list[dict[str, Any]]:
+    return study["protocolSection"]["contactsLocationsModule"]["locations"]
+
+
+def find_site(study: dict[str, Any], facility: str, *, contact: str = "") -> dict[str, Any]:
+    return next(
+        site
+        for site in locations(study)
+        if site["facility"] == facility
+        and contact in " ".join(c["name"] for c in site.get("contacts", []))
+    )
+
+
+@pytest.fixture
+def seed() -> dict[str, Any]:
+    return load_seed()
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryServer]:
+    server = RegistryServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
+    """Environment for the CLI: its own data dir, the loopback registry, no politeness delays."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRIALWATCH_")}
+    env.update(
+        TRIALWATCH_HOME=str(home),
+        TRIALWATCH_API_URL=registry.url,
+        TRIALWATCH_REQUEST_INTERVAL="0",
+        TRIALWATCH_BACKOFF_BASE="0",
+        TRIALWATCH_TIMEOUT="2",
+        TRIALWATCH_MAX_ATTEMPTS="3",
+        COLUMNS="200",
+    )
+    return env
+
+
+@pytest.fixture
+def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., CliResult]:
+    """Run the real `python -m monitor` in a subprocess, as a user or cron would."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", *args],
+            capture_output=True,
+            text=True,
+            env={**cli_env, **(env or {})},
+            cwd=tmp_path,
+            timeout=60,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def spawn_trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., subprocess.Popen]:
+    """Start the CLI without waiting (for kill -9 tests)."""
+    processes: list[subprocess.Popen] = []
+
+    def spawn(*args: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env,
+            cwd=tmp_path,
+        )
+        processes.append(process)
+        return process
+
+    yield spawn
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def event_keys(events: list[Any]) -> list[tuple[str, str, str]]:
+    """(category, field, summary) of each event, for compact assertions."""
+    return [
+        (str(e["category"]), e["field"], e["summary"])
+        if isinstance(e, dict)
+        else (str(e.category), e.field, e.summary)
+        for e in events
+    ]

@@ -1,0 +1,161 @@
+"""A small ClinicalTrials.gov API v2 look-alike on loopback, with scripted faults.
+
+It serves `/studies?filter.ids=...` (paged with `pageSize`/`pageToken`), `/studies/{id}` and
+`/version` from studies held as JSON text, so a test can also serve a broken record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Fault:
+    """What the next matching request gets instead of a normal answer."""
+
+    status: int = 503
+    body: str = '{"error": "scripted fault"}'
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
+    path_prefix: str = "/studies"
+    times: int = 1
+
+
+@dataclass
+class SeenRequest:
+    path: str
+    params: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float
+
+
+class RegistryServer:
+    def __init__(self) -> None:
+        self.studies: dict[str, str] = {}
+        self.faults: list[Fault] = []
+        self.requests: list[SeenRequest] = []
+        self.data_timestamp = "2026-11-24T09:00:05"
+        self.max_page_size = 1000
+        self.hold_request_number: int | None = None
+        self.request_held = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> RegistryServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def put(self, *studies: dict[str, Any]) -> None:
+        for study in studies:
+            nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+            self.studies[nct_id] = json.dumps(study)
+
+    def put_raw(self, nct_id: str, text: str) -> None:
+        self.studies[nct_id] = text
+
+    def fail(self, **fault: Any) -> None:
+        self.faults.append(Fault(**fault))
+
+    def hold(self, request_number: int) -> None:
+        """Block the Nth request (1-based) until `release` is set; `request_held` tells when."""
+        self.hold_request_number = request_number
+
+    def study_requests(self) -> list[SeenRequest]:
+        return [r for r in self.requests if r.path.startswith("/studies")]
+
+    def _next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if path.startswith(fault.path_prefix):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, str]:
+        if path == "/version":
+            return 200, json.dumps({"apiVersion": "2.0.5", "dataTimestamp": self.data_timestamp})
+        if path == "/studies":
+            return self._list_answer(params)
+        one = re.fullmatch(r"/studies/([^/]+)", path)
+        if one:
+            nct_id = one.group(1)
+            if not re.fullmatch(r"NCT\d{8}", nct_id):
+                return 400, '{"message": "invalid NCT id"}'
+            if nct_id not in self.studies:
+                return 404, '{"message": "not found"}'
+            return 200, self.studies[nct_id]
+        return 404, '{"message": "no such endpoint"}'
+
+    def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
+        wanted = params.get("filter.ids", [""])[0].split(",")
+        if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
+            return 400, '{"message": "invalid filter.ids"}'
+        found = [self.studies[nct_id] for nct_id in wanted if nct_id in self.studies]
+        size = min(int(params.get("pageSize", ["10"])[0]), self.max_page_size)
+        start = int(params.get("pageToken", ["0"])[0])
+        page = found[start : start + size]
+        token = f', "nextPageToken": "{start + size}"' if start + size < len(found) else ""
+        return 200, '{"studies": [' + ",".join(page) + "]" + token + "}"
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+                url = urlsplit(self.path)
+                with server._lock:
+                    server.requests.append(
+                        SeenRequest(url.path, parse_qs(url.query), dict(self.headers), time.time())
+                    )
+                    number = len(server.requests)
+                if number == server.hold_request_number:
+                    server.request_held.set()
+                    server.release.wait(30)
+                fault = server._next_fault(url.path)
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                if fault is not None and fault.reset:
+                    self.close_connection = True
+                    return
+                if fault is not None:
+                    status, body, headers = fault.status, fault.body, fault.headers
+                else:
+                    status, body = server._answer(url.path, parse_qs(url.query))
+                    headers = {}
+                encoded = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(encoded)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(encoded)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,258 @@
+"""The differ on the seed record: every category, the no-event cases, duplicate and renamed sites."""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from monitor.diff import diff_records
+from monitor.normalise import normalise_study
+from tests.conftest import event_keys, find_site, load_seed, locations
+
+Study = dict[str, Any]
+UMASS = "University of Massachusetts Chan Medical School"
+
+
+def diff(old: Study, new: Study) -> list[tuple[str, str, str]]:
+    events = diff_records(normalise_study(old), normalise_study(new), detected_at="2026-02-01T07:00:00Z")
+    return event_keys(events)
+
+
+def edited(edit: Callable[[Study], None]) -> tuple[Study, Study]:
+    old = load_seed()
+    new = copy.deepcopy(old)
+    edit(new)
+    return old, new
+
+
+def status_module(study: Study) -> dict[str, Any]:
+    return study["protocolSection"]["statusModule"]
+
+
+def set_path(path: str, value: Any) -> Callable[[Study], None]:
+    def edit(study: Study) -> None:
+        *parents, last = path.split(".")
+        target = study["protocolSection"]
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
+
+    return edit
+
+
+def site_edit(which: str, contact: str = "", /, **changes: Any) -> Callable[[Study], None]:
+    def edit(study: Study) -> None:
+        site = find_site(study, which, contact=contact)
+        for key, value in changes.items():
+            if value is None:
+                site.pop(key, None)
+            else:
+                site[key] = value
+
+    return edit
+
+
+def add_site(study: Study) -> None:
+    locations(study).append(
+        {"facility": "Hospital Universitario 12 de Octubre", "status": "NOT_YET_RECRUITING",
+         "city": "Madrid", "country": "Spain",
+         "contacts": [{"name": "Maria Galindo, Site 0059", "role": "CONTACT"}]}
+    )
+
+
+def remove_site(study: Study) -> None:
+    locations(study).remove(find_site(study, "Local Institution - 0054"))
+
+
+CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
+    ("overall_status", set_path("statusModule.overallStatus", "ACTIVE_NOT_RECRUITING"),
+     [("overall_status", "overall_status", "Overall status: Recruiting -> Active, not recruiting")]),
+    ("site_status", site_edit("Mayo Clinic in Rochester, Minnesota", status="ACTIVE_NOT_RECRUITING"),
+     [("site_status", "locations.status",
+       "Mayo Clinic in Rochester, Minnesota, Rochester, United States: "
+       "Recruiting -> Active, not recruiting")]),
+    ("site_added", add_site,
+     [("site_added", "locations",
+       "New site: Hospital Universitario 12 de Octubre, Madrid, Spain (Not yet recruiting)")]),
+    ("site_removed", remove_site,
+     [("site_removed", "locations",
+       "Site removed: Local Institution - 0054, New York, United States (was Withdrawn)")]),
+    ("site_renamed_with_status",
+     site_edit("Local Institution - 0043", facility="Hopitaux Universitaires de Strasbourg",
+               status="RECRUITING"),
+     [("site_status", "locations.status",
+       "Hopitaux Universitaires de Strasbourg (was Local Institution - 0043), Strasbourg, "
+       "France: Not yet recruiting -> Recruiting"),
+      ("site_renamed", "locations.facility",
+       "Site renamed: Local Institution - 0043 -> Hopitaux Universitaires de Strasbourg, "
+       "Strasbourg, France")]),
+    ("enrollment_count", set_path("designModule.enrollmentInfo.count", 300),
+     [("enrollment", "enrollment", "Enrollment 270 -> 300 (estimated)")]),
+    ("enrollment_type", set_path("designModule.enrollmentInfo.type", "ACTUAL"),
+     [("enrollment", "enrollment", "Enrollment 270: estimated -> actual")]),
+    ("enrollment_both", set_path("designModule.enrollmentInfo", {"count": 265, "type": "ACTUAL"}),
+     [("enrollment", "enrollment", "Enrollment 270 (estimated) -> 265 (actual)")]),
+    ("date_slip", set_path("statusModule.primaryCompletionDateStruct",
+                           {"date": "2029-02-28", "type": "ESTIMATED"}),
+     [("date", "primary_completion_date",
+       "Primary completion 2028-08-29 -> 2029-02-28 (+183 days)")]),
+    ("date_earlier", set_path("statusModule.completionDateStruct",
+                              {"date": "2028-08-28", "type": "ESTIMATED"}),
+     [("date", "completion_date", "Completion 2028-08-29 -> 2028-08-28 (-1 day)")]),
+    ("date_type", set_path("statusModule.completionDateStruct",
+                           {"date": "2028-08-29", "type": "ACTUAL"}),
+     [("date", "completion_date", "Completion 2028-08-29: estimated -> actual")]),
+    ("date_slip_and_type", set_path("statusModule.primaryCompletionDateStruct",
+                                    {"date": "2028-09-30", "type": "ACTUAL"}),
+     [("date", "primary_completion_date",
+       "Primary completion 2028-08-29 -> 2028-09-30 (+32 days), estimated -> actual")]),
+    ("date_partial", set_path("statusModule.completionDateStruct",
+                              {"date": "2028-11", "type": "ESTIMATED"}),
+     [("date", "completion_date", "Completion 2028-08-29 -> 2028-11 (+3 months)")]),
+    ("start_date", set_path("statusModule.startDateStruct", {"date": "2023-09-14", "type": "ACTUAL"}),
+     [("date", "start_date", "Start 2023-09-13 -> 2023-09-14 (+1 day)")]),
+    ("eligibility_min_age", set_path("eligibilityModule.minimumAge", "16 Years"),
+     [("eligibility", "eligibility.minimum_age", "Minimum age: 18 Years -> 16 Years")]),
+    ("eligibility_max_age", set_path("eligibilityModule.maximumAge", "75 Years"),
+     [("eligibility", "eligibility.maximum_age", "Maximum age: (none) -> 75 Years")]),
+    ("eligibility_sex", set_path("eligibilityModule.sex", "FEMALE"),
+     [("eligibility", "eligibility.sex", "Sex: ALL -> FEMALE")]),
+    ("eligibility_healthy", set_path("eligibilityModule.healthyVolunteers", True),
+     [("eligibility", "eligibility.healthy_volunteers", "Healthy volunteers: no -> yes")]),
+    ("eligibility_criteria",
+     lambda s: s["protocolSection"]["eligibilityModule"].update(
+         eligibilityCriteria=s["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+         + "\n\n* Prior CAR T-cell therapy"),
+     [("eligibility", "eligibility.criteria",
+       "Eligibility criteria changed: 1 line added, 0 removed")]),
+    ("central_contact", lambda s: s["protocolSection"]["contactsLocationsModule"]["centralContacts"][0]
+     .update(phone="855-907-0000"),
+     [("contact", "contacts",
+       "Central contacts: changed BMS Clinical Trials Contact Center www.BMSClinicalTrials.com")]),
+    ("site_contact", site_edit("Cleveland Clinic", contacts=[
+        {"name": "Jane Doe, Site 0005", "role": "CONTACT"}]),
+     [("contact", "contacts",
+       "Contacts at Cleveland Clinic, Cleveland, United States: added Jane Doe, Site 0005; "
+       "removed Emily Littlejohn, Site 0005")]),
+    ("officials", lambda s: s["protocolSection"]["contactsLocationsModule"]["overallOfficials"]
+     .append({"name": "Ann Smith", "role": "PRINCIPAL_INVESTIGATOR"}),
+     [("contact", "contacts.officials", "Study officials: added Ann Smith")]),
+    ("other_title", set_path("identificationModule.acronym", "BREAKFREE-1"),
+     [("other", "identificationModule.acronym", "Acronym: Breakfree-1 -> BREAKFREE-1")]),
+    ("other_list", lambda s: s["protocolSection"]["conditionsModule"]["conditions"].append("Lupus Nephritis"),
+     [("other", "conditionsModule.conditions", "Conditions: added Lupus Nephritis")]),
+    ("other_site_field", site_edit("Cleveland Clinic", zip="44195"),
+     [("other", "locations.zip", "Cleveland Clinic, Cleveland, United States: zip: (none) -> 44195")]),
+    ("results_posted", lambda s: s.update(hasResults=True),
+     [("other", "hasResults", "Has results: no -> yes")]),
+]
+
+
+@pytest.mark.parametrize("edit,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_kind_of_change_gives_exactly_its_event(edit, expected):
+    assert diff(*edited(edit)) == expected
+
+
+def shuffle_everything(study: Study) -> None:
+    rng = random.Random(3)
+    rng.shuffle(locations(study))
+    rng.shuffle(study["protocolSection"]["conditionsModule"]["conditions"])
+    rng.shuffle(study["protocolSection"]["contactsLocationsModule"]["centralContacts"])
+    rng.shuffle(study["protocolSection"]["armsInterventionsModule"]["interventions"])
+
+
+def respace(study: Study) -> None:
+    module = study["protocolSection"]["descriptionModule"]
+    module["briefSummary"] = "  " + module["briefSummary"].replace(" ", "\n  ") + "\t"
+    eligibility = study["protocolSection"]["eligibilityModule"]
+    eligibility["eligibilityCriteria"] = eligibility["eligibilityCriteria"].replace("\n\n", "\n \n\n")
+    find_site(study, "Cleveland Clinic")["facility"] = " Cleveland  Clinic "
+
+
+def move_bookkeeping(study: Study) -> None:
+    status = status_module(study)
+    status["statusVerifiedDate"] = "2026-11"
+    status["lastUpdateSubmitDate"] = "2026-11-20"
+    status["lastUpdatePostDateStruct"] = {"date": "2026-11-24", "type": "ACTUAL"}
+    study["derivedSection"]["miscInfoModule"]["versionHolder"] = "2026-11-24"
+
+
+def move_geo_point(study: Study) -> None:
+    find_site(study, "Cleveland Clinic")["geoPoint"] = {"lat": 41.5, "lon": -81.7}
+
+
+@pytest.mark.parametrize(
+    "edit", [shuffle_everything, respace, move_bookkeeping, move_geo_point],
+    ids=["reordered_lists", "whitespace_only", "bookkeeping_fields", "geocoding"],
+)
+def test_noise_produces_no_events(edit):
+    assert diff(*edited(edit)) == []
+
+
+def test_first_snapshot_is_a_baseline_without_events(seed):
+    assert diff_records(None, normalise_study(seed), detected_at="2026-01-13T07:00:00Z") == []
+
+
+@pytest.mark.parametrize("contact,number", [("Site 0032", "0032"), ("Site 0033", "0033")])
+def test_identical_twin_sites_are_reported_separately(contact, number):
+    old, new = edited(site_edit(UMASS, contact, status="WITHDRAWN"))
+    events = diff_records(normalise_study(old), normalise_study(new), detected_at="t")
+    assert len(events) == 1
+    assert events[0].site.site_number == number
+    assert f"{UMASS} (site {number}), Worcester, United States: " in events[0].summary
+
+
+def test_twin_sites_keep_identity_when_reordered_and_changed():
+    def edit(study: Study) -> None:
+        locations(study).reverse()
+        find_site(study, UMASS, contact="Site 0033")["status"] = "SUSPENDED"
+
+    assert [e[2] for e in diff(*edited(edit))] == [
+        f"{UMASS} (site 0033), Worcester, United States: Recruiting -> Suspended"
+    ]
+
+
+def test_withdrawn_site_losing_its_contact_is_still_the_same_site():
+    old, new = edited(site_edit(UMASS, "Site 0032", status="WITHDRAWN", contacts=None))
+    assert [e[0] for e in diff(old, new)] == ["site_status", "contact"]
+
+
+def test_respelled_city_keeps_the_site_by_its_number():
+    events = diff(*edited(site_edit("Washington University School of Medicine", city="St. Louis")))
+    assert events == [("other", "locations.city",
+                       "Washington University School of Medicine, St. Louis, United States: "
+                       "city: St Louis -> St. Louis")]
+
+
+def test_placeholder_renamed_through_a_site_number_in_contacts():
+    edit = site_edit("Local Institution - 0038", facility="Dana-Farber Cancer Institute",
+                     contacts=[{"name": "Pat Lee, Site 0038", "role": "CONTACT"}])
+    assert [e[0] for e in diff(*edited(edit))] == ["site_renamed", "contact"]
+
+
+def test_new_name_without_site_number_evidence_is_a_removal_and_an_addition():
+    """The known limit: with no number linking them, a placeholder and a hospital are two sites."""
+    edit = site_edit("Local Institution - 0043", facility="Hopitaux Universitaires de Strasbourg",
+                     contacts=None)
+    assert sorted(e[0] for e in diff(*edited(edit))) == ["site_added", "site_removed"]
+
+
+def test_site_event_json_has_the_spec_shape(seed):
+    old, new = edited(site_edit(UMASS, "Site 0032", status="RECRUITING"))
+    event = diff_records(normalise_study(old), normalise_study(new), detected_at="2026-11-24T07:00:03Z")[0]
+    assert event.to_json() == {
+        "nct_id": "NCT05869955",
+        "detected_at": "2026-11-24T07:00:03Z",
+        "category": "site_status",
+        "field": "locations.status",
+        "site": {"facility": UMASS, "city": "Worcester", "state": "Massachusetts",
+                 "country": "United States", "key": "united states|worcester|#0032",
+                 "site_number": "0032"},
+        "old": "NOT_YET_RECRUITING",
+        "new": "RECRUITING",
+        "summary": f"{UMASS} (site 0032), Worcester, United States: Not yet recruiting -> Recruiting",
+    }

@@ -1,0 +1,154 @@
+"""The registry client against a real HTTP server on loopback: batching, paging, retries, faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor import __version__
+from monitor.errors import RegistryError, StudyNotFound
+from monitor.registry import RegistryClient
+from tests.conftest import study_with_id
+
+IDS = [f"NCT0000000{n}" for n in range(1, 6)]
+
+
+@pytest.fixture
+def client(registry):
+    with RegistryClient(registry.url, request_interval=0, backoff_base=0, timeout=1,
+                        max_attempts=3) as client:
+        yield client
+
+
+@pytest.fixture
+def five_trials(registry):
+    registry.put(*(study_with_id(nct_id) for nct_id in IDS))
+    return IDS
+
+
+def fetch_all(client, ids, batch_size=100):
+    studies, errors = {}, {}
+    for batch in client.fetch_studies(ids, batch_size=batch_size):
+        studies.update(batch.studies)
+        errors.update({nct_id: str(error) for nct_id, error in batch.errors.items()})
+    return studies, errors
+
+
+def test_trials_are_fetched_in_batches_not_one_request_each(client, registry, five_trials):
+    studies, errors = fetch_all(client, five_trials, batch_size=2)
+    assert sorted(studies) == IDS and errors == {}
+    assert [r.params["filter.ids"][0] for r in registry.study_requests()] == [
+        "NCT00000001,NCT00000002", "NCT00000003,NCT00000004", "NCT00000005"]
+
+
+def test_next_page_token_is_followed(client, registry, five_trials):
+    registry.max_page_size = 2
+    studies, _ = fetch_all(client, five_trials)
+    assert sorted(studies) == IDS
+    assert [r.params.get("pageToken") for r in registry.study_requests()] == [None, ["2"], ["4"]]
+
+
+def test_requests_name_trialwatch_and_its_version(client, registry, five_trials):
+    fetch_all(client, IDS[:1])
+    assert registry.requests[0].headers["User-Agent"].startswith(f"trialwatch/{__version__}")
+
+
+def test_trial_absent_from_a_batch_is_reported_not_found(client, five_trials):
+    studies, errors = fetch_all(client, [*IDS, "NCT09999999"])
+    assert sorted(studies) == IDS
+    assert errors == {"NCT09999999": "not found in the registry"}
+
+
+def test_server_errors_are_retried_then_succeed(client, registry, five_trials):
+    registry.fail(status=503, times=2)
+    studies, errors = fetch_all(client, IDS)
+    assert sorted(studies) == IDS and errors == {}
+    assert len(registry.study_requests()) == 3
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_error_that_persists_names_the_status(client, registry, five_trials, status):
+    registry.fail(status=status, times=3)
+    studies, errors = fetch_all(client, IDS[:2])
+    assert studies == {}
+    assert errors == {nct_id: f"server error (HTTP {status}) after 3 attempts" for nct_id in IDS[:2]}
+
+
+def test_rate_limit_honours_retry_after(client, registry, five_trials):
+    registry.fail(status=429, headers={"Retry-After": "1"})
+    studies, _ = fetch_all(client, IDS)
+    first, second = registry.study_requests()
+    assert sorted(studies) == IDS
+    assert second.at - first.at >= 0.95
+
+
+def test_rate_limit_that_persists_is_reported(client, registry, five_trials):
+    registry.fail(status=429, headers={"Retry-After": "0"}, times=3)
+    _, errors = fetch_all(client, IDS[:1])
+    assert errors == {IDS[0]: "rate limited (HTTP 429) after 3 attempts"}
+
+
+def test_backoff_grows_exponentially(registry, five_trials):
+    registry.fail(status=500, times=3)
+    with RegistryClient(registry.url, request_interval=0, backoff_base=0.2, max_attempts=4) as slow:
+        fetch_all(slow, IDS[:1])
+    times = [r.at for r in registry.study_requests()]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert gaps[0] >= 0.19 and gaps[1] >= 0.39 and gaps[2] >= 0.79
+
+
+def test_politeness_interval_spaces_requests(registry, five_trials):
+    with RegistryClient(registry.url, request_interval=0.3, backoff_base=0) as polite:
+        fetch_all(polite, IDS, batch_size=1)
+    times = [r.at for r in registry.study_requests()]
+    assert min(later - earlier for earlier, later in zip(times, times[1:], strict=False)) >= 0.29
+
+
+def test_timeouts_are_retried_then_reported(client, registry, five_trials):
+    registry.fail(delay=1.5, times=3)
+    _, errors = fetch_all(client, IDS[:1])
+    assert errors == {IDS[0]: "timed out after 3 attempts"}
+    assert len(registry.study_requests()) == 3
+
+
+def test_connection_reset_is_retried(client, registry, five_trials):
+    registry.fail(reset=True)
+    studies, errors = fetch_all(client, IDS[:1])
+    assert list(studies) == IDS[:1] and errors == {}
+
+
+def test_connection_refused_is_reported(registry):
+    with RegistryClient("http://127.0.0.1:9", request_interval=0, backoff_base=0,
+                        max_attempts=2) as client:
+        _, errors = fetch_all(client, IDS[:1])
+    assert errors == {IDS[0]: "connection failed after 2 attempts (ConnectError)"}
+
+
+def test_one_malformed_record_does_not_take_down_its_batch(client, registry, five_trials):
+    registry.put_raw(IDS[2], '{"protocolSection": {"identificationModule": {"nctId": "NCT0')
+    studies, errors = fetch_all(client, IDS)
+    assert sorted(studies) == [nct_id for nct_id in IDS if nct_id != IDS[2]]
+    assert errors == {IDS[2]: "malformed JSON from the registry"}
+
+
+def test_record_without_an_id_is_isolated_as_malformed(client, registry, five_trials):
+    registry.put_raw(IDS[0], '{"protocolSection": {}}')
+    studies, errors = fetch_all(client, IDS[:2])
+    assert list(studies) == IDS[1:2]
+    assert "malformed study record" in errors[IDS[0]]
+
+
+def test_record_answering_for_another_trial_is_rejected(client, registry, five_trials):
+    registry.put_raw(IDS[0], registry.studies[IDS[1]])
+    with pytest.raises(RegistryError, match="registry answered with NCT00000002 instead"):
+        client.fetch_study(IDS[0])
+
+
+def test_unknown_single_trial_is_not_found(client, registry):
+    with pytest.raises(StudyNotFound, match=r"not found \(HTTP 404\)"):
+        client.fetch_study("NCT09999999")
+
+
+def test_rejected_batch_is_retried_one_by_one(client, registry, five_trials):
+    registry.fail(status=400, body='{"message": "bad"}')
+    studies, errors = fetch_all(client, IDS[:2])
+    assert sorted(studies) == IDS[:2] and errors == {}
