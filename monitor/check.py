@@ -88,7 +88,7 @@ def check_trials(
         for nct_id, error in batch.errors.items():
             store.save_error(nct_id, str(error), now=fetched_at)
             outcome.errors.append(TrialError(nct_id, str(error)))
-            logger.warning("%s: %s", nct_id, error)
+            logger.info("%s: %s", nct_id, error)
         on_progress(len(batch.studies) + len(batch.errors))
     return outcome
 

@@ -112,12 +112,12 @@ def spawn_trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., s
     """Start the CLI without waiting (for kill -9 tests)."""
     processes: list[subprocess.Popen] = []
 
-    def spawn(*args: str) -> subprocess.Popen:
+    def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         process = subprocess.Popen(
             [sys.executable, "-m", "monitor", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=cli_env,
+            env={**cli_env, **(env or {})},
             cwd=tmp_path,
         )
         processes.append(process)

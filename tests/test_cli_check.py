@@ -1,0 +1,125 @@
+"""`trialwatch check` against the loopback registry: baseline, changes, faults, a crash."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+
+from tests.conftest import find_site, study_with_id
+
+A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
+
+
+def db_rows(home, sql):
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def changed(study):
+    find_site(study, "Cleveland Clinic")["status"] = "ACTIVE_NOT_RECRUITING"
+    study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 300
+    return study
+
+
+def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry, home):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    first = trialwatch("check", "--json")
+    assert (first.code, first.json()) == (0, {"checked": 1, "changes": [], "errors": []})
+    registry.put(changed(study_with_id(A)))
+    second = trialwatch("check", "--json").json()
+    assert [(e["category"], e["nct_id"]) for e in second["changes"]] == [
+        ("enrollment", A), ("site_status", A)]
+    assert set(second["changes"][1]) >= {"nct_id", "detected_at", "category", "field", "site",
+                                         "old", "new", "summary"}
+    third = trialwatch("check", "--json").json()
+    assert third["changes"] == []
+    assert db_rows(home, "select count(*) from snapshots") == [(2,)]
+    assert db_rows(home, "select count(*) from events") == [(2,)]
+
+
+def test_human_output_lists_summaries(trialwatch, registry):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.put(changed(study_with_id(A)))
+    result = trialwatch("check")
+    assert result.stdout.splitlines() == [
+        f"{A}  Enrollment 270 -> 300 (estimated)",
+        f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Active, not recruiting",
+        "Checked 1 trial(s): 2 change(s), 0 error(s)",
+    ]
+    assert result.stderr == ""
+
+
+def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, registry, home):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, GONE, B)
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    assert result.json() == {"checked": 2, "changes": [],
+                             "errors": [{"nct_id": GONE, "error": "not found in the registry"}]}
+    assert result.stderr == f"trialwatch: {GONE}: not found in the registry\n"
+    assert db_rows(home, "select nct_id from snapshots order by nct_id") == [(A,), (B,)]
+    listed = {w["nct_id"]: w["last_error"] for w in trialwatch("watch", "list", "--json").json()}
+    assert listed == {A: None, B: None, GONE: "not found in the registry"}
+
+
+def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, registry, home):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.put(changed(study_with_id(A)))
+    registry.fail(status=503, times=3)
+    down = trialwatch("check", "--json")
+    assert down.code == 1
+    assert down.json()["errors"] == [
+        {"nct_id": A, "error": "server error (HTTP 503) after 3 attempts"}]
+    recovered = trialwatch("check", "--json")
+    assert recovered.code == 0 and len(recovered.json()["changes"]) == 2
+
+
+def test_malformed_json_for_one_trial_spares_the_others(trialwatch, registry):
+    registry.put(study_with_id(B))
+    registry.put_raw(A, "{not json")
+    trialwatch("watch", "add", A, B)
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    assert result.json()["errors"] == [{"nct_id": A, "error": "malformed JSON from the registry"}]
+    assert result.json()["checked"] == 1
+
+
+def test_checking_named_trials_only(trialwatch, registry):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B)
+    assert trialwatch("check", B, "--json").json()["checked"] == 1
+    assert [r.params["filter.ids"] for r in registry.study_requests()] == [[B]]
+
+
+def test_checking_an_unwatched_trial_is_bad_input(trialwatch, registry):
+    result = trialwatch("check", A)
+    assert (result.code, result.stderr) == (
+        2, f"trialwatch: not watched: {A} (see `trialwatch watch list`)\n")
+    assert registry.requests == []
+
+
+def test_crash_between_two_trials_loses_and_doubles_nothing(
+    trialwatch, spawn_trialwatch, registry, home
+):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B)
+    assert trialwatch("check").code == 0
+    registry.put(changed(study_with_id(A)), changed(study_with_id(B)))
+    registry.hold(len(registry.requests) + 2)  # the second trial's request in the next check
+    process = spawn_trialwatch("check", env={"TRIALWATCH_BATCH_SIZE": "1"})
+    assert registry.request_held.wait(30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    registry.release.set()
+    assert db_rows(home, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(home, "select nct_id, count(*) from events group by nct_id") == [(A, 2)]
+    rerun = trialwatch("check", "--json")
+    assert rerun.code == 0
+    assert {e["nct_id"] for e in rerun.json()["changes"]} == {B}
+    assert db_rows(home, "select nct_id, count(*) from events group by nct_id") == [(A, 2), (B, 2)]
+    assert db_rows(home, "select nct_id, count(*) from snapshots group by nct_id") == [(A, 2), (B, 2)]
