@@ -31,13 +31,15 @@ SITE_FIELDS: dict[str, Category] = {
     "facility": Category.SITE_RENAMED,
     "contacts": Category.CONTACT,
 }
+CATEGORY_ORDER = {category: rank for rank, category in enumerate(Category)}
+FIELD_ORDER = {name: rank for rank, (_, name) in enumerate(RECORD_FIELDS.values()) if name}
 DIFF_OPTIONS = {"view": "tree", "threshold_to_diff_deeper": 0}
 
 
 def diff_records(
     old: dict[str, Any] | None, new: dict[str, Any], *, detected_at: str
 ) -> list[ChangeEvent]:
-    """Every meaningful change from `old` to `new`; none when `old` is None (the baseline)."""
+    """Every meaningful change from `old` to `new`, most important first; none for a baseline."""
     if old is None or old == new:
         return []
     nct_id = new["nct_id"]
@@ -45,7 +47,15 @@ def diff_records(
         make_event(nct_id, category, field_name, old_value, new_value, detected_at=detected_at)
         for category, field_name, old_value, new_value in _record_changes(old, new)
     ]
-    return events + diff_sites(old["sites"], new["sites"], nct_id=nct_id, detected_at=detected_at)
+    events += diff_sites(old["sites"], new["sites"], nct_id=nct_id, detected_at=detected_at)
+    return sorted(events, key=event_order)
+
+
+def event_order(event: ChangeEvent) -> tuple[int, int, str, str]:
+    """Importance (the category table's order), then field, then site: stable across runs."""
+    site = event.site.label() if event.site else ""
+    rank = FIELD_ORDER.get(event.field, len(FIELD_ORDER))
+    return (CATEGORY_ORDER[event.category], rank, event.field, site)
 
 
 def _record_changes(

@@ -17,6 +17,7 @@ import pytest
 from tests.registry_server import RegistryServer
 
 ROOT = Path(__file__).parent.parent
+GOLDEN_DIR = Path(__file__).parent / "data"
 SEED_DIR = ROOT / "seeds" / "NCT05869955"
 SEED_FILES = sorted(SEED_DIR.glob("*.json"))
 
@@ -44,6 +45,27 @@ def find_site(study: dict[str, Any], facility: str, *, contact: str = "") -> dic
         if site["facility"] == facility
         and contact in " ".join(c["name"] for c in site.get("contacts", []))
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="Rewrite golden files from the current output (review the diff!).",
+    )
+
+
+@pytest.fixture
+def assert_golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """Compare text with `tests/data/<name>`; `pytest --update-goldens` rewrites it instead."""
+
+    def check(name: str, text: str) -> None:
+        path = GOLDEN_DIR / name
+        if request.config.getoption("--update-goldens"):
+            path.write_text(text, encoding="utf-8")
+        assert text == path.read_text(encoding="utf-8")
+
+    return check
 
 
 @pytest.fixture

@@ -29,9 +29,19 @@ def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry,
     registry.put(changed(study_with_id(A)))
     second = trialwatch("check", "--json").json()
     assert [(e["category"], e["nct_id"]) for e in second["changes"]] == [
-        ("enrollment", A), ("site_status", A)]
-    assert set(second["changes"][1]) >= {"nct_id", "detected_at", "category", "field", "site",
-                                         "old", "new", "summary"}
+        ("site_status", A),
+        ("enrollment", A),
+    ]
+    assert set(second["changes"][0]) >= {
+        "nct_id",
+        "detected_at",
+        "category",
+        "field",
+        "site",
+        "old",
+        "new",
+        "summary",
+    }
     third = trialwatch("check", "--json").json()
     assert third["changes"] == []
     assert db_rows(home, "select count(*) from snapshots") == [(2,)]
@@ -45,8 +55,8 @@ def test_human_output_lists_summaries(trialwatch, registry):
     registry.put(changed(study_with_id(A)))
     result = trialwatch("check")
     assert result.stdout.splitlines() == [
-        f"{A}  Enrollment 270 -> 300 (estimated)",
         f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Active, not recruiting",
+        f"{A}  Enrollment 270 -> 300 (estimated)",
         "Checked 1 trial(s): 2 change(s), 0 error(s)",
     ]
     assert result.stderr == ""
@@ -57,8 +67,11 @@ def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, re
     trialwatch("watch", "add", A, GONE, B)
     result = trialwatch("check", "--json")
     assert result.code == 1
-    assert result.json() == {"checked": 2, "changes": [],
-                             "errors": [{"nct_id": GONE, "error": "not found in the registry"}]}
+    assert result.json() == {
+        "checked": 2,
+        "changes": [],
+        "errors": [{"nct_id": GONE, "error": "not found in the registry"}],
+    }
     assert result.stderr == f"trialwatch: {GONE}: not found in the registry\n"
     assert db_rows(home, "select nct_id from snapshots order by nct_id") == [(A,), (B,)]
     listed = {w["nct_id"]: w["last_error"] for w in trialwatch("watch", "list", "--json").json()}
@@ -74,7 +87,8 @@ def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, regist
     down = trialwatch("check", "--json")
     assert down.code == 1
     assert down.json()["errors"] == [
-        {"nct_id": A, "error": "server error (HTTP 503) after 3 attempts"}]
+        {"nct_id": A, "error": "server error (HTTP 503) after 3 attempts"}
+    ]
     recovered = trialwatch("check", "--json")
     assert recovered.code == 0 and len(recovered.json()["changes"]) == 2
 
@@ -99,7 +113,9 @@ def test_checking_named_trials_only(trialwatch, registry):
 def test_checking_an_unwatched_trial_is_bad_input(trialwatch, registry):
     result = trialwatch("check", A)
     assert (result.code, result.stderr) == (
-        2, f"trialwatch: not watched: {A} (see `trialwatch watch list`)\n")
+        2,
+        f"trialwatch: not watched: {A} (see `trialwatch watch list`)\n",
+    )
     assert registry.requests == []
 
 
@@ -122,4 +138,7 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
     assert rerun.code == 0
     assert {e["nct_id"] for e in rerun.json()["changes"]} == {B}
     assert db_rows(home, "select nct_id, count(*) from events group by nct_id") == [(A, 2), (B, 2)]
-    assert db_rows(home, "select nct_id, count(*) from snapshots group by nct_id") == [(A, 2), (B, 2)]
+    assert db_rows(home, "select nct_id, count(*) from snapshots group by nct_id") == [
+        (A, 2),
+        (B, 2),
+    ]

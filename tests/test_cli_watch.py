@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def test_add_list_and_remove(trialwatch):
-    added = trialwatch("watch", "add", "nct05869955", "NCT00000001", "--label", "CAR-T",
-                       "--to", "ops@example.org")
+    added = trialwatch(
+        "watch", "add", "nct05869955", "NCT00000001", "--label", "CAR-T", "--to", "ops@example.org"
+    )
     assert added.code == 0, added.stderr
     assert added.stdout.splitlines() == ["Watching NCT05869955", "Watching NCT00000001"]
     assert trialwatch("watch", "add", "NCT05869955").stdout == "Already watching NCT05869955\n"
@@ -27,7 +28,9 @@ def test_list_shows_a_table_with_status(trialwatch):
 def test_a_malformed_id_adds_nothing(trialwatch):
     result = trialwatch("watch", "add", "NCT05869955", "NCT123")
     assert result.code == 2
-    assert result.stderr == "trialwatch: not an NCT id: 'NCT123' (expected NCT followed by 8 digits)\n"
+    assert (
+        result.stderr == "trialwatch: not an NCT id: 'NCT123' (expected NCT followed by 8 digits)\n"
+    )
     assert trialwatch("watch", "list", "--json").json() == []
 
 
@@ -41,5 +44,7 @@ def test_removing_an_unwatched_trial_is_bad_input(trialwatch):
     trialwatch("watch", "add", "NCT05869955")
     result = trialwatch("watch", "remove", "NCT05869955", "NCT00000002")
     assert (result.code, result.stderr) == (
-        2, "trialwatch: not watched: NCT00000002 (see `trialwatch watch list`)\n")
+        2,
+        "trialwatch: not watched: NCT00000002 (see `trialwatch watch list`)\n",
+    )
     assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == ["NCT05869955"]

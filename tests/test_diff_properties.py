@@ -14,8 +14,15 @@ from tests.conftest import load_seed, locations
 
 SEED = load_seed()
 BASELINE = normalise_study(SEED)
-STATUSES = ["NOT_YET_RECRUITING", "RECRUITING", "ACTIVE_NOT_RECRUITING", "SUSPENDED",
-            "WITHDRAWN", "COMPLETED", "TERMINATED"]
+STATUSES = [
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "WITHDRAWN",
+    "COMPLETED",
+    "TERMINATED",
+]
 SITE_COUNT = len(locations(SEED))
 whitespace = st.text(alphabet=" \t\n\u00a0", min_size=1, max_size=3)
 fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -23,9 +30,11 @@ fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 def respace(text: str, padding: list[str]) -> str:
     words = text.split(" ")
-    return padding[0] + "".join(
-        word + padding[i % len(padding)] for i, word in enumerate(words)
-    ).rstrip() + padding[-1]
+    return (
+        padding[0]
+        + "".join(word + padding[i % len(padding)] for i, word in enumerate(words)).rstrip()
+        + padding[-1]
+    )
 
 
 @fast
@@ -64,8 +73,9 @@ def test_each_site_status_edit_is_one_event_at_that_site(changes, order):
     expected: set[tuple[Any, ...]] = set()
     for index, status in changes.items():
         if sites[index]["status"] != status:
-            expected.add((sites[index]["facility"], sites[index]["city"],
-                          sites[index]["status"], status))
+            expected.add(
+                (sites[index]["facility"], sites[index]["city"], sites[index]["status"], status)
+            )
         sites[index]["status"] = status
     study["protocolSection"]["contactsLocationsModule"]["locations"] = [sites[i] for i in order]
     events = diff_records(BASELINE, normalise_study(study), detected_at="t")
@@ -76,7 +86,8 @@ def test_each_site_status_edit_is_one_event_at_that_site(changes, order):
 
 @fast
 @given(
-    first=st.sampled_from(STATUSES), second=st.sampled_from(STATUSES),
+    first=st.sampled_from(STATUSES),
+    second=st.sampled_from(STATUSES),
     count=st.integers(1, 2000),
 )
 def test_a_to_b_to_c_agrees_with_a_to_c_on_final_values(first, second, count):
@@ -90,8 +101,9 @@ def test_a_to_b_to_c_agrees_with_a_to_c_on_final_values(first, second, count):
         for event in diff_records(normalise_study(old), normalise_study(new), detected_at="t"):
             stepwise[event.field] = event.new
     direct = {e.field: e.new for e in diff_records(BASELINE, normalise_study(c), detected_at="t")}
-    assert direct == {field: value for field, value in stepwise.items()
-                      if value != _baseline_value(field)}
+    assert direct == {
+        field: value for field, value in stepwise.items() if value != _baseline_value(field)
+    }
 
 
 def _baseline_value(field: str) -> Any:

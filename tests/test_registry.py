@@ -14,8 +14,9 @@ IDS = [f"NCT0000000{n}" for n in range(1, 6)]
 
 @pytest.fixture
 def client(registry):
-    with RegistryClient(registry.url, request_interval=0, backoff_base=0, timeout=1,
-                        max_attempts=3) as client:
+    with RegistryClient(
+        registry.url, request_interval=0, backoff_base=0, timeout=1, max_attempts=3
+    ) as client:
         yield client
 
 
@@ -37,7 +38,10 @@ def test_trials_are_fetched_in_batches_not_one_request_each(client, registry, fi
     studies, errors = fetch_all(client, five_trials, batch_size=2)
     assert sorted(studies) == IDS and errors == {}
     assert [r.params["filter.ids"][0] for r in registry.study_requests()] == [
-        "NCT00000001,NCT00000002", "NCT00000003,NCT00000004", "NCT00000005"]
+        "NCT00000001,NCT00000002",
+        "NCT00000003,NCT00000004",
+        "NCT00000005",
+    ]
 
 
 def test_next_page_token_is_followed(client, registry, five_trials):
@@ -70,7 +74,9 @@ def test_server_error_that_persists_names_the_status(client, registry, five_tria
     registry.fail(status=status, times=3)
     studies, errors = fetch_all(client, IDS[:2])
     assert studies == {}
-    assert errors == {nct_id: f"server error (HTTP {status}) after 3 attempts" for nct_id in IDS[:2]}
+    assert errors == {
+        nct_id: f"server error (HTTP {status}) after 3 attempts" for nct_id in IDS[:2]
+    }
 
 
 def test_rate_limit_honours_retry_after(client, registry, five_trials):
@@ -117,8 +123,9 @@ def test_connection_reset_is_retried(client, registry, five_trials):
 
 
 def test_connection_refused_is_reported(registry):
-    with RegistryClient("http://127.0.0.1:9", request_interval=0, backoff_base=0,
-                        max_attempts=2) as client:
+    with RegistryClient(
+        "http://127.0.0.1:9", request_interval=0, backoff_base=0, max_attempts=2
+    ) as client:
         _, errors = fetch_all(client, IDS[:1])
     assert errors == {IDS[0]: "connection failed after 2 attempts (ConnectError)"}
 

@@ -22,7 +22,9 @@ def store(tmp_path):
 
 
 def count(store, table, nct_id="NCT05869955"):
-    return store.db.execute(f"select count(*) from {table} where nct_id = ?", [nct_id]).fetchone()[0]
+    return store.db.execute(f"select count(*) from {table} where nct_id = ?", [nct_id]).fetchone()[
+        0
+    ]
 
 
 def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
@@ -39,8 +41,16 @@ def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
 
 def test_foreign_keys_are_enforced(store):
     with pytest.raises(sqlite3.IntegrityError):
-        store.db["snapshots"].insert({"nct_id": "NCT00000000", "fetched_at": "t", "last_seen_at": "t",
-                                      "content_hash": "x", "source": "api", "raw": "{}"})
+        store.db["snapshots"].insert(
+            {
+                "nct_id": "NCT00000000",
+                "fetched_at": "t",
+                "last_seen_at": "t",
+                "content_hash": "x",
+                "source": "api",
+                "raw": "{}",
+            }
+        )
 
 
 def test_identical_content_adds_no_snapshot_row(store, seed):
@@ -60,16 +70,29 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
     record_study(store, changed, fetched_at="2026-02-01T07:00:00Z", source="api")
     assert store.latest_snapshot("NCT05869955").raw == changed
     [event] = store.list_events()
-    assert (event["category"], event["old"], event["new"]) == ("overall_status", "RECRUITING", "COMPLETED")
+    assert (event["category"], event["old"], event["new"]) == (
+        "overall_status",
+        "RECRUITING",
+        "COMPLETED",
+    )
 
 
 def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
     """A failure while writing events rolls the snapshot back: no snapshot without its events."""
-    event = make_event("NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B",
-                       detected_at="t")
+    event = make_event(
+        "NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B", detected_at="t"
+    )
     with pytest.raises(sqlite3.IntegrityError):
-        store.save_check(nct_id="NCT05869955", raw=seed, content_hash="h1", events=[event, event],
-                         fetched_at="t", source="api", title=None, acronym=None)
+        store.save_check(
+            nct_id="NCT05869955",
+            raw=seed,
+            content_hash="h1",
+            events=[event, event],
+            fetched_at="t",
+            source="api",
+            title=None,
+            acronym=None,
+        )
     assert count(store, "snapshots") == 0 and count(store, "events") == 0
 
 

@@ -1,0 +1,72 @@
+"""Bad input: one line on stderr naming the problem, exit 2, no traceback, nothing changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SEED_FILES
+
+
+def assert_one_line_error(result, fragment):
+    assert result.code == 2, result
+    assert result.stdout == ""
+    assert result.stderr.startswith("trialwatch: ") and result.stderr.count("\n") == 1
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_path_that_is_a_directory(trialwatch, tmp_path):
+    assert_one_line_error(trialwatch("--db", str(tmp_path), "watch", "list"), "it is a directory")
+
+
+def test_db_path_in_a_missing_folder(trialwatch, tmp_path):
+    result = trialwatch("--db", str(tmp_path / "no" / "such.db"), "watch", "list")
+    assert_one_line_error(result, "does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+def test_db_path_that_is_not_a_database_is_left_untouched(trialwatch, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my precious notes, not a database\n" * 100)
+    before = notes.read_bytes()
+    assert_one_line_error(
+        trialwatch("--db", str(notes), "watch", "add", "NCT05869955"), "file is not a database"
+    )
+    assert notes.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "text,fragment",
+    [("nonsense = 1\n", "unknown setting 'nonsense'"), ("[oops\n", "is not valid TOML")],
+    ids=["unknown_key", "bad_toml"],
+)
+def test_bad_config_file(trialwatch, tmp_path, home, text, fragment):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert_one_line_error(
+        trialwatch("--config", str(config), "watch", "add", "NCT05869955"), fragment
+    )
+    assert not (home / "trialwatch.db").exists()
+
+
+def test_missing_config_file(trialwatch, tmp_path):
+    result = trialwatch("--config", str(tmp_path / "nope.toml"), "watch", "list")
+    assert_one_line_error(result, "cannot read config")
+
+
+def test_bad_environment_value(trialwatch):
+    result = trialwatch("watch", "list", env={"TRIALWATCH_BATCH_SIZE": "0"})
+    assert_one_line_error(result, "TRIALWATCH_BATCH_SIZE: must be at least 1")
+
+
+def test_unknown_command_and_missing_argument_are_one_line_usage_errors(trialwatch):
+    assert_one_line_error(trialwatch("frobnicate"), "No such command 'frobnicate'")
+    assert_one_line_error(trialwatch("watch", "add"), "Missing argument")
+
+
+def test_bad_input_leaves_an_existing_database_unchanged(trialwatch, home):
+    assert trialwatch("import", str(SEED_FILES[0])).code == 0
+    before = (home / "trialwatch.db").read_bytes()
+    assert_one_line_error(trialwatch("watch", "add", "NCT1"), "not an NCT id: 'NCT1'")
+    assert_one_line_error(trialwatch("changes", "NCT1"), "not an NCT id")
+    assert (home / "trialwatch.db").read_bytes() == before

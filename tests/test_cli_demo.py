@@ -1,0 +1,25 @@
+"""`trialwatch demo`: the seed story offline, with no configuration and no network."""
+
+from __future__ import annotations
+
+
+def test_demo_replays_the_seed_story(trialwatch, home, tmp_path):
+    result = trialwatch("demo", env={"TRIALWATCH_API_URL": "http://127.0.0.1:9/unreachable"})
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2026-01-13  NCT05869955  no changes"
+    assert "    Primary completion 2028-08-29 -> 2029-02-28 (+183 days)" in lines
+    assert (
+        "    Hopitaux Universitaires de Strasbourg (was Local Institution - 0043), Strasbourg, "
+        "France: Not yet recruiting -> Recruiting"
+    ) in lines
+    assert "trialwatch: 17 changes in 1 trial" in lines
+    assert (home / "demo" / "trialwatch.db").is_file()
+
+
+def test_demo_output_matches_the_golden_file_and_reruns_identically(
+    trialwatch, home, assert_golden
+):
+    first = trialwatch("demo").stdout
+    assert trialwatch("demo").stdout == first
+    assert_golden("demo.txt", first.replace(str(home), "{home}"))

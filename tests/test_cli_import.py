@@ -1,0 +1,65 @@
+"""`trialwatch import FILE...`: the same pipeline fed from local API v2 JSON files."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.conftest import SEED_FILES
+
+
+def rows(home, sql):
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_importing_the_seed_story_in_order_gives_its_events(trialwatch, home):
+    first = trialwatch("import", str(SEED_FILES[0]), "--json")
+    assert (first.code, first.json()) == (0, {"checked": 1, "changes": [], "errors": []})
+    rest = trialwatch("import", *map(str, SEED_FILES[1:]), "--json").json()
+    assert rest["checked"] == 4
+    categories = [event["category"] for event in rest["changes"]]
+    assert categories.count("site_renamed") == 1
+    assert {
+        "site_status",
+        "site_added",
+        "site_removed",
+        "enrollment",
+        "date",
+        "eligibility",
+        "contact",
+        "other",
+    } <= set(categories)
+    assert rows(home, "select count(*) from snapshots") == [(5,)]
+    assert rows(home, "select nct_id, active from watches") == [("NCT05869955", 1)]
+
+
+def test_an_api_list_answer_is_accepted(trialwatch, tmp_path):
+    listing = tmp_path / "page.json"
+    listing.write_text(json.dumps({"studies": [json.loads(SEED_FILES[0].read_text())]}))
+    assert trialwatch("import", str(listing), "--json").json()["checked"] == 1
+
+
+def test_one_unreadable_file_imports_nothing(trialwatch, home, tmp_path):
+    result = trialwatch("import", str(SEED_FILES[0]), str(tmp_path / "missing.json"))
+    assert result.code == 2
+    assert result.stderr == (
+        f"trialwatch: cannot read {tmp_path / 'missing.json'}: No such file or directory\n"
+    )
+    assert not (home / "trialwatch.db").exists()
+
+
+def test_a_file_that_is_not_json_imports_nothing(trialwatch, home, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{oops")
+    result = trialwatch("import", str(SEED_FILES[0]), str(broken))
+    assert result.code == 2 and result.stderr.startswith(f"trialwatch: {broken} is not JSON:")
+    assert len(result.stderr.splitlines()) == 1
+    assert not (home / "trialwatch.db").exists()
+
+
+def test_json_that_is_not_a_study_is_refused(trialwatch, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": "world"}')
+    result = trialwatch("import", str(other))
+    assert result.code == 2 and "is not API v2 study JSON" in result.stderr
