@@ -321,7 +321,7 @@ def demo(ctx: Context) -> None:
 def main() -> NoReturn:
     """Console entry point: run the CLI and turn every failure into an exit code."""
     try:
-        code = cli.main(standalone_mode=False)
+        code = cli.main(prog_name="trialwatch", standalone_mode=False)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import sqlite3
+import subprocess
+import sys
 
 from tests.conftest import find_site, study_with_id
 
@@ -142,3 +146,39 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
         (A, 2),
         (B, 2),
     ]
+
+
+def test_progress_shows_on_a_terminal_only(registry, cli_env, tmp_path):
+    """On a pseudo-terminal the progress bar is drawn on stderr; piped output stays clean."""
+    registry.put(*(study_with_id(f"NCT0000010{n}") for n in range(5)))
+    env = {**cli_env, "TRIALWATCH_BATCH_SIZE": "1", "TERM": "xterm"}
+    ids = [f"NCT0000010{n}" for n in range(5)]
+    subprocess.run(
+        [sys.executable, "-m", "monitor", "watch", "add", *ids],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "check"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        cwd=tmp_path,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the process is done with it
+            break
+        if not chunk:
+            break
+        shown += chunk
+    stdout, _ = process.communicate()
+    os.close(controller)
+    assert process.returncode == 0
+    assert b"Checking trials" in shown
+    assert b"Checking trials" not in stdout and stdout.endswith(b"0 error(s)\n")

@@ -1,0 +1,68 @@
+"""The README is the manual: every command and option is in it, and every command has --help."""
+
+from __future__ import annotations
+
+import re
+
+import click
+import click.testing
+import pytest
+
+from monitor.cli import cli
+from monitor.config import PARSERS
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def all_commands(group: click.Group, prefix: str = "trialwatch") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        if isinstance(command, click.Group):
+            found += all_commands(command, path)
+        else:
+            found.append((path, command))
+    return found
+
+
+COMMANDS = all_commands(cli)
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
+def test_command_and_its_options_are_documented(path, command):
+    assert f"### `{path}" in README
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert any(opt in README for opt in param.opts if opt.startswith("--")), param.opts
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
+def test_command_has_help(path, command):
+    result = click.testing.CliRunner().invoke(
+        cli, [*path.split()[1:], "--help"], prog_name="trialwatch"
+    )
+    assert result.exit_code == 0
+    assert f"Usage: {path} " in result.output
+    assert command.help
+
+
+def test_global_options_are_documented():
+    for param in cli.params:
+        for opt in param.opts:
+            assert f"`{opt}" in README or f"/{opt}" in README, opt
+
+
+def test_every_environment_variable_in_the_code_is_documented():
+    source = "\n".join(path.read_text() for path in (ROOT / "monitor").glob("*.py"))
+    names = {f"TRIALWATCH_{key.upper()}" for key in PARSERS} | set(
+        re.findall(r"TRIALWATCH_[A-Z_]+", source)
+    )
+    missing = [name for name in sorted(names) if name not in README]
+    assert missing == []
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    commands = re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
