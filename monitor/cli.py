@@ -25,11 +25,13 @@ from rich.table import Table
 from monitor import __version__
 from monitor.check import CheckOutcome, check_trials, import_studies, read_study_files
 from monitor.config import Settings, load_settings, parse_address
+from monitor.deliver import DeliveryReport, deliver_pending, open_channel
 from monitor.errors import BadInput, TrialwatchError
 from monitor.events import Category
 from monitor.normalise import normalise_nct_id
 from monitor.registry import RegistryClient
-from monitor.store import Store
+from monitor.render import render_digest
+from monitor.store import Delivery, Store
 
 logger = logging.getLogger("monitor")
 
@@ -226,10 +228,14 @@ def check(ctx: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
     ids = parse_ids(nct_ids)
     _require_watched(ctx.store, ids)
-    ids = ids or ctx.store.watched_ids()
     run_id = ctx.store.start_run("check", now=utc_now())
+    outcome = _check_watched(ctx, ids or ctx.store.watched_ids())
+    _finish(ctx, run_id, outcome, as_json=as_json)
+
+
+def _check_watched(ctx: Context, ids: list[str]) -> CheckOutcome:
     with ctx.registry() as client, ctx.progress(len(ids), "Checking trials") as advance:
-        outcome = check_trials(
+        return check_trials(
             ctx.store,
             ids,
             client=client,
@@ -237,7 +243,6 @@ def check(ctx: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
             batch_size=ctx.settings.batch_size,
             on_progress=advance,
         )
-    _finish(ctx, run_id, outcome, as_json=as_json)
 
 
 @cli.command("import")
@@ -253,6 +258,21 @@ def import_files(ctx: Context, files: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _finish(ctx: Context, run_id: int, outcome: CheckOutcome, *, as_json: bool) -> None:
+    _record_run(ctx, run_id, outcome)
+    if as_json:
+        click.echo(format_json(outcome.to_json()))
+    else:
+        _say_events(ctx, outcome)
+        ctx.say(
+            f"Checked {outcome.checked} trial(s): {len(outcome.events)} change(s), "
+            f"{len(outcome.errors)} error(s)"
+        )
+    _report_errors(outcome)
+    if outcome.errors:
+        raise SystemExit(1)
+
+
+def _record_run(ctx: Context, run_id: int, outcome: CheckOutcome) -> None:
     ctx.store.finish_run(
         run_id,
         now=utc_now(),
@@ -260,18 +280,76 @@ def _finish(ctx: Context, run_id: int, outcome: CheckOutcome, *, as_json: bool) 
         changes=len(outcome.events),
         errors=outcome.to_json()["errors"],
     )
-    if as_json:
-        click.echo(format_json(outcome.to_json()))
-    else:
-        for event in outcome.events:
-            ctx.say(f"{event.nct_id}  {event.summary}")
-        ctx.say(
-            f"Checked {outcome.checked} trial(s): {len(outcome.events)} change(s), "
-            f"{len(outcome.errors)} error(s)"
-        )
+
+
+def _say_events(ctx: Context, outcome: CheckOutcome) -> None:
+    for event in outcome.events:
+        ctx.say(f"{event.nct_id}  {event.summary}")
+
+
+def _report_errors(outcome: CheckOutcome) -> None:
     for error in outcome.errors:
         click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
-    if outcome.errors:
+
+
+@cli.command()
+@click.option(
+    "--stdout",
+    "to_stdout",
+    is_flag=True,
+    help="Print the text digest of undelivered changes; deliver nothing.",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Write the digest as .eml files to DIR even if SMTP is configured.",
+)
+@pass_context
+def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
+    """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
+    if to_stdout:
+        click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
+        return
+    report = _deliver(ctx, outbox=outbox)
+    if report.failures:
+        raise SystemExit(1)
+    if not report.sent:
+        ctx.say("No undelivered changes.")
+
+
+def _deliver(ctx: Context, *, outbox: Path | None = None) -> DeliveryReport:
+    """Deliver owed digests and say what went where."""
+    with open_channel(ctx.settings, outbox=outbox) as channel:
+        report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
+    for delivery in report.sent:
+        ctx.say(f"Delivered {delivery.subject} -> {_audience(delivery, channel.name)}")
+    for delivery, error in report.failures:
+        click.echo(
+            terminal_safe(
+                f"trialwatch: digest for {_audience(delivery, channel.name)} not delivered "
+                f"(kept for the next run): {error}"
+            ),
+            err=True,
+        )
+    return report
+
+
+def _audience(delivery: Delivery, channel_name: str) -> str:
+    return ", ".join(delivery.recipients) or channel_name
+
+
+@cli.command()
+@pass_context
+def run(ctx: Context) -> None:
+    """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
+    run_id = ctx.store.start_run("run", now=utc_now())
+    outcome = _check_watched(ctx, ctx.store.watched_ids())
+    _record_run(ctx, run_id, outcome)
+    _say_events(ctx, outcome)
+    _report_errors(outcome)
+    report = _deliver(ctx)
+    if outcome.errors or report.failures:
         raise SystemExit(1)
 
 

@@ -1,13 +1,17 @@
 """The offline demo: replay the bundled seed story through the real pipeline into a fresh
-database under `<data dir>/demo/`, then show the changes and the digest a reader would get.
+database under `<data dir>/demo/`, then render the digest a reader would get and deliver it to
+the demo's outbox (HTML page and `.eml`), all without network or configuration.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from monitor.check import import_studies, read_study_files
-from monitor.render import render_text_digest
+from monitor.config import Settings
+from monitor.deliver import OutboxChannel, deliver_pending
+from monitor.render import render_digest
 from monitor.store import Store
 
 PACKAGE_SEEDS = Path(__file__).parent / "seeds"  # where a wheel install puts them
@@ -28,19 +32,26 @@ def run_demo(demo_dir: Path) -> list[str]:
     demo_dir.mkdir(parents=True, exist_ok=True)
     for leftover in demo_dir.glob("trialwatch.db*"):
         leftover.unlink()
-    store = Store.open(demo_dir / "trialwatch.db")
+    shutil.rmtree(demo_dir / "outbox", ignore_errors=True)
+    settings = Settings(data_dir=demo_dir, db=demo_dir / "trialwatch.db", config_file=None)
+    store = Store.open(settings.db)
     lines = []
     try:
+        fetched_at = ""
         for date, path in seed_versions(seed_dir()):
-            outcome = import_studies(
-                store, read_study_files([path]), fetched_at=f"{date}T07:00:00Z"
-            )
+            fetched_at = f"{date}T07:00:00Z"
+            outcome = import_studies(store, read_study_files([path]), fetched_at=fetched_at)
             verdict = f"{len(outcome.events)} change(s)" if outcome.events else "no changes"
             lines.append(f"{date}  {path.parent.name}  {verdict}")
             lines += [f"    {event.summary}" for event in outcome.events]
-        trials = {watch.nct_id: watch.to_json() for watch in store.list_watches()}
-        lines += ["", render_text_digest(store.list_events(), trials).rstrip()]
-        lines += ["", f"Demo database: {demo_dir / 'trialwatch.db'}"]
+        digest = render_digest(store.pending_events(), store.trials())
+        (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")
+        outbox = OutboxChannel(demo_dir / "outbox")
+        report = deliver_pending(store, outbox, settings=settings, now=fetched_at)
+        lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
+        lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
+        lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]
+        lines.append(f"Demo database: {settings.db}")
     finally:
         store.close()
     return lines

@@ -1,31 +1,47 @@
-"""Change events -> digests people read, from jinja2 templates (autoescape on for HTML)."""
+"""Change events -> digests people read, from jinja2 templates (autoescape on for HTML).
+
+A digest groups events by trial, then by section in importance order; sites get a compact
+table. The HTML's CSS is inlined by css-inline so mail clients that drop `<style>` still show it.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.events import Category
+from monitor.events import Category, date_slip, field_label, readable_status
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
+SITE_CATEGORIES = (
+    Category.SITE_STATUS,
+    Category.SITE_ADDED,
+    Category.SITE_REMOVED,
+    Category.SITE_RENAMED,
+)
 SECTIONS: dict[str, tuple[Category, ...]] = {
     "Overall status": (Category.OVERALL_STATUS,),
     "Searches": (Category.NEW_TRIAL, Category.LEFT_QUERY),
-    "Sites": (
-        Category.SITE_STATUS,
-        Category.SITE_ADDED,
-        Category.SITE_REMOVED,
-        Category.SITE_RENAMED,
-    ),
+    "Sites": SITE_CATEGORIES,
     "Enrollment": (Category.ENROLLMENT,),
     "Dates": (Category.DATE,),
     "Eligibility": (Category.ELIGIBILITY,),
     "Contacts": (Category.CONTACT,),
     "Other changes": (Category.OTHER,),
 }
+SITE_VERBS = (
+    (Category.SITE_STATUS, "changed status"),
+    (Category.SITE_ADDED, "added"),
+    (Category.SITE_REMOVED, "removed"),
+    (Category.SITE_RENAMED, "renamed"),
+)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+HEADER_LIMIT = 180
+SUBJECT_PARTS = 3
 
 environment = Environment(
     loader=PackageLoader("monitor"),
@@ -35,40 +51,86 @@ environment = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """One line of a trial's site table: which site, where, and what happened to it."""
+
+    site: str
+    previous_name: str | None
+    site_number: str | None
+    place: str
+    change: str
+    status_class: str
 
 
 @dataclass(frozen=True)
 class TrialDigest:
-    """One trial's part of a digest: who it is and its events by section, most important first."""
+    """One trial's part of a digest."""
 
     nct_id: str
     title: str | None
     acronym: str | None
     url: str
+    headline_parts: list[str]
+    sites: list[SiteRow]
     sections: list[tuple[str, list[dict[str, Any]]]]
     count: int
+
+    @property
+    def headline(self) -> str:
+        return "; ".join(self.headline_parts)
+
+
+@dataclass(frozen=True)
+class Digest:
+    subject: str
+    text: str
+    html: str
+
+
+def header_text(text: str) -> str:
+    """Registry text made safe for a mail header: no control characters, one line, bounded."""
+    folded = " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
+    return folded if len(folded) <= HEADER_LIMIT else folded[: HEADER_LIMIT - 1] + "\u2026"
+
+
+def render_digest(events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]) -> Digest:
+    """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
+    grouped = group_events(events, trials)
+    values = {"trials": grouped, "total": len(events), "subject": digest_subject(grouped)}
+    html = environment.get_template("digest.html").render(**values)
+    return Digest(
+        subject=values["subject"],
+        text=environment.get_template("digest.txt").render(**values),
+        html=inliner.inline(html),
+    )
 
 
 def group_events(
     events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]
 ) -> list[TrialDigest]:
-    """Events (the spec's JSON objects) grouped by trial, then by section in importance order."""
+    """Events grouped by trial, then by section in importance order."""
     by_trial: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_trial[event["nct_id"]].append(event)
     digests = []
     for nct_id, trial_events in sorted(by_trial.items()):
+        trial = trials.get(nct_id, {})
         sections = [
             (title, [event for event in trial_events if event["category"] in categories])
             for title, categories in SECTIONS.items()
         ]
-        trial = trials.get(nct_id, {})
         digests.append(
             TrialDigest(
                 nct_id=nct_id,
                 title=trial.get("title"),
                 acronym=trial.get("acronym"),
                 url=STUDY_URL.format(nct_id=nct_id),
+                headline_parts=headline(trial_events),
+                sites=[site_row(e) for e in trial_events if e["category"] in SITE_CATEGORIES],
                 sections=[(title, found) for title, found in sections if found],
                 count=len(trial_events),
             )
@@ -76,8 +138,85 @@ def group_events(
     return digests
 
 
-def render_text_digest(events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]) -> str:
-    """The plain-text digest of `events`; `trials` maps NCT id to its title and acronym."""
-    return environment.get_template("digest.txt").render(
-        trials=group_events(events, trials), total=len(events)
+def site_row(event: dict[str, Any]) -> SiteRow:
+    site = event["site"] or {}
+    number = site.get("site_number")
+    place = ", ".join(part for part in (site.get("city"), site.get("country")) if part)
+    old, new = event["old"], event["new"]
+    change = {
+        Category.SITE_STATUS: f"{readable_status(old)} \u2192 {readable_status(new)}",
+        Category.SITE_ADDED: f"New site: {readable_status(new)}",
+        Category.SITE_REMOVED: f"Removed (was {readable_status(old)})",
+        Category.SITE_RENAMED: f"Renamed from {old}",
+    }[Category(event["category"])]
+    status = new if event["category"] in (Category.SITE_STATUS, Category.SITE_ADDED) else None
+    return SiteRow(
+        site=site.get("facility") or "(unnamed site)",
+        previous_name=site.get("previous_facility"),
+        site_number=number if number and number not in (site.get("facility") or "") else None,
+        place=place,
+        change=change,
+        status_class=f"status-{(status or 'none').lower().replace('_', '-')}",
+    )
+
+
+def headline(events: list[dict[str, Any]]) -> list[str]:
+    """What happened to a trial in a few short phrases, most important first."""
+    counts = Counter(event["category"] for event in events)
+    parts = []
+    for event in _first_and_last(events, Category.OVERALL_STATUS):
+        parts.append(f"status {readable_status(event['old'])} -> {readable_status(event['new'])}")
+    site_counts = [(counts[category], verb) for category, verb in SITE_VERBS if counts[category]]
+    if site_counts:
+        (number, verb), *rest = site_counts
+        phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
+        parts.append(", ".join(phrases))
+    for event in _first_and_last(events, Category.ENROLLMENT):
+        parts.append(f"enrollment {_count_of(event['old'])} -> {_count_of(event['new'])}")
+    for event in _first_and_last(events, Category.DATE):
+        if event["old"] and event["new"] and event["old"]["date"] != event["new"]["date"]:
+            slip = date_slip(event["old"]["date"], event["new"]["date"])
+            parts.append(f"{field_label(event['field']).lower()} {slip}")
+    for category, what in (
+        (Category.ELIGIBILITY, "eligibility changed"),
+        (Category.CONTACT, "contacts changed"),
+    ):
+        if counts[category]:
+            parts.append(what)
+    if counts[Category.OTHER]:
+        parts.append(_count(counts[Category.OTHER], "other change"))
+    return parts
+
+
+def _first_and_last(events: list[dict[str, Any]], category: Category) -> list[dict[str, Any]]:
+    """Per field, one event spanning the first old value to the last new one."""
+    spans: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event["category"] == category:
+            first = spans.get(event["field"], event)
+            spans[event["field"]] = {**event, "old": first["old"]}
+    return list(spans.values())
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _count_of(enrollment: dict[str, Any] | None) -> str:
+    return str(enrollment["count"]) if enrollment else "(none)"
+
+
+def digest_subject(trials: list[TrialDigest]) -> str:
+    """ "NCT05869955 Breakfree-1: 3 sites changed status; ..." or a summary for several trials."""
+    if len(trials) == 1:
+        trial = trials[0]
+        name = trial.acronym or trial.title or ""
+        parts = trial.headline_parts[:SUBJECT_PARTS]
+        more = " and more" if len(trial.headline_parts) > SUBJECT_PARTS else ""
+        return header_text(f"{trial.nct_id} {name}: {'; '.join(parts)}{more}")
+    total = sum(trial.count for trial in trials)
+    ids = ", ".join(trial.nct_id for trial in trials[:3])
+    more = f" and {len(trials) - 3} more" if len(trials) > 3 else ""
+    return header_text(
+        f"trialwatch: {_count(total, 'change')} in {len(trials)} trials ({ids}{more})"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,81 +16,7 @@ import sqlite_utils
 
 from monitor.errors import BadInput, StoreError
 from monitor.events import ChangeEvent
-
-
-def _create_first_schema(db: sqlite_utils.Database) -> None:
-    db["watches"].create(
-        {
-            "nct_id": str,
-            "label": str,
-            "recipients": str,
-            "added_at": str,
-            "active": int,
-            "title": str,
-            "acronym": str,
-            "last_checked_at": str,
-            "last_error": str,
-        },
-        pk="nct_id",
-        not_null={"added_at", "active", "recipients"},
-        defaults={"active": 1, "recipients": "[]"},
-    )
-    db["snapshots"].create(
-        {
-            "id": int,
-            "nct_id": str,
-            "fetched_at": str,
-            "last_seen_at": str,
-            "content_hash": str,
-            "source": str,
-            "raw": str,
-        },
-        pk="id",
-        not_null={"nct_id", "fetched_at", "last_seen_at", "content_hash", "source", "raw"},
-        foreign_keys=[("nct_id", "watches", "nct_id")],
-    )
-    db["snapshots"].create_index(["nct_id", "id"])
-    db["events"].create(
-        {
-            "id": int,
-            "nct_id": str,
-            "snapshot_id": int,
-            "detected_at": str,
-            "category": str,
-            "field": str,
-            "site_key": str,
-            "site": str,
-            "old": str,
-            "new": str,
-            "summary": str,
-        },
-        pk="id",
-        not_null={"nct_id", "snapshot_id", "detected_at", "category", "field", "site_key"},
-        defaults={"site_key": ""},
-        foreign_keys=[("nct_id", "watches", "nct_id"), ("snapshot_id", "snapshots", "id")],
-    )
-    db["events"].create_index(["nct_id", "detected_at"])
-    db["events"].create_index(["category"])
-    # One event per field per site per snapshot: a replayed write can never double an event.
-    db["events"].create_index(["snapshot_id", "category", "field", "site_key"], unique=True)
-    db["runs"].create(
-        {
-            "id": int,
-            "command": str,
-            "started_at": str,
-            "finished_at": str,
-            "checked": int,
-            "changes": int,
-            "errors": str,
-        },
-        pk="id",
-        not_null={"command", "started_at"},
-    )
-
-
-# Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_create_first_schema]
-SCHEMA_VERSION = len(MIGRATIONS)
+from monitor.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -117,6 +43,29 @@ class Watch:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One digest message to one audience, as recorded before it is sent."""
+
+    id: int
+    message_id: str
+    audience: str
+    channel: str
+    subject: str
+    message: bytes
+    state: str
+    created_at: str
+
+    @property
+    def recipients(self) -> list[str]:
+        return json.loads(self.audience)
+
+
+# A delivery is `prepared` (recorded, not yet handed over), `data_sent` (the mail server was
+# given the whole message), `sent` (accepted) or `failed` (refused; its events are sent again).
+UNFAILED_STATES = ("prepared", "data_sent", "sent")
 
 
 class Store:
@@ -344,7 +293,98 @@ class Store:
             "new": json.loads(row["new"]),
             "summary": row["summary"],
             "snapshot_id": row["snapshot_id"],
+            "delivered_at": row.get("delivered_at"),
         }
+
+    # --- digests and deliveries ------------------------------------------------------------
+
+    def pending_events(self) -> list[dict[str, Any]]:
+        """Events not yet delivered to everyone they are meant for, oldest first."""
+        sql = "select * from events where delivered_at is null order by detected_at, id"
+        return [self._event_json(row) for row in self.db.query(sql)]
+
+    def trials(self) -> dict[str, dict[str, Any]]:
+        """Every trial ever watched: title, acronym, label and recipients, by NCT id."""
+        return {
+            row["nct_id"]: {**row, "recipients": json.loads(row["recipients"])}
+            for row in self.db.query("select * from watches")
+        }
+
+    def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
+        """(event id, audience) pairs of pending events already in a delivery in `states`."""
+        marks = ", ".join("?" for _ in states)
+        sql = f"""
+            select de.event_id, d.audience from delivery_events de
+            join deliveries d on d.id = de.delivery_id
+            join events e on e.id = de.event_id
+            where e.delivered_at is null and d.state in ({marks})
+        """
+        return {(row["event_id"], row["audience"]) for row in self.db.query(sql, states)}
+
+    def create_delivery(
+        self,
+        *,
+        message_id: str,
+        audience: str,
+        channel: str,
+        subject: str,
+        message: bytes,
+        event_ids: Iterable[int],
+        now: str,
+    ) -> Delivery:
+        """Record a delivery attempt before sending; a failed one for the same events is reused."""
+        with self._writing():
+            existing = self._delivery_rows("message_id = ?", [message_id])
+            if existing:
+                self.db["deliveries"].update(existing[0].id, {"state": "prepared", "error": None})
+            else:
+                row = {
+                    "message_id": message_id,
+                    "audience": audience,
+                    "channel": channel,
+                    "subject": subject,
+                    "message": message,
+                    "state": "prepared",
+                    "created_at": now,
+                }
+                delivery_id = self.db["deliveries"].insert(row).last_pk
+                self.db["delivery_events"].insert_all(
+                    {"delivery_id": delivery_id, "event_id": event_id} for event_id in event_ids
+                )
+        return self._delivery_rows("message_id = ?", [message_id])[0]
+
+    def set_delivery_state(
+        self, delivery_id: int, state: str, *, now: str | None = None, error: str | None = None
+    ) -> None:
+        with self._writing():
+            self.db["deliveries"].update(
+                delivery_id, {"state": state, "finished_at": now, "error": error}
+            )
+
+    def unfinished_deliveries(self) -> list[Delivery]:
+        """Attempts a crash interrupted: recorded, but neither sent nor failed."""
+        return self._delivery_rows("state in ('prepared', 'data_sent')", [])
+
+    def mark_delivered(self, event_ids: Iterable[int], *, now: str) -> None:
+        with self._writing():
+            for event_id in event_ids:
+                self.db["events"].update(event_id, {"delivered_at": now})
+
+    def _delivery_rows(self, where: str, params: list[Any]) -> list[Delivery]:
+        rows = self.db.query(f"select * from deliveries where {where} order by id", params)
+        return [
+            Delivery(
+                id=row["id"],
+                message_id=row["message_id"],
+                audience=row["audience"],
+                channel=row["channel"],
+                subject=row["subject"],
+                message=row["message"],
+                state=row["state"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
 
     # --- runs ------------------------------------------------------------------------------
 

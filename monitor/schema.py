@@ -1,0 +1,117 @@
+"""The database schema as a list of migrations: version N is what the first N of them build."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _create_first_schema(db: sqlite_utils.Database) -> None:
+    db["watches"].create(
+        {
+            "nct_id": str,
+            "label": str,
+            "recipients": str,
+            "added_at": str,
+            "active": int,
+            "title": str,
+            "acronym": str,
+            "last_checked_at": str,
+            "last_error": str,
+        },
+        pk="nct_id",
+        not_null={"added_at", "active", "recipients"},
+        defaults={"active": 1, "recipients": "[]"},
+    )
+    db["snapshots"].create(
+        {
+            "id": int,
+            "nct_id": str,
+            "fetched_at": str,
+            "last_seen_at": str,
+            "content_hash": str,
+            "source": str,
+            "raw": str,
+        },
+        pk="id",
+        not_null={"nct_id", "fetched_at", "last_seen_at", "content_hash", "source", "raw"},
+        foreign_keys=[("nct_id", "watches", "nct_id")],
+    )
+    db["snapshots"].create_index(["nct_id", "id"])
+    db["events"].create(
+        {
+            "id": int,
+            "nct_id": str,
+            "snapshot_id": int,
+            "detected_at": str,
+            "category": str,
+            "field": str,
+            "site_key": str,
+            "site": str,
+            "old": str,
+            "new": str,
+            "summary": str,
+        },
+        pk="id",
+        not_null={"nct_id", "snapshot_id", "detected_at", "category", "field", "site_key"},
+        defaults={"site_key": ""},
+        foreign_keys=[("nct_id", "watches", "nct_id"), ("snapshot_id", "snapshots", "id")],
+    )
+    db["events"].create_index(["nct_id", "detected_at"])
+    db["events"].create_index(["category"])
+    # One event per field per site per snapshot: a replayed write can never double an event.
+    db["events"].create_index(["snapshot_id", "category", "field", "site_key"], unique=True)
+    db["runs"].create(
+        {
+            "id": int,
+            "command": str,
+            "started_at": str,
+            "finished_at": str,
+            "checked": int,
+            "changes": int,
+            "errors": str,
+        },
+        pk="id",
+        not_null={"command", "started_at"},
+    )
+
+
+def _add_deliveries(db: sqlite_utils.Database) -> None:
+    """Version 2: digest delivery bookkeeping for exactly-once mail."""
+    db["events"].add_column("delivered_at", str)
+    db["events"].create_index(["delivered_at"])
+    db["deliveries"].create(
+        {
+            "id": int,
+            "message_id": str,
+            "audience": str,
+            "channel": str,
+            "subject": str,
+            "message": bytes,
+            "state": str,
+            "created_at": str,
+            "finished_at": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"message_id", "audience", "channel", "message", "state", "created_at"},
+    )
+    db["deliveries"].create_index(["message_id"], unique=True)
+    db["deliveries"].create_index(["state"])
+    db["delivery_events"].create(
+        {"delivery_id": int, "event_id": int},
+        pk=("delivery_id", "event_id"),
+        not_null={"delivery_id", "event_id"},
+        foreign_keys=[("delivery_id", "deliveries", "id"), ("event_id", "events", "id")],
+    )
+    db["delivery_events"].create_index(["event_id"])
+
+
+# Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
+# Never edit a released migration: add the next one.
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _create_first_schema,
+    _add_deliveries,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
