@@ -185,6 +185,7 @@ class SmtpChannel:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                 if self.tls == "starttls":
                     smtp.starttls(context=context)
+            smtp.ehlo()  # MAIL FROM needs a greeting first (again after STARTTLS)
             if self.user:
                 smtp.login(self.user, self.password or "")
             self._connection = smtp

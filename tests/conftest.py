@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from monitor.check import record_study
+from monitor.store import Store
 from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 
 ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "data"
@@ -74,8 +77,30 @@ def seed() -> dict[str, Any]:
 
 
 @pytest.fixture
+def story_store(tmp_path: Path) -> Iterator[Store]:
+    """A database holding the whole seed story, each version checked on its own date."""
+    store = Store.open(tmp_path / "story.db")
+    for path in SEED_FILES:
+        record_study(
+            store,
+            json.loads(path.read_text()),
+            fetched_at=f"{path.stem}T07:00:00Z",
+            source=f"file:{path.name}",
+        )
+    yield store
+    store.close()
+
+
+@pytest.fixture
 def registry() -> Iterator[RegistryServer]:
     server = RegistryServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
     yield server
     server.stop()
 
@@ -107,6 +132,7 @@ def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
         TRIALWATCH_TIMEOUT="2",
         TRIALWATCH_MAX_ATTEMPTS="3",
         COLUMNS="200",
+        AIOSMTPD_CONTROLLER_TIMEOUT="5",
     )
     return env
 

@@ -1,0 +1,97 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it accepts, with scripted trouble."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+    def part(self, subtype: str) -> str:
+        return self.message.get_body(preferencelist=(subtype,)).get_content()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SmtpServer:
+    """Collects messages; `reject_data` refuses content; hooks run inside the SMTP dialogue."""
+
+    def __init__(self, *, login: tuple[str, str] | None = None):
+        self.port = free_port()
+        self.received: list[Received] = []
+        self.reject_data: str | None = None
+        self.on_rcpt: Callable[[], None] | None = None
+        self.on_data: Callable[[], None] | None = None
+        self.login = login
+        self.arrived = threading.Event()
+        self.controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        extra: dict[str, Any] = {}
+        if self.login:
+            extra = {"authenticator": self._authenticate, "auth_require_tls": False}
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, ready_timeout=10, **extra
+        )
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (auth_data.login.decode(), auth_data.password.decode()) == self.login
+        )
+        return AuthResult(success=ok)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.on_rcpt:
+            self.on_rcpt()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.reject_data:
+            return self.reject_data
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
+        if self.on_data:
+            self.on_data()
+        self.arrived.set()
+        return "250 OK"
+
+    def env(self) -> dict[str, str]:
+        """Environment pointing trialwatch at this server."""
+        return {
+            "TRIALWATCH_SMTP_HOST": "127.0.0.1",
+            "TRIALWATCH_SMTP_PORT": str(self.port),
+            "TRIALWATCH_SMTP_TLS": "none",
+            "TRIALWATCH_MAIL_FROM": "trialwatch@example.org",
+        }

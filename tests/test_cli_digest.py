@@ -1,0 +1,192 @@
+"""`trialwatch digest` and `run` with a real SMTP server on loopback: exactly once, routed."""
+
+from __future__ import annotations
+
+import copy
+import email
+import email.policy
+import signal
+import sqlite3
+import subprocess
+
+import pytest
+
+from tests.conftest import SEED_FILES, find_site, study_with_id
+
+A, B = "NCT00000001", "NCT00000002"
+
+
+def pending(home):
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        return conn.execute("select count(*) from events where delivered_at is null").fetchone()[0]
+
+
+@pytest.fixture
+def story(trialwatch):
+    """The seed story imported: 17 undelivered changes to NCT05869955."""
+    assert trialwatch("import", *map(str, SEED_FILES)).code == 0
+    return trialwatch
+
+
+def test_digest_goes_out_once_by_smtp(story, smtp, home):
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org,lead@example.org"}
+    sent = story("digest", env=env)
+    assert sent.code == 0, sent.stderr
+    [received] = smtp.received
+    assert received.recipients == ["ops@example.org", "lead@example.org"]
+    message = received.message
+    assert message["To"] == "ops@example.org, lead@example.org"
+    assert message["Subject"].startswith("NCT05869955 Breakfree-1: 6 sites changed status")
+    assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days)" in received.part("plain")
+    html = received.part("html")
+    assert (
+        "Hopitaux Universitaires de Strasbourg" in html
+        and "Renamed from Local Institution - 0043" in html
+    )
+    assert pending(home) == 0
+    again = story("digest", env=env)
+    assert (again.code, again.stdout) == (0, "No undelivered changes.\n")
+    assert len(smtp.received) == 1
+
+
+def test_without_smtp_the_digest_lands_in_the_outbox(story, home):
+    assert story("digest").code == 0
+    [eml] = (home / "outbox").glob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative" and "To" not in message
+    assert story("digest").stdout == "No undelivered changes.\n"
+    assert len(list((home / "outbox").iterdir())) == 1
+
+
+def test_preview_on_stdout_delivers_nothing(story, home):
+    preview = story("digest", "--stdout")
+    assert preview.stdout.startswith("trialwatch: 17 changes in 1 trial\n")
+    assert pending(home) == 17 and not (home / "outbox").exists()
+
+
+def test_per_watch_recipients_get_only_their_trials(trialwatch, registry, smtp):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, "--to", "a-team@example.org")
+    trialwatch("watch", "add", B)
+    trialwatch("check")
+    for nct_id in (A, B):
+        study = study_with_id(nct_id)
+        study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+        registry.put(study)
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "all@example.org"}
+    assert trialwatch("run", env=env).code == 0
+    by_recipient = {tuple(r.recipients): r for r in smtp.received}
+    assert set(by_recipient) == {("a-team@example.org",), ("all@example.org",)}
+    team = by_recipient[("a-team@example.org",)].part("plain")
+    assert A in team and B not in team
+    everyone = by_recipient[("all@example.org",)]
+    assert A in everyone.part("plain") and B in everyone.part("plain")
+    assert everyone.message["Subject"] == f"trialwatch: 2 changes in 2 trials ({A}, {B})"
+
+
+def test_outage_then_recovery_loses_and_doubles_nothing(story, smtp, home):
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    smtp.stop()
+    down = story("digest", env=env)
+    assert down.code == 1
+    assert down.stderr.startswith(
+        "trialwatch: digest for ops@example.org not delivered (kept for the next run): "
+        f"SMTP 127.0.0.1:{smtp.port}: ConnectionRefusedError"
+    )
+    assert pending(home) == 17
+    smtp.start()
+    assert story("digest", env=env).code == 0
+    assert len(smtp.received) == 1 and pending(home) == 0
+    assert story("digest", env=env).code == 0 and len(smtp.received) == 1
+
+
+def test_refused_content_stays_pending(story, smtp, home):
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    smtp.reject_data = "554 5.7.1 rejected as spam"
+    refused = story("digest", env=env)
+    assert refused.code == 1 and "refused (SMTP 554)" in refused.stderr
+    assert pending(home) == 17
+    smtp.reject_data = None
+    assert story("digest", env=env).code == 0 and pending(home) == 0
+    assert len(smtp.received) == 1
+
+
+def test_smtp_without_any_recipient_is_a_clear_failure(story, smtp, home):
+    result = story("digest", env=smtp.env())
+    assert result.code == 1 and "no recipients: set TRIALWATCH_MAIL_TO" in result.stderr
+    assert pending(home) == 17 and smtp.received == []
+
+
+def test_crash_after_the_server_accepted_never_sends_twice(story, smtp, home, spawn_trialwatch):
+    """Killed between the server's 250 and the database update: the rerun must not resend."""
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None, check_same_thread=False)
+    smtp.on_data = lambda: blocker.execute("BEGIN IMMEDIATE")  # the client cannot mark "sent"
+    process = spawn_trialwatch("digest", env=env)
+    assert smtp.arrived.wait(30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    smtp.on_data = None
+    assert pending(home) == 17  # nothing marked: the crash came first
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        assert conn.execute("select state from deliveries").fetchall() == [("data_sent",)]
+    rerun = story("digest", env=env)
+    assert rerun.code == 0, rerun.stderr
+    assert len(smtp.received) == 1 and pending(home) == 0
+
+
+def test_crash_before_the_content_was_sent_resends_the_same_message(
+    story, smtp, home, spawn_trialwatch
+):
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    processes: list[subprocess.Popen] = []
+    smtp.on_rcpt = lambda: processes[0].send_signal(signal.SIGKILL)
+    processes.append(spawn_trialwatch("digest", env=env))
+    processes[0].wait(30)
+    smtp.on_rcpt = None
+    assert smtp.received == [] and pending(home) == 17
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        [(state, message_id)] = conn.execute("select state, message_id from deliveries").fetchall()
+    assert state == "prepared"
+    assert story("digest", env=env).code == 0
+    [received] = smtp.received
+    assert received.message["Message-ID"] == message_id and pending(home) == 0
+
+
+def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "a@example.org")
+    env = smtp.env()
+    first = trialwatch("run", env=env)
+    assert (first.code, first.stdout, first.stderr) == (0, "", "")
+    changed = study_with_id(A)
+    find_site(changed, "Cleveland Clinic")["status"] = "SUSPENDED"
+    registry.put(changed)
+    second = trialwatch("run", env=env)
+    assert second.code == 0
+    assert second.stdout.splitlines()[0] == (
+        f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended"
+    )
+    assert second.stdout.splitlines()[1].startswith("Delivered ")
+    assert len(smtp.received) == 1
+    third = trialwatch("run", env=env)
+    assert (third.code, third.stdout, third.stderr) == (0, "", "")
+
+
+def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, registry, smtp):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--label", "x\r\nBcc: label@evil.test")
+    trialwatch("check")
+    hostile = copy.deepcopy(study_with_id(A))
+    hostile["protocolSection"]["identificationModule"]["acronym"] = "X\r\nBcc: evil@evil.test"
+    hostile["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    registry.put(hostile)
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    assert trialwatch("run", env=env).code == 0
+    [received] = smtp.received
+    assert received.recipients == ["ops@example.org"]
+    assert "Bcc" not in received.message
+    headers = received.raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in headers and b"label@evil" not in headers

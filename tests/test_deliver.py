@@ -1,0 +1,67 @@
+"""Delivery planning and message building: who gets which events, and what the message holds."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+from monitor.deliver import Audience, build_message, message_id_for, plan_audiences
+from monitor.render import Digest
+
+A, B = "NCT00000001", "NCT00000002"
+EVENTS = [{"id": 1, "nct_id": A}, {"id": 2, "nct_id": B}, {"id": 3, "nct_id": A}]
+
+
+def test_global_recipients_get_everything_and_watch_recipients_their_trials():
+    plan = plan_audiences(
+        EVENTS,
+        routes={A: ["a@example.org", "all@example.org"]},
+        everyone=("all@example.org",),
+        covered=set(),
+    )
+    assert plan == [
+        Audience(("a@example.org",), (1, 3)),
+        Audience(("all@example.org",), (1, 2, 3)),
+    ]
+
+
+def test_without_any_recipient_one_digest_holds_everything():
+    assert plan_audiences(EVENTS, routes={}, everyone=(), covered=set()) == [
+        Audience((), (1, 2, 3))
+    ]
+
+
+def test_events_already_in_a_delivery_are_not_planned_again():
+    covered = {(1, '["a@example.org"]'), (3, '["a@example.org"]')}
+    plan = plan_audiences(EVENTS, routes={A: ["a@example.org"]}, everyone=(), covered=covered)
+    assert plan == [Audience((), (2,))]
+
+
+def test_message_id_is_deterministic_per_audience_and_events():
+    one = message_id_for(Audience(("a@example.org",), (1, 2)), domain="example.org")
+    assert one == message_id_for(Audience(("a@example.org",), (1, 2)), domain="example.org")
+    assert one != message_id_for(Audience(("b@example.org",), (1, 2)), domain="example.org")
+    assert one != message_id_for(Audience(("a@example.org",), (1, 3)), domain="example.org")
+    assert one.startswith("<") and one.endswith(".trialwatch@example.org>")
+
+
+def test_message_is_multipart_alternative_with_clean_headers():
+    digest = Digest(
+        subject="NCT00000001 X: status Recruiting -> Completed",
+        text="plain \u00e9",
+        html="<p>html \u00e9</p>",
+    )
+    raw = build_message(
+        digest,
+        sender="tw@example.org",
+        recipients=("a@example.org",),
+        message_id="<m@example.org>",
+        date="2026-11-24T07:00:03Z",
+    )
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["To"] == "a@example.org" and message["From"] == "tw@example.org"
+    assert message["Message-ID"] == "<m@example.org>"
+    assert message["Date"] == "Tue, 24 Nov 2026 07:00:03 +0000"
+    assert message.get_body(("plain",)).get_content().rstrip() == "plain \u00e9"
+    assert message.get_body(("html",)).get_content().rstrip() == "<p>html \u00e9</p>"

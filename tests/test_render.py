@@ -1,0 +1,71 @@
+"""Digest rendering: golden text and HTML for the seed story, escaping, subjects."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from monitor.check import record_study
+from monitor.render import header_text, render_digest
+from tests.conftest import load_seed, locations, study_with_id
+
+HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
+
+
+def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
+    digest = render_digest(story_store.pending_events(), story_store.trials())
+    assert digest.subject == (
+        "NCT05869955 Breakfree-1: 6 sites changed status, 1 added, 1 removed, 1 renamed; "
+        "enrollment 270 -> 300; primary completion +183 days and more"
+    )
+    assert_golden("digest-seed.txt", digest.text)
+    assert_golden("digest-seed.html", digest.html)
+
+
+def test_html_is_self_contained_with_inlined_css(story_store):
+    html = render_digest(story_store.pending_events(), story_store.trials()).html
+    assert 'style="' in html and "<table" in html
+    assert not re.search(r"<(script|link|img|iframe)\b", html)
+    assert not re.search(r"(src|href)=\"(?!https://clinicaltrials\.gov/study/NCT\d{8}\")", html)
+    assert "@media (max-width: 480px)" in html  # the phone layout survives inlining
+    assert '<a href="https://clinicaltrials.gov/study/NCT05869955"' in html
+
+
+def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
+    from monitor.store import Store
+
+    store = Store.open(tmp_path / "t.db")
+    before = load_seed()
+    after = copy.deepcopy(before)
+    locations(after)[0]["facility"] = HOSTILE
+    after["protocolSection"]["identificationModule"]["acronym"] = "Evil\r\nBcc: victim@example.org"
+    record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
+    record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+    digest = render_digest(store.pending_events(), store.trials())
+    assert "<script" not in digest.html and "<img" not in digest.html
+    assert '&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;img src=x' in digest.html
+    assert HOSTILE in digest.text  # plain text is not HTML: shown as submitted
+    assert "\r" not in digest.subject and "\n" not in digest.subject
+    assert digest.subject.startswith("NCT05869955 Evil Bcc: victim@example.org: ")
+    store.close()
+
+
+def test_several_trials_get_a_summary_subject(tmp_path):
+    from monitor.store import Store
+
+    store = Store.open(tmp_path / "t.db")
+    for nct_id in ("NCT00000001", "NCT00000002"):
+        before = study_with_id(nct_id)
+        after = copy.deepcopy(before)
+        after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+        record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
+        record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+    digest = render_digest(store.pending_events(), store.trials())
+    assert digest.subject == "trialwatch: 2 changes in 2 trials (NCT00000001, NCT00000002)"
+    assert digest.text.count("status Recruiting -> Completed") == 2
+    store.close()
+
+
+def test_header_text_is_one_bounded_line():
+    assert header_text("a\r\nb\tc\x00d") == "a b c d"
+    assert len(header_text("x" * 500)) == 180
