@@ -141,6 +141,7 @@ def group_events(
 def site_row(event: dict[str, Any]) -> SiteRow:
     site = event["site"] or {}
     number = site.get("site_number")
+    names = f"{site.get('facility')} {site.get('previous_facility')}"
     place = ", ".join(part for part in (site.get("city"), site.get("country")) if part)
     old, new = event["old"], event["new"]
     change = {
@@ -153,7 +154,7 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     return SiteRow(
         site=site.get("facility") or "(unnamed site)",
         previous_name=site.get("previous_facility"),
-        site_number=number if number and number not in (site.get("facility") or "") else None,
+        site_number=None if number is None or number in names else number,
         place=place,
         change=change,
         status_class=f"status-{(status or 'none').lower().replace('_', '-')}",

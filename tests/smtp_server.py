@@ -68,7 +68,7 @@ class SmtpServer:
             isinstance(auth_data, LoginPassword)
             and (auth_data.login.decode(), auth_data.password.decode()) == self.login
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.on_rcpt:

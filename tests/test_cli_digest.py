@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from tests.conftest import SEED_FILES, find_site, study_with_id
+from tests.smtp_server import SmtpServer
 
 A, B = "NCT00000001", "NCT00000002"
 
@@ -190,3 +191,22 @@ def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, regi
     assert "Bcc" not in received.message
     headers = received.raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in headers and b"label@evil" not in headers
+
+
+def test_smtp_login_and_the_password_is_never_printed(story, home):
+    server = SmtpServer(login=("trialwatch", "correct horse")).start()
+    try:
+        env = {
+            **server.env(),
+            "TRIALWATCH_MAIL_TO": "ops@example.org",
+            "TRIALWATCH_SMTP_USER": "trialwatch",
+            "TRIALWATCH_SMTP_PASSWORD": "wrong s3cret",
+        }
+        refused = story("-vv", "digest", env=env)
+        assert refused.code == 1 and "login refused (SMTP 535)" in refused.stderr
+        assert "wrong s3cret" not in refused.stdout + refused.stderr
+        accepted = story("-vv", "digest", env={**env, "TRIALWATCH_SMTP_PASSWORD": "correct horse"})
+        assert accepted.code == 0 and len(server.received) == 1
+        assert "correct horse" not in accepted.stdout + accepted.stderr
+    finally:
+        server.stop()

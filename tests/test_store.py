@@ -125,3 +125,46 @@ def test_content_hash_ignores_bookkeeping(seed):
     moved = copy.deepcopy(seed)
     moved["derivedSection"]["miscInfoModule"]["versionHolder"] = "2030-01-01"
     assert content_hash(normalise_study(seed)) == content_hash(normalise_study(moved))
+
+
+def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed):
+    """Built by the first migration alone, as trialwatch 0.1's first release left it."""
+    import sqlite_utils
+
+    from monitor.schema import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    old = sqlite_utils.Database(path)
+    MIGRATIONS[0](old)
+    old.execute("PRAGMA user_version = 1")
+    old["watches"].insert({"nct_id": "NCT05869955", "added_at": "t", "recipients": "[]"})
+    old["snapshots"].insert(
+        {
+            "nct_id": "NCT05869955",
+            "fetched_at": "t",
+            "last_seen_at": "t",
+            "content_hash": "h",
+            "source": "api",
+            "raw": "{}",
+        }
+    )
+    old["events"].insert(
+        {
+            "nct_id": "NCT05869955",
+            "snapshot_id": 1,
+            "detected_at": "t",
+            "category": "overall_status",
+            "field": "overall_status",
+            "site_key": "",
+            "old": '"A"',
+            "new": '"B"',
+            "summary": "s",
+        }
+    )
+    old.close()
+    migrated = Store.open(path)
+    assert migrated.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert {"deliveries", "delivery_events"} <= set(migrated.db.table_names())
+    [event] = migrated.pending_events()
+    assert (event["summary"], event["delivered_at"]) == ("s", None)
+    migrated.close()

@@ -1,0 +1,96 @@
+"""The HTML digest in a real headless browser (Debian's chromium), at phone width."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from monitor.render import render_digest
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PHONE = (390, 844)
+PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    text: document.body.innerText,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    linkColor: getComputedStyle(document.querySelector("h2 a")).color,
+  });
+  document.body.appendChild(probe);
+});
+</script>
+"""
+
+
+def chromium(*args: str, profile: Path) -> str:
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not installed: run .ci/install-browser")
+    done = subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={PHONE[0]},{PHONE[1]}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def digest_html(story_store, tmp_path) -> Path:
+    page = tmp_path / "digest.html"
+    page.write_text(render_digest(story_store.pending_events(), story_store.trials()).html)
+    return page
+
+
+def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(digest_html, tmp_path):
+    probed = tmp_path / "probed.html"
+    probed.write_text(digest_html.read_text().replace("</body>", PROBE + "</body>"))
+    dom = chromium("--dump-dom", probed.as_uri(), profile=tmp_path / "profile")
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.S)
+    assert found, "the probe did not run"
+    seen = json.loads(
+        found.group(1)
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )
+    text = seen["text"]
+    assert "NCT05869955 Breakfree-1" in text
+    assert "6 sites changed status, 1 added, 1 removed, 1 renamed" in text
+    assert re.search(r"Hopitaux Universitaires de Strasbourg\s+was Local Institution - 0043", text)
+    assert re.search(r"University of Massachusetts Chan Medical School\s+site 0032", text)
+    assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days)" in text
+    assert seen["overflow"] <= 0, f"page is {seen['overflow']}px wider than a phone"
+    assert seen["linkColor"] == "rgb(5, 80, 174)"  # the inlined CSS applies
+
+
+def test_screenshot_of_the_phone_layout_is_kept(digest_html, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "digest-phone.png"
+    shot.unlink(missing_ok=True)
+    chromium(f"--screenshot={shot}", digest_html.as_uri(), profile=tmp_path / "profile")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
