@@ -77,8 +77,13 @@ def check_trials(
     clock: Callable[[], str],
     batch_size: int,
     on_progress: Callable[[int], None] = lambda done: None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> CheckOutcome:
-    """Fetch `nct_ids` from the registry in batches and record each; errors never stop the rest."""
+    """Fetch `nct_ids` from the registry in batches and record each; errors never stop the rest.
+
+    `should_stop` is asked between batches: everything recorded so far is committed, the rest
+    is simply left for the next check.
+    """
     outcome = CheckOutcome()
     for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
         fetched_at = clock()
@@ -90,6 +95,9 @@ def check_trials(
             outcome.errors.append(TrialError(nct_id, str(error)))
             logger.info("%s: %s", nct_id, error)
         on_progress(len(batch.studies) + len(batch.errors))
+        if should_stop():
+            logger.info("stopping early: the remaining trials wait for the next check")
+            break
     return outcome
 
 

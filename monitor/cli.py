@@ -12,8 +12,9 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,14 +24,22 @@ from rich.progress import Progress
 from rich.table import Table
 
 from monitor import __version__
-from monitor.check import CheckOutcome, check_trials, import_studies, read_study_files
+from monitor.check import CheckOutcome, read_study_files
 from monitor.config import Settings, load_settings, parse_address
 from monitor.deliver import DeliveryReport, deliver_pending, open_channel
-from monitor.errors import BadInput, TrialwatchError
+from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.events import Category
+from monitor.lock import run_lock
 from monitor.normalise import normalise_nct_id
-from monitor.registry import RegistryClient
 from monitor.render import render_digest
+from monitor.run import RunSummary, recorded_check, recorded_import, run_once
+from monitor.schedule import (
+    DEFAULT_CRON,
+    cron_trigger,
+    interval_trigger,
+    parse_timezone,
+    run_forever,
+)
 from monitor.store import Delivery, Store
 
 logger = logging.getLogger("monitor")
@@ -68,20 +77,20 @@ class Context:
 
     @property
     def store(self) -> Store:
+        """The database, opened once on first use."""
         if self._store is None:
-            if self.settings.db == self.settings.data_dir / "trialwatch.db":
-                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self._store = Store.open(self.settings.db)
+            self._store = self.open_store()
         return self._store
 
-    def registry(self) -> RegistryClient:
-        return RegistryClient(
-            self.settings.api_url,
-            request_interval=self.settings.request_interval,
-            timeout=self.settings.timeout,
-            max_attempts=self.settings.max_attempts,
-            backoff_base=self.settings.backoff_base,
-        )
+    def open_store(self) -> Store:
+        """A new connection; the default data directory is created on first use."""
+        if self.settings.db == self.settings.data_dir / "trialwatch.db":
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return Store.open(self.settings.db)
+
+    def locked(self) -> AbstractContextManager[None]:
+        """The run lock beside the database (opening the database first, so its folder exists)."""
+        return run_lock(self.store.path, wait=self.settings.lock_wait)
 
     def say(self, text: str = "") -> None:
         """Human output on stdout, unless `-q`."""
@@ -222,27 +231,30 @@ def watch_list(ctx: Context, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch every trial even if the registry's data has not moved since the last "
+    "complete check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
 @pass_context
-def check(ctx: Context, nct_ids: tuple[str, ...], as_json: bool) -> None:
+def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
     ids = parse_ids(nct_ids)
     _require_watched(ctx.store, ids)
-    run_id = ctx.store.start_run("check", now=utc_now())
-    outcome = _check_watched(ctx, ids or ctx.store.watched_ids())
-    _finish(ctx, run_id, outcome, as_json=as_json)
-
-
-def _check_watched(ctx: Context, ids: list[str]) -> CheckOutcome:
-    with ctx.registry() as client, ctx.progress(len(ids), "Checking trials") as advance:
-        return check_trials(
+    total = len(ids) or len(ctx.store.watched_ids())
+    with ctx.locked(), ctx.progress(total, "Checking trials") as advance:
+        outcome = recorded_check(
             ctx.store,
-            ids,
-            client=client,
+            ctx.settings,
+            command="check",
+            nct_ids=ids or None,
             clock=utc_now,
-            batch_size=ctx.settings.batch_size,
+            force=force,
             on_progress=advance,
         )
+    _print_outcome(ctx, outcome, as_json=as_json)
 
 
 @cli.command("import")
@@ -252,13 +264,12 @@ def _check_watched(ctx: Context, ids: list[str]) -> CheckOutcome:
 def import_files(ctx: Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Like check, but the study JSON comes from local files (API v2 study JSON)."""
     studies = read_study_files(files)
-    run_id = ctx.store.start_run("import", now=utc_now())
-    outcome = import_studies(ctx.store, studies, fetched_at=utc_now())
-    _finish(ctx, run_id, outcome, as_json=as_json)
+    with ctx.locked():
+        outcome = recorded_import(ctx.store, studies, clock=utc_now)
+    _print_outcome(ctx, outcome, as_json=as_json)
 
 
-def _finish(ctx: Context, run_id: int, outcome: CheckOutcome, *, as_json: bool) -> None:
-    _record_run(ctx, run_id, outcome)
+def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> None:
     if as_json:
         click.echo(format_json(outcome.to_json()))
     else:
@@ -270,16 +281,6 @@ def _finish(ctx: Context, run_id: int, outcome: CheckOutcome, *, as_json: bool) 
     _report_errors(outcome)
     if outcome.errors:
         raise SystemExit(1)
-
-
-def _record_run(ctx: Context, run_id: int, outcome: CheckOutcome) -> None:
-    ctx.store.finish_run(
-        run_id,
-        now=utc_now(),
-        checked=outcome.checked,
-        changes=len(outcome.events),
-        errors=outcome.to_json()["errors"],
-    )
 
 
 def _say_events(ctx: Context, outcome: CheckOutcome) -> None:
@@ -311,28 +312,26 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     if to_stdout:
         click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
         return
-    report = _deliver(ctx, outbox=outbox)
+    with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:
+        report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
+    _say_report(ctx, report, channel_name=channel.name)
     if report.failures:
         raise SystemExit(1)
     if not report.sent:
         ctx.say("No undelivered changes.")
 
 
-def _deliver(ctx: Context, *, outbox: Path | None = None) -> DeliveryReport:
-    """Deliver owed digests and say what went where."""
-    with open_channel(ctx.settings, outbox=outbox) as channel:
-        report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
+def _say_report(ctx: Context, report: DeliveryReport, *, channel_name: str) -> None:
     for delivery in report.sent:
-        ctx.say(f"Delivered {delivery.subject} -> {_audience(delivery, channel.name)}")
+        ctx.say(f"Delivered {delivery.subject} -> {_audience(delivery, channel_name)}")
     for delivery, error in report.failures:
         click.echo(
             terminal_safe(
-                f"trialwatch: digest for {_audience(delivery, channel.name)} not delivered "
+                f"trialwatch: digest for {_audience(delivery, channel_name)} not delivered "
                 f"(kept for the next run): {error}"
             ),
             err=True,
         )
-    return report
 
 
 def _audience(delivery: Delivery, channel_name: str) -> str:
@@ -343,14 +342,77 @@ def _audience(delivery: Delivery, channel_name: str) -> str:
 @pass_context
 def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
-    run_id = ctx.store.start_run("run", now=utc_now())
-    outcome = _check_watched(ctx, ctx.store.watched_ids())
-    _record_run(ctx, run_id, outcome)
-    _say_events(ctx, outcome)
-    _report_errors(outcome)
-    report = _deliver(ctx)
-    if outcome.errors or report.failures:
+    with ctx.locked():
+        summary = run_once(ctx.store, ctx.settings, clock=utc_now)
+    _say_summary(ctx, summary)
+    if summary.outcome.errors or summary.report.failures:
         raise SystemExit(1)
+
+
+def _say_summary(ctx: Context, summary: RunSummary) -> None:
+    _say_events(ctx, summary.outcome)
+    _report_errors(summary.outcome)
+    _say_report(ctx, summary.report, channel_name="outbox")
+
+
+@cli.command()
+@click.option(
+    "--cron",
+    "cron_expression",
+    metavar="EXPR",
+    help="Five-field crontab schedule (default: the config's, else '0 7 * * *').",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Run every SECONDS instead, starting now.",
+)
+@click.option(
+    "--timezone",
+    "timezone_name",
+    metavar="TZ",
+    help="IANA timezone for --cron, e.g. Europe/Paris (default: local time).",
+)
+@pass_context
+def schedule(
+    ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
+) -> None:
+    """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
+    if cron_expression and every:
+        raise BadInput("give --cron or --every, not both")
+    timezone = parse_timezone(timezone_name or ctx.settings.timezone)
+    if every:
+        trigger = interval_trigger(every, timezone=timezone)
+    else:
+        expression = cron_expression or ctx.settings.schedule or DEFAULT_CRON
+        trigger = cron_trigger(expression, timezone=timezone)
+    ctx.open_store().close()  # a bad database path fails now, not at the first run
+
+    def job(stop: threading.Event) -> None:
+        """One scheduled run, in the scheduler's thread: its own connection, the shared lock."""
+        try:
+            store = ctx.open_store()
+        except TrialwatchError as exc:
+            click.echo(terminal_safe(f"trialwatch: run not started: {exc}"), err=True)
+            return
+        try:
+            with run_lock(store.path, wait=ctx.settings.lock_wait):
+                summary = run_once(store, ctx.settings, clock=utc_now, should_stop=stop.is_set)
+            _say_summary(ctx, summary)
+            ctx.say(f"{utc_now()} {summary.log_line()}")
+        except TrialwatchError as exc:
+            click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
+        finally:
+            store.close()
+
+    run_forever(
+        job,
+        trigger,
+        timezone=timezone,
+        run_now=bool(every),
+        on_started=lambda next_run: ctx.say(f"Scheduled: next run at {next_run}"),
+    )
 
 
 @cli.command()
@@ -404,6 +466,8 @@ def main() -> NoReturn:
         _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:
         _fail("interrupted", 130)
+    except RunInProgress as exc:
+        _fail(str(exc), 0)
     except BadInput as exc:
         _fail(str(exc), 2)
     except TrialwatchError as exc:

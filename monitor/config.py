@@ -40,6 +40,9 @@ class Settings:
     smtp_tls: str | None = None
     mail_from: str | None = None
     mail_to: tuple[str, ...] = ()
+    schedule: str | None = None
+    timezone: str | None = None
+    lock_wait: float = 5.0
 
     def __repr__(self) -> str:
         """Like the default, but the SMTP password never shows (logs, tracebacks)."""
@@ -102,6 +105,14 @@ def parse_address(value: Any) -> str:
     return address
 
 
+def _cron_fields(value: Any) -> str:
+    """Five crontab fields; `schedule` checks the values when it starts."""
+    expression = _text(value)
+    if len(expression.split()) != 5:
+        raise ValueError("expected five cron fields, like '0 7 * * *'")
+    return expression
+
+
 def _addresses(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
@@ -125,6 +136,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "smtp_tls": _tls,
     "mail_from": parse_address,
     "mail_to": _addresses,
+    "schedule": _cron_fields,
+    "timezone": _text,
+    "lock_wait": _number(0),
 }
 
 

@@ -7,6 +7,7 @@
 |    +-- MalformedResponse  the answer was not the study JSON asked for
     +-- DeliveryError     a digest could not be delivered
     +-- StoreError        the database failed at run time
+ +-- RunInProgress     another run holds the lock (not a failure: exit 0)
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ class DeliveryError(TrialwatchError):
 
 class StoreError(TrialwatchError):
     """The database could not be read or written."""
+
+
+class RunInProgress(TrialwatchError):
+    """Another trialwatch run holds the run lock; this one steps aside."""

@@ -98,6 +98,16 @@ class RegistryClient:
                 else:
                     yield FetchBatch(errors={nct_id: exc for nct_id in batch_ids})
 
+    def data_timestamp(self) -> str | None:
+        """When the registry's data was last refreshed (`/version`); None when unavailable."""
+        try:
+            answer = self.get_json("/version")
+        except RegistryError as exc:
+            logger.info("registry /version unavailable (%s): checking anyway", exc)
+            return None
+        timestamp = answer.get("dataTimestamp") if isinstance(answer, dict) else None
+        return timestamp if isinstance(timestamp, str) else None
+
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id: `GET /studies/{id}`."""
         try:

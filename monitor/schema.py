@@ -8,6 +8,7 @@ import sqlite_utils
 
 
 def _create_first_schema(db: sqlite_utils.Database) -> None:
+    """Version 1: watches, snapshots, change events and runs."""
     db["watches"].create(
         {
             "nct_id": str,
@@ -108,10 +109,16 @@ def _add_deliveries(db: sqlite_utils.Database) -> None:
     db["delivery_events"].create_index(["event_id"])
 
 
+def _add_run_data_timestamp(db: sqlite_utils.Database) -> None:
+    """Version 3: the registry's data timestamp each run saw, to skip fetching when unchanged."""
+    db["runs"].add_column("data_timestamp", str)
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_first_schema,
     _add_deliveries,
+    _add_run_data_timestamp,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -393,7 +393,14 @@ class Store:
             return self.db["runs"].insert({"command": command, "started_at": now}).last_pk
 
     def finish_run(
-        self, run_id: int, *, now: str, checked: int, changes: int, errors: list[dict[str, str]]
+        self,
+        run_id: int,
+        *,
+        now: str,
+        checked: int,
+        changes: int,
+        errors: list[dict[str, str]],
+        data_timestamp: str | None = None,
     ) -> None:
         with self._writing():
             self.db["runs"].update(
@@ -403,8 +410,26 @@ class Store:
                     "checked": checked,
                     "changes": changes,
                     "errors": json.dumps(errors),
+                    "data_timestamp": data_timestamp,
                 },
             )
+
+    def last_complete_data_timestamp(self) -> str | None:
+        """The registry data timestamp of the last check that finished without errors."""
+        sql = """
+            select data_timestamp from runs
+            where finished_at is not null and errors = '[]' and data_timestamp is not null
+            order by id desc limit 1
+        """
+        rows = list(self.db.query(sql))
+        return rows[0]["data_timestamp"] if rows else None
+
+    def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
+        """Among `nct_ids`, the trials never checked or whose last check failed."""
+        wanted = list(nct_ids)
+        sql = "select nct_id from watches where last_checked_at is not null and last_error is null"
+        settled = {row["nct_id"] for row in self.db.query(sql)}
+        return [nct_id for nct_id in wanted if nct_id not in settled]
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:

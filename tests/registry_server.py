@@ -42,7 +42,8 @@ class RegistryServer:
         self.studies: dict[str, str] = {}
         self.faults: list[Fault] = []
         self.requests: list[SeenRequest] = []
-        self.data_timestamp = "2026-11-24T09:00:05"
+        self.publications = 0
+        self.data_timestamp = "2026-11-24T09:00:00"
         self.max_page_size = 1000
         self.hold_request_number: int | None = None
         self.request_held = threading.Event()
@@ -70,10 +71,13 @@ class RegistryServer:
     def put(self, *studies: dict[str, Any]) -> None:
         for study in studies:
             nct_id = study["protocolSection"]["identificationModule"]["nctId"]
-            self.studies[nct_id] = json.dumps(study)
+            self.put_raw(nct_id, json.dumps(study))
 
     def put_raw(self, nct_id: str, text: str) -> None:
+        """Store a record as served; like the registry, publishing moves the data timestamp."""
         self.studies[nct_id] = text
+        self.publications += 1
+        self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
 
     def fail(self, **fault: Any) -> None:
         self.faults.append(Fault(**fault))
@@ -84,6 +88,9 @@ class RegistryServer:
 
     def study_requests(self) -> list[SeenRequest]:
         return [r for r in self.requests if r.path.startswith("/studies")]
+
+    def version_requests(self) -> list[SeenRequest]:
+        return [r for r in self.requests if r.path == "/version"]
 
     def _next_fault(self, path: str) -> Fault | None:
         with self._lock:

@@ -130,7 +130,8 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
     trialwatch("watch", "add", A, B)
     assert trialwatch("check").code == 0
     registry.put(changed(study_with_id(A)), changed(study_with_id(B)))
-    registry.hold(len(registry.requests) + 2)  # the second trial's request in the next check
+    # the next check asks /version, then one request per trial: hold the second trial's
+    registry.hold(len(registry.requests) + 3)
     process = spawn_trialwatch("check", env={"TRIALWATCH_BATCH_SIZE": "1"})
     assert registry.request_held.wait(30)
     process.send_signal(signal.SIGKILL)

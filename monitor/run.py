@@ -1,0 +1,132 @@
+"""One run of the monitor: check the watched trials, then deliver the digest, as one recorded run.
+
+`check`, `run` and the `schedule` daemon all go through here, so they share the run lock's
+caller, the `runs` bookkeeping and the "registry data has not moved" shortcut.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.check import CheckOutcome, check_trials, import_studies
+from monitor.config import Settings
+from monitor.deliver import DeliveryReport, deliver_pending, open_channel
+from monitor.registry import RegistryClient
+from monitor.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    outcome: CheckOutcome
+    report: DeliveryReport
+
+    def log_line(self) -> str:
+        return (
+            f"run: checked {self.outcome.checked}, changed {len(self.outcome.events)}, "
+            f"errors {len(self.outcome.errors)}, emails {len(self.report.sent)}"
+            + (f", delivery failures {len(self.report.failures)}" if self.report.failures else "")
+        )
+
+
+def registry_client(settings: Settings) -> RegistryClient:
+    return RegistryClient(
+        settings.api_url,
+        request_interval=settings.request_interval,
+        timeout=settings.timeout,
+        max_attempts=settings.max_attempts,
+        backoff_base=settings.backoff_base,
+    )
+
+
+def recorded_check(
+    store: Store,
+    settings: Settings,
+    *,
+    command: str,
+    nct_ids: list[str] | None,
+    clock: Callable[[], str],
+    force: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> CheckOutcome:
+    """Check `nct_ids` (None: every watched trial) and record the run.
+
+    When the registry's data timestamp has not moved since the last complete check, only
+    trials never checked or whose last check failed are fetched (unless `force`).
+    """
+    run_id = store.start_run(command, now=clock())
+    with registry_client(settings) as client:
+        timestamp = client.data_timestamp()
+        ids = nct_ids if nct_ids is not None else store.watched_ids()
+        if nct_ids is None and not force and timestamp is not None:
+            if timestamp == store.last_complete_data_timestamp():
+                ids = store.unsettled_ids(ids)
+                logger.info(
+                    "registry data unchanged since %s: fetching only %d new or failed trial(s)",
+                    timestamp,
+                    len(ids),
+                )
+        outcome = check_trials(
+            store,
+            ids,
+            client=client,
+            clock=clock,
+            batch_size=settings.batch_size,
+            on_progress=on_progress,
+            should_stop=should_stop,
+        )
+    _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp)
+    return outcome
+
+
+def recorded_import(
+    store: Store, studies: list[tuple[str, dict[str, Any]]], *, clock: Callable[[], str]
+) -> CheckOutcome:
+    """Record studies read from files as one `import` run."""
+    run_id = store.start_run("import", now=clock())
+    outcome = import_studies(store, studies, fetched_at=clock())
+    _finish_run(store, run_id, outcome, now=clock(), data_timestamp=None)
+    return outcome
+
+
+def _finish_run(
+    store: Store, run_id: int, outcome: CheckOutcome, *, now: str, data_timestamp: str | None
+) -> None:
+    store.finish_run(
+        run_id,
+        now=now,
+        checked=outcome.checked,
+        changes=len(outcome.events),
+        errors=outcome.to_json()["errors"],
+        data_timestamp=data_timestamp,
+    )
+
+
+def run_once(
+    store: Store,
+    settings: Settings,
+    *,
+    clock: Callable[[], str],
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> RunSummary:
+    """Check, then deliver whatever is owed (unless asked to stop in between)."""
+    outcome = recorded_check(
+        store,
+        settings,
+        command="run",
+        nct_ids=None,
+        clock=clock,
+        should_stop=should_stop,
+        on_progress=on_progress,
+    )
+    if should_stop():
+        return RunSummary(outcome, DeliveryReport())
+    with open_channel(settings) as channel:
+        report = deliver_pending(store, channel, settings=settings, now=clock())
+    return RunSummary(outcome, report)
