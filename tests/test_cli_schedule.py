@@ -1,0 +1,166 @@
+"""`schedule`, overlapping runs, stale locks and the /version shortcut, with real processes."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import find_site, study_with_id
+
+A = "NCT00000001"
+
+
+class LineReader:
+    """Collects a process's stdout lines in a thread, so a test can wait for one."""
+
+    def __init__(self, stream):
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for raw in stream:
+            self.lines.put(raw.decode().rstrip("\n"))
+
+    def wait_for(self, predicate, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=deadline - time.monotonic())
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if predicate(line):
+                return line
+        raise AssertionError(f"no matching line; saw {self.seen}")
+
+
+def suspended(nct_id: str):
+    study = study_with_id(nct_id)
+    find_site(study, "Cleveland Clinic")["status"] = "SUSPENDED"
+    return study
+
+
+def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
+    trialwatch, spawn_trialwatch, registry, smtp
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    daemon = spawn_trialwatch("schedule", "--every", "1", env=smtp.env())
+    output = LineReader(daemon.stdout)
+    output.wait_for(lambda line: "run: checked 1, changed 0" in line)  # the baseline
+    registry.put(suspended(A))
+    output.wait_for(lambda line: "changed 1" in line and "emails 1" in line)
+    output.wait_for(lambda line: "run: checked" in line)  # a later run: nothing new
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(15) == 0
+    assert len(smtp.received) == 1
+    assert "Recruiting -> Suspended" in smtp.received[0].part("plain")
+
+
+def test_sigterm_during_a_run_exits_cleanly_and_loses_nothing(
+    trialwatch, spawn_trialwatch, registry, smtp, home
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    registry.put(suspended(A))
+    registry.hold(len(registry.requests) + 2)  # /version, then hold the trial's fetch
+    daemon = spawn_trialwatch("schedule", "--every", "3600", env=smtp.env())
+    assert registry.request_held.wait(30)
+    daemon.send_signal(signal.SIGTERM)
+    registry.release.set()
+    assert daemon.wait(15) == 0
+    assert smtp.received == []  # stopped before the digest...
+    rerun = trialwatch("run", env=smtp.env())  # ...which the next run delivers
+    assert rerun.code == 0 and len(smtp.received) == 1
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--cron", "0 7 * *"], "not a five-field cron expression"),
+        (["--cron", "0 7 * * 9"], "bad cron weekday '9'"),
+        (["--timezone", "Nowhere/Special"], "unknown timezone"),
+        (["--cron", "0 7 * * *", "--every", "5"], "give --cron or --every, not both"),
+    ],
+)
+def test_bad_schedule_is_bad_input(trialwatch, args, message):
+    result = trialwatch("schedule", *args)
+    assert result.code == 2 and message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_overlapping_runs_send_one_digest(trialwatch, spawn_trialwatch, registry, smtp):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    registry.put(suspended(A))
+    registry.hold(len(registry.requests) + 2)
+    first = spawn_trialwatch("run", env=smtp.env())
+    assert registry.request_held.wait(30)
+    second = trialwatch("run", env={**smtp.env(), "TRIALWATCH_LOCK_WAIT": "0.5"})
+    assert second.code == 0
+    assert "another trialwatch run is in progress (pid " in second.stderr
+    registry.release.set()
+    assert first.wait(30) == 0
+    assert len(smtp.received) == 1
+    assert trialwatch("run", env=smtp.env()).code == 0 and len(smtp.received) == 1
+
+
+def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home, tmp_path):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " f.write('pid 1'); f.flush(); print('locked', flush=True); time.sleep(60)",
+            str(home / "trialwatch.db.lock"),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdout.readline() == b"locked\n"
+    blocked = trialwatch("check", env={"TRIALWATCH_LOCK_WAIT": "0.2"})
+    assert blocked.code == 0 and "in progress (pid 1)" in blocked.stderr
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+    assert (home / "trialwatch.db.lock").read_text() == "pid 1"  # the file stays behind...
+    recovered = trialwatch("check", "--json")
+    assert recovered.code == 0 and recovered.json()["checked"] == 1  # ...but does not block
+
+
+def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, registry):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0
+    fetches = len(registry.study_requests())
+    quiet = trialwatch("-v", "check", "--json")
+    assert quiet.json()["checked"] == 0 and len(registry.study_requests()) == fetches
+    assert "registry data unchanged since 2026-11-24T09:00:01.1" in quiet.stderr
+    forced = trialwatch("check", "--force", "--json")
+    assert forced.json()["checked"] == 1 and len(registry.study_requests()) == fetches + 1
+    registry.put(suspended(A))
+    moved = trialwatch("check", "--json").json()
+    assert moved["checked"] == 1 and len(moved["changes"]) == 1
+
+
+def test_new_and_failed_trials_are_fetched_even_when_registry_data_is_unchanged(
+    trialwatch, registry
+):
+    b, c = "NCT00000002", "NCT00000003"
+    registry.put(study_with_id(A), study_with_id(c))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0  # complete: the registry's timestamp is remembered
+    trialwatch("watch", "add", b, c)  # b is not in the registry
+    assert trialwatch("check").code == 1
+    assert registry.study_requests()[-1].params["filter.ids"] == [f"{b},{c}"]
+    assert trialwatch("check").code == 1
+    assert registry.study_requests()[-1].params["filter.ids"] == [b]
