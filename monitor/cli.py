@@ -29,9 +29,11 @@ from monitor.config import Settings, load_settings, parse_address
 from monitor.deliver import DeliveryReport, deliver_pending, open_channel
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.events import Category
+from monitor.history import TrialHistory
 from monitor.lock import run_lock
 from monitor.normalise import normalise_nct_id
-from monitor.render import render_digest
+from monitor.render import render_digest, render_history_page
+from monitor.report import load_history, write_page, write_report
 from monitor.run import RunSummary, recorded_check, recorded_import, run_once
 from monitor.schedule import (
     DEFAULT_CRON,
@@ -446,6 +448,57 @@ def changes(
             f"{event['detected_at'][:10]}  {event['nct_id']}  {event['category']:<14} "
             f"{event['summary']}"
         )
+
+
+@cli.command()
+@click.argument("nct_id", metavar="NCT")
+@click.option("--json", "as_json", is_flag=True, help="Every snapshot and every event, as JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write a self-contained HTML history page to FILE.",
+)
+@pass_context
+def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) -> None:
+    """The change history of one trial: newest first, as text, JSON or an HTML page."""
+    trial = load_history(ctx.store, normalise_nct_id(nct_id))
+    if html_file is not None:
+        write_page(html_file, render_history_page(trial, generated_at=utc_now()))
+        ctx.say(f"Wrote {html_file}")
+    elif as_json:
+        click.echo(format_json(trial.to_json()))
+    else:
+        _print_history(ctx, trial)
+
+
+def _print_history(ctx: Context, trial: TrialHistory) -> None:
+    name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
+    ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
+    console = Console(highlight=False, markup=False)
+    for day, events in trial.events_by_day():
+        table = Table(title=day, title_justify="left", show_header=False, box=None)
+        for event in events:
+            table.add_row(event["category"], terminal_safe(event["summary"]))
+        if not ctx.quiet:
+            console.print(table)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Where to write the pages (default: <data dir>/report).",
+)
+@pass_context
+def report(ctx: Context, out_dir: Path | None) -> None:
+    """An index page of every watched trial and one history page per trial."""
+    folder = out_dir or ctx.settings.data_dir / "report"
+    histories = write_report(ctx.store, folder, now=utc_now())
+    ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")
 
 
 @cli.command()

@@ -1,6 +1,6 @@
 """The offline demo: replay the bundled seed story through the real pipeline into a fresh
-database under `<data dir>/demo/`, then render the digest a reader would get and deliver it to
-the demo's outbox (HTML page and `.eml`), all without network or configuration.
+database under `<data dir>/demo/`, render the digest a reader would get, deliver it to the demo's
+outbox (HTML page and `.eml`) and write the history report, without network or configuration.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from monitor.check import import_studies, read_study_files
 from monitor.config import Settings
 from monitor.deliver import OutboxChannel, deliver_pending
 from monitor.render import render_digest
+from monitor.report import write_report
 from monitor.store import Store
 
 PACKAGE_SEEDS = Path(__file__).parent / "seeds"  # where a wheel install puts them
@@ -51,6 +52,8 @@ def run_demo(demo_dir: Path) -> list[str]:
         lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
         lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
         lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]
+        for trial in write_report(store, demo_dir / "report", now=fetched_at):
+            lines.append(f"History page: {demo_dir / 'report' / (trial.nct_id + '.html')}")
         lines.append(f"Demo database: {settings.db}")
     finally:
         store.close()

@@ -6,15 +6,19 @@ table. The HTML's CSS is inlined by css-inline so mail clients that drop `<style
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from monitor.charts import Series, date_value, format_day, line_chart
 from monitor.events import Category, date_slip, field_label, readable_status
+from monitor.history import SiteHistory, TrialHistory
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SITE_CATEGORIES = (
@@ -42,6 +46,7 @@ SITE_VERBS = (
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
+LATEST_ON_INDEX = 5
 
 environment = Environment(
     loader=PackageLoader("monitor"),
@@ -220,4 +225,94 @@ def digest_subject(trials: list[TrialDigest]) -> str:
     more = f" and {len(trials) - 3} more" if len(trials) > 3 else ""
     return header_text(
         f"trialwatch: {_count(total, 'change')} in {len(trials)} trials ({ids}{more})"
+    )
+
+
+def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
+    """One self-contained HTML page: summary, charts, site-status matrix, filterable timeline."""
+    first, last = history.snapshots[0], history.snapshots[-1]
+    now_counts, first_counts = history.status_counts(-1), history.status_counts(0)
+    by_country: dict[str, list[SiteHistory]] = defaultdict(list)
+    for site in history.sites:
+        by_country[site.country].append(site)
+    return environment.get_template("history.html").render(
+        history=history,
+        url=STUDY_URL.format(nct_id=history.nct_id),
+        generated_at=generated_at,
+        first=first,
+        last=last,
+        slips=completion_slips(history),
+        status_counts=[
+            (status, now_counts.get(status, 0), first_counts.get(status, 0))
+            for status in sorted(set(now_counts) | set(first_counts))
+        ],
+        enrollment_chart=line_chart(
+            [Series("enrollment", _points(history, "enrollment", float), "enrollment")],
+            label="Enrollment over time",
+        ),
+        completion_chart=line_chart(
+            [
+                Series(
+                    "primary completion",
+                    _points(history, "primary_completion", date_value),
+                    "primary",
+                ),
+                Series("completion", _points(history, "completion", date_value), "completion"),
+            ],
+            label="Completion dates over time",
+            format_value=format_day,
+        ),
+        countries=sorted(by_country.items()),
+        days=history.events_by_day(),
+        categories=[c for c in Category if any(e["category"] == c for e in history.events)],
+        category_counts=Counter(event["category"] for event in history.events),
+        readable=readable_status,
+        css=lambda status: (status or "absent").lower().replace("_", "-"),
+        recruiting_since=lambda site: recruiting_since(history, site),
+    )
+
+
+def completion_slips(history: TrialHistory) -> list[str]:
+    """ "Primary completion 2028-08-29 -> 2029-02-28 (+183 days) since 2026-01-13" per date."""
+    first, last = history.snapshots[0], history.snapshots[-1]
+    lines = []
+    for label, before, after in (
+        ("Primary completion", first.primary_completion, last.primary_completion),
+        ("Completion", first.completion, last.completion),
+    ):
+        if before and after and before != after:
+            lines.append(
+                f"{label} {before} -> {after} ({date_slip(before, after)} since {first.date})"
+            )
+        elif after:
+            lines.append(f"{label} {after} (unchanged since {first.date})")
+    return lines
+
+
+def recruiting_since(history: TrialHistory, site: SiteHistory) -> str:
+    """The first snapshot date showing the site recruiting; "before <date>" if it already was."""
+    for index, status in enumerate(site.statuses):
+        if status == "RECRUITING":
+            date = history.snapshots[index].date
+            return f"before {date}" if index == 0 else date
+    return "not yet"
+
+
+def _points(
+    history: TrialHistory, name: str, value: Callable[[Any], float]
+) -> list[tuple[dt.date, float]]:
+    return [
+        (dt.date.fromisoformat(point.date), value(getattr(point, name)))
+        for point in history.snapshots
+        if getattr(point, name) is not None
+    ]
+
+
+def render_report_index(histories: list[TrialHistory], *, generated_at: str) -> str:
+    """The report's front page: each trial with its latest changes, linking to its history."""
+    return environment.get_template("index.html").render(
+        histories=histories,
+        generated_at=generated_at,
+        latest=LATEST_ON_INDEX,
+        readable=readable_status,
     )

@@ -114,11 +114,43 @@ def _add_run_data_timestamp(db: sqlite_utils.Database) -> None:
     db["runs"].add_column("data_timestamp", str)
 
 
+SITE_STATUS_OVER_TIME = """
+select s.nct_id, w.acronym, s.id as snapshot_id, s.fetched_at, s.last_seen_at,
+  json_extract(site.value, '$.facility') as facility,
+  json_extract(site.value, '$.city') as city,
+  json_extract(site.value, '$.state') as state,
+  json_extract(site.value, '$.country') as country,
+  json_extract(site.value, '$.status') as status
+from snapshots s
+join watches w on w.nct_id = s.nct_id,
+  json_each(s.raw, '$.protocolSection.contactsLocationsModule.locations') site
+"""
+LATEST_SITE_STATUS = """
+select * from site_status_over_time
+where snapshot_id in (select max(id) from snapshots group by nct_id)
+"""
+EVENTS_WITH_TITLES = """
+select e.id, e.nct_id, w.acronym, w.title, w.label, e.detected_at, e.category, e.field,
+  json_extract(e.site, '$.facility') as facility,
+  json_extract(e.site, '$.country') as country,
+  e.summary, e.old, e.new, e.delivered_at
+from events e join watches w on w.nct_id = e.nct_id
+"""
+
+
+def _add_browsing_views(db: sqlite_utils.Database) -> None:
+    """Version 4: views for browsing with Datasette or any SQLite client."""
+    db.create_view("site_status_over_time", SITE_STATUS_OVER_TIME)
+    db.create_view("latest_site_status", LATEST_SITE_STATUS)
+    db.create_view("events_with_titles", EVENTS_WITH_TITLES)
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _create_first_schema,
     _add_deliveries,
     _add_run_data_timestamp,
+    _add_browsing_views,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

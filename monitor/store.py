@@ -184,6 +184,14 @@ class Store:
             row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], json.loads(row["raw"])
         )
 
+    def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
+        sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by id"
+        return [
+            (row["id"], row["fetched_at"], json.loads(row["raw"]))
+            for row in self.db.query(sql, [nct_id])
+        ]
+
     def save_check(
         self,
         *,

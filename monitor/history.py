@@ -1,0 +1,141 @@
+"""A trial's history from its stored snapshots and events: what the `history` views show.
+
+Sites are followed across snapshots with the differ's identity rule (`reconcile_site_keys`), so
+a placeholder that gets its hospital's name stays one row of the site-status matrix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.diff import reconcile_site_keys
+from monitor.normalise import normalise_study
+
+
+@dataclass(frozen=True)
+class SnapshotPoint:
+    """What one snapshot said about the fields the history charts follow."""
+
+    id: int
+    fetched_at: str
+    overall_status: str | None
+    enrollment: int | None
+    enrollment_type: str | None
+    primary_completion: str | None
+    completion: str | None
+
+    @property
+    def date(self) -> str:
+        return self.fetched_at[:10]
+
+
+@dataclass(frozen=True)
+class SiteHistory:
+    """One row of the site-status matrix: a site's status in each snapshot (None: not listed)."""
+
+    key: str
+    facility: str
+    former_names: tuple[str, ...]
+    city: str | None
+    country: str
+    statuses: tuple[str | None, ...]
+
+    @property
+    def current_status(self) -> str | None:
+        return self.statuses[-1]
+
+
+@dataclass(frozen=True)
+class TrialHistory:
+    nct_id: str
+    title: str | None
+    acronym: str | None
+    snapshots: list[SnapshotPoint]
+    sites: list[SiteHistory]
+    events: list[dict[str, Any]]
+
+    def events_by_day(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Events grouped by detection day, newest day first, in importance order within it."""
+        days: dict[str, list[dict[str, Any]]] = {}
+        for event in self.events:
+            days.setdefault(event["detected_at"][:10], []).append(event)
+        return sorted(days.items(), reverse=True)
+
+    def status_counts(self, index: int) -> dict[str, int]:
+        """How many sites had each status in snapshot `index` (-1: the latest)."""
+        return dict(Counter(s.statuses[index] for s in self.sites if s.statuses[index]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "title": self.title,
+            "acronym": self.acronym,
+            "snapshots": [
+                {
+                    "id": point.id,
+                    "fetched_at": point.fetched_at,
+                    "overall_status": point.overall_status,
+                    "enrollment": point.enrollment,
+                    "enrollment_type": point.enrollment_type,
+                    "primary_completion_date": point.primary_completion,
+                    "completion_date": point.completion,
+                }
+                for point in self.snapshots
+            ],
+            "events": self.events,
+        }
+
+
+def build_history(
+    nct_id: str,
+    snapshots: list[tuple[int, str, dict[str, Any]]],
+    events: list[dict[str, Any]],
+    *,
+    title: str | None = None,
+    acronym: str | None = None,
+) -> TrialHistory:
+    """`snapshots` are (id, fetched_at, raw study), oldest first; `events` oldest first."""
+    points: list[SnapshotPoint] = []
+    site_rows: dict[str, dict[str, Any]] = {}
+    previous: dict[str, dict[str, Any]] = {}
+    for index, (snapshot_id, fetched_at, raw) in enumerate(snapshots):
+        record = normalise_study(raw)
+        points.append(_point(snapshot_id, fetched_at, record))
+        sites = reconcile_site_keys(previous, record["sites"])
+        for key, site in sites.items():
+            row = site_rows.setdefault(
+                key, {"statuses": [None] * len(snapshots), "names": [], "site": site}
+            )
+            row["statuses"][index] = site["status"]
+            row["site"] = site
+            if site["facility"] not in row["names"]:
+                row["names"].append(site["facility"])
+        previous = {**previous, **sites}
+    rows = [
+        SiteHistory(
+            key=key,
+            facility=row["site"]["facility"] or "(unnamed site)",
+            former_names=tuple(name for name in row["names"][:-1] if name),
+            city=row["site"]["city"],
+            country=row["site"]["country"] or "(no country)",
+            statuses=tuple(row["statuses"]),
+        )
+        for key, row in site_rows.items()
+    ]
+    rows.sort(key=lambda site: (site.country, site.city or "", site.facility, site.key))
+    return TrialHistory(nct_id, title, acronym, points, rows, events)
+
+
+def _point(snapshot_id: int, fetched_at: str, record: dict[str, Any]) -> SnapshotPoint:
+    enrollment = record["enrollment"] or {}
+    return SnapshotPoint(
+        id=snapshot_id,
+        fetched_at=fetched_at,
+        overall_status=record["overall_status"],
+        enrollment=enrollment.get("count"),
+        enrollment_type=enrollment.get("type"),
+        primary_completion=(record["primary_completion_date"] or {}).get("date"),
+        completion=(record["completion_date"] or {}).get("date"),
+    )

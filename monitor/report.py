@@ -1,0 +1,48 @@
+"""History pages on disk: load a trial's history from the store, render it, write the files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from monitor.errors import BadInput
+from monitor.history import TrialHistory, build_history
+from monitor.render import render_history_page, render_report_index
+from monitor.store import Store
+
+
+def load_history(store: Store, nct_id: str) -> TrialHistory:
+    """Everything stored about one trial; a trial never recorded is bad input."""
+    trial = store.trials().get(nct_id)
+    snapshots = store.snapshots_of(nct_id)
+    if trial is None or not snapshots:
+        raise BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
+    return build_history(
+        nct_id,
+        snapshots,
+        store.list_events(nct_id=nct_id),
+        title=trial["title"],
+        acronym=trial["acronym"],
+    )
+
+
+def write_page(path: Path, html: str) -> None:
+    """Write atomically (a reader never sees half a page); an unwritable path is bad input."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
+    """`index.html` for every watched trial with history, plus one `NCT....html` page each."""
+    histories = [
+        load_history(store, nct_id) for nct_id in store.watched_ids() if store.snapshots_of(nct_id)
+    ]
+    for trial in histories:
+        write_page(folder / f"{trial.nct_id}.html", render_history_page(trial, generated_at=now))
+    write_page(folder / "index.html", render_report_index(histories, generated_at=now))
+    return histories

@@ -1,0 +1,139 @@
+"""The history model, page and report on the seed story: sites followed across renames."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from html.parser import HTMLParser
+
+from datasette.app import Datasette
+
+from monitor.render import completion_slips, recruiting_since, render_history_page
+from monitor.report import load_history, write_report
+
+NCT = "NCT05869955"
+
+
+def site(history, facility, number=None):
+    return next(
+        s for s in history.sites if s.facility == facility and (number is None or number in s.key)
+    )
+
+
+def test_a_renamed_placeholder_is_one_row_with_its_former_name(story_store):
+    history = load_history(story_store, NCT)
+    strasbourg = site(history, "Hopitaux Universitaires de Strasbourg")
+    assert strasbourg.former_names == ("Local Institution - 0043",)
+    assert strasbourg.statuses == ("NOT_YET_RECRUITING",) + ("RECRUITING",) * 4
+    assert recruiting_since(history, strasbourg) == "2026-02-10"
+    assert not any(s.facility == "Local Institution - 0043" for s in history.sites)
+
+
+def test_twin_sites_stay_two_rows_and_sites_come_and_go(story_store):
+    history = load_history(story_store, NCT)
+    assert len(history.sites) == 55  # 54 at first, Madrid added
+    umass = "University of Massachusetts Chan Medical School"
+    assert site(history, umass, "0032").statuses[-1] == "RECRUITING"
+    assert site(history, umass, "0033").statuses[-1] == "ACTIVE_NOT_RECRUITING"
+    madrid = site(history, "Hospital Universitario 12 de Octubre")
+    assert madrid.statuses == (None, None, "NOT_YET_RECRUITING", "RECRUITING", "RECRUITING")
+    assert site(history, "Local Institution - 0054").statuses[2:] == ("WITHDRAWN", None, None)
+
+
+def test_site_counts_and_completion_slips(story_store):
+    history = load_history(story_store, NCT)
+    assert history.status_counts(0)["RECRUITING"] == 41
+    assert history.status_counts(-1)["RECRUITING"] == 44
+    assert completion_slips(history) == [
+        "Primary completion 2028-08-29 -> 2029-02-28 (+183 days since 2026-01-13)",
+        "Completion 2028-08-29 -> 2029-08-31 (+367 days since 2026-01-13)",
+    ]
+
+
+class PageText(HTMLParser):
+    """Text of a page by element id, plus every URL it refers to."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+        if tag == "tr":
+            self.rows.append([])
+        if tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1].append(" ".join(" ".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slipped(story_store):
+    page = PageText()
+    page.feed(render_history_page(load_history(story_store, NCT), generated_at="2026-06-02"))
+    text = " ".join("".join(page.text).split())
+    assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days since 2026-01-13)" in text
+    french = {
+        row[0]: row[2]
+        for row in page.rows
+        if len(row) > 3
+        and row[1] in ("Strasbourg", "Pessac", "Montpellier", "Lille", "Nice", "Paris", "Rennes")
+    }
+    assert (
+        french["Hopitaux Universitaires de Strasbourg was Local Institution - 0043"] == "2026-02-10"
+    )
+    assert french["CHU Bordeaux Haut-Leveque"] == "before 2026-01-13"
+    assert french["Local Institution - 0052"] == "not yet"
+    assert len(french) == 8
+    assert page.urls == ["https://clinicaltrials.gov/study/NCT05869955"]  # nothing remote
+
+
+def test_charts_are_inline_svg_with_every_snapshot(story_store):
+    html = render_history_page(load_history(story_store, NCT), generated_at="t")
+    assert html.count("<svg") == 2 and "<script" not in html
+    assert "enrollment on 2026-03-17: 300" in html
+    assert "primary completion on 2026-06-02: 2029-02-28" in html
+
+
+def test_report_index_links_every_trial_page(story_store, tmp_path):
+    write_report(story_store, tmp_path / "report", now="2026-06-02T07:00:00Z")
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert f'<a href="{NCT}.html">{NCT}</a>' in index
+    assert "Conditions: added ANCA-Associated Vasculitis" in index
+    assert (tmp_path / "report" / f"{NCT}.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_datasette_can_query_the_views(story_store):
+    async def query():
+        datasette = Datasette([str(story_store.path)], immutables=[])
+        database = datasette.get_database(story_store.path.stem)
+        rows = await database.execute(
+            "select fetched_at, status from site_status_over_time where city = 'Strasbourg'"
+        )
+        latest = await datasette.client.get(
+            f"/{story_store.path.stem}/latest_site_status.json?_shape=array&country=France"
+        )
+        return [tuple(row) for row in rows], latest.json()
+
+    strasbourg, latest = asyncio.run(query())
+    assert strasbourg[:2] == [
+        ("2026-01-13T07:00:00Z", "NOT_YET_RECRUITING"),
+        ("2026-02-10T07:00:00Z", "RECRUITING"),
+    ]
+    assert len(latest) == 8 and {row["snapshot_id"] for row in latest} == {5}
+
+
+def test_history_of_an_unknown_trial_is_bad_input(trialwatch):
+    result = trialwatch("history", "NCT00000009")
+    assert result.code == 2
+    assert re.match(r"trialwatch: no history for NCT00000009", result.stderr)
