@@ -24,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from monitor import __version__
+from monitor.backfill import backfill_trials
 from monitor.check import CheckOutcome, read_study_files
 from monitor.config import Settings, load_settings, parse_address
 from monitor.deliver import DeliveryReport, deliver_pending, open_channel
@@ -34,7 +35,7 @@ from monitor.lock import run_lock
 from monitor.normalise import normalise_nct_id
 from monitor.render import render_digest, render_history_page
 from monitor.report import load_history, write_page, write_report
-from monitor.run import RunSummary, recorded_check, recorded_import, run_once
+from monitor.run import RunSummary, recorded_check, recorded_import, registry_client, run_once
 from monitor.schedule import (
     DEFAULT_CRON,
     cron_trigger,
@@ -448,6 +449,32 @@ def changes(
             f"{event['detected_at'][:10]}  {event['nct_id']}  {event['category']:<14} "
             f"{event['summary']}"
         )
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Deliver the backfilled changes in the next digest (default: history only).",
+)
+@pass_context
+def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
+    """Import every past version of the trials from the registry's record history, oldest first."""
+    ids = parse_ids(nct_ids)
+    history_url = ctx.settings.history_url
+    with ctx.locked(), registry_client(ctx.settings, base_url=history_url) as client:
+        outcomes, errors = backfill_trials(ctx.store, client, ids, notify=notify, clock=utc_now)
+    for outcome in outcomes:
+        span = f" ({outcome.first_date} to {outcome.last_date})" if outcome.stored else ""
+        ctx.say(
+            f"{outcome.nct_id}: {outcome.stored} version(s) stored{span}, "
+            f"{outcome.skipped} already covered, {len(outcome.events)} change(s)"
+        )
+    for error in errors:
+        click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
+    if errors:
+        raise SystemExit(1)
 
 
 @cli.command()

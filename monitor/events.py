@@ -8,7 +8,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -73,6 +73,7 @@ class ChangeEvent:
     new: Any
     summary: str
     site: SiteRef | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def site_key(self) -> str:
@@ -83,7 +84,7 @@ class ChangeEvent:
         event = asdict(self)
         event["category"] = str(self.category)
         event["site"] = self.site.to_json() if self.site else None
-        return event
+        return {**event.pop("extra"), **event}
 
 
 def make_event(
@@ -95,10 +96,13 @@ def make_event(
     *,
     detected_at: str,
     site: SiteRef | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ChangeEvent:
-    """Build an event with its summary from the category table."""
+    """Build an event with its summary from the category table; `extra` adds JSON keys."""
     summary = SUMMARIES[category](field_name, old, new, site)
-    return ChangeEvent(nct_id, detected_at, category, field_name, old, new, summary, site)
+    return ChangeEvent(
+        nct_id, detected_at, category, field_name, old, new, summary, site, extra or {}
+    )
 
 
 # --- wording -------------------------------------------------------------------------------

@@ -33,9 +33,10 @@ class RunSummary:
         )
 
 
-def registry_client(settings: Settings) -> RegistryClient:
+def registry_client(settings: Settings, *, base_url: str | None = None) -> RegistryClient:
+    """A client for the API v2 (or, with `base_url`, the record-history endpoints)."""
     return RegistryClient(
-        settings.api_url,
+        base_url or settings.api_url,
         request_interval=settings.request_interval,
         timeout=settings.timeout,
         max_attempts=settings.max_attempts,

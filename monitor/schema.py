@@ -134,15 +134,53 @@ select e.id, e.nct_id, w.acronym, w.title, w.label, e.detected_at, e.category, e
   json_extract(e.site, '$.facility') as facility,
   json_extract(e.site, '$.country') as country,
   e.summary, e.old, e.new, e.delivered_at
-from events e join watches w on w.nct_id = e.nct_id
+from events e left join watches w on w.nct_id = e.nct_id
 """
+BROWSING_VIEWS = {
+    "site_status_over_time": SITE_STATUS_OVER_TIME,
+    "latest_site_status": LATEST_SITE_STATUS,
+    "events_with_titles": EVENTS_WITH_TITLES,
+}
 
 
 def _add_browsing_views(db: sqlite_utils.Database) -> None:
     """Version 4: views for browsing with Datasette or any SQLite client."""
-    db.create_view("site_status_over_time", SITE_STATUS_OVER_TIME)
-    db.create_view("latest_site_status", LATEST_SITE_STATUS)
-    db.create_view("events_with_titles", EVENTS_WITH_TITLES)
+    for name, sql in BROWSING_VIEWS.items():
+        db.create_view(name, sql, replace=True)
+
+
+def _add_searches_and_backfill(db: sqlite_utils.Database) -> None:
+    """Version 5: watched searches, backfilled registry versions, and events that are about a
+    trial nobody watches (a search match) or carry extra keys (`extra`, JSON)."""
+    for name in BROWSING_VIEWS:
+        db.execute(f"drop view if exists {name}")
+    db["events"].transform(not_null={"snapshot_id": False}, drop_foreign_keys=["nct_id"])
+    db["events"].add_column("extra", str)
+    db["queries"].create(
+        {
+            "name": str,
+            "params": str,
+            "follow": int,
+            "created_at": str,
+            "last_checked_at": str,
+            "last_error": str,
+        },
+        pk="name",
+        not_null={"params", "follow", "created_at"},
+    )
+    db["query_matches"].create(
+        {"query_name": str, "nct_id": str, "title": str, "first_seen": str},
+        pk=("query_name", "nct_id"),
+        not_null={"query_name", "nct_id", "first_seen"},
+        foreign_keys=[("query_name", "queries", "name")],
+    )
+    db["registry_versions"].create(
+        {"nct_id": str, "version": int, "version_date": str, "snapshot_id": int},
+        pk=("nct_id", "version"),
+        not_null={"nct_id", "version", "version_date"},
+        foreign_keys=[("nct_id", "watches", "nct_id"), ("snapshot_id", "snapshots", "id")],
+    )
+    _add_browsing_views(db)
 
 
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
@@ -152,5 +190,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_deliveries,
     _add_run_data_timestamp,
     _add_browsing_views,
+    _add_searches_and_backfill,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,6 +29,17 @@ class StoredSnapshot:
 
 
 @dataclass(frozen=True)
+class BackfilledVersion:
+    """A past registry version ready to store, with its events against the version before."""
+
+    number: int
+    fetched_at: str
+    raw: dict[str, Any]
+    content_hash: str
+    events: list[ChangeEvent]
+
+
+@dataclass(frozen=True)
 class Watch:
     nct_id: str
     label: str | None
@@ -172,11 +183,92 @@ class Store:
     # --- snapshots and events --------------------------------------------------------------
 
     def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
-        rows = list(
-            self.db.query(
-                "select * from snapshots where nct_id = ? order by id desc limit 1", [nct_id]
-            )
+        return self._one_snapshot("nct_id = ? order by fetched_at desc, id desc", [nct_id])
+
+    def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
+        sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by fetched_at, id"
+        return [
+            (row["id"], row["fetched_at"], json.loads(row["raw"]))
+            for row in self.db.query(sql, [nct_id])
+        ]
+
+    def backfilled_version_numbers(self, nct_id: str) -> set[int]:
+        sql = "select version from registry_versions where nct_id = ?"
+        return {row["version"] for row in self.db.query(sql, [nct_id])}
+
+    def first_checked_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+        """The trial's oldest snapshot taken by a check or import (not by backfill)."""
+        return self._one_snapshot(
+            "nct_id = ? and id not in (select snapshot_id from registry_versions"
+            " where snapshot_id is not null) order by fetched_at, id",
+            [nct_id],
         )
+
+    def latest_backfilled_record(self, nct_id: str) -> dict[str, Any] | None:
+        latest = self._latest_backfilled(nct_id)
+        return latest.raw if latest else None
+
+    def _latest_backfilled(self, nct_id: str) -> StoredSnapshot | None:
+        return self._one_snapshot(
+            "id in (select snapshot_id from registry_versions where nct_id = ?)"
+            " order by fetched_at desc, id desc",
+            [nct_id],
+        )
+
+    def is_baseline(self, snapshot_id: int) -> bool:
+        """True when no event was recorded against this snapshot."""
+        sql = "select count(*) from events where snapshot_id = ?"
+        return self.db.execute(sql, [snapshot_id]).fetchone()[0] == 0
+
+    def save_backfill(
+        self,
+        nct_id: str,
+        versions: list[BackfilledVersion],
+        *,
+        horizon_events: list[ChangeEvent],
+        horizon_id: int | None,
+        delivered_at: str | None,
+        now: str,
+    ) -> None:
+        """Store a trial's past versions and their events in one transaction."""
+        with self._writing():
+            self._ensure_watch(nct_id, now=now)
+            latest = self._latest_backfilled(nct_id)
+            previous_id, previous_hash = (
+                (latest.id, latest.content_hash) if latest else (None, None)
+            )
+            for version in versions:
+                if version.content_hash != previous_hash:
+                    previous_id = (
+                        self.db["snapshots"]
+                        .insert(
+                            {
+                                "nct_id": nct_id,
+                                "fetched_at": version.fetched_at,
+                                "last_seen_at": version.fetched_at,
+                                "content_hash": version.content_hash,
+                                "source": f"history:{version.number}",
+                                "raw": json.dumps(version.raw, ensure_ascii=False),
+                            }
+                        )
+                        .last_pk
+                    )
+                    previous_hash = version.content_hash
+                    self._insert_events(version.events, previous_id, delivered_at=delivered_at)
+                self.db["registry_versions"].insert(
+                    {
+                        "nct_id": nct_id,
+                        "version": version.number,
+                        "version_date": version.fetched_at[:10],
+                        "snapshot_id": previous_id,
+                    }
+                )
+            if horizon_id is not None:
+                self._insert_events(horizon_events, horizon_id, delivered_at=delivered_at)
+
+    def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
+        rows = list(self.db.query(f"select * from snapshots where {where} limit 1", params))
         if not rows:
             return None
         row = rows[0]
@@ -184,13 +276,13 @@ class Store:
             row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], json.loads(row["raw"])
         )
 
-    def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
-        """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
-        sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by id"
-        return [
-            (row["id"], row["fetched_at"], json.loads(row["raw"]))
-            for row in self.db.query(sql, [nct_id])
-        ]
+    def _insert_events(
+        self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
+    ) -> None:
+        self.db["events"].insert_all(
+            {**self._event_row(event, snapshot_id), "delivered_at": delivered_at}
+            for event in events
+        )
 
     def save_check(
         self,
@@ -227,9 +319,7 @@ class Store:
                     )
                     .last_pk
                 )
-                self.db["events"].insert_all(
-                    self._event_row(event, snapshot_id) for event in events
-                )
+                self._insert_events(events, snapshot_id)
             else:
                 self.db["snapshots"].update(latest.id, {"last_seen_at": fetched_at})
             self.db["watches"].update(
@@ -253,7 +343,7 @@ class Store:
             self.db["watches"].insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
 
     @staticmethod
-    def _event_row(event: ChangeEvent, snapshot_id: int) -> dict[str, Any]:
+    def _event_row(event: ChangeEvent, snapshot_id: int | None) -> dict[str, Any]:
         return {
             "nct_id": event.nct_id,
             "snapshot_id": snapshot_id,
@@ -265,6 +355,7 @@ class Store:
             "old": json.dumps(event.old, ensure_ascii=False),
             "new": json.dumps(event.new, ensure_ascii=False),
             "summary": event.summary,
+            "extra": json.dumps(event.extra, ensure_ascii=False) if event.extra else None,
         }
 
     def list_events(
@@ -290,7 +381,8 @@ class Store:
 
     @staticmethod
     def _event_json(row: dict[str, Any]) -> dict[str, Any]:
-        return {
+        extra = json.loads(row["extra"]) if row.get("extra") else {}
+        return extra | {
             "id": row["id"],
             "nct_id": row["nct_id"],
             "detected_at": row["detected_at"],

@@ -127,6 +127,7 @@ def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
     env.update(
         TRIALWATCH_HOME=str(home),
         TRIALWATCH_API_URL=registry.url,
+        TRIALWATCH_HISTORY_URL=f"{registry.url}/api/int",
         TRIALWATCH_REQUEST_INTERVAL="0",
         TRIALWATCH_BACKOFF_BASE="0",
         TRIALWATCH_TIMEOUT="2",

@@ -40,11 +40,14 @@ class SeenRequest:
 class RegistryServer:
     def __init__(self) -> None:
         self.studies: dict[str, str] = {}
+        self.versions: dict[str, list[tuple[str, str]]] = {}  # nct_id -> [(date, study JSON)]
         self.faults: list[Fault] = []
         self.requests: list[SeenRequest] = []
         self.publications = 0
         self.data_timestamp = "2026-11-24T09:00:00"
         self.max_page_size = 1000
+        self.min_interval = 0.0  # a rate limit: faster requests get 429
+        self.rate_limited = 0
         self.hold_request_number: int | None = None
         self.request_held = threading.Event()
         self.release = threading.Event()
@@ -79,6 +82,10 @@ class RegistryServer:
         self.publications += 1
         self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
 
+    def put_versions(self, nct_id: str, dated_studies: list[tuple[str, dict[str, Any]]]) -> None:
+        """The record history: versions 0, 1, ... with their dates, oldest first."""
+        self.versions[nct_id] = [(date, json.dumps(study)) for date, study in dated_studies]
+
     def fail(self, **fault: Any) -> None:
         self.faults.append(Fault(**fault))
 
@@ -103,6 +110,8 @@ class RegistryServer:
         return None
 
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, str]:
+        if path.startswith("/api/int/"):
+            return self._history_answer(path.removeprefix("/api/int"), params)
         if path == "/version":
             return 200, json.dumps({"apiVersion": "2.0.5", "dataTimestamp": self.data_timestamp})
         if path == "/studies":
@@ -116,6 +125,22 @@ class RegistryServer:
                 return 404, '{"message": "not found"}'
             return 200, self.studies[nct_id]
         return 404, '{"message": "no such endpoint"}'
+
+    def _history_answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, str]:
+        found = re.fullmatch(r"/studies/(NCT\d{8})(?:/history/(\d+))?", path)
+        if not found or found.group(1) not in self.versions:
+            return 404, '{"message": "not found"}'
+        versions = self.versions[found.group(1)]
+        if found.group(2) is None:
+            changes = [
+                {"version": number, "date": date, "status": "RECRUITING"}
+                for number, (date, _) in enumerate(versions)
+            ]
+            return 200, json.dumps({"history": {"changes": changes}})
+        number = int(found.group(2))
+        if number >= len(versions):
+            return 404, '{"message": "no such version"}'
+        return 200, '{"study": ' + versions[number][1] + "}"
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
         wanted = params.get("filter.ids", [""])[0].split(",")
@@ -139,6 +164,13 @@ class RegistryServer:
                         SeenRequest(url.path, parse_qs(url.query), dict(self.headers), time.time())
                     )
                     number = len(server.requests)
+                too_fast = len(server.requests) > 1 and (
+                    server.requests[-1].at - server.requests[-2].at < server.min_interval
+                )
+                if too_fast:
+                    server.rate_limited += 1
+                    self._reply(429, '{"message": "too many requests"}', {"Retry-After": "1"})
+                    return
                 if number == server.hold_request_number:
                     server.request_held.set()
                     server.release.wait(30)
@@ -149,10 +181,11 @@ class RegistryServer:
                     self.close_connection = True
                     return
                 if fault is not None:
-                    status, body, headers = fault.status, fault.body, fault.headers
+                    self._reply(fault.status, fault.body, fault.headers)
                 else:
-                    status, body = server._answer(url.path, parse_qs(url.query))
-                    headers = {}
+                    self._reply(*server._answer(url.path, parse_qs(url.query)), {})
+
+            def _reply(self, status: int, body: str, headers: dict[str, str]) -> None:
                 encoded = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -33,7 +33,8 @@ def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
     assert db.journal_mode == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert {fk.other_table for fk in db["events"].foreign_keys} == {"watches", "snapshots"}
+    # events may be about a trial nobody watches (a search match): no key to watches
+    assert {fk.other_table for fk in db["events"].foreign_keys} == {"snapshots"}
     assert [fk.other_table for fk in db["snapshots"].foreign_keys] == ["watches"]
     unique = [index.columns for index in db["events"].indexes if index.unique]
     assert unique == [["snapshot_id", "category", "field", "site_key"]]

@@ -1,0 +1,144 @@
+"""Backfill: a trial's past versions from the registry's record history, diffed in order with the
+same engine, so a newly watched trial has its whole change history at once.
+
+The history endpoints are internal to the registry: every version a trial needs is fetched
+before anything is stored, so when they fail nothing changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.check import TrialError
+from monitor.diff import diff_records
+from monitor.errors import MalformedResponse, RegistryError
+from monitor.events import ChangeEvent
+from monitor.normalise import content_hash, normalise_study, study_nct_id
+from monitor.registry import RegistryClient
+from monitor.store import BackfilledVersion, Store
+
+
+@dataclass(frozen=True)
+class RegistryVersion:
+    number: int
+    date: str
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    nct_id: str
+    stored: int
+    skipped: int
+    events: list[ChangeEvent]
+    first_date: str | None
+    last_date: str | None
+
+
+def fetch_version_list(client: RegistryClient, nct_id: str) -> list[RegistryVersion]:
+    """The record's versions, oldest first (`/studies/{id}?history=true`)."""
+    answer = client.get_json(f"/studies/{nct_id}", params={"history": "true"})
+    try:
+        changes = answer["history"]["changes"]
+        versions = [
+            RegistryVersion(int(item["version"]), str(item["date"])[:10]) for item in changes
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponse("record history has no version list", nct_id=nct_id) from exc
+    return sorted(versions, key=lambda version: version.number)
+
+
+def fetch_version(client: RegistryClient, nct_id: str, number: int) -> dict[str, Any]:
+    """One past version of the record (`/studies/{id}/history/{n}`)."""
+    answer = client.get_json(f"/studies/{nct_id}/history/{number}")
+    study = answer.get("study") if isinstance(answer, dict) else None
+    if not isinstance(study, dict) or study_nct_id(study) != nct_id:
+        raise MalformedResponse(f"version {number} is not a study record of {nct_id}")
+    return study
+
+
+def backfill_trial(
+    store: Store, client: RegistryClient, nct_id: str, *, notify: bool, clock: Callable[[], str]
+) -> BackfillOutcome:
+    """Store every version older than the trial's first checked snapshot and not stored yet.
+
+    Versions are diffed in order; the last one is then diffed against the first checked
+    snapshot (until now a baseline), so the history runs on without a gap. Backfilled events
+    are marked delivered unless `notify`: they are history, not news.
+    """
+    try:
+        versions = fetch_version_list(client, nct_id)
+        done = store.backfilled_version_numbers(nct_id)
+        horizon = store.first_checked_snapshot(nct_id)
+        wanted = [
+            version
+            for version in versions
+            if version.number not in done
+            and (horizon is None or version.date < horizon.fetched_at[:10])
+        ]
+        studies = [(version, fetch_version(client, nct_id, version.number)) for version in wanted]
+    except RegistryError as exc:
+        raise RegistryError(f"record history unavailable: {exc}", nct_id=nct_id) from exc
+    previous = store.latest_backfilled_record(nct_id)
+    backfilled, events = [], []
+    for version, study in studies:
+        record = normalise_study(study)
+        detected_at = f"{version.date}T00:00:00Z"
+        found = [
+            _mark(event, version.number)
+            for event in diff_records(
+                previous and normalise_study(previous), record, detected_at=detected_at
+            )
+        ]
+        backfilled.append(
+            BackfilledVersion(version.number, detected_at, study, content_hash(record), found)
+        )
+        events += found
+        previous = study
+    link: list[ChangeEvent] = []
+    if horizon is not None and previous is not None and store.is_baseline(horizon.id):
+        link = diff_records(
+            normalise_study(previous), normalise_study(horizon.raw), detected_at=horizon.fetched_at
+        )
+    now = clock()
+    store.save_backfill(
+        nct_id,
+        backfilled,
+        horizon_events=link,
+        horizon_id=horizon.id if horizon else None,
+        delivered_at=None if notify else now,
+        now=now,
+    )
+    dates = [version.date for version in wanted]
+    return BackfillOutcome(
+        nct_id,
+        len(wanted),
+        len(versions) - len(wanted),
+        events + link,
+        dates[0] if dates else None,
+        dates[-1] if dates else None,
+    )
+
+
+def _mark(event: ChangeEvent, number: int) -> ChangeEvent:
+    return dataclasses.replace(event, extra={"backfilled_version": number})
+
+
+def backfill_trials(
+    store: Store,
+    client: RegistryClient,
+    nct_ids: list[str],
+    *,
+    notify: bool,
+    clock: Callable[[], str],
+) -> tuple[list[BackfillOutcome], list[TrialError]]:
+    """Backfill each trial; one trial's failure is reported and never stops the others."""
+    outcomes, errors = [], []
+    for nct_id in nct_ids:
+        try:
+            outcomes.append(backfill_trial(store, client, nct_id, notify=notify, clock=clock))
+        except RegistryError as exc:
+            errors.append(TrialError(nct_id, str(exc)))
+    return outcomes, errors

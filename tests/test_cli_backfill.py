@@ -1,0 +1,99 @@
+"""`trialwatch backfill` against the loopback record-history endpoints."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.conftest import SEED_FILES, load_seed
+
+NCT = "NCT05869955"
+STORY = [(path.stem, json.loads(path.read_text())) for path in SEED_FILES]
+
+
+def rows(home, sql):
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_backfill_stores_every_version_in_order_with_its_date(trialwatch, registry, home):
+    registry.put_versions(NCT, STORY)
+    result = trialwatch("backfill", NCT.lower())
+    assert (result.code, result.stdout) == (
+        0,
+        f"{NCT}: 5 version(s) stored (2026-01-13 to 2026-06-02), 0 already covered, 17 change(s)\n",
+    )
+    history = trialwatch("history", NCT, "--json").json()
+    assert [s["fetched_at"] for s in history["snapshots"]] == [
+        f"{date}T00:00:00Z" for date, _ in STORY
+    ]
+    assert history["events"][0]["detected_at"] == "2026-02-10T00:00:00Z"
+    assert history["events"][0]["backfilled_version"] == 1
+    assert trialwatch("digest", "--stdout").stdout == "No changes.\n"  # history, not news
+
+
+def test_rerunning_backfill_adds_nothing(trialwatch, registry, home):
+    registry.put_versions(NCT, STORY)
+    trialwatch("backfill", NCT)
+    before = rows(home, "select count(*) from snapshots"), rows(home, "select count(*) from events")
+    requests = len(registry.requests)
+    again = trialwatch("backfill", NCT)
+    assert again.stdout == f"{NCT}: 0 version(s) stored, 5 already covered, 0 change(s)\n"
+    assert (
+        rows(home, "select count(*) from snapshots"),
+        rows(home, "select count(*) from events"),
+    ) == before
+    assert len(registry.requests) == requests + 1  # just the version list
+
+
+def test_notify_puts_backfilled_changes_in_the_next_digest(trialwatch, registry):
+    registry.put_versions(NCT, STORY)
+    trialwatch("backfill", NCT, "--notify")
+    assert trialwatch("digest", "--stdout").stdout.startswith("trialwatch: 17 changes in 1 trial")
+
+
+def test_backfill_joins_onto_the_first_checked_snapshot(trialwatch, registry, home):
+    current = load_seed(4)
+    current["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 320
+    registry.put(current)
+    trialwatch("watch", "add", NCT)
+    trialwatch("check")  # the baseline, dated today
+    registry.put_versions(NCT, STORY)
+    assert trialwatch("backfill", NCT).code == 0
+    history = trialwatch("history", NCT, "--json").json()
+    assert len(history["snapshots"]) == 6
+    last = history["events"][-1]
+    assert (last["category"], last["old"]["count"], last["new"]["count"]) == (
+        "enrollment",
+        300,
+        320,
+    )
+    assert last["detected_at"] == history["snapshots"][-1]["fetched_at"]
+
+
+def test_unknown_trial_is_reported_and_changes_nothing(trialwatch, registry, home):
+    registry.put_versions(NCT, STORY)
+    result = trialwatch("backfill", "NCT00000009", NCT)
+    assert result.code == 1
+    assert result.stderr == (
+        "trialwatch: NCT00000009: record history unavailable: not found (HTTP 404)\n"
+    )
+    assert rows(home, "select distinct nct_id from snapshots") == [(NCT,)]
+
+
+def test_history_endpoint_failing_midway_stores_nothing_for_that_trial(trialwatch, registry, home):
+    registry.put_versions(NCT, STORY)
+    registry.fail(status=503, times=3, path_prefix=f"/api/int/studies/{NCT}/history/3")
+    result = trialwatch("backfill", NCT)
+    assert result.code == 1
+    assert "record history unavailable: server error (HTTP 503) after 3 attempts" in result.stderr
+    assert rows(home, "select count(*) from snapshots") == [(0,)]
+    assert trialwatch("backfill", NCT).code == 0  # and works once the endpoint is back
+    assert rows(home, "select count(*) from snapshots") == [(5,)]
+
+
+def test_backfill_stays_under_the_rate_limit(trialwatch, registry):
+    registry.put_versions(NCT, STORY)
+    registry.min_interval = 0.15
+    result = trialwatch("backfill", NCT, env={"TRIALWATCH_REQUEST_INTERVAL": "0.2"})
+    assert result.code == 0 and registry.rate_limited == 0
