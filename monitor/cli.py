@@ -43,9 +43,26 @@ from monitor.schedule import (
     parse_timezone,
     run_forever,
 )
+from monitor.searches import make_search
 from monitor.store import Delivery, Store
 
 logger = logging.getLogger("monitor")
+STUDY_STATUSES = [
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "COMPLETED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+]
 
 # ANSI escape sequences (CSI, OSC, and two-byte escapes), then any other control character.
 TERMINAL_ESCAPES = re.compile(
@@ -195,15 +212,83 @@ def _require_watched(store: Store, ids: list[str]) -> None:
         raise BadInput(f"not watched: {', '.join(missing)} (see `trialwatch watch list`)")
 
 
+@watch.command("query")
+@click.argument("name")
+@click.option("--term", help="Free-text search (query.term).")
+@click.option("--condition", help="Condition or disease (query.cond).")
+@click.option("--intervention", help="Intervention or treatment (query.intr).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STUDY_STATUSES, case_sensitive=False),
+    help="Only trials with this overall status (repeatable).",
+)
+@click.option("--follow", is_flag=True, help="Start watching every trial that enters the search.")
+@pass_context
+def watch_query(
+    ctx: Context,
+    name: str,
+    term: str | None,
+    condition: str | None,
+    intervention: str | None,
+    statuses: tuple[str, ...],
+    follow: bool,
+) -> None:
+    """Watch a registry search: report trials entering or leaving it; its first check is a
+    baseline."""
+    search = make_search(
+        name,
+        term=term,
+        condition=condition,
+        intervention=intervention,
+        statuses=tuple(status.upper() for status in statuses),
+        follow=follow,
+    )
+    is_new = ctx.store.add_search(search.name, search.to_json(), follow=follow, now=utc_now())
+    ctx.say(f"{'Watching' if is_new else 'Updated'} search {search.name}")
+
+
 @watch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--searches",
+    "list_searches",
+    is_flag=True,
+    help="With --json: list the watched searches instead of the trials.",
+)
 @pass_context
-def watch_list(ctx: Context, as_json: bool) -> None:
-    """List watched trials with their last check time and status."""
+def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
+    """List watched trials and searches with their last check time and status."""
     watches = ctx.store.list_watches()
+    searches = ctx.store.search_rows()
     if as_json:
-        click.echo(format_json([w.to_json() for w in watches]))
+        click.echo(format_json(searches if list_searches else [w.to_json() for w in watches]))
         return
+    if searches:
+        table = Table("search", "criteria", "follow", "matches", "last check", "status")
+        for row in searches:
+            criteria = ", ".join(f"{key}={value}" for key, value in row["params"].items() if value)
+            status = (
+                f"error: {row['last_error']}"
+                if row["last_error"]
+                else ("ok" if row["last_checked_at"] else "never checked")
+            )
+            table.add_row(
+                *(
+                    terminal_safe(str(cell))
+                    for cell in (
+                        row["name"],
+                        criteria,
+                        "yes" if row["follow"] else "no",
+                        row["matches"],
+                        row["last_checked_at"] or "-",
+                        status,
+                    )
+                )
+            )
+        if not ctx.quiet:
+            Console(highlight=False).print(table)
     if not watches:
         ctx.say("No trials watched. Add one with: trialwatch watch add NCT05869955")
         return

@@ -131,7 +131,7 @@ def group_events(
         digests.append(
             TrialDigest(
                 nct_id=nct_id,
-                title=trial.get("title"),
+                title=trial.get("title") or _searched_title(trial_events),
                 acronym=trial.get("acronym"),
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events),
@@ -141,6 +141,11 @@ def group_events(
             )
         )
     return digests
+
+
+def _searched_title(events: list[dict[str, Any]]) -> str | None:
+    """A trial known only from a watched search is titled by the search's match."""
+    return next((e["new"] for e in events if e["category"] == Category.NEW_TRIAL), None)
 
 
 def site_row(event: dict[str, Any]) -> SiteRow:

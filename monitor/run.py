@@ -15,6 +15,7 @@ from monitor.check import CheckOutcome, check_trials, import_studies
 from monitor.config import Settings
 from monitor.deliver import DeliveryReport, deliver_pending, open_channel
 from monitor.registry import RegistryClient
+from monitor.searches import check_searches, stored_searches
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -57,21 +58,29 @@ def recorded_check(
 ) -> CheckOutcome:
     """Check `nct_ids` (None: every watched trial) and record the run.
 
-    When the registry's data timestamp has not moved since the last complete check, only
-    trials never checked or whose last check failed are fetched (unless `force`).
+    Watched searches run first (a followed match is then checked in the same run). When the
+    registry's data timestamp has not moved since the last complete check, only trials and
+    searches never checked or whose last check failed are fetched (unless `force`).
     """
     run_id = store.start_run(command, now=clock())
     with registry_client(settings) as client:
         timestamp = client.data_timestamp()
-        ids = nct_ids if nct_ids is not None else store.watched_ids()
-        if nct_ids is None and not force and timestamp is not None:
-            if timestamp == store.last_complete_data_timestamp():
-                ids = store.unsettled_ids(ids)
-                logger.info(
-                    "registry data unchanged since %s: fetching only %d new or failed trial(s)",
-                    timestamp,
-                    len(ids),
-                )
+        unchanged = (
+            nct_ids is None
+            and not force
+            and timestamp is not None
+            and timestamp == store.last_complete_data_timestamp()
+        )
+        searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
+        search_events, search_errors = check_searches(store, client, searches, now=clock())
+        ids = nct_ids if nct_ids is not None else store.watched_ids()  # now with followed matches
+        if unchanged:
+            ids = store.unsettled_ids(ids)
+            logger.info(
+                "registry data unchanged since %s: fetching only %d new or failed trial(s)",
+                timestamp,
+                len(ids),
+            )
         outcome = check_trials(
             store,
             ids,
@@ -81,6 +90,8 @@ def recorded_check(
             on_progress=on_progress,
             should_stop=should_stop,
         )
+    outcome.events[:0] = search_events
+    outcome.errors += search_errors
     _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp)
     return outcome
 

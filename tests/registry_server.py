@@ -143,10 +143,49 @@ class RegistryServer:
         return 200, '{"study": ' + versions[number][1] + "}"
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
+        if "filter.ids" not in params:
+            return self._page(self._search(params), params)
         wanted = params.get("filter.ids", [""])[0].split(",")
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
             return 400, '{"message": "invalid filter.ids"}'
-        found = [self.studies[nct_id] for nct_id in wanted if nct_id in self.studies]
+        return self._page([self.studies[i] for i in wanted if i in self.studies], params)
+
+    def _search(self, params: dict[str, list[str]]) -> list[str]:
+        """Studies whose JSON contains query.term / query.cond / query.intr, in id order,
+        cut down to the requested `fields` like the registry does."""
+        found = []
+        for nct_id in sorted(self.studies):
+            study = json.loads(self.studies[nct_id])
+            text = json.dumps(study).lower()
+            words = [
+                params[key][0].lower()
+                for key in ("query.term", "query.cond", "query.intr")
+                if key in params
+            ]
+            statuses = params.get("filter.overallStatus", [""])[0].split(",")
+            status = study["protocolSection"]["statusModule"].get("overallStatus")
+            if all(word in text for word in words) and (statuses == [""] or status in statuses):
+                found.append(json.dumps(self._only_match_fields(study)))
+        return found
+
+    @staticmethod
+    def _only_match_fields(study: dict[str, Any]) -> dict[str, Any]:
+        section = study["protocolSection"]
+        return {
+            "protocolSection": {
+                "identificationModule": {
+                    k: section["identificationModule"].get(k)
+                    for k in ("nctId", "briefTitle", "acronym")
+                },
+                "statusModule": {"overallStatus": section["statusModule"].get("overallStatus")},
+                "designModule": {"phases": section.get("designModule", {}).get("phases", [])},
+                "sponsorCollaboratorsModule": {
+                    "leadSponsor": section["sponsorCollaboratorsModule"]["leadSponsor"]
+                },
+            }
+        }
+
+    def _page(self, found: list[str], params: dict[str, list[str]]) -> tuple[int, str]:
         size = min(int(params.get("pageSize", ["10"])[0]), self.max_page_size)
         start = int(params.get("pageToken", ["0"])[0])
         page = found[start : start + size]

@@ -1,0 +1,116 @@
+"""Watched searches against the loopback registry: baseline, new and leaving matches, follow."""
+
+from __future__ import annotations
+
+import copy
+
+from tests.conftest import study_with_id
+
+A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
+
+
+def lupus_trial(nct_id, title="CAR T cells for lupus"):
+    study = study_with_id(nct_id)
+    study["protocolSection"]["identificationModule"]["briefTitle"] = title
+    return study
+
+
+def other_trial(nct_id):
+    study = study_with_id(nct_id)
+    study["protocolSection"]["conditionsModule"]["conditions"] = ["Asthma"]
+    study["protocolSection"]["identificationModule"]["briefTitle"] = "Inhalers"
+    study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] = "Adults"
+    return study
+
+
+def test_first_check_is_a_baseline_then_entries_and_exits_are_events(trialwatch, registry):
+    registry.put(lupus_trial(A), other_trial(B))
+    assert (
+        trialwatch(
+            "watch", "query", "cart-lupus", "--condition", "lupus", "--status", "recruiting"
+        ).stdout
+        == "Watching search cart-lupus\n"
+    )
+    baseline = trialwatch("check", "--json").json()
+    assert baseline["changes"] == []
+    search = [r for r in registry.study_requests() if "filter.ids" not in r.params][0]
+    assert search.params["query.cond"] == ["lupus"]
+    assert search.params["filter.overallStatus"] == ["RECRUITING"]
+    assert search.params["fields"] == [
+        "NCTId|BriefTitle|Acronym|OverallStatus|Phase|LeadSponsorName"
+    ]
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    gone = copy.deepcopy(lupus_trial(A))
+    gone["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    registry.put(gone)
+    events = trialwatch("check", "--json").json()["changes"]
+    assert [(e["category"], e["nct_id"], e["field"]) for e in events] == [
+        ("new_trial", C, "query:cart-lupus"),
+        ("left_query", A, "query:cart-lupus"),
+    ]
+    new = events[0]
+    assert (new["old"], new["new"], new["site"]) == (None, "A new lupus trial", None)
+    assert new["trial"] == {
+        "title": "A new lupus trial",
+        "phase": "PHASE1",
+        "sponsor": "Juno Therapeutics, Inc., a Bristol-Myers Squibb Company",
+        "status": "RECRUITING",
+    }
+    assert new["summary"] == (
+        "New in search cart-lupus: A new lupus trial (PHASE1; Juno Therapeutics, Inc., a "
+        "Bristol-Myers Squibb Company; Recruiting)"
+    )
+    assert events[1]["summary"] == "Left search cart-lupus: CAR T cells for lupus"
+
+
+def test_matches_are_listed_across_pages(trialwatch, registry):
+    registry.max_page_size = 2
+    registry.put(*(lupus_trial(f"NCT0000001{n}") for n in range(5)))
+    trialwatch("watch", "query", "all-lupus", "--term", "lupus")
+    trialwatch("check")
+    [row] = trialwatch("watch", "list", "--json", "--searches").json()
+    assert (row["name"], row["matches"], row["last_error"]) == ("all-lupus", 5, None)
+    assert "all-lupus" in trialwatch("watch", "list").stdout
+
+
+def test_follow_starts_watching_new_matches_in_the_same_run(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart", "--term", "lupus", "--follow")
+    trialwatch("check")
+    assert trialwatch("watch", "list", "--json").json() == []  # the baseline follows no one
+    registry.put(lupus_trial(B, "Second lupus trial"))
+    result = trialwatch("check", "--json").json()
+    assert [e["category"] for e in result["changes"]] == ["new_trial"]
+    assert result["checked"] == 1  # B's own baseline, in the same run
+    assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == [B]
+
+
+def test_new_trials_appear_in_the_digest_with_title_and_link(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart", "--term", "lupus")
+    trialwatch("check")
+    registry.put(lupus_trial(B, "Second lupus trial"))
+    trialwatch("check")
+    text = trialwatch("digest", "--stdout").stdout
+    assert f"{B}\nSecond lupus trial\nhttps://clinicaltrials.gov/study/{B}\n" in text
+    assert "New in search cart: Second lupus trial (PHASE1;" in text
+
+
+def test_a_failing_search_is_reported_and_gets_its_baseline_later(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart", "--term", "lupus")
+    registry.fail(status=500, times=3)
+    failed = trialwatch("check", "--json")
+    assert failed.code == 1
+    assert failed.json()["errors"] == [
+        {"nct_id": "query:cart", "error": "server error (HTTP 500) after 3 attempts"}
+    ]
+    assert trialwatch("check", "--json").json()["changes"] == []  # a baseline, not "new"
+
+
+def test_bad_searches_are_bad_input(trialwatch):
+    assert trialwatch("watch", "query", "x").code == 2
+    bad_name = trialwatch("watch", "query", "bad name!", "--term", "x")
+    assert bad_name.code == 2 and "bad search name 'bad name!'" in bad_name.stderr
+    bad_status = trialwatch("watch", "query", "ok", "--status", "sleeping")
+    assert bad_status.code == 2 and "sleeping" in bad_status.stderr
