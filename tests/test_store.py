@@ -11,7 +11,8 @@ from monitor.check import record_study
 from monitor.errors import BadInput
 from monitor.events import Category, make_event
 from monitor.normalise import content_hash, normalise_study
-from monitor.store import SCHEMA_VERSION, Store
+from monitor.schema import SCHEMA_VERSION
+from monitor.store import Store
 
 
 @pytest.fixture

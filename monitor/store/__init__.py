@@ -1,0 +1,27 @@
+"""The SQLite store (sqlite-utils): the schema's tables and every query, one file per family.
+
+Transactions live in `_base.StoreBase._writing` and only there: a trial's snapshot and its
+events are committed together, so a crash loses or doubles nothing.
+"""
+
+from __future__ import annotations
+
+from monitor.store._base import StoreBase, StoredSnapshot
+from monitor.store.deliveries import UNFAILED_STATES, Delivery, DeliveryQueries
+from monitor.store.runs import RunQueries
+from monitor.store.searches import SearchQueries
+from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
+from monitor.store.watches import Watch, WatchQueries
+
+__all__ = [
+    "UNFAILED_STATES",
+    "BackfilledVersion",
+    "Delivery",
+    "Store",
+    "StoredSnapshot",
+    "Watch",
+]
+
+
+class Store(WatchQueries, SnapshotQueries, DeliveryQueries, SearchQueries, RunQueries, StoreBase):
+    """The trialwatch database: watches, snapshots, change events, deliveries, searches, runs."""

@@ -1,0 +1,136 @@
+"""The database connection: opening, migrating, transactions, and the helpers every query
+family shares. Transactions live here and only here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import sqlite_utils
+
+from monitor.errors import BadInput, StoreError
+from monitor.events import ChangeEvent
+from monitor.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    id: int
+    nct_id: str
+    fetched_at: str
+    content_hash: str
+    raw: dict[str, Any]
+
+
+class StoreBase:
+    """A trialwatch database connection; the query families below add the queries."""
+
+    @classmethod
+    def open(cls, path: Path) -> Self:
+        """Open (creating if needed) and migrate; an unusable path is bad input, not a crash."""
+        if path.is_dir():
+            raise BadInput(f"cannot use database {path}: it is a directory")
+        if not path.parent.is_dir():
+            raise BadInput(f"cannot use database {path}: folder {path.parent} does not exist")
+        try:
+            db = sqlite_utils.Database(sqlite3.connect(path, timeout=10))
+            db.execute("PRAGMA foreign_keys=ON")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise BadInput(
+                    f"database {path} has schema version {version}, newer than this trialwatch "
+                    f"({SCHEMA_VERSION}): upgrade trialwatch"
+                )
+            if db.journal_mode != "wal":
+                db.enable_wal()
+            store = cls(db, path)
+            store.migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise BadInput(f"cannot use database {path}: {exc}") from exc
+        return store
+
+    def migrate(self, version: int) -> None:
+        for number in range(version, SCHEMA_VERSION):
+            with self.db.atomic():
+                MIGRATIONS[number](self.db)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction whose database failures surface as `StoreError`."""
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"database {self.path}: {exc}") from exc
+
+    def _watch_row(self, nct_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from watches where nct_id = ?", [nct_id]))
+        return rows[0] if rows else None
+
+    def _ensure_watch(self, nct_id: str, *, now: str) -> None:
+        """Imported files may name a trial not watched yet: importing starts watching it."""
+        if self._watch_row(nct_id) is None:
+            self.db["watches"].insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
+
+    def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
+        rows = list(self.db.query(f"select * from snapshots where {where} limit 1", params))
+        if not rows:
+            return None
+        row = rows[0]
+        return StoredSnapshot(
+            row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], json.loads(row["raw"])
+        )
+
+    @staticmethod
+    def _event_row(event: ChangeEvent, snapshot_id: int | None) -> dict[str, Any]:
+        return {
+            "nct_id": event.nct_id,
+            "snapshot_id": snapshot_id,
+            "detected_at": event.detected_at,
+            "category": str(event.category),
+            "field": event.field,
+            "site_key": event.site_key,
+            "site": json.dumps(event.site.to_json(), ensure_ascii=False) if event.site else None,
+            "old": json.dumps(event.old, ensure_ascii=False),
+            "new": json.dumps(event.new, ensure_ascii=False),
+            "summary": event.summary,
+            "extra": json.dumps(event.extra, ensure_ascii=False) if event.extra else None,
+        }
+
+    def _insert_events(
+        self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
+    ) -> None:
+        self.db["events"].insert_all(
+            {**self._event_row(event, snapshot_id), "delivered_at": delivered_at}
+            for event in events
+        )
+
+    @staticmethod
+    def _event_json(row: dict[str, Any]) -> dict[str, Any]:
+        extra = json.loads(row["extra"]) if row.get("extra") else {}
+        return extra | {
+            "id": row["id"],
+            "nct_id": row["nct_id"],
+            "detected_at": row["detected_at"],
+            "category": row["category"],
+            "field": row["field"],
+            "site": json.loads(row["site"]) if row["site"] else None,
+            "old": json.loads(row["old"]),
+            "new": json.loads(row["new"]),
+            "summary": row["summary"],
+            "snapshot_id": row["snapshot_id"],
+            "delivered_at": row.get("delivered_at"),
+        }
+
+    def __init__(self, db: sqlite_utils.Database, path: Path):
+        self.db = db
+        self.path = path

@@ -1,0 +1,47 @@
+"""The runs table: every check, import and run, with what it saw of the registry."""
+
+from __future__ import annotations
+
+import json
+
+from monitor.store._base import StoreBase
+
+
+class RunQueries(StoreBase):
+    """Queries about runs."""
+
+    def start_run(self, command: str, *, now: str) -> int:
+        with self._writing():
+            return self.db["runs"].insert({"command": command, "started_at": now}).last_pk
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        now: str,
+        checked: int,
+        changes: int,
+        errors: list[dict[str, str]],
+        data_timestamp: str | None = None,
+    ) -> None:
+        with self._writing():
+            self.db["runs"].update(
+                run_id,
+                {
+                    "finished_at": now,
+                    "checked": checked,
+                    "changes": changes,
+                    "errors": json.dumps(errors),
+                    "data_timestamp": data_timestamp,
+                },
+            )
+
+    def last_complete_data_timestamp(self) -> str | None:
+        """The registry data timestamp of the last check that finished without errors."""
+        sql = """
+            select data_timestamp from runs
+            where finished_at is not null and errors = '[]' and data_timestamp is not null
+            order by id desc limit 1
+        """
+        rows = list(self.db.query(sql))
+        return rows[0]["data_timestamp"] if rows else None

@@ -1,0 +1,78 @@
+"""Watched searches: their definitions, current matches, and each check's events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from monitor.events import ChangeEvent
+from monitor.store._base import StoreBase
+
+
+class SearchQueries(StoreBase):
+    """Queries about watched searches."""
+
+    def add_search(self, name: str, params: dict[str, Any], *, follow: bool, now: str) -> bool:
+        """Store (or update) a search; returns whether it is new."""
+        with self._writing():
+            is_new = not list(self.db.query("select 1 from queries where name = ?", [name]))
+            row = {"name": name, "params": json.dumps(params), "follow": int(follow)}
+            if is_new:
+                self.db["queries"].insert({**row, "created_at": now})
+            else:
+                self.db["queries"].update(name, row)
+        return is_new
+
+    def search_rows(self) -> list[dict[str, Any]]:
+        """Every search with its parameters and match count, by name."""
+        sql = """
+            select q.*, (select count(*) from query_matches m where m.query_name = q.name)
+              as matches
+            from queries q order by name
+        """
+        return [{**row, "params": json.loads(row["params"])} for row in self.db.query(sql)]
+
+    def search_matches(self, name: str) -> dict[str, str]:
+        sql = "select nct_id, title from query_matches where query_name = ?"
+        return {row["nct_id"]: row["title"] for row in self.db.query(sql, [name])}
+
+    def is_first_search_check(self, name: str) -> bool:
+        sql = "select last_checked_at from queries where name = ?"
+        return self.db.execute(sql, [name]).fetchone()[0] is None
+
+    def save_search_check(
+        self,
+        name: str,
+        matches: dict[str, str],
+        events: list[ChangeEvent],
+        *,
+        follow: list[str],
+        now: str,
+    ) -> None:
+        """The search's new match list, its events and any followed trials, together."""
+        with self._writing():
+            before = self.search_matches(name)
+            for nct_id in set(before) - set(matches):
+                self.db.execute(
+                    "delete from query_matches where query_name = ? and nct_id = ?",
+                    [name, nct_id],
+                )
+            self.db["query_matches"].insert_all(
+                (
+                    {"query_name": name, "nct_id": nct_id, "title": title, "first_seen": now}
+                    for nct_id, title in matches.items()
+                    if nct_id not in before
+                ),
+            )
+            self._insert_events(events, None)
+            for nct_id in follow:
+                if self._watch_row(nct_id) is None:
+                    self.db["watches"].insert(
+                        {"nct_id": nct_id, "added_at": now, "recipients": "[]"}
+                    )
+            self.db["queries"].update(name, {"last_checked_at": now, "last_error": None})
+
+    def save_search_error(self, name: str, error: str) -> None:
+        """Only the error: a search that never succeeded still gets its baseline first."""
+        with self._writing():
+            self.db["queries"].update(name, {"last_error": error})

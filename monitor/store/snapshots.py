@@ -1,0 +1,184 @@
+"""Snapshots and their change events: one trial's check (or backfill) in one transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.events import ChangeEvent
+from monitor.store._base import StoreBase, StoredSnapshot
+
+
+@dataclass(frozen=True)
+class BackfilledVersion:
+    """A past registry version ready to store, with its events against the version before."""
+
+    number: int
+    fetched_at: str
+    raw: dict[str, Any]
+    content_hash: str
+    events: list[ChangeEvent]
+
+
+class SnapshotQueries(StoreBase):
+    """Queries about snapshots and change events."""
+
+    def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+        return self._one_snapshot("nct_id = ? order by fetched_at desc, id desc", [nct_id])
+
+    def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
+        sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by fetched_at, id"
+        return [
+            (row["id"], row["fetched_at"], json.loads(row["raw"]))
+            for row in self.db.query(sql, [nct_id])
+        ]
+
+    def backfilled_version_numbers(self, nct_id: str) -> set[int]:
+        sql = "select version from registry_versions where nct_id = ?"
+        return {row["version"] for row in self.db.query(sql, [nct_id])}
+
+    def first_checked_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+        """The trial's oldest snapshot taken by a check or import (not by backfill)."""
+        return self._one_snapshot(
+            "nct_id = ? and id not in (select snapshot_id from registry_versions"
+            " where snapshot_id is not null) order by fetched_at, id",
+            [nct_id],
+        )
+
+    def latest_backfilled_record(self, nct_id: str) -> dict[str, Any] | None:
+        latest = self._latest_backfilled(nct_id)
+        return latest.raw if latest else None
+
+    def _latest_backfilled(self, nct_id: str) -> StoredSnapshot | None:
+        return self._one_snapshot(
+            "id in (select snapshot_id from registry_versions where nct_id = ?)"
+            " order by fetched_at desc, id desc",
+            [nct_id],
+        )
+
+    def is_baseline(self, snapshot_id: int) -> bool:
+        """True when no event was recorded against this snapshot."""
+        sql = "select count(*) from events where snapshot_id = ?"
+        return self.db.execute(sql, [snapshot_id]).fetchone()[0] == 0
+
+    def save_backfill(
+        self,
+        nct_id: str,
+        versions: list[BackfilledVersion],
+        *,
+        horizon_events: list[ChangeEvent],
+        horizon_id: int | None,
+        delivered_at: str | None,
+        now: str,
+    ) -> None:
+        """Store a trial's past versions and their events in one transaction."""
+        with self._writing():
+            self._ensure_watch(nct_id, now=now)
+            latest = self._latest_backfilled(nct_id)
+            previous_id, previous_hash = (
+                (latest.id, latest.content_hash) if latest else (None, None)
+            )
+            for version in versions:
+                if version.content_hash != previous_hash:
+                    previous_id = (
+                        self.db["snapshots"]
+                        .insert(
+                            {
+                                "nct_id": nct_id,
+                                "fetched_at": version.fetched_at,
+                                "last_seen_at": version.fetched_at,
+                                "content_hash": version.content_hash,
+                                "source": f"history:{version.number}",
+                                "raw": json.dumps(version.raw, ensure_ascii=False),
+                            }
+                        )
+                        .last_pk
+                    )
+                    previous_hash = version.content_hash
+                    self._insert_events(version.events, previous_id, delivered_at=delivered_at)
+                self.db["registry_versions"].insert(
+                    {
+                        "nct_id": nct_id,
+                        "version": version.number,
+                        "version_date": version.fetched_at[:10],
+                        "snapshot_id": previous_id,
+                    }
+                )
+            if horizon_id is not None:
+                self._insert_events(horizon_events, horizon_id, delivered_at=delivered_at)
+
+    def save_check(
+        self,
+        *,
+        nct_id: str,
+        raw: dict[str, Any],
+        content_hash: str,
+        events: list[ChangeEvent],
+        fetched_at: str,
+        source: str,
+        title: str | None,
+        acronym: str | None,
+    ) -> bool:
+        """Store one trial's check in one transaction; returns whether a new snapshot was added.
+
+        Unchanged content (same hash as the latest snapshot) only moves `last_seen_at`.
+        """
+        with self._writing():
+            self._ensure_watch(nct_id, now=fetched_at)
+            latest = self.latest_snapshot(nct_id)
+            is_new = latest is None or latest.content_hash != content_hash
+            if is_new:
+                snapshot_id = (
+                    self.db["snapshots"]
+                    .insert(
+                        {
+                            "nct_id": nct_id,
+                            "fetched_at": fetched_at,
+                            "last_seen_at": fetched_at,
+                            "content_hash": content_hash,
+                            "source": source,
+                            "raw": json.dumps(raw, ensure_ascii=False),
+                        }
+                    )
+                    .last_pk
+                )
+                self._insert_events(events, snapshot_id)
+            else:
+                self.db["snapshots"].update(latest.id, {"last_seen_at": fetched_at})
+            self.db["watches"].update(
+                nct_id,
+                {
+                    "title": title,
+                    "acronym": acronym,
+                    "last_checked_at": fetched_at,
+                    "last_error": None,
+                },
+            )
+        return is_new
+
+    def save_error(self, nct_id: str, error: str, *, now: str) -> None:
+        with self._writing():
+            self.db["watches"].update(nct_id, {"last_checked_at": now, "last_error": error})
+
+    def list_events(
+        self,
+        *,
+        nct_id: str | None = None,
+        since: str | None = None,
+        category: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored events as the spec's JSON objects, oldest first."""
+        clauses, params = [], []
+        for clause, value in (
+            ("nct_id = ?", nct_id),
+            ("detected_at >= ?", since),
+            ("category = ?", category),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f"where {' and '.join(clauses)}" if clauses else ""
+        sql = f"select * from events {where} order by detected_at, id"
+        return [self._event_json(row) for row in self.db.query(sql, params)]

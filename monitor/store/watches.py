@@ -1,0 +1,100 @@
+"""Watched trials: adding, removing, listing, and which of them still need a check."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.store._base import StoreBase
+
+
+@dataclass(frozen=True)
+class Watch:
+    nct_id: str
+    label: str | None
+    recipients: list[str]
+    added_at: str
+    title: str | None
+    acronym: str | None
+    last_checked_at: str | None
+    last_error: str | None
+    snapshots: int
+    events: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class WatchQueries(StoreBase):
+    """Queries about watched trials."""
+
+    def add_watches(
+        self, nct_ids: Iterable[str], *, label: str | None, recipients: list[str], now: str
+    ) -> list[str]:
+        """Start (or resume) watching; returns the ids that were not watched before."""
+        added = []
+        with self._writing():
+            for nct_id in nct_ids:
+                existing = self._watch_row(nct_id)
+                if existing is None or not existing["active"]:
+                    added.append(nct_id)
+                row = {"nct_id": nct_id, "active": 1, "added_at": now, "recipients": "[]"}
+                if existing is not None:
+                    row["added_at"] = existing["added_at"]
+                    row["recipients"] = existing["recipients"]
+                    row["label"] = existing["label"]
+                if label is not None:
+                    row["label"] = label
+                if recipients:
+                    row["recipients"] = json.dumps(recipients)
+                self.db["watches"].upsert(row, pk="nct_id")
+        return added
+
+    def remove_watches(self, nct_ids: Iterable[str]) -> None:
+        """Stop watching; snapshots and events stay for the history."""
+        with self._writing():
+            for nct_id in nct_ids:
+                self.db["watches"].update(nct_id, {"active": 0})
+
+    def unwatched(self, nct_ids: Iterable[str]) -> list[str]:
+        """The ids among `nct_ids` that are not actively watched."""
+        return [nct_id for nct_id in nct_ids if not (self._watch_row(nct_id) or {}).get("active")]
+
+    def watched_ids(self) -> list[str]:
+        return [
+            row["nct_id"]
+            for row in self.db.query("select nct_id from watches where active = 1 order by nct_id")
+        ]
+
+    def list_watches(self) -> list[Watch]:
+        sql = """
+            select w.*,
+              (select count(*) from snapshots s where s.nct_id = w.nct_id) as snapshots,
+              (select count(*) from events e where e.nct_id = w.nct_id) as events
+            from watches w where active = 1 order by nct_id
+        """
+        return [
+            Watch(
+                **{
+                    **{key: row[key] for key in Watch.__dataclass_fields__ if key in row},
+                    "recipients": json.loads(row["recipients"]),
+                }
+            )
+            for row in self.db.query(sql)
+        ]
+
+    def trials(self) -> dict[str, dict[str, Any]]:
+        """Every trial ever watched: title, acronym, label and recipients, by NCT id."""
+        return {
+            row["nct_id"]: {**row, "recipients": json.loads(row["recipients"])}
+            for row in self.db.query("select * from watches")
+        }
+
+    def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
+        """Among `nct_ids`, the trials never checked or whose last check failed."""
+        wanted = list(nct_ids)
+        sql = "select nct_id from watches where last_checked_at is not null and last_error is null"
+        settled = {row["nct_id"] for row in self.db.query(sql)}
+        return [nct_id for nct_id in wanted if nct_id not in settled]
