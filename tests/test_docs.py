@@ -54,7 +54,7 @@ def test_global_options_are_documented():
 
 
 def test_every_environment_variable_in_the_code_is_documented():
-    source = "\n".join(path.read_text() for path in (ROOT / "monitor").glob("*.py"))
+    source = "\n".join(path.read_text() for path in (ROOT / "monitor").rglob("*.py"))
     names = {f"TRIALWATCH_{key.upper()}" for key in PARSERS} | set(
         re.findall(r"TRIALWATCH_[A-Z_]+", source)
     )

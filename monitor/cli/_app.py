@@ -1,0 +1,168 @@
+"""The CLI's core: the command group, what every command gets (`Context`), and the one place
+where errors become one-line messages and exit codes (`main`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+
+from monitor import __version__
+from monitor.check import CheckOutcome
+from monitor.config import Settings, load_settings
+from monitor.errors import BadInput, RunInProgress, TrialwatchError
+from monitor.lock import run_lock
+from monitor.normalise import normalise_nct_id
+from monitor.store import Store
+
+logger = logging.getLogger("monitor")
+
+
+# ANSI escape sequences (CSI, OSC, and two-byte escapes), then any other control character.
+TERMINAL_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|\x1b[@-_]"  # other two-byte escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # remaining C0 and C1 controls
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Registry text with escape sequences and control characters removed (newlines, tabs kept)."""
+    return TERMINAL_ESCAPES.sub("", text)
+
+
+def format_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Context:
+    """What every command gets: settings, an output console and the database on demand."""
+
+    def __init__(self, settings: Settings, *, quiet: bool):
+        self.settings = settings
+        self.quiet = quiet
+        self.stderr = Console(stderr=True, highlight=False)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The database, opened once on first use."""
+        if self._store is None:
+            self._store = self.open_store()
+        return self._store
+
+    def open_store(self) -> Store:
+        """A new connection; the default data directory is created on first use."""
+        if self.settings.db == self.settings.data_dir / "trialwatch.db":
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return Store.open(self.settings.db)
+
+    def locked(self) -> AbstractContextManager[None]:
+        """The run lock beside the database (opening the database first, so its folder exists)."""
+        return run_lock(self.store.path, wait=self.settings.lock_wait)
+
+    def say(self, text: str = "") -> None:
+        """Human output on stdout, unless `-q`."""
+        if not self.quiet:
+            click.echo(terminal_safe(text))
+
+    @contextmanager
+    def progress(self, total: int, description: str) -> Iterator[Callable[[int], None]]:
+        """A progress bar on stderr when it is a terminal; silent when piped or quiet."""
+        with Progress(
+            console=self.stderr, disable=self.quiet or not self.stderr.is_terminal, transient=True
+        ) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda done: progress.advance(task, done)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def parse_ids(values: tuple[str, ...]) -> list[str]:
+    """Validate every id before anything is done; duplicates collapse."""
+    return list(dict.fromkeys(normalise_nct_id(value) for value in values))
+
+
+def require_watched(store: Store, ids: list[str]) -> None:
+    missing = store.unwatched(ids)
+    if missing:
+        raise BadInput(f"not watched: {', '.join(missing)} (see `trialwatch watch list`)")
+
+
+def say_events(ctx: Context, outcome: CheckOutcome) -> None:
+    for event in outcome.events:
+        ctx.say(f"{event.nct_id}  {event.summary}")
+
+
+def report_errors(outcome: CheckOutcome) -> None:
+    for error in outcome.errors:
+        click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trialwatch")
+@click.option(
+    "--db", "db_path", metavar="PATH", help="SQLite database (default: <data dir>/trialwatch.db)."
+)
+@click.option("--config", "config_path", metavar="FILE", help="TOML config file.")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context, db_path: str | None, config_path: str | None, verbose: int, quiet: bool
+) -> None:
+    """trialwatch: watch ClinicalTrials.gov records and report what changed."""
+    level = (
+        logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    )
+    logging.basicConfig(level=level, format="trialwatch: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)
+    settings = load_settings(
+        environ=os.environ, cwd=Path.cwd(), db_option=db_path, config_option=config_path
+    )
+    ctx.obj = Context(settings, quiet=quiet)
+    ctx.call_on_close(lambda: ctx.obj._store and ctx.obj._store.close())
+
+
+def main() -> NoReturn:
+    """Console entry point: run the CLI and turn every failure into an exit code."""
+    try:
+        code = cli.main(prog_name="trialwatch", standalone_mode=False)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except RunInProgress as exc:
+        _fail(str(exc), 0)
+    except BadInput as exc:
+        _fail(str(exc), 2)
+    except TrialwatchError as exc:
+        _fail(str(exc), 1)
+    except Exception as exc:  # the edge: anything unexpected is one line, traceback with -v
+        _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """One line on stderr; the traceback too when -v made the log level INFO or lower."""
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        logger.exception("details")
+    click.echo(terminal_safe(f"trialwatch: {message}").replace("\n", " "), err=True)
+    sys.exit(code)

@@ -1,0 +1,103 @@
+"""`check`, `import` and `backfill`: getting records in and change events out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from monitor.backfill import backfill_trials
+from monitor.check import CheckOutcome, read_study_files
+from monitor.cli._app import (
+    Context,
+    cli,
+    format_json,
+    parse_ids,
+    pass_context,
+    report_errors,
+    require_watched,
+    say_events,
+    terminal_safe,
+    utc_now,
+)
+from monitor.run import recorded_check, recorded_import, registry_client
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch every trial even if the registry's data has not moved since the last "
+    "complete check.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
+@pass_context
+def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Fetch watched trials (or the named ones), store snapshots and change events."""
+    ids = parse_ids(nct_ids)
+    require_watched(ctx.store, ids)
+    total = len(ids) or len(ctx.store.watched_ids())
+    with ctx.locked(), ctx.progress(total, "Checking trials") as advance:
+        outcome = recorded_check(
+            ctx.store,
+            ctx.settings,
+            command="check",
+            nct_ids=ids or None,
+            clock=utc_now,
+            force=force,
+            on_progress=advance,
+        )
+    _print_outcome(ctx, outcome, as_json=as_json)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
+@pass_context
+def import_files(ctx: Context, files: tuple[Path, ...], as_json: bool) -> None:
+    """Like check, but the study JSON comes from local files (API v2 study JSON)."""
+    studies = read_study_files(files)
+    with ctx.locked():
+        outcome = recorded_import(ctx.store, studies, clock=utc_now)
+    _print_outcome(ctx, outcome, as_json=as_json)
+
+
+def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(format_json(outcome.to_json()))
+    else:
+        say_events(ctx, outcome)
+        ctx.say(
+            f"Checked {outcome.checked} trial(s): {len(outcome.events)} change(s), "
+            f"{len(outcome.errors)} error(s)"
+        )
+    report_errors(outcome)
+    if outcome.errors:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.option(
+    "--notify",
+    is_flag=True,
+    help="Deliver the backfilled changes in the next digest (default: history only).",
+)
+@pass_context
+def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
+    """Import every past version of the trials from the registry's record history, oldest first."""
+    ids = parse_ids(nct_ids)
+    history_url = ctx.settings.history_url
+    with ctx.locked(), registry_client(ctx.settings, base_url=history_url) as client:
+        outcomes, errors = backfill_trials(ctx.store, client, ids, notify=notify, clock=utc_now)
+    for outcome in outcomes:
+        span = f" ({outcome.first_date} to {outcome.last_date})" if outcome.stored else ""
+        ctx.say(
+            f"{outcome.nct_id}: {outcome.stored} version(s) stored{span}, "
+            f"{outcome.skipped} already covered, {len(outcome.events)} change(s)"
+        )
+    for error in errors:
+        click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
+    if errors:
+        raise SystemExit(1)

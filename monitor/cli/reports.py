@@ -1,0 +1,118 @@
+"""`changes`, `history`, `report` and `demo`: reading what was recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor.cli._app import (
+    Context,
+    cli,
+    format_json,
+    pass_context,
+    terminal_safe,
+    utc_now,
+)
+from monitor.events import Category
+from monitor.history import TrialHistory
+from monitor.normalise import normalise_nct_id
+from monitor.render import render_history_page
+from monitor.report import load_history, write_page, write_report
+
+
+@cli.command()
+@click.argument("nct_id", required=False, metavar="[NCT]")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only events detected on or after this date (YYYY-MM-DD).",
+)
+@click.option(
+    "--category",
+    type=click.Choice([str(c) for c in Category]),
+    help="Only events of this category.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of events.")
+@pass_context
+def changes(
+    ctx: Context, nct_id: str | None, since: dt.datetime | None, category: str | None, as_json: bool
+) -> None:
+    """List stored change events, oldest first."""
+    events = ctx.store.list_events(
+        nct_id=normalise_nct_id(nct_id) if nct_id else None,
+        since=since.strftime("%Y-%m-%dT%H:%M:%S") if since else None,
+        category=category,
+    )
+    if as_json:
+        click.echo(format_json(events))
+        return
+    for event in events:
+        ctx.say(
+            f"{event['detected_at'][:10]}  {event['nct_id']}  {event['category']:<14} "
+            f"{event['summary']}"
+        )
+
+
+@cli.command()
+@click.argument("nct_id", metavar="NCT")
+@click.option("--json", "as_json", is_flag=True, help="Every snapshot and every event, as JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write a self-contained HTML history page to FILE.",
+)
+@pass_context
+def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) -> None:
+    """The change history of one trial: newest first, as text, JSON or an HTML page."""
+    trial = load_history(ctx.store, normalise_nct_id(nct_id))
+    if html_file is not None:
+        write_page(html_file, render_history_page(trial, generated_at=utc_now()))
+        ctx.say(f"Wrote {html_file}")
+    elif as_json:
+        click.echo(format_json(trial.to_json()))
+    else:
+        _print_history(ctx, trial)
+
+
+def _print_history(ctx: Context, trial: TrialHistory) -> None:
+    name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
+    ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
+    console = Console(highlight=False, markup=False)
+    for day, events in trial.events_by_day():
+        table = Table(title=day, title_justify="left", show_header=False, box=None)
+        for event in events:
+            table.add_row(event["category"], terminal_safe(event["summary"]))
+        if not ctx.quiet:
+            console.print(table)
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Where to write the pages (default: <data dir>/report).",
+)
+@pass_context
+def report(ctx: Context, out_dir: Path | None) -> None:
+    """An index page of every watched trial and one history page per trial."""
+    folder = out_dir or ctx.settings.data_dir / "report"
+    histories = write_report(ctx.store, folder, now=utc_now())
+    ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")
+
+
+@cli.command()
+@pass_context
+def demo(ctx: Context) -> None:
+    """Replay the bundled seed story offline and print what changed (no network, no SMTP)."""
+    from monitor.demo import run_demo
+
+    for line in run_demo(ctx.settings.data_dir / "demo"):
+        ctx.say(line)

@@ -1,0 +1,153 @@
+"""`digest`, `run` and `schedule`: delivering digests, once or on a schedule."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import click
+
+from monitor.cli._app import (
+    Context,
+    cli,
+    pass_context,
+    report_errors,
+    say_events,
+    terminal_safe,
+    utc_now,
+)
+from monitor.deliver import DeliveryReport, deliver_pending, open_channel
+from monitor.errors import BadInput, TrialwatchError
+from monitor.lock import run_lock
+from monitor.render import render_digest
+from monitor.run import RunSummary, run_once
+from monitor.schedule import (
+    DEFAULT_CRON,
+    cron_trigger,
+    interval_trigger,
+    parse_timezone,
+    run_forever,
+)
+from monitor.store import Delivery
+
+
+@cli.command()
+@click.option(
+    "--stdout",
+    "to_stdout",
+    is_flag=True,
+    help="Print the text digest of undelivered changes; deliver nothing.",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Write the digest as .eml files to DIR even if SMTP is configured.",
+)
+@pass_context
+def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
+    """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
+    if to_stdout:
+        click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
+        return
+    with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:
+        report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
+    _say_report(ctx, report, channel_name=channel.name)
+    if report.failures:
+        raise SystemExit(1)
+    if not report.sent:
+        ctx.say("No undelivered changes.")
+
+
+def _say_report(ctx: Context, report: DeliveryReport, *, channel_name: str) -> None:
+    for delivery in report.sent:
+        ctx.say(f"Delivered {delivery.subject} -> {_audience(delivery, channel_name)}")
+    for delivery, error in report.failures:
+        click.echo(
+            terminal_safe(
+                f"trialwatch: digest for {_audience(delivery, channel_name)} not delivered "
+                f"(kept for the next run): {error}"
+            ),
+            err=True,
+        )
+
+
+def _audience(delivery: Delivery, channel_name: str) -> str:
+    return ", ".join(delivery.recipients) or channel_name
+
+
+@cli.command()
+@pass_context
+def run(ctx: Context) -> None:
+    """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
+    with ctx.locked():
+        summary = run_once(ctx.store, ctx.settings, clock=utc_now)
+    _say_summary(ctx, summary)
+    if summary.outcome.errors or summary.report.failures:
+        raise SystemExit(1)
+
+
+def _say_summary(ctx: Context, summary: RunSummary) -> None:
+    say_events(ctx, summary.outcome)
+    report_errors(summary.outcome)
+    _say_report(ctx, summary.report, channel_name="outbox")
+
+
+@cli.command()
+@click.option(
+    "--cron",
+    "cron_expression",
+    metavar="EXPR",
+    help="Five-field crontab schedule (default: the config's, else '0 7 * * *').",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Run every SECONDS instead, starting now.",
+)
+@click.option(
+    "--timezone",
+    "timezone_name",
+    metavar="TZ",
+    help="IANA timezone for --cron, e.g. Europe/Paris (default: local time).",
+)
+@pass_context
+def schedule(
+    ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
+) -> None:
+    """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
+    if cron_expression and every:
+        raise BadInput("give --cron or --every, not both")
+    timezone = parse_timezone(timezone_name or ctx.settings.timezone)
+    if every:
+        trigger = interval_trigger(every, timezone=timezone)
+    else:
+        expression = cron_expression or ctx.settings.schedule or DEFAULT_CRON
+        trigger = cron_trigger(expression, timezone=timezone)
+    ctx.open_store().close()  # a bad database path fails now, not at the first run
+
+    def job(stop: threading.Event) -> None:
+        """One scheduled run, in the scheduler's thread: its own connection, the shared lock."""
+        try:
+            store = ctx.open_store()
+        except TrialwatchError as exc:
+            click.echo(terminal_safe(f"trialwatch: run not started: {exc}"), err=True)
+            return
+        try:
+            with run_lock(store.path, wait=ctx.settings.lock_wait):
+                summary = run_once(store, ctx.settings, clock=utc_now, should_stop=stop.is_set)
+            _say_summary(ctx, summary)
+            ctx.say(f"{utc_now()} {summary.log_line()}")
+        except TrialwatchError as exc:
+            click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
+        finally:
+            store.close()
+
+    run_forever(
+        job,
+        trigger,
+        timezone=timezone,
+        run_now=bool(every),
+        on_started=lambda next_run: ctx.say(f"Scheduled: next run at {next_run}"),
+    )

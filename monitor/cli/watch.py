@@ -1,0 +1,189 @@
+"""`watch add/remove/list/query`: what trialwatch watches."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor.cli._app import (
+    Context,
+    cli,
+    format_json,
+    parse_ids,
+    pass_context,
+    require_watched,
+    terminal_safe,
+    utc_now,
+)
+from monitor.config import parse_address
+from monitor.errors import BadInput
+from monitor.searches import make_search
+
+STUDY_STATUSES = [
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "COMPLETED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+]
+
+
+@cli.group()
+def watch() -> None:
+    """Add, remove and list watched trials."""
+
+
+@watch.command("add")
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.option("--label", help="A name for these trials in lists and digests.")
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    metavar="ADDR",
+    help="Also mail this trial's changes to ADDR (repeatable).",
+)
+@pass_context
+def watch_add(
+    ctx: Context, nct_ids: tuple[str, ...], label: str | None, recipients: tuple[str, ...]
+) -> None:
+    """Start watching trials (ids are case-insensitive: NCT + 8 digits)."""
+    ids = parse_ids(nct_ids)
+    addresses = [_parse_option_address(address) for address in recipients]
+    added = ctx.store.add_watches(ids, label=label, recipients=addresses, now=utc_now())
+    for nct_id in ids:
+        ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}")
+
+
+def _parse_option_address(value: str) -> str:
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise BadInput(f"--to: {exc}") from exc
+
+
+@watch.command("remove")
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@pass_context
+def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
+    """Stop watching trials; their stored history stays."""
+    ids = parse_ids(nct_ids)
+    require_watched(ctx.store, ids)
+    ctx.store.remove_watches(ids)
+    for nct_id in ids:
+        ctx.say(f"Stopped watching {nct_id}")
+
+
+@watch.command("query")
+@click.argument("name")
+@click.option("--term", help="Free-text search (query.term).")
+@click.option("--condition", help="Condition or disease (query.cond).")
+@click.option("--intervention", help="Intervention or treatment (query.intr).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STUDY_STATUSES, case_sensitive=False),
+    help="Only trials with this overall status (repeatable).",
+)
+@click.option("--follow", is_flag=True, help="Start watching every trial that enters the search.")
+@pass_context
+def watch_query(
+    ctx: Context,
+    name: str,
+    term: str | None,
+    condition: str | None,
+    intervention: str | None,
+    statuses: tuple[str, ...],
+    follow: bool,
+) -> None:
+    """Watch a registry search: report trials entering or leaving it; its first check is a
+    baseline."""
+    search = make_search(
+        name,
+        term=term,
+        condition=condition,
+        intervention=intervention,
+        statuses=tuple(status.upper() for status in statuses),
+        follow=follow,
+    )
+    is_new = ctx.store.add_search(search.name, search.to_json(), follow=follow, now=utc_now())
+    ctx.say(f"{'Watching' if is_new else 'Updated'} search {search.name}")
+
+
+@watch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--searches",
+    "list_searches",
+    is_flag=True,
+    help="With --json: list the watched searches instead of the trials.",
+)
+@pass_context
+def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
+    """List watched trials and searches with their last check time and status."""
+    watches = ctx.store.list_watches()
+    searches = ctx.store.search_rows()
+    if as_json:
+        click.echo(format_json(searches if list_searches else [w.to_json() for w in watches]))
+        return
+    if searches:
+        table = Table("search", "criteria", "follow", "matches", "last check", "status")
+        for row in searches:
+            criteria = ", ".join(f"{key}={value}" for key, value in row["params"].items() if value)
+            status = (
+                f"error: {row['last_error']}"
+                if row["last_error"]
+                else ("ok" if row["last_checked_at"] else "never checked")
+            )
+            table.add_row(
+                *(
+                    terminal_safe(str(cell))
+                    for cell in (
+                        row["name"],
+                        criteria,
+                        "yes" if row["follow"] else "no",
+                        row["matches"],
+                        row["last_checked_at"] or "-",
+                        status,
+                    )
+                )
+            )
+        if not ctx.quiet:
+            Console(highlight=False).print(table)
+    if not watches:
+        ctx.say("No trials watched. Add one with: trialwatch watch add NCT05869955")
+        return
+    table = Table("NCT id", "label", "title", "last check", "status", "snapshots", "changes")
+    for w in watches:
+        status = (
+            f"error: {w.last_error}"
+            if w.last_error
+            else ("ok" if w.last_checked_at else "never checked")
+        )
+        table.add_row(
+            *(
+                terminal_safe(str(cell))
+                for cell in (
+                    w.nct_id,
+                    w.label or "",
+                    w.acronym or w.title or "",
+                    w.last_checked_at or "-",
+                    status,
+                    w.snapshots,
+                    w.events,
+                )
+            )
+        )
+    if not ctx.quiet:
+        Console(highlight=False).print(table)
