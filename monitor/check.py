@@ -15,7 +15,7 @@ from monitor.diff import diff_records
 from monitor.errors import BadInput, RegistryError
 from monitor.events import ChangeEvent
 from monitor.normalise import content_hash, normalise_study, study_nct_id
-from monitor.registry import RegistryClient
+from monitor.registry import RegistryClient, last_update_posted
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def record_study(
         source=source,
         title=identification.get("briefTitle"),
         acronym=identification.get("acronym"),
+        last_update_posted=last_update_posted(study),
     )
     logger.info("%s: %d change(s)", nct_id, len(events))
     return events

@@ -43,6 +43,7 @@ class Settings:
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
+    full_check_days: float = 7.0
 
     def __repr__(self) -> str:
         """Like the default, but the SMTP password never shows (logs, tracebacks)."""
@@ -139,6 +140,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "schedule": _cron_fields,
     "timezone": _text,
     "lock_wait": _number(0),
+    "full_check_days": _number(0),
 }
 
 

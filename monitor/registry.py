@@ -108,6 +108,31 @@ class RegistryClient:
         timestamp = answer.get("dataTimestamp") if isinstance(answer, dict) else None
         return timestamp if isinstance(timestamp, str) else None
 
+    def fetch_update_dates(
+        self, nct_ids: list[str], *, batch_size: int = 300
+    ) -> dict[str, str | None]:
+        """Each trial's last update post date, asking for nothing else (the cheap first phase).
+
+        Trials absent from the answer are absent from the result.
+        """
+        dates: dict[str, str | None] = {}
+        for start in range(0, len(nct_ids), batch_size):
+            params: dict[str, Any] = {
+                "filter.ids": ",".join(nct_ids[start : start + batch_size]),
+                "fields": "NCTId|LastUpdatePostDate",
+                "pageSize": 1000,
+            }
+            while True:
+                page = self.get_json("/studies", params=params)
+                if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
+                    raise MalformedResponse("malformed JSON: no 'studies' list")
+                for study in page["studies"]:
+                    dates[study_nct_id(study)] = last_update_posted(study)
+                if not page.get("nextPageToken"):
+                    break
+                params = {**params, "pageToken": page["nextPageToken"]}
+        return dates
+
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id: `GET /studies/{id}`."""
         try:
@@ -217,6 +242,12 @@ class RegistryClient:
     def _log_retry(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)
+
+
+def last_update_posted(study: dict[str, Any]) -> str | None:
+    """The record's `lastUpdatePostDateStruct.date`: it moves whenever the record is updated."""
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    return (status.get("lastUpdatePostDateStruct") or {}).get("date")
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:

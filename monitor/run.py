@@ -6,6 +6,7 @@ caller, the `runs` bookkeeping and the "registry data has not moved" shortcut.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from monitor.check import CheckOutcome, check_trials, import_studies
 from monitor.config import Settings
 from monitor.deliver import DeliveryReport, deliver_pending, open_channel
+from monitor.errors import RegistryError
 from monitor.registry import RegistryClient
 from monitor.searches import check_searches, stored_searches
 from monitor.store import Store
@@ -74,13 +76,16 @@ def recorded_check(
         searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
         search_events, search_errors = check_searches(store, client, searches, now=clock())
         ids = nct_ids if nct_ids is not None else store.watched_ids()  # now with followed matches
-        if unchanged:
+        full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
+        if unchanged and not full:
             ids = store.unsettled_ids(ids)
             logger.info(
                 "registry data unchanged since %s: fetching only %d new or failed trial(s)",
                 timestamp,
                 len(ids),
             )
+        elif nct_ids is None and not full:
+            ids = moved_ids(store, client, ids)
         outcome = check_trials(
             store,
             ids,
@@ -92,8 +97,35 @@ def recorded_check(
         )
     outcome.events[:0] = search_events
     outcome.errors += search_errors
-    _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp)
+    _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp, full=full)
     return outcome
+
+
+def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:
+    """The safety net: fetch everything when the last full pass is `full_check_days` old."""
+    last = store.last_full_check_at()
+    if last is None:
+        return True
+    age = dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(last)
+    return age >= dt.timedelta(days=settings.full_check_days)
+
+
+def moved_ids(store: Store, client: RegistryClient, nct_ids: list[str]) -> list[str]:
+    """Phase one of a daily check: the trials whose last-update date moved since their last
+    fetch (or that were never fetched, or are missing from the answer). On failure: all."""
+    try:
+        dates = client.fetch_update_dates(nct_ids)
+    except RegistryError as exc:
+        logger.info("update dates unavailable (%s): fetching every trial", exc)
+        return nct_ids
+    known = store.update_dates(nct_ids)
+    moved = [
+        nct_id
+        for nct_id in nct_ids
+        if nct_id not in known or dates.get(nct_id) is None or dates[nct_id] != known[nct_id]
+    ]
+    logger.info("%d of %d trial(s) updated since their last fetch", len(moved), len(nct_ids))
+    return moved
 
 
 def recorded_import(
@@ -107,7 +139,13 @@ def recorded_import(
 
 
 def _finish_run(
-    store: Store, run_id: int, outcome: CheckOutcome, *, now: str, data_timestamp: str | None
+    store: Store,
+    run_id: int,
+    outcome: CheckOutcome,
+    *,
+    now: str,
+    data_timestamp: str | None,
+    full: bool = False,
 ) -> None:
     store.finish_run(
         run_id,
@@ -116,6 +154,7 @@ def _finish_run(
         changes=len(outcome.events),
         errors=outcome.to_json()["errors"],
         data_timestamp=data_timestamp,
+        full=full,
     )
 
 

@@ -183,6 +183,13 @@ def _add_searches_and_backfill(db: sqlite_utils.Database) -> None:
     _add_browsing_views(db)
 
 
+def _add_update_dates(db: sqlite_utils.Database) -> None:
+    """Version 6: each trial's last-update date as last fetched (the daily check's cheap first
+    phase compares it), and which runs fetched everything (the weekly safety net)."""
+    db["watches"].add_column("last_update_posted", str)
+    db["runs"].add_column("full", int)
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -191,5 +198,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_run_data_timestamp,
     _add_browsing_views,
     _add_searches_and_backfill,
+    _add_update_dates,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

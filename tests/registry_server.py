@@ -6,6 +6,8 @@ It serves `/studies?filter.ids=...` (paged with `pageSize`/`pageToken`), `/studi
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import json
 import re
 import threading
@@ -72,8 +74,15 @@ class RegistryServer:
         self._httpd.server_close()
 
     def put(self, *studies: dict[str, Any]) -> None:
+        """Publish records; like the registry, each publication moves their last-update date."""
         for study in studies:
             nct_id = study["protocolSection"]["identificationModule"]["nctId"]
+            posted = dt.date(2026, 1, 1) + dt.timedelta(days=self.publications)
+            study = copy.deepcopy(study)
+            study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
+                "date": posted.isoformat(),
+                "type": "ACTUAL",
+            }
             self.put_raw(nct_id, json.dumps(study))
 
     def put_raw(self, nct_id: str, text: str) -> None:

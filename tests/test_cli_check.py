@@ -87,12 +87,13 @@ def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, regist
     trialwatch("watch", "add", A)
     trialwatch("check")
     registry.put(changed(study_with_id(A)))
-    registry.fail(status=503, times=3)
+    registry.fail(status=503, times=1000)  # down for the whole check
     down = trialwatch("check", "--json")
     assert down.code == 1
     assert down.json()["errors"] == [
         {"nct_id": A, "error": "server error (HTTP 503) after 3 attempts"}
     ]
+    registry.faults.clear()
     recovered = trialwatch("check", "--json")
     assert recovered.code == 0 and len(recovered.json()["changes"]) == 2
 
@@ -130,8 +131,9 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
     trialwatch("watch", "add", A, B)
     assert trialwatch("check").code == 0
     registry.put(changed(study_with_id(A)), changed(study_with_id(B)))
-    # the next check asks /version, then one request per trial: hold the second trial's
-    registry.hold(len(registry.requests) + 3)
+    # the next check asks /version, the update dates (phase one), then one request per trial
+    # (batch size 1): hold the second trial's
+    registry.hold(len(registry.requests) + 4)
     process = spawn_trialwatch("check", env={"TRIALWATCH_BATCH_SIZE": "1"})
     assert registry.request_held.wait(30)
     process.send_signal(signal.SIGKILL)

@@ -164,3 +164,30 @@ def test_new_and_failed_trials_are_fetched_even_when_registry_data_is_unchanged(
     assert registry.study_requests()[-1].params["filter.ids"] == [f"{b},{c}"]
     assert trialwatch("check").code == 1
     assert registry.study_requests()[-1].params["filter.ids"] == [b]
+
+
+def test_daily_check_fetches_full_records_only_for_updated_trials(trialwatch, registry):
+    ids = [f"NCT0000002{n}" for n in range(5)]
+    registry.put(*(study_with_id(nct_id) for nct_id in ids))
+    trialwatch("watch", "add", *ids)
+    assert trialwatch("check").code == 0  # the first check is a full pass
+    registry.put(suspended(ids[3]))
+    before = len(registry.study_requests())
+    result = trialwatch("check", "--json").json()
+    phase_one, phase_two = registry.study_requests()[before:]
+    assert phase_one.params["fields"] == ["NCTId|LastUpdatePostDate"]
+    assert phase_one.params["filter.ids"] == [",".join(ids)]
+    assert phase_two.params["filter.ids"] == [ids[3]] and "fields" not in phase_two.params
+    assert result["checked"] == 1 and len(result["changes"]) == 1
+
+
+def test_full_pass_fetches_everything(trialwatch, registry):
+    ids = [f"NCT0000003{n}" for n in range(3)]
+    registry.put(*(study_with_id(nct_id) for nct_id in ids))
+    trialwatch("watch", "add", *ids)
+    trialwatch("check")
+    registry.put(suspended(ids[0]))
+    assert trialwatch("check", "--full", "--json").json()["checked"] == 3
+    registry.put(suspended(ids[1]))
+    weekly = trialwatch("check", "--json", env={"TRIALWATCH_FULL_CHECK_DAYS": "0"})
+    assert weekly.json()["checked"] == 3  # the safety net is due at once

@@ -26,7 +26,9 @@ from monitor.run import recorded_check, recorded_import, registry_client
 @cli.command()
 @click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
 @click.option(
+    "--full",
     "--force",
+    "force",
     is_flag=True,
     help="Fetch every trial even if the registry's data has not moved since the last "
     "complete check.",

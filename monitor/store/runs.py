@@ -23,6 +23,7 @@ class RunQueries(StoreBase):
         changes: int,
         errors: list[dict[str, str]],
         data_timestamp: str | None = None,
+        full: bool = False,
     ) -> None:
         with self._writing():
             self.db["runs"].update(
@@ -33,8 +34,14 @@ class RunQueries(StoreBase):
                     "changes": changes,
                     "errors": json.dumps(errors),
                     "data_timestamp": data_timestamp,
+                    "full": int(full),
                 },
             )
+
+    def last_full_check_at(self) -> str | None:
+        """When the last check that fetched every trial finished."""
+        sql = "select max(finished_at) as at from runs where full = 1 and finished_at is not null"
+        return next(iter(self.db.query(sql)))["at"]
 
     def last_complete_data_timestamp(self) -> str | None:
         """The registry data timestamp of the last check that finished without errors."""

@@ -120,6 +120,7 @@ class SnapshotQueries(StoreBase):
         source: str,
         title: str | None,
         acronym: str | None,
+        last_update_posted: str | None = None,
     ) -> bool:
         """Store one trial's check in one transaction; returns whether a new snapshot was added.
 
@@ -154,6 +155,7 @@ class SnapshotQueries(StoreBase):
                     "acronym": acronym,
                     "last_checked_at": fetched_at,
                     "last_error": None,
+                    "last_update_posted": last_update_posted,
                 },
             )
         return is_new

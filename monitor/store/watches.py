@@ -92,6 +92,16 @@ class WatchQueries(StoreBase):
             for row in self.db.query("select * from watches")
         }
 
+    def update_dates(self, nct_ids: list[str]) -> dict[str, str | None]:
+        """The last-update date each trial had when it was last fetched."""
+        sql = "select nct_id, last_update_posted from watches where last_checked_at is not null"
+        wanted = set(nct_ids)
+        return {
+            row["nct_id"]: row["last_update_posted"]
+            for row in self.db.query(sql)
+            if row["nct_id"] in wanted
+        }
+
     def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
         """Among `nct_ids`, the trials never checked or whose last check failed."""
         wanted = list(nct_ids)
