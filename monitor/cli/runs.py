@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,19 +17,13 @@ from monitor.cli._app import (
     terminal_safe,
     utc_now,
 )
-from monitor.deliver import DeliveryReport, deliver_pending, open_channel
 from monitor.errors import BadInput, TrialwatchError
 from monitor.lock import run_lock
-from monitor.render import render_digest
-from monitor.run import RunSummary, run_once
-from monitor.schedule import (
-    DEFAULT_CRON,
-    cron_trigger,
-    interval_trigger,
-    parse_timezone,
-    run_forever,
-)
-from monitor.store import Delivery
+
+if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
+    from monitor.deliver import DeliveryReport
+    from monitor.run import RunSummary
+    from monitor.store import Delivery
 
 
 @cli.command()
@@ -47,6 +42,9 @@ from monitor.store import Delivery
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
+    from monitor.deliver import deliver_pending, open_channel
+    from monitor.render import render_digest
+
     if to_stdout:
         click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
         return
@@ -80,6 +78,8 @@ def _audience(delivery: Delivery, channel_name: str) -> str:
 @pass_context
 def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
+    from monitor.run import run_once
+
     with ctx.locked():
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
     _say_summary(ctx, summary)
@@ -117,6 +117,15 @@ def schedule(
     ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
 ) -> None:
     """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
+    from monitor.run import run_once
+    from monitor.schedule import (
+        DEFAULT_CRON,
+        cron_trigger,
+        interval_trigger,
+        parse_timezone,
+        run_forever,
+    )
+
     if cron_expression and every:
         raise BadInput("give --cron or --every, not both")
     timezone = parse_timezone(timezone_name or ctx.settings.timezone)

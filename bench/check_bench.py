@@ -1,0 +1,134 @@
+"""Benchmark the daily `trialwatch check` against N synthetic trials on a loopback registry.
+
+For each N: the first check (a full pass), then a daily check after 1% of the trials changed,
+and, in the same run, the bare download of all N records with httpx (the least a naive
+monitor does). Prints wall times, requests, peak memory of the check process, and the ratio
+daily check / bare download, each against its target.
+
+    .venv/bin/python bench/check_bench.py            # N = 1,000 and 10,000
+    .venv/bin/python bench/check_bench.py --n 2000   # one size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import multiprocessing.pool
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.registry_server import RegistryServer  # noqa: E402 (after the path is set)
+
+SEED = ROOT / "seeds" / "NCT05869955" / "2026-01-13.json"
+BATCH = 100
+
+
+def trial_ids(count: int) -> list[str]:
+    return [f"NCT{10_000_000 + number:08d}" for number in range(count)]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MB of one `python -m monitor` process.
+
+    Runs inside the small spawner process (see `main`): a child forked from this big process,
+    which holds the whole synthetic registry, would report that as its own peak memory.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "monitor", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    errors = process.stderr.read().decode()
+    process.stderr.close()
+    if status != 0:
+        raise SystemExit(f"trialwatch {' '.join(args[:2])} failed: {errors}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def bare_download(url: str, ids: list[str]) -> float:
+    """Every record once, in batches of 100, bytes read and nothing else done."""
+    start = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for first in range(0, len(ids), BATCH):
+            chunk = ids[first : first + BATCH]
+            client.get("/studies", params={"filter.ids": ",".join(chunk), "pageSize": BATCH}).read()
+    return time.perf_counter() - start
+
+
+def bench(count: int, spawner: multiprocessing.pool.Pool) -> dict[str, float]:
+    server = RegistryServer().start()
+    seed_text = SEED.read_text()
+    ids = trial_ids(count)
+    for nct_id in ids:
+        server.put_raw(nct_id, seed_text.replace("NCT05869955", nct_id))
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "TRIALWATCH_HOME": home, "TRIALWATCH_API_URL": server.url,
+               "TRIALWATCH_REQUEST_INTERVAL": "0", "TRIALWATCH_BATCH_SIZE": str(BATCH)}
+        spawner.apply(run_cli, (["watch", "add", *ids], env))
+        before = len(server.requests)
+        first_seconds, first_mb = spawner.apply(run_cli, (["-q", "check"], env))
+        first_requests = len(server.requests) - before
+        for nct_id in ids[::100]:  # 1% change: one site changes status
+            study = json.loads(server.studies[nct_id])
+            study["protocolSection"]["contactsLocationsModule"]["locations"][0]["status"] = "SUSPENDED"
+            server.put(study)
+        before = len(server.requests)
+        daily_seconds, daily_mb = spawner.apply(run_cli, (["-q", "check"], env))
+        daily_requests = len(server.requests) - before
+        bare_seconds = bare_download(server.url, ids)
+    server.stop()
+    return {"n": count, "first_s": first_seconds, "first_requests": first_requests,
+            "first_mb": first_mb, "daily_s": daily_seconds, "daily_requests": daily_requests,
+            "daily_mb": daily_mb, "bare_s": bare_seconds}
+
+
+def report(figures: dict[str, float]) -> list[str]:
+    n = int(figures["n"])
+    ratio = figures["daily_s"] / figures["bare_s"]
+    request_limit = n / 200 + 10
+    checks = [
+        ("daily check / bare download", f"{ratio:.3f}", "<= 0.5", ratio <= 0.5),
+        ("daily check requests", f"{figures['daily_requests']}", f"<= {request_limit:.0f}",
+         figures["daily_requests"] <= request_limit),
+        ("daily check peak memory", f"{figures['daily_mb']:.0f} MB", "<= 300 MB (at 10,000)",
+         figures["daily_mb"] <= 300),
+        ("first check peak memory", f"{figures['first_mb']:.0f} MB", "<= 300 MB (at 10,000)",
+         figures["first_mb"] <= 300),
+        ("first check", f"{figures['first_s']:.1f} s", "< 120 s (at 10,000)",
+         figures["first_s"] < 120),
+    ]
+    lines = [
+        f"N = {n:,}: first check {figures['first_s']:.1f} s ({figures['first_requests']} "
+        f"requests), daily check {figures['daily_s']:.2f} s ({figures['daily_requests']} "
+        f"requests), bare download {figures['bare_s']:.2f} s",
+    ]
+    lines += [f"  {name:<30} {value:>10}  target {target:<22} {'ok' if ok else 'MISSED'}"
+              for name, value, target, ok in checks]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append", help="trial count (repeatable)")
+    sizes = parser.parse_args().n or [1_000, 10_000]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.platform()}")
+    with multiprocessing.get_context("fork").Pool(1) as spawner:  # forked while still small
+        for count in sizes:
+            for line in report(bench(count, spawner)):
+                print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
