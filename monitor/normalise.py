@@ -164,14 +164,15 @@ def key_sites(locations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         site["site_number"] = site_number(location)
         site["contacts"] = fold_value(location.get("contacts") or [])
         sites.append(site)
+    by_identity: dict[str, list[dict[str, Any]]] = {}
+    for site in sites:
+        by_identity.setdefault(site_identity(site), []).append(site)
     keyed: dict[str, dict[str, Any]] = {}
-    for site in sorted(sites, key=lambda site: (site_identity(site), canonical_json(site))):
-        identity = site_identity(site)
-        key, repeat = identity, 1
-        while key in keyed:
-            repeat += 1
-            key = f"{identity}~{repeat}"
-        keyed[key] = site
+    for identity, twins in sorted(by_identity.items()):
+        if len(twins) > 1:  # only twins need their content to fix an order
+            twins.sort(key=canonical_json)
+        for repeat, site in enumerate(twins, start=1):
+            keyed[identity if repeat == 1 else f"{identity}~{repeat}"] = site
     return keyed
 
 
