@@ -45,8 +45,12 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     which holds the whole synthetic registry, would report that as its own peak memory.
     """
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "monitor", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     errors = process.stderr.read().decode()
@@ -73,24 +77,38 @@ def bench(count: int, spawner: multiprocessing.pool.Pool) -> dict[str, float]:
     for nct_id in ids:
         server.put_raw(nct_id, seed_text.replace("NCT05869955", nct_id))
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "TRIALWATCH_HOME": home, "TRIALWATCH_API_URL": server.url,
-               "TRIALWATCH_REQUEST_INTERVAL": "0", "TRIALWATCH_BATCH_SIZE": str(BATCH)}
+        env = {
+            **os.environ,
+            "TRIALWATCH_HOME": home,
+            "TRIALWATCH_API_URL": server.url,
+            "TRIALWATCH_REQUEST_INTERVAL": "0",
+            "TRIALWATCH_BATCH_SIZE": str(BATCH),
+        }
         spawner.apply(run_cli, (["watch", "add", *ids], env))
         before = len(server.requests)
         first_seconds, first_mb = spawner.apply(run_cli, (["-q", "check"], env))
         first_requests = len(server.requests) - before
         for nct_id in ids[::100]:  # 1% change: one site changes status
             study = json.loads(server.studies[nct_id])
-            study["protocolSection"]["contactsLocationsModule"]["locations"][0]["status"] = "SUSPENDED"
+            study["protocolSection"]["contactsLocationsModule"]["locations"][0]["status"] = (
+                "SUSPENDED"
+            )
             server.put(study)
         before = len(server.requests)
         daily_seconds, daily_mb = spawner.apply(run_cli, (["-q", "check"], env))
         daily_requests = len(server.requests) - before
         bare_seconds = bare_download(server.url, ids)
     server.stop()
-    return {"n": count, "first_s": first_seconds, "first_requests": first_requests,
-            "first_mb": first_mb, "daily_s": daily_seconds, "daily_requests": daily_requests,
-            "daily_mb": daily_mb, "bare_s": bare_seconds}
+    return {
+        "n": count,
+        "first_s": first_seconds,
+        "first_requests": first_requests,
+        "first_mb": first_mb,
+        "daily_s": daily_seconds,
+        "daily_requests": daily_requests,
+        "daily_mb": daily_mb,
+        "bare_s": bare_seconds,
+    }
 
 
 def report(figures: dict[str, float]) -> list[str]:
@@ -99,22 +117,40 @@ def report(figures: dict[str, float]) -> list[str]:
     request_limit = n / 200 + 10
     checks = [
         ("daily check / bare download", f"{ratio:.3f}", "<= 0.5", ratio <= 0.5),
-        ("daily check requests", f"{figures['daily_requests']}", f"<= {request_limit:.0f}",
-         figures["daily_requests"] <= request_limit),
-        ("daily check peak memory", f"{figures['daily_mb']:.0f} MB", "<= 300 MB (at 10,000)",
-         figures["daily_mb"] <= 300),
-        ("first check peak memory", f"{figures['first_mb']:.0f} MB", "<= 300 MB (at 10,000)",
-         figures["first_mb"] <= 300),
-        ("first check", f"{figures['first_s']:.1f} s", "< 120 s (at 10,000)",
-         figures["first_s"] < 120),
+        (
+            "daily check requests",
+            f"{figures['daily_requests']}",
+            f"<= {request_limit:.0f}",
+            figures["daily_requests"] <= request_limit,
+        ),
+        (
+            "daily check peak memory",
+            f"{figures['daily_mb']:.0f} MB",
+            "<= 300 MB (at 10,000)",
+            figures["daily_mb"] <= 300,
+        ),
+        (
+            "first check peak memory",
+            f"{figures['first_mb']:.0f} MB",
+            "<= 300 MB (at 10,000)",
+            figures["first_mb"] <= 300,
+        ),
+        (
+            "first check",
+            f"{figures['first_s']:.1f} s",
+            "< 120 s (at 10,000)",
+            figures["first_s"] < 120,
+        ),
     ]
     lines = [
         f"N = {n:,}: first check {figures['first_s']:.1f} s ({figures['first_requests']} "
         f"requests), daily check {figures['daily_s']:.2f} s ({figures['daily_requests']} "
         f"requests), bare download {figures['bare_s']:.2f} s",
     ]
-    lines += [f"  {name:<30} {value:>10}  target {target:<22} {'ok' if ok else 'MISSED'}"
-              for name, value, target, ok in checks]
+    lines += [
+        f"  {name:<30} {value:>10}  target {target:<22} {'ok' if ok else 'MISSED'}"
+        for name, value, target, ok in checks
+    ]
     return lines
 
 
@@ -122,8 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="trial count (repeatable)")
     sizes = parser.parse_args().n or [1_000, 10_000]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.platform()}"
+    )
     with multiprocessing.get_context("fork").Pool(1) as spawner:  # forked while still small
         for count in sizes:
             for line in report(bench(count, spawner)):

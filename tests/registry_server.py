@@ -164,17 +164,24 @@ class RegistryServer:
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
             return 400, '{"message": "invalid filter.ids"}'
         if params.get("fields") == ["NCTId|LastUpdatePostDate"]:
-            return self._page([self._update_date_only(i) for i in wanted if i in self.studies],
-                              params)
+            return self._page(
+                [self._update_date_only(i) for i in wanted if i in self.studies], params
+            )
         return self._page([self.studies[i] for i in wanted if i in self.studies], params)
 
     def _update_date_only(self, nct_id: str) -> str:
         if nct_id not in self.update_dates:
             return self.studies[nct_id]
-        return json.dumps({"protocolSection": {
-            "identificationModule": {"nctId": nct_id},
-            "statusModule": {"lastUpdatePostDateStruct": {"date": self.update_dates[nct_id]}},
-        }})
+        return json.dumps(
+            {
+                "protocolSection": {
+                    "identificationModule": {"nctId": nct_id},
+                    "statusModule": {
+                        "lastUpdatePostDateStruct": {"date": self.update_dates[nct_id]}
+                    },
+                }
+            }
+        )
 
     def _search(self, params: dict[str, list[str]]) -> list[str]:
         """Studies whose JSON contains query.term / query.cond / query.intr, in id order,

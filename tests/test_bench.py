@@ -1,0 +1,26 @@
+"""The benchmark script keeps working (it prints figures; no timing is asserted here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_bench_script_runs_and_prints_every_figure():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "check_bench.py"), "--n", "200"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("machine: ")
+    assert lines[1].startswith("N = 200: first check ")
+    assert [line.split()[0] for line in lines[2:]] == ["daily", "daily", "daily", "first", "first"]
+    # /version, one batch of update dates, one batch of the 2 changed records
+    assert re.search(r"daily check [\d.]+ s \(3 requests\)", lines[1])
