@@ -23,6 +23,10 @@ ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "data"
 SEED_DIR = ROOT / "seeds" / "NCT05869955"
 SEED_FILES = sorted(SEED_DIR.glob("*.json"))
+# Every change event has at least these keys (../shared/spec.md, "Change events").
+SPEC_EVENT_KEYS = frozenset(
+    {"nct_id", "detected_at", "category", "field", "site", "old", "new", "summary"}
+)
 
 
 def load_seed(index: int = 0) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import SEED_FILES, load_seed
+from tests.conftest import SEED_FILES, SPEC_EVENT_KEYS, load_seed
 
 
 @pytest.fixture
@@ -19,16 +19,7 @@ def test_json_lists_every_event_with_the_spec_keys(story):
     events = story("changes", "--json").json()
     assert len(events) == 17
     for event in events:
-        assert {
-            "nct_id",
-            "detected_at",
-            "category",
-            "field",
-            "site",
-            "old",
-            "new",
-            "summary",
-        } <= set(event)
+        assert SPEC_EVENT_KEYS <= set(event)
     assert [e["detected_at"] for e in events] == sorted(e["detected_at"] for e in events)
 
 

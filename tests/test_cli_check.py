@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.conftest import find_site, study_with_id
+from tests.conftest import SPEC_EVENT_KEYS, find_site, study_with_id
 
 A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
 
@@ -36,16 +36,7 @@ def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry,
         ("site_status", A),
         ("enrollment", A),
     ]
-    assert set(second["changes"][0]) >= {
-        "nct_id",
-        "detected_at",
-        "category",
-        "field",
-        "site",
-        "old",
-        "new",
-        "summary",
-    }
+    assert set(second["changes"][0]) >= SPEC_EVENT_KEYS
     third = trialwatch("check", "--json").json()
     assert third["changes"] == []
     assert db_rows(home, "select count(*) from snapshots") == [(2,)]
