@@ -42,10 +42,6 @@ class SiteHistory:
     country: str
     statuses: tuple[str | None, ...]
 
-    @property
-    def current_status(self) -> str | None:
-        return self.statuses[-1]
-
 
 @dataclass(frozen=True)
 class TrialHistory:
