@@ -54,6 +54,17 @@ def test_daily_run_keeps_wall_clock_time_across_daylight_saving():
     ]
 
 
+def test_a_run_in_the_skipped_spring_hour_happens_an_hour_later():
+    times = fire_times("30 2 * * *", dt.datetime(2026, 3, 28, 12, 0, tzinfo=PARIS), 2)
+    assert [t.astimezone(dt.UTC).strftime("%d %H:%M") for t in times] == ["29 01:30", "30 00:30"]
+    assert times[0].astimezone(dt.UTC).astimezone(PARIS).strftime("%H:%M %z") == "03:30 +0200"
+
+
+def test_a_run_in_the_repeated_autumn_hour_fires_in_both():
+    times = fire_times("30 2 * * *", dt.datetime(2026, 10, 24, 12, 0, tzinfo=PARIS), 2)
+    assert [t.astimezone(dt.UTC).strftime("%d %H:%M") for t in times] == ["25 00:30", "25 01:30"]
+
+
 @pytest.mark.parametrize("expression", ["* * *", "61 * * * *", "0 7 * * 8", "0 25 * * *"])
 def test_bad_cron_expressions_are_bad_input(expression):
     with pytest.raises(BadInput):
