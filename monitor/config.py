@@ -6,6 +6,8 @@ environment overrides the file and options override both. Bad values are `BadInp
 
 from __future__ import annotations
 
+import logging
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -13,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import BadInput
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 DEFAULT_HISTORY_URL = "https://clinicaltrials.gov/api/int"
@@ -158,7 +162,14 @@ def load_settings(
         config_file = data_dir / "trialwatch.toml"
     values: dict[str, Any] = {}
     if config_file is not None:
-        values.update(_parse_all(read_config_file(config_file), source=f"config {config_file}"))
+        from_file = read_config_file(config_file)
+        values.update(_parse_all(from_file, source=f"config {config_file}"))
+        if "smtp_password" in from_file and readable_by_others(config_file):
+            logger.warning(
+                "config %s holds the SMTP password and other users can read it: chmod 600 %s",
+                config_file,
+                config_file,
+            )
     from_env = {
         key: environ[f"TRIALWATCH_{key.upper()}"]
         for key in PARSERS
@@ -169,6 +180,11 @@ def load_settings(
         values["db"] = Path(db_option).expanduser()
     values.setdefault("db", data_dir / "trialwatch.db")
     return Settings(data_dir=data_dir, config_file=config_file, **values)
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether users other than the owner may read the file (it may hold the SMTP password)."""
+    return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -153,6 +153,15 @@ class SmtpChannel:
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
 
+    def verify(self) -> None:
+        """Connect and log in, nothing more (for `doctor`)."""
+        try:
+            self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_smtp_reason(exc)}") from exc
+        finally:
+            self.close()
+
     def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
         where = f"SMTP {self.host}:{self.port}"
         try:

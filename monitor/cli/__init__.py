@@ -7,7 +7,7 @@ family lives in its own module and registers itself on the `cli` group when impo
 
 from __future__ import annotations
 
-from monitor.cli import checks, reports, runs, watch  # noqa: F401 (they register commands)
+from monitor.cli import checks, maintenance, reports, runs, watch  # noqa: F401 (they register commands)
 from monitor.cli._app import cli, main, terminal_safe
 
 __all__ = ["cli", "main", "terminal_safe"]

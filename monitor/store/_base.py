@@ -60,6 +60,31 @@ class StoreBase:
                 MIGRATIONS[number](self.db)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
 
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy through SQLite's online backup, safe while others write."""
+        if target.exists():
+            raise BadInput(f"{target} already exists: back up to a new file")
+        try:
+            copy = sqlite3.connect(target)
+        except sqlite3.Error as exc:
+            raise BadInput(f"cannot write backup {target}: {exc}") from exc
+        try:
+            self.db.conn.backup(copy)
+        except sqlite3.Error as exc:
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
+        finally:
+            copy.close()
+
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
+        rows = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
+        problems = [] if rows == ["ok"] else rows
+        broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
+        return problems + [f"{len(broken)} row(s) break a foreign key"] * bool(broken)
+
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
     def close(self) -> None:
         self.db.close()
 

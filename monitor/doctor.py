@@ -1,0 +1,79 @@
+"""`trialwatch doctor`: is everything trialwatch depends on in working order? Each check is one
+small function returning a `Finding`; the list says which ones run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.config import Settings, readable_by_others
+from monitor.deliver import SmtpChannel
+from monitor.errors import DeliveryError
+from monitor.registry import RegistryClient
+from monitor.schema import SCHEMA_VERSION
+from monitor.store import Store
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+
+
+def check_database(store: Store, settings: Settings) -> Finding:
+    problems = store.integrity_problems()
+    return Finding("database", not problems, "; ".join(problems) or f"{store.path}: intact")
+
+
+def check_schema(store: Store, settings: Settings) -> Finding:
+    version = store.schema_version()
+    return Finding("schema", version == SCHEMA_VERSION, f"version {version} of {SCHEMA_VERSION}")
+
+
+def check_config(store: Store, settings: Settings) -> Finding:
+    """Loading the settings already refused invalid values; what is left is who can read it."""
+    if settings.config_file is None:
+        return Finding("config", True, "no config file; settings from the environment")
+    exposed = bool(settings.smtp_password) and readable_by_others(settings.config_file)
+    detail = (
+        "holds the SMTP password and other users can read it (chmod 600)" if exposed else "valid"
+    )
+    return Finding("config", not exposed, f"{settings.config_file}: {detail}")
+
+
+def check_registry(store: Store, settings: Settings) -> Finding:
+    with RegistryClient(
+        settings.api_url, request_interval=0, timeout=settings.timeout, max_attempts=1
+    ) as client:
+        timestamp = client.data_timestamp()
+    if timestamp is None:
+        return Finding("registry", False, f"{settings.api_url}/version did not answer")
+    return Finding("registry", True, f"{settings.api_url}: data of {timestamp}")
+
+
+def check_smtp(store: Store, settings: Settings) -> Finding:
+    if not settings.smtp_host:
+        return Finding("smtp", True, "not configured: digests go to the outbox")
+    try:
+        SmtpChannel(settings).verify()
+    except DeliveryError as exc:
+        return Finding("smtp", False, str(exc))
+    return Finding(
+        "smtp",
+        True,
+        f"{settings.smtp_host}: connected" + (" and logged in" if settings.smtp_user else ""),
+    )
+
+
+CHECKS: list[Callable[[Store, Settings], Finding]] = [
+    check_database,
+    check_schema,
+    check_config,
+    check_registry,
+    check_smtp,
+]
+
+
+def run_doctor(store: Store, settings: Settings) -> list[Finding]:
+    return [check(store, settings) for check in CHECKS]

@@ -1,0 +1,55 @@
+"""`doctor`, `backup`, and the warning for a password in a config file others can read."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import SEED_FILES
+
+
+def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry, smtp, home):
+    trialwatch("watch", "list")  # creates the database
+    healthy = trialwatch("doctor", env=smtp.env())
+    assert healthy.code == 0
+    assert [line.split()[:2] for line in healthy.stdout.splitlines()] == [
+        ["ok", "database"],
+        ["ok", "schema"],
+        ["ok", "config"],
+        ["ok", "registry"],
+        ["ok", "smtp"],
+    ]
+    smtp.stop()
+    broken = trialwatch(
+        "doctor",
+        env={
+            **smtp.env(),
+            "TRIALWATCH_API_URL": "http://127.0.0.1:9",
+            "TRIALWATCH_MAX_ATTEMPTS": "1",
+        },
+    )
+    assert broken.code == 1
+    problems = [line for line in broken.stdout.splitlines() if line.startswith("PROBLEM")]
+    assert [line.split()[1] for line in problems] == ["registry", "smtp"]
+
+
+def test_backup_is_a_consistent_copy_and_never_overwrites(trialwatch, home, tmp_path):
+    assert trialwatch("import", *map(str, SEED_FILES)).code == 0
+    copy = tmp_path / "backup.db"
+    assert trialwatch("backup", str(copy)).code == 0
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("select count(*) from events").fetchone() == (17,)
+    again = trialwatch("backup", str(copy))
+    assert again.code == 2 and "already exists" in again.stderr
+
+
+def test_a_config_with_a_password_readable_by_others_is_flagged(trialwatch, tmp_path):
+    config = tmp_path / "tw.toml"
+    config.write_text('smtp_password = "s3cret"\n')
+    config.chmod(0o644)
+    open_to_all = trialwatch("--config", str(config), "doctor")
+    assert "other users can read it: chmod 600" in open_to_all.stderr
+    assert "PROBLEM  config" in open_to_all.stdout and "s3cret" not in open_to_all.stdout
+    config.chmod(0o600)
+    private = trialwatch("--config", str(config), "doctor")
+    assert "other users can read it" not in private.stderr + private.stdout
