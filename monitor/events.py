@@ -107,6 +107,23 @@ def make_event(
 
 # --- wording -------------------------------------------------------------------------------
 
+# The registry's overall and site statuses (expanded access ones last).
+STATUSES = (
+    "NOT_YET_RECRUITING",
+    "RECRUITING",
+    "ENROLLING_BY_INVITATION",
+    "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED",
+    "TERMINATED",
+    "COMPLETED",
+    "WITHDRAWN",
+    "UNKNOWN",
+    "AVAILABLE",
+    "NO_LONGER_AVAILABLE",
+    "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING",
+    "WITHHELD",
+)
 STATUS_WORDS = {"ACTIVE_NOT_RECRUITING": "Active, not recruiting"}
 FIELD_LABELS = {
     "start_date": "Start",
@@ -129,6 +146,14 @@ def readable_status(status: str | None) -> str:
     if status is None:
         return "(none)"
     return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+def status_css(status: str | None, *, missing: str = "none") -> str:
+    """A CSS class suffix from the closed set of statuses; registry text never reaches markup
+    attributes."""
+    if status is None:
+        return missing
+    return status.lower().replace("_", "-") if status in STATUSES else "other"
 
 
 def field_label(field_name: str) -> str:

@@ -17,7 +17,7 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from monitor.charts import Series, date_value, format_day, line_chart
-from monitor.events import Category, date_slip, field_label, readable_status
+from monitor.events import Category, date_slip, field_label, readable_status, status_css
 from monitor.history import SiteHistory, TrialHistory
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -167,7 +167,7 @@ def site_row(event: dict[str, Any]) -> SiteRow:
         site_number=None if number is None or number in names else number,
         place=place,
         change=change,
-        status_class=f"status-{(status or 'none').lower().replace('_', '-')}",
+        status_class=f"status-{status_css(status)}",
     )
 
 
@@ -272,7 +272,7 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
         categories=[c for c in Category if any(e["category"] == c for e in history.events)],
         category_counts=Counter(event["category"] for event in history.events),
         readable=readable_status,
-        css=lambda status: (status or "absent").lower().replace("_", "-"),
+        css=lambda status: status_css(status, missing="absent"),
         recruiting_since=lambda site: recruiting_since(history, site),
     )
 

@@ -18,24 +18,8 @@ from monitor.cli._app import (
 )
 from monitor.config import parse_address
 from monitor.errors import BadInput
+from monitor.events import STATUSES
 from monitor.searches import make_search
-
-STUDY_STATUSES = [
-    "NOT_YET_RECRUITING",
-    "RECRUITING",
-    "ENROLLING_BY_INVITATION",
-    "ACTIVE_NOT_RECRUITING",
-    "SUSPENDED",
-    "TERMINATED",
-    "COMPLETED",
-    "WITHDRAWN",
-    "UNKNOWN",
-    "AVAILABLE",
-    "NO_LONGER_AVAILABLE",
-    "TEMPORARILY_NOT_AVAILABLE",
-    "APPROVED_FOR_MARKETING",
-    "WITHHELD",
-]
 
 
 @cli.group()
@@ -93,7 +77,7 @@ def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(STUDY_STATUSES, case_sensitive=False),
+    type=click.Choice(STATUSES, case_sensitive=False),
     help="Only trials with this overall status (repeatable).",
 )
 @click.option("--follow", is_flag=True, help="Start watching every trial that enters the search.")
