@@ -50,9 +50,10 @@ def record_study(
     nct_id = study_nct_id(study)
     record = normalise_study(study)
     digest = content_hash(record)
-    previous = store.latest_snapshot(nct_id)
+    latest = store.latest_hash(nct_id)
     events: list[ChangeEvent] = []
-    if previous is not None and previous.content_hash != digest:
+    if latest is not None and latest[1] != digest:  # only a change needs the old record
+        previous = store.latest_snapshot(nct_id)
         events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
     identification = study["protocolSection"].get("identificationModule", {})
     store.save_check(

@@ -40,7 +40,9 @@ def write_page(path: Path, html: str) -> None:
 def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
     """`index.html` for every watched trial with history, plus one `NCT....html` page each."""
     histories = [
-        load_history(store, nct_id) for nct_id in store.watched_ids() if store.snapshots_of(nct_id)
+        load_history(store, nct_id)
+        for nct_id in store.watched_ids()
+        if store.latest_hash(nct_id) is not None
     ]
     for trial in histories:
         write_page(folder / f"{trial.nct_id}.html", render_history_page(trial, generated_at=now))

@@ -106,6 +106,19 @@ class StoreBase:
         if self._watch_row(nct_id) is None:
             self.db["watches"].insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
 
+    def _insert_snapshot(
+        self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
+    ) -> int:
+        row = {
+            "nct_id": nct_id,
+            "fetched_at": fetched_at,
+            "last_seen_at": fetched_at,
+            "content_hash": content_hash,
+            "source": source,
+            "raw": json.dumps(raw, ensure_ascii=False),
+        }
+        return self.db["snapshots"].insert(row).last_pk
+
     def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
         rows = list(self.db.query(f"select * from snapshots where {where} limit 1", params))
         if not rows:

@@ -27,6 +27,15 @@ class SnapshotQueries(StoreBase):
     def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
         return self._one_snapshot("nct_id = ? order by fetched_at desc, id desc", [nct_id])
 
+    def latest_hash(self, nct_id: str) -> tuple[int, str] | None:
+        """(id, content hash) of the latest snapshot, without loading its raw JSON."""
+        sql = (
+            "select id, content_hash from snapshots where nct_id = ?"
+            " order by fetched_at desc, id desc limit 1"
+        )
+        row = self.db.execute(sql, [nct_id]).fetchone()
+        return (row[0], row[1]) if row else None
+
     def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
         sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by fetched_at, id"
@@ -82,19 +91,12 @@ class SnapshotQueries(StoreBase):
             )
             for version in versions:
                 if version.content_hash != previous_hash:
-                    previous_id = (
-                        self.db["snapshots"]
-                        .insert(
-                            {
-                                "nct_id": nct_id,
-                                "fetched_at": version.fetched_at,
-                                "last_seen_at": version.fetched_at,
-                                "content_hash": version.content_hash,
-                                "source": f"history:{version.number}",
-                                "raw": json.dumps(version.raw, ensure_ascii=False),
-                            }
-                        )
-                        .last_pk
+                    previous_id = self._insert_snapshot(
+                        nct_id,
+                        fetched_at=version.fetched_at,
+                        content_hash=version.content_hash,
+                        source=f"history:{version.number}",
+                        raw=version.raw,
                     )
                     previous_hash = version.content_hash
                     self._insert_events(version.events, previous_id, delivered_at=delivered_at)
@@ -128,26 +130,15 @@ class SnapshotQueries(StoreBase):
         """
         with self._writing():
             self._ensure_watch(nct_id, now=fetched_at)
-            latest = self.latest_snapshot(nct_id)
-            is_new = latest is None or latest.content_hash != content_hash
+            latest = self.latest_hash(nct_id)
+            is_new = latest is None or latest[1] != content_hash
             if is_new:
-                snapshot_id = (
-                    self.db["snapshots"]
-                    .insert(
-                        {
-                            "nct_id": nct_id,
-                            "fetched_at": fetched_at,
-                            "last_seen_at": fetched_at,
-                            "content_hash": content_hash,
-                            "source": source,
-                            "raw": json.dumps(raw, ensure_ascii=False),
-                        }
-                    )
-                    .last_pk
+                snapshot_id = self._insert_snapshot(
+                    nct_id, fetched_at=fetched_at, content_hash=content_hash, source=source, raw=raw
                 )
                 self._insert_events(events, snapshot_id)
             else:
-                self.db["snapshots"].update(latest.id, {"last_seen_at": fetched_at})
+                self.db["snapshots"].update(latest[0], {"last_seen_at": fetched_at})
             self.db["watches"].update(
                 nct_id,
                 {
