@@ -87,3 +87,19 @@ def test_a_watched_trial_removed_from_the_registry_keeps_its_history(trialwatch,
     assert listed == {A: (1, "not found in the registry"), B: (1, None)}
     history = trialwatch("history", A, "--json")
     assert history.code == 0 and len(history.json()["snapshots"]) == 1
+
+
+def test_registry_text_is_never_read_as_terminal_markup(trialwatch, registry):
+    marked_up = study_with_id(A)
+    identification = marked_up["protocolSection"]["identificationModule"]
+    identification["acronym"] = "[link=http://evil.example]Click[/link] [bold]me[/bold]"
+    registry.put(marked_up)
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    listed = trialwatch("watch", "list").stdout
+    assert "[link=http://evil.example]Click[/link]" in listed
+    changed = study_with_id(A, marked_up)
+    changed["protocolSection"]["statusModule"]["overallStatus"] = "[red]COMPLETED[/red]"
+    registry.put(changed)
+    trialwatch("check")
+    assert "Recruiting -> [red]completed[/red]" in trialwatch("history", A).stdout

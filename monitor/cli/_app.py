@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.progress import Progress
+from rich.table import Table
 
 from monitor import __version__
 from monitor.check import CheckOutcome
@@ -86,6 +87,14 @@ class Context:
         """Human output on stdout, unless `-q`."""
         if not self.quiet:
             click.echo(terminal_safe(text))
+
+    def show_table(self, table: Table, rows: Iterable[Iterable[object]]) -> None:
+        """Rows (registry text among them) as a table on stdout, unless `-q`: control
+        characters stripped, and `[...]` shown as written, never read as rich markup."""
+        for row in rows:
+            table.add_row(*(terminal_safe(str(cell)) for cell in row))
+        if not self.quiet:
+            Console(highlight=False, markup=False).print(table)
 
     @contextmanager
     def progress(self, total: int, description: str) -> Iterator[Callable[[int], None]]:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from monitor.cli._app import (
@@ -15,7 +14,6 @@ from monitor.cli._app import (
     cli,
     format_json,
     pass_context,
-    terminal_safe,
     utc_now,
 )
 from monitor.events import Category
@@ -87,13 +85,11 @@ def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) ->
 def _print_history(ctx: Context, trial: TrialHistory) -> None:
     name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
     ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
-    console = Console(highlight=False, markup=False)
     for day, events in trial.events_by_day():
-        table = Table(title=day, title_justify="left", show_header=False, box=None)
-        for event in events:
-            table.add_row(event["category"], terminal_safe(event["summary"]))
-        if not ctx.quiet:
-            console.print(table)
+        ctx.show_table(
+            Table(title=day, title_justify="left", show_header=False, box=None),
+            ((event["category"], event["summary"]) for event in events),
+        )
 
 
 @cli.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from monitor.cli._app import (
@@ -13,7 +12,6 @@ from monitor.cli._app import (
     parse_ids,
     pass_context,
     require_watched,
-    terminal_safe,
     utc_now,
 )
 from monitor.config import parse_address
@@ -122,52 +120,46 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
         click.echo(format_json(searches if list_searches else [w.to_json() for w in watches]))
         return
     if searches:
-        table = Table("search", "criteria", "follow", "matches", "last check", "status")
-        for row in searches:
-            criteria = ", ".join(f"{key}={value}" for key, value in row["params"].items() if value)
-            status = (
-                f"error: {row['last_error']}"
-                if row["last_error"]
-                else ("ok" if row["last_checked_at"] else "never checked")
-            )
-            table.add_row(
-                *(
-                    terminal_safe(str(cell))
-                    for cell in (
-                        row["name"],
-                        criteria,
-                        "yes" if row["follow"] else "no",
-                        row["matches"],
-                        row["last_checked_at"] or "-",
-                        status,
-                    )
+        ctx.show_table(
+            Table("search", "criteria", "follow", "matches", "last check", "status"),
+            (
+                (
+                    row["name"],
+                    _criteria(row["params"]),
+                    "yes" if row["follow"] else "no",
+                    row["matches"],
+                    row["last_checked_at"] or "-",
+                    _check_status(row["last_error"], row["last_checked_at"]),
                 )
-            )
-        if not ctx.quiet:
-            Console(highlight=False).print(table)
+                for row in searches
+            ),
+        )
     if not watches:
         ctx.say("No trials watched. Add one with: trialwatch watch add NCT05869955")
         return
-    table = Table("NCT id", "label", "title", "last check", "status", "snapshots", "changes")
-    for w in watches:
-        status = (
-            f"error: {w.last_error}"
-            if w.last_error
-            else ("ok" if w.last_checked_at else "never checked")
-        )
-        table.add_row(
-            *(
-                terminal_safe(str(cell))
-                for cell in (
-                    w.nct_id,
-                    w.label or "",
-                    w.acronym or w.title or "",
-                    w.last_checked_at or "-",
-                    status,
-                    w.snapshots,
-                    w.events,
-                )
+    ctx.show_table(
+        Table("NCT id", "label", "title", "last check", "status", "snapshots", "changes"),
+        (
+            (
+                w.nct_id,
+                w.label or "",
+                w.acronym or w.title or "",
+                w.last_checked_at or "-",
+                _check_status(w.last_error, w.last_checked_at),
+                w.snapshots,
+                w.events,
             )
-        )
-    if not ctx.quiet:
-        Console(highlight=False).print(table)
+            for w in watches
+        ),
+    )
+
+
+def _criteria(params: dict[str, object]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items() if value)
+
+
+def _check_status(last_error: str | None, last_checked_at: str | None) -> str:
+    """A watched trial's or search's state after its last check."""
+    if last_error:
+        return f"error: {last_error}"
+    return "ok" if last_checked_at else "never checked"
