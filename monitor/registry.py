@@ -117,21 +117,27 @@ class RegistryClient:
         """
         dates: dict[str, str | None] = {}
         for start in range(0, len(nct_ids), batch_size):
-            params: dict[str, Any] = {
+            params = {
                 "filter.ids": ",".join(nct_ids[start : start + batch_size]),
                 "fields": "NCTId|LastUpdatePostDate",
                 "pageSize": 1000,
             }
-            while True:
-                page = self.get_json("/studies", params=params)
-                if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
-                    raise MalformedResponse("malformed JSON: no 'studies' list")
-                for study in page["studies"]:
-                    dates[study_nct_id(study)] = last_update_posted(study)
-                if not page.get("nextPageToken"):
-                    break
-                params = {**params, "pageToken": page["nextPageToken"]}
+            for study in self.list_studies(params):
+                dates[study_nct_id(study)] = last_update_posted(study)
         return dates
+
+    def list_studies(self, params: dict[str, Any]) -> Iterator[Any]:
+        """Every study of a `/studies` list answer, page after page (`nextPageToken`)."""
+        while True:
+            page = self.get_json("/studies", params=params)
+            studies = page.get("studies") if isinstance(page, dict) else None
+            if not isinstance(studies, list):
+                raise MalformedResponse("malformed JSON: no 'studies' list")
+            yield from studies
+            token = page.get("nextPageToken")
+            if not token:
+                return
+            params = {**params, "pageToken": token}
 
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id: `GET /studies/{id}`."""
@@ -149,23 +155,14 @@ class RegistryClient:
     def _fetch_batch(self, nct_ids: list[str]) -> FetchBatch:
         wanted = set(nct_ids)
         batch = FetchBatch()
-        params: dict[str, Any] = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
-        while True:
-            page = self.get_json("/studies", params=params)
-            studies = page.get("studies") if isinstance(page, dict) else None
-            if not isinstance(studies, list):
-                raise MalformedResponse("malformed JSON: no 'studies' list")
-            for study in studies:
-                try:
-                    nct_id = study_nct_id(study)
-                except RegistryError as exc:
-                    raise MalformedResponse(f"{exc} in a batch answer") from exc
-                if nct_id in wanted:
-                    batch.studies[nct_id] = study
-            token = page.get("nextPageToken")
-            if not token:
-                break
-            params = {**params, "pageToken": token}
+        params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
+        for study in self.list_studies(params):
+            try:
+                nct_id = study_nct_id(study)
+            except RegistryError as exc:
+                raise MalformedResponse(f"{exc} in a batch answer") from exc
+            if nct_id in wanted:
+                batch.studies[nct_id] = study
         for nct_id in nct_ids:
             if nct_id not in batch.studies:
                 batch.errors[nct_id] = StudyNotFound("not found in the registry", nct_id=nct_id)

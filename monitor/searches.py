@@ -85,17 +85,9 @@ def stored_searches(store: Store, *, unsettled_only: bool = False) -> list[Searc
 
 
 def fetch_matches(client: RegistryClient, search: Search) -> list[Match]:
-    """Every trial the search matches, following `nextPageToken`."""
-    params: dict[str, Any] = {**search.params(), "fields": MATCH_FIELDS, "pageSize": PAGE_SIZE}
-    matches: list[Match] = []
-    while True:
-        page = client.get_json("/studies", params=params)
-        if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
-            raise MalformedResponse("malformed search answer: no 'studies' list")
-        matches += [_match(study) for study in page["studies"]]
-        if not page.get("nextPageToken"):
-            return matches
-        params = {**params, "pageToken": page["nextPageToken"]}
+    """Every trial the search matches, on every page."""
+    params = {**search.params(), "fields": MATCH_FIELDS, "pageSize": PAGE_SIZE}
+    return [_match(study) for study in client.list_studies(params)]
 
 
 def _match(study: dict[str, Any]) -> Match:
