@@ -6,9 +6,11 @@ environment overrides the file and options override both. Bad values are `BadInp
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import stat
 import tomllib
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -110,11 +112,34 @@ def parse_address(value: Any) -> str:
     return address
 
 
-def _cron_fields(value: Any) -> str:
-    """Five crontab fields; `schedule` checks the values when it starts."""
+def parse_timezone(name: str | None) -> dt.tzinfo:
+    """An IANA zone such as `Europe/Paris`; None means this machine's local zone."""
+    if name is None:
+        return dt.datetime.now().astimezone().tzinfo or dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadInput(f"unknown timezone: {name!r} (expected a name like Europe/Paris)") from exc
+
+
+def _timezone(value: Any) -> str:
+    name = _text(value)
+    try:
+        parse_timezone(name)
+    except BadInput as exc:
+        raise ValueError(str(exc)) from exc
+    return name
+
+
+def _cron(value: Any) -> str:
+    """A crontab line, checked by the scheduler's own parser (imported only for this key)."""
+    from monitor.schedule import cron_trigger
+
     expression = _text(value)
-    if len(expression.split()) != 5:
-        raise ValueError("expected five cron fields, like '0 7 * * *'")
+    try:
+        cron_trigger(expression, timezone=dt.UTC)
+    except BadInput as exc:
+        raise ValueError(str(exc)) from exc
     return expression
 
 
@@ -141,8 +166,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "smtp_tls": _tls,
     "mail_from": parse_address,
     "mail_to": _addresses,
-    "schedule": _cron_fields,
-    "timezone": _text,
+    "schedule": _cron,
+    "timezone": _timezone,
     "lock_wait": _number(0),
     "full_check_days": _number(0),
 }

@@ -9,7 +9,6 @@ import logging
 import re
 import signal
 import threading
-import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -28,16 +27,6 @@ CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NUMERIC_WEEKDAYS = re.compile(r"^(\*|\d+(?:-\d+)?)(?:/(\d+))?$")
 MISFIRE_GRACE_SECONDS = 3600
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
-
-def parse_timezone(name: str | None) -> dt.tzinfo:
-    """An IANA zone such as `Europe/Paris`; None means this machine's local zone."""
-    if name is None:
-        return dt.datetime.now().astimezone().tzinfo or dt.UTC
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise BadInput(f"unknown timezone: {name!r} (expected a name like Europe/Paris)") from exc
 
 
 def cron_trigger(expression: str, *, timezone: dt.tzinfo) -> CronTrigger:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from monitor.config import DEFAULT_API_URL, load_settings
@@ -54,13 +56,28 @@ def test_db_option_beats_environment_beats_config(tmp_path):
         ("mail_to = ['not-an-address']\n", "not an e-mail address: 'not-an-address'"),
         ("api_url = 'ftp://x'\n", "expected an http:// or https:// URL"),
         ("batch_size = \n", "is not valid TOML"),
+        ("schedule = '0 7 * *'\n", "bad value for schedule: not a five-field cron expression"),
+        ("schedule = '0 25 * * *'\n", "bad value for schedule: bad cron expression '0 25 * * *'"),
+        ("schedule = '0 7 * * 8'\n", "bad value for schedule: bad cron weekday '8'"),
+        ("timezone = 'Mars/Olympus'\n", "bad value for timezone: unknown timezone: 'Mars/Olympus'"),
     ],
-    ids=["unknown_key", "bad_number", "bad_choice", "bad_address", "bad_url", "bad_toml"],
+    ids=[
+        "unknown_key",
+        "bad_number",
+        "bad_choice",
+        "bad_address",
+        "bad_url",
+        "bad_toml",
+        "cron_fields",
+        "cron_hour",
+        "cron_weekday",
+        "timezone",
+    ],
 )
 def test_bad_config_is_bad_input_naming_the_problem(tmp_path, text, message):
     config = tmp_path / "tw.toml"
     config.write_text(text)
-    with pytest.raises(BadInput, match=message.replace("(", r"\(")):
+    with pytest.raises(BadInput, match=re.escape(message)):
         settings(tmp_path, config_option=str(config))
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
+from monitor.config import parse_timezone
 from monitor.errors import BadInput
-from monitor.schedule import cron_trigger, cron_weekdays, parse_timezone
+from monitor.schedule import cron_trigger, cron_weekdays
 
 PARIS = parse_timezone("Europe/Paris")
 

@@ -17,6 +17,7 @@ from monitor.cli._app import (
     terminal_safe,
     utc_now,
 )
+from monitor.config import parse_timezone
 from monitor.errors import BadInput, TrialwatchError
 from monitor.lock import run_lock
 
@@ -118,13 +119,7 @@ def schedule(
 ) -> None:
     """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
     from monitor.run import run_once
-    from monitor.schedule import (
-        DEFAULT_CRON,
-        cron_trigger,
-        interval_trigger,
-        parse_timezone,
-        run_forever,
-    )
+    from monitor.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 
     if cron_expression and every:
         raise BadInput("give --cron or --every, not both")
