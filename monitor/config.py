@@ -49,6 +49,7 @@ class Settings:
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
+    db_wait: float = 10.0
     full_check_days: float = 7.0
 
     def __repr__(self) -> str:
@@ -169,6 +170,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "schedule": _cron,
     "timezone": _timezone,
     "lock_wait": _number(0),
+    "db_wait": _number(0),
     "full_check_days": _number(0),
 }
 

@@ -132,6 +132,7 @@ class OutboxChannel:
                 os.fsync(file.fileno())
             os.replace(temporary, path)
         except OSError as exc:
+            temporary.unlink(missing_ok=True)  # a half-written file (disk full) must not linger
             raise DeliveryError(f"cannot write to outbox {self.folder}: {exc.strerror}") from exc
 
 

@@ -35,7 +35,7 @@ def run_demo(demo_dir: Path) -> list[str]:
         leftover.unlink()
     shutil.rmtree(demo_dir / "outbox", ignore_errors=True)
     settings = Settings(data_dir=demo_dir, db=demo_dir / "trialwatch.db", config_file=None)
-    store = Store.open(settings.db)
+    store = Store.open(settings.db, wait=settings.db_wait)
     lines = []
     try:
         fetched_at = ""

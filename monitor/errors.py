@@ -1,12 +1,12 @@
 """The exceptions trialwatch raises, caught in one place (the CLI) and turned into exit codes.
 
-   TrialwatchError
-    +-- BadInput          exit 2: malformed id, unreadable file, bad config, unusable database
-    +-- RegistryError     one trial could not be fetched (carries nct_id and HTTP status)
-    |    +-- StudyNotFound
-|    +-- MalformedResponse  the answer was not the study JSON asked for
-    +-- DeliveryError     a digest could not be delivered
-    +-- StoreError        the database failed at run time
+TrialwatchError
+ +-- BadInput          exit 2: malformed id, unreadable file, bad config, unusable database
+ +-- RegistryError     one trial could not be fetched (carries nct_id and HTTP status)
+ |    +-- StudyNotFound
+ |    +-- MalformedResponse  the answer was not the study JSON asked for
+ +-- DeliveryError     a digest could not be delivered
+ +-- StoreError        the database failed at run time: locked, disk full, I/O error
  +-- RunInProgress     another run holds the lock (not a failure: exit 0)
 """
 

@@ -1,5 +1,5 @@
 """Faults from issue 9 that earlier tests did not cover: hostile text everywhere, a huge record,
-a watched trial that vanishes from the registry."""
+a watched trial that vanishes from the registry, a full or read-only disk, a locked database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import email
 import email.policy
 import json
 import re
+import shutil
 import sqlite3
+import subprocess
+
+import pytest
 
 from tests.conftest import load_seed, study_with_id
 
@@ -103,3 +107,118 @@ def test_registry_text_is_never_read_as_terminal_markup(trialwatch, registry):
     registry.put(changed)
     trialwatch("check")
     assert "Recruiting -> [red]completed[/red]" in trialwatch("history", A).stdout
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB file system (tmpfs) to fill up or remount read-only; mounting needs root."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system: {mounted.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def fill(disk, *, leave: int):
+    """Take all but `leave` bytes of the disk's free space."""
+    ballast = disk / "ballast"
+    ballast.write_bytes(b"\0" * max(0, shutil.disk_usage(disk).free - leave))
+    return ballast
+
+
+def closed(nct_id):
+    study = study_with_id(nct_id)
+    study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    return study
+
+
+def integrity(db):
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def overall_status_events(result):
+    return sorted(
+        e["nct_id"] for e in result.json()["changes"] if e["category"] == "overall_status"
+    )
+
+
+@pytest.mark.parametrize("leave", [8_000, 40_000], ids=["no_room_for_the_journal", "some_room"])
+def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
+    trialwatch, registry, small_disk, leave
+):
+    on_disk = {"TRIALWATCH_HOME": str(small_disk)}
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B, env=on_disk)
+    assert trialwatch("check", env=on_disk).code == 0
+    registry.put(closed(A), closed(B))
+    ballast = fill(small_disk, leave=leave)
+    full = trialwatch("check", env=on_disk)
+    assert full.code == 1 and full.stderr.count("\n") == 1
+    assert "the disk is full" in full.stderr and "free some space and run again" in full.stderr
+    ballast.unlink()
+    assert integrity(small_disk / "trialwatch.db") == "ok"
+    again = trialwatch("check", "--json", env=on_disk)
+    stored = trialwatch("changes", "--json", env=on_disk).json()
+    assert sorted(e["nct_id"] for e in stored) == [A, B]
+    assert again.code == 0 and len(stored) == 2  # whatever the failed run kept, once each
+
+
+def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry, small_disk):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.put(closed(A))
+    trialwatch("check")
+    outbox = small_disk / "outbox"
+    ballast = fill(small_disk, leave=0)
+    full = trialwatch("digest", "--outbox", str(outbox))
+    assert full.code == 1 and full.stderr.count("\n") == 1
+    assert f"cannot write to outbox {outbox}: No space left on device" in full.stderr
+    assert list(outbox.glob("*")) == []  # no half-written file left behind
+    ballast.unlink()
+    assert trialwatch("digest", "--outbox", str(outbox)).code == 0
+    assert trialwatch("digest", "--outbox", str(outbox)).code == 0
+    assert len(list(outbox.glob("*.eml"))) == 1
+
+
+def test_a_read_only_disk_is_an_unusable_database_path(trialwatch, registry, small_disk):
+    on_disk = {"TRIALWATCH_HOME": str(small_disk)}
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, env=on_disk)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for command in (["check"], ["watch", "add", B], ["changes"]):
+        result = trialwatch(*command, env=on_disk)
+        assert result.code == 2 and result.stderr.count("\n") == 1
+        assert "trialwatch.db: it is read-only here" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [["BEGIN IMMEDIATE"], ["PRAGMA locking_mode = EXCLUSIVE", "BEGIN EXCLUSIVE"]],
+    ids=["write_lock", "exclusive_lock"],
+)
+def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
+    trialwatch, registry, home, statements
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.put(closed(A))
+    holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
+    for statement in statements:
+        holder.execute(statement)
+    holder.execute(
+        "insert into watches (nct_id, added_at, recipients) values ('NCT09999999', '', '[]')"
+    )
+    locked = trialwatch("check", env={"TRIALWATCH_DB_WAIT": "0.5"})
+    assert locked.code == 1 and locked.stderr.count("\n") == 1
+    assert "is locked by another program (waited 0.5 s)" in locked.stderr
+    holder.execute("ROLLBACK")
+    holder.close()
+    again = trialwatch("check", "--json")
+    assert again.code == 0 and overall_status_events(again) == [A]

@@ -77,7 +77,7 @@ class Context:
         """A new connection; the default data directory is created on first use."""
         if self.settings.db == self.settings.data_dir / "trialwatch.db":
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return Store.open(self.settings.db)
+        return Store.open(self.settings.db, wait=self.settings.db_wait)
 
     def locked(self) -> AbstractContextManager[None]:
         """The run lock beside the database (opening the database first, so its folder exists)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from typing import Any, Self
 
 import sqlite_utils
 
-from monitor.errors import BadInput, StoreError
+from monitor.errors import BadInput, StoreError, TrialwatchError
 from monitor.events import ChangeEvent
 from monitor.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -31,14 +33,19 @@ class StoreBase:
     """A trialwatch database connection; the query families below add the queries."""
 
     @classmethod
-    def open(cls, path: Path) -> Self:
-        """Open (creating if needed) and migrate; an unusable path is bad input, not a crash."""
+    def open(cls, path: Path, *, wait: float = 10.0) -> Self:
+        """Open (creating if needed) and migrate; an unusable path is bad input, not a crash.
+
+        `wait`: seconds to wait for another program's lock on the database before giving up.
+        """
         if path.is_dir():
             raise BadInput(f"cannot use database {path}: it is a directory")
         if not path.parent.is_dir():
             raise BadInput(f"cannot use database {path}: folder {path.parent} does not exist")
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise BadInput(f"cannot use database {path}: it is read-only here")
         try:
-            db = sqlite_utils.Database(sqlite3.connect(path, timeout=10))
+            db = sqlite_utils.Database(sqlite3.connect(path, timeout=wait))
             db.execute("PRAGMA foreign_keys=ON")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -48,10 +55,10 @@ class StoreBase:
                 )
             if db.journal_mode != "wal":
                 db.enable_wal()
-            store = cls(db, path)
+            store = cls(db, path, wait=wait)
             store.migrate(version)
         except sqlite3.DatabaseError as exc:
-            raise BadInput(f"cannot use database {path}: {exc}") from exc
+            raise database_failure(path, exc, wait=wait, opening=True) from exc
         return store
 
     def migrate(self, version: int) -> None:
@@ -95,7 +102,7 @@ class StoreBase:
             with self.db.atomic():
                 yield
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"database {self.path}: {exc}") from exc
+            raise database_failure(self.path, exc, wait=self.wait) from exc
 
     def _watch_row(self, nct_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("select * from watches where nct_id = ?", [nct_id]))
@@ -169,6 +176,33 @@ class StoreBase:
             "delivered_at": row.get("delivered_at"),
         }
 
-    def __init__(self, db: sqlite_utils.Database, path: Path):
+    def __init__(self, db: sqlite_utils.Database, path: Path, *, wait: float):
         self.db = db
         self.path = path
+        self.wait = wait
+
+
+LOW_DISK_BYTES = 1 << 20
+
+
+def database_failure(
+    path: Path, exc: sqlite3.DatabaseError, *, wait: float, opening: bool = False
+) -> TrialwatchError:
+    """SQLite's terse error in the user's terms. A locked database or a full disk is a run-time
+    fault (exit 1: what was committed stays, the rest is found by the next check); a file that
+    cannot be used at all, found while opening it, is bad input (exit 2)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreError(
+            f"database {path} is locked by another program (waited {wait:g} s): "
+            "nothing more was recorded, run again when it is free"
+        )
+    free = shutil.disk_usage(path.parent).free
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and free < LOW_DISK_BYTES):
+        return StoreError(
+            f"database {path}: the disk is full ({free // 1024} KiB free): nothing more was "
+            "recorded, free some space and run again"
+        )
+    if opening and code != sqlite3.SQLITE_IOERR:
+        return BadInput(f"cannot use database {path}: {exc}")
+    return StoreError(f"database {path}: {exc}")
