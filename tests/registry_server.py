@@ -27,6 +27,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
+    truncate: bool = False  # the normal answer, cut off halfway (Content-Length promises all)
     path_prefix: str = "/studies"
     times: int = 1
 
@@ -252,12 +253,15 @@ class RegistryServer:
                 if fault is not None and fault.reset:
                     self.close_connection = True
                     return
-                if fault is not None:
+                if fault is not None and not fault.truncate:
                     self._reply(fault.status, fault.body, fault.headers)
                 else:
-                    self._reply(*server._answer(url.path, parse_qs(url.query)), {})
+                    answer = server._answer(url.path, parse_qs(url.query))
+                    self._reply(*answer, {}, truncate=fault is not None)
 
-            def _reply(self, status: int, body: str, headers: dict[str, str]) -> None:
+            def _reply(
+                self, status: int, body: str, headers: dict[str, str], *, truncate: bool = False
+            ) -> None:
                 encoded = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -265,7 +269,8 @@ class RegistryServer:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(encoded)
+                self.wfile.write(encoded[: len(encoded) // 2] if truncate else encoded)
+                self.close_connection = self.close_connection or truncate
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

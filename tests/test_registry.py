@@ -130,6 +130,15 @@ def test_connection_refused_is_reported(registry):
     assert errors == {IDS[0]: "connection failed after 2 attempts (ConnectError)"}
 
 
+def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, five_trials):
+    registry.fail(truncate=True)
+    studies, errors = fetch_all(client, IDS)
+    assert sorted(studies) == IDS and errors == {}
+    registry.fail(truncate=True, times=1000)
+    studies, errors = fetch_all(client, IDS[:1])
+    assert errors == {IDS[0]: "connection failed after 3 attempts (RemoteProtocolError)"}
+
+
 def test_one_malformed_record_does_not_take_down_its_batch(client, registry, five_trials):
     registry.put_raw(IDS[2], '{"protocolSection": {"identificationModule": {"nctId": "NCT0')
     studies, errors = fetch_all(client, IDS)
