@@ -222,3 +222,21 @@ def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
     holder.close()
     again = trialwatch("check", "--json")
     assert again.code == 0 and overall_status_events(again) == [A]
+
+
+def test_a_check_waiting_on_the_network_holds_no_database_lock(
+    trialwatch, spawn_trialwatch, registry, home
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.put(closed(A))
+    registry.hold(len(registry.requests) + 1)
+    check = spawn_trialwatch("check", "--full")
+    assert registry.request_held.wait(30)
+    impatient = {"TRIALWATCH_DB_WAIT": "0"}
+    assert trialwatch("watch", "add", B, env=impatient).code == 0
+    assert trialwatch("watch", "list", env=impatient).code == 0
+    registry.release.set()
+    assert check.wait(30) == 1  # B, added meanwhile, is not in the registry
+    assert [e["nct_id"] for e in trialwatch("changes", "--json").json()] == [A]
