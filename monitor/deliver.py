@@ -216,6 +216,10 @@ def _smtp_reason(exc: BaseException) -> str:
         return f"login refused (SMTP {exc.smtp_code})"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"refused (SMTP {exc.smtp_code})"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate not trusted: {exc.verify_message} (a private CA? set SSL_CERT_FILE)"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return f"{exc} (nothing sent, not even the login)"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 

@@ -1,16 +1,22 @@
-"""A real SMTP server on loopback (aiosmtpd) that keeps what it accepts, with scripted trouble."""
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it accepts, with scripted trouble,
+optionally behind STARTTLS or implicit TLS with a certificate from a throwaway CA (trustme)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import socket
+import ssl
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -35,23 +41,54 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class SmtpServer:
-    """Collects messages; `reject_data` refuses content; hooks run inside the SMTP dialogue."""
+@functools.cache
+def test_ca() -> tuple[trustme.CA, Path]:
+    """One throwaway certificate authority per test session, and its certificate as a PEM file
+    (clients trust it through SSL_CERT_FILE, as they would a company CA)."""
+    ca = trustme.CA()
+    pem = Path(tempfile.mkdtemp()) / "test-ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    return ca, pem
 
-    def __init__(self, *, login: tuple[str, str] | None = None):
+
+class SmtpServer:
+    """Collects messages; `reject_data` refuses content; hooks run inside the SMTP dialogue.
+
+    `tls`: "none", "starttls" (required before MAIL and AUTH) or "ssl" (implicit TLS), with a
+    certificate for `certified_host` signed by `test_ca()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        login: tuple[str, str] | None = None,
+        tls: str = "none",
+        certified_host: str = "127.0.0.1",
+    ):
+        self.tls = tls
+        self.certified_host = certified_host
         self.port = free_port()
         self.received: list[Received] = []
         self.reject_data: str | None = None
         self.on_rcpt: Callable[[], None] | None = None
         self.on_data: Callable[[], None] | None = None
         self.login = login
+        self.login_attempts = 0
         self.arrived = threading.Event()
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
         extra: dict[str, Any] = {}
         if self.login:
-            extra = {"authenticator": self._authenticate, "auth_require_tls": False}
+            # AUTH only after STARTTLS when there is one; aiosmtpd cannot see implicit TLS.
+            extra = {"authenticator": self._authenticate, "auth_require_tls": self.tls != "none"}
+        if self.tls != "none":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            test_ca()[0].issue_cert(self.certified_host).configure_cert(context)
+            if self.tls == "starttls":
+                extra.update(tls_context=context, require_starttls=True)
+            else:
+                extra.update(ssl_context=context, auth_require_tls=False)
         self.controller = Controller(
             self, hostname="127.0.0.1", port=self.port, ready_timeout=10, **extra
         )
@@ -64,6 +101,7 @@ class SmtpServer:
             self.controller = None
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        self.login_attempts += 1
         ok = (
             isinstance(auth_data, LoginPassword)
             and (auth_data.login.decode(), auth_data.password.decode()) == self.login
@@ -92,6 +130,7 @@ class SmtpServer:
         return {
             "TRIALWATCH_SMTP_HOST": "127.0.0.1",
             "TRIALWATCH_SMTP_PORT": str(self.port),
-            "TRIALWATCH_SMTP_TLS": "none",
+            "TRIALWATCH_SMTP_TLS": self.tls,
             "TRIALWATCH_MAIL_FROM": "trialwatch@example.org",
+            "SSL_CERT_FILE": str(test_ca()[1]),
         }

@@ -210,3 +210,71 @@ def test_smtp_login_and_the_password_is_never_printed(story, home):
         assert "correct horse" not in accepted.stdout + accepted.stderr
     finally:
         server.stop()
+
+
+LOGIN = ("trialwatch", "correct horse")
+
+
+def login_env(server):
+    return {
+        **server.env(),
+        "TRIALWATCH_MAIL_TO": "ops@example.org",
+        "TRIALWATCH_SMTP_USER": LOGIN[0],
+        "TRIALWATCH_SMTP_PASSWORD": LOGIN[1],
+    }
+
+
+@pytest.fixture
+def tls_server(request):
+    """An SMTP server with a login behind TLS; parametrised by (tls, certified host)."""
+    tls, certified_host = request.param
+    server = SmtpServer(login=LOGIN, tls=tls, certified_host=certified_host).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    "tls_server", [("starttls", "127.0.0.1"), ("ssl", "127.0.0.1")], indirect=True, ids=str
+)
+def test_tls_and_login_deliver(story, tls_server, home):
+    # with STARTTLS the server offers AUTH and takes MAIL only once the session is encrypted
+    sent = story("digest", env=login_env(tls_server))
+    assert sent.code == 0, sent.stderr
+    assert tls_server.login_attempts == 1
+    assert len(tls_server.received) == 1 and pending(home) == 0
+
+
+@pytest.mark.parametrize(
+    "tls_server,unknown_ca,reason",
+    [
+        (("starttls", "127.0.0.1"), True, "unable to get local issuer certificate"),
+        (("ssl", "127.0.0.1"), True, "unable to get local issuer certificate"),
+        (("starttls", "mail.example.org"), False, "IP address mismatch"),
+        (("ssl", "mail.example.org"), False, "IP address mismatch"),
+    ],
+    indirect=["tls_server"],
+    ids=["starttls-unknown-ca", "ssl-unknown-ca", "starttls-wrong-host", "ssl-wrong-host"],
+)
+def test_an_untrusted_certificate_stops_before_the_login(
+    story, tls_server, home, unknown_ca, reason
+):
+    env = login_env(tls_server)
+    if unknown_ca:
+        del env["SSL_CERT_FILE"]
+    refused = story("-vv", "digest", env=env)
+    assert refused.code == 1
+    assert f"certificate not trusted: {reason}" in refused.stderr
+    assert LOGIN[1] not in refused.stdout + refused.stderr
+    assert tls_server.login_attempts == 0 and tls_server.received == [] and pending(home) == 17
+
+
+def test_a_server_without_starttls_never_sees_the_password(story, home):
+    server = SmtpServer(login=LOGIN).start()
+    try:
+        env = {**login_env(server), "TRIALWATCH_SMTP_TLS": "starttls"}
+        refused = story("digest", env=env)
+        assert refused.code == 1
+        assert "STARTTLS extension not supported by server" in refused.stderr
+        assert server.login_attempts == 0 and server.received == [] and pending(home) == 17
+    finally:
+        server.stop()
