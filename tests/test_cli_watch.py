@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_add_list_and_remove(trialwatch):
     added = trialwatch(
@@ -32,6 +34,20 @@ def test_a_malformed_id_adds_nothing(trialwatch):
         result.stderr == "trialwatch: not an NCT id: 'NCT123' (expected NCT followed by 8 digits)\n"
     )
     assert trialwatch("watch", "list", "--json").json() == []
+
+
+@pytest.mark.parametrize(
+    "text", ["NCT٠٥٨٦٩٩٥٥", "NCT0586995５", "NCT 05869955", "NCT058699550"]
+)
+def test_ids_are_ascii_nct_and_eight_digits(trialwatch, text):
+    result = trialwatch("watch", "add", text)
+    assert result.code == 2 and "not an NCT id" in result.stderr
+    assert trialwatch("watch", "list", "--json").json() == []
+
+
+def test_ids_are_normalised(trialwatch):
+    assert trialwatch("watch", "add", " nct05869955 ").code == 0
+    assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == ["NCT05869955"]
 
 
 def test_a_bad_recipient_adds_nothing(trialwatch):
