@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from markupsafe import Markup, escape
+
+from monitor.events import parse_registry_date
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 92, 16, 16, 40
@@ -23,10 +26,19 @@ class Series:
     css_class: str
 
 
-def date_value(text: str) -> float:
-    """A registry date (`2028-08-29` or `2028-08`) as a day number for plotting."""
-    parts = [int(part) for part in text.split("-")] + [1, 1]
-    return float(dt.date(parts[0], parts[1], parts[2]).toordinal())
+def date_value(text: Any) -> float | None:
+    """A registry date (`2028-08-29` or `2028-08`) as a day number for plotting; None if the
+    registry's text is not a date."""
+    parsed = parse_registry_date(text)
+    if parsed is None:
+        return None
+    year, month, day = parsed
+    return float(dt.date(year, month, day or 1).toordinal())
+
+
+def count_value(count: Any) -> float | None:
+    """An enrollment count for plotting; None unless the registry gave a number."""
+    return float(count) if isinstance(count, int | float) and not isinstance(count, bool) else None
 
 
 def format_day(value: float) -> str:

@@ -186,16 +186,30 @@ def item_name(item: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(item.items()) if value)
 
 
-def parse_registry_date(text: str) -> tuple[int, int, int | None]:
-    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None)."""
-    parts = [int(part) for part in text.split("-")]
-    return parts[0], parts[1] if len(parts) > 1 else 1, parts[2] if len(parts) > 2 else None
+REGISTRY_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
 
 
-def date_slip(old: str, new: str) -> str:
-    """ "+183 days" between full dates; "+3 months" when either date is only a month."""
-    old_y, old_m, old_d = parse_registry_date(old)
-    new_y, new_m, new_d = parse_registry_date(new)
+def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
+    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None); anything that is
+    not a real date (registry text is untrusted) -> None."""
+    match = REGISTRY_DATE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2] or 1), int(match[3]) if match[3] else None
+    try:
+        dt.date(year, month, day or 1)
+    except ValueError:
+        return None
+    return year, month, day
+
+
+def date_slip(old: Any, new: Any) -> str | None:
+    """ "+183 days" between full dates; "+3 months" when either date is only a month; None when
+    either is not a date."""
+    old_date, new_date = parse_registry_date(old), parse_registry_date(new)
+    if old_date is None or new_date is None:
+        return None
+    (old_y, old_m, old_d), (new_y, new_m, new_d) = old_date, new_date
     if old_d is not None and new_d is not None:
         days = (dt.date(new_y, new_m, new_d) - dt.date(old_y, old_m, old_d)).days
         return f"{days:+d} day{'' if abs(days) == 1 else 's'}"
@@ -268,7 +282,8 @@ def _summarise_date(field_name: str, old: Any, new: Any, site: SiteRef | None) -
         return f"{label} removed (was {old['date']})"
     text = f"{label} {new['date']}"
     if old["date"] != new["date"]:
-        text = f"{label} {old['date']} -> {new['date']} ({date_slip(old['date'], new['date'])})"
+        slip = date_slip(old["date"], new["date"])
+        text = f"{label} {old['date']} -> {new['date']}" + (f" ({slip})" if slip else "")
     if old["type"] != new["type"]:
         separator = "," if old["date"] != new["date"] else ":"
         text += f"{separator} {_lower(old['type'])} -> {_lower(new['type'])}"

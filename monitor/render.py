@@ -16,8 +16,15 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.charts import Series, date_value, format_day, line_chart
-from monitor.events import Category, date_slip, field_label, readable_status, status_css
+from monitor.charts import Series, count_value, date_value, format_day, line_chart
+from monitor.events import (
+    STATUSES,
+    Category,
+    date_slip,
+    field_label,
+    readable_status,
+    status_css,
+)
 from monitor.history import SiteHistory, TrialHistory
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -78,6 +85,7 @@ class TrialDigest:
     nct_id: str
     title: str | None
     acronym: str | None
+    label: str | None  # the user's own name for the trial (`watch add --label`)
     url: str
     headline_parts: list[str]
     sites: list[SiteRow]
@@ -133,6 +141,7 @@ def group_events(
                 nct_id=nct_id,
                 title=trial.get("title") or _searched_title(trial_events),
                 acronym=trial.get("acronym"),
+                label=trial.get("label"),
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events),
                 sites=[site_row(e) for e in trial_events if e["category"] in SITE_CATEGORIES],
@@ -172,21 +181,28 @@ def site_row(event: dict[str, Any]) -> SiteRow:
 
 
 def headline(events: list[dict[str, Any]]) -> list[str]:
-    """What happened to a trial in a few short phrases, most important first."""
+    """What happened to a trial in a few short phrases, most important first. The phrases make
+    the mail's Subject, so they hold our words, known statuses and numbers, never registry text.
+    """
     counts = Counter(event["category"] for event in events)
     parts = []
     for event in _first_and_last(events, Category.OVERALL_STATUS):
-        parts.append(f"status {readable_status(event['old'])} -> {readable_status(event['new'])}")
+        if {event["old"], event["new"]} <= set(STATUSES):
+            old, new = readable_status(event["old"]), readable_status(event["new"])
+            parts.append(f"status {old} -> {new}")
+        else:
+            parts.append("status changed")
     site_counts = [(counts[category], verb) for category, verb in SITE_VERBS if counts[category]]
     if site_counts:
         (number, verb), *rest = site_counts
         phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
         parts.append(", ".join(phrases))
     for event in _first_and_last(events, Category.ENROLLMENT):
-        parts.append(f"enrollment {_count_of(event['old'])} -> {_count_of(event['new'])}")
+        old, new = _count_of(event["old"]), _count_of(event["new"])
+        parts.append(f"enrollment {old} -> {new}" if old and new else "enrollment changed")
     for event in _first_and_last(events, Category.DATE):
         if event["old"] and event["new"] and event["old"]["date"] != event["new"]["date"]:
-            slip = date_slip(event["old"]["date"], event["new"]["date"])
+            slip = date_slip(event["old"]["date"], event["new"]["date"]) or "changed"
             parts.append(f"{field_label(event['field']).lower()} {slip}")
     for category, what in (
         (Category.ELIGIBILITY, "eligibility changed"),
@@ -213,18 +229,23 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _count_of(enrollment: dict[str, Any] | None) -> str:
-    return str(enrollment["count"]) if enrollment else "(none)"
+def _count_of(enrollment: dict[str, Any] | None) -> str | None:
+    """The count as text; "(none)" when there is none; None when the registry's is no number."""
+    if not enrollment or enrollment.get("count") is None:
+        return "(none)"
+    count = enrollment["count"]
+    return str(count) if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def digest_subject(trials: list[TrialDigest]) -> str:
-    """ "NCT05869955 Breakfree-1: 3 sites changed status; ..." or a summary for several trials."""
+    """ "NCT05869955: 3 sites changed status; ..." or a summary for several trials. Registry text
+    (even the acronym) never goes into a header; the user's own label does."""
     if len(trials) == 1:
         trial = trials[0]
-        name = trial.acronym or trial.title or ""
+        name = f" {trial.label}" if trial.label else ""
         parts = trial.headline_parts[:SUBJECT_PARTS]
         more = " and more" if len(trial.headline_parts) > SUBJECT_PARTS else ""
-        return header_text(f"{trial.nct_id} {name}: {'; '.join(parts)}{more}")
+        return header_text(f"{trial.nct_id}{name}: {'; '.join(parts)}{more}")
     total = sum(trial.count for trial in trials)
     ids = ", ".join(trial.nct_id for trial in trials[:3])
     more = f" and {len(trials) - 3} more" if len(trials) > 3 else ""
@@ -252,7 +273,7 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
             for status in sorted(set(now_counts) | set(first_counts))
         ],
         enrollment_chart=line_chart(
-            [Series("enrollment", _points(history, "enrollment", float), "enrollment")],
+            [Series("enrollment", _points(history, "enrollment", count_value), "enrollment")],
             label="Enrollment over time",
         ),
         completion_chart=line_chart(
@@ -286,9 +307,9 @@ def completion_slips(history: TrialHistory) -> list[str]:
         ("Completion", first.completion, last.completion),
     ):
         if before and after and before != after:
-            lines.append(
-                f"{label} {before} -> {after} ({date_slip(before, after)} since {first.date})"
-            )
+            slip = date_slip(before, after)
+            since = f"{slip} since {first.date}" if slip else f"since {first.date}"
+            lines.append(f"{label} {before} -> {after} ({since})")
         elif after:
             lines.append(f"{label} {after} (unchanged since {first.date})")
     return lines
@@ -304,13 +325,11 @@ def recruiting_since(history: TrialHistory, site: SiteHistory) -> str:
 
 
 def _points(
-    history: TrialHistory, name: str, value: Callable[[Any], float]
+    history: TrialHistory, name: str, value: Callable[[Any], float | None]
 ) -> list[tuple[dt.date, float]]:
-    return [
-        (dt.date.fromisoformat(point.date), value(getattr(point, name)))
-        for point in history.snapshots
-        if getattr(point, name) is not None
-    ]
+    """The snapshots' values of `name` that can be plotted (missing or malformed ones are not)."""
+    values = [(point.date, value(getattr(point, name))) for point in history.snapshots]
+    return [(dt.date.fromisoformat(day), y) for day, y in values if y is not None]
 
 
 def render_report_index(histories: list[TrialHistory], *, generated_at: str) -> str:

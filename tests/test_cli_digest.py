@@ -37,7 +37,7 @@ def test_digest_goes_out_once_by_smtp(story, smtp, home):
     assert received.recipients == ["ops@example.org", "lead@example.org"]
     message = received.message
     assert message["To"] == "ops@example.org, lead@example.org"
-    assert message["Subject"].startswith("NCT05869955 Breakfree-1: 6 sites changed status")
+    assert message["Subject"].startswith("NCT05869955: 6 sites changed status")
     assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days)" in received.part("plain")
     html = received.part("html")
     assert (
@@ -178,7 +178,9 @@ def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
 
 def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, registry, smtp):
     registry.put(study_with_id(A))
-    trialwatch("watch", "add", A, "--label", "x\r\nBcc: label@evil.test")
+    refused = trialwatch("watch", "add", A, "--label", "x\r\nBcc: label@evil.test")
+    assert refused.code == 2 and "--label: expected one line of printable text" in refused.stderr
+    trialwatch("watch", "add", A, "--label", "Lupus <program>")
     trialwatch("check")
     hostile = copy.deepcopy(study_with_id(A))
     hostile["protocolSection"]["identificationModule"]["acronym"] = "X\r\nBcc: evil@evil.test"
@@ -190,7 +192,8 @@ def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, regi
     assert received.recipients == ["ops@example.org"]
     assert "Bcc" not in received.message
     headers = received.raw.split(b"\r\n\r\n", 1)[0]
-    assert b"\r\nBcc:" not in headers and b"label@evil" not in headers
+    assert b"\r\nBcc:" not in headers and b"evil" not in headers
+    assert received.message["Subject"].strip().startswith(f"{A} Lupus <program>: status ")
 
 
 def test_smtp_login_and_the_password_is_never_printed(story, home):

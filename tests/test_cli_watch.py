@@ -36,9 +36,7 @@ def test_a_malformed_id_adds_nothing(trialwatch):
     assert trialwatch("watch", "list", "--json").json() == []
 
 
-@pytest.mark.parametrize(
-    "text", ["NCT٠٥٨٦٩٩٥٥", "NCT0586995５", "NCT 05869955", "NCT058699550"]
-)
+@pytest.mark.parametrize("text", ["NCT٠٥٨٦٩٩٥٥", "NCT0586995５", "NCT 05869955", "NCT058699550"])
 def test_ids_are_ascii_nct_and_eight_digits(trialwatch, text):
     result = trialwatch("watch", "add", text)
     assert result.code == 2 and "not an NCT id" in result.stderr

@@ -240,3 +240,31 @@ def test_a_check_waiting_on_the_network_holds_no_database_lock(
     registry.release.set()
     assert check.wait(30) == 1  # B, added meanwhile, is not in the registry
     assert [e["nct_id"] for e in trialwatch("changes", "--json").json()] == [A]
+
+
+def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
+    trialwatch, registry, home, tmp_path
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    odd = study_with_id(A)
+    status = odd["protocolSection"]["statusModule"]
+    status["primaryCompletionDateStruct"]["date"] = "2028-02-30"
+    status["completionDateStruct"]["date"] = "soon"
+    odd["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = "about 300"
+    registry.put(odd)
+    checked = trialwatch("check", "--json")
+    assert checked.code == 0, checked.stderr
+    assert {e["summary"] for e in checked.json()["changes"]} == {
+        "Primary completion 2028-08-29 -> 2028-02-30",
+        "Completion 2028-08-29 -> soon",
+        "Enrollment 270 -> about 300 (estimated)",
+    }
+    assert trialwatch("history", A, "--html", str(tmp_path / "h.html")).code == 0
+    assert trialwatch("digest").code == 0
+    [eml] = (home / "outbox").glob("*.eml")
+    subject = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)["Subject"]
+    assert subject.strip() == (
+        f"{A}: enrollment changed; primary completion changed; completion changed"
+    )

@@ -15,7 +15,7 @@ HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
     digest = render_digest(story_store.pending_events(), story_store.trials())
     assert digest.subject == (
-        "NCT05869955 Breakfree-1: 6 sites changed status, 1 added, 1 removed, 1 renamed; "
+        "NCT05869955: 6 sites changed status, 1 added, 1 removed, 1 renamed; "
         "enrollment 270 -> 300; primary completion +183 days and more"
     )
     assert_golden("digest-seed.txt", digest.text)
@@ -39,14 +39,37 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
     after = copy.deepcopy(before)
     locations(after)[0]["facility"] = HOSTILE
     after["protocolSection"]["identificationModule"]["acronym"] = "Evil\r\nBcc: victim@example.org"
+    status = after["protocolSection"]["statusModule"]
+    status["overallStatus"] = "Bcc: status@example.org"
+    status["primaryCompletionDateStruct"]["date"] = "Bcc: date@example.org"
+    after["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = "Bcc: count@example.org"
     record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
     record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
     digest = render_digest(store.pending_events(), store.trials())
     assert "<script" not in digest.html and "<img" not in digest.html
     assert '&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;img src=x' in digest.html
     assert HOSTILE in digest.text  # plain text is not HTML: shown as submitted
-    assert "\r" not in digest.subject and "\n" not in digest.subject
-    assert digest.subject.startswith("NCT05869955 Evil Bcc: victim@example.org: ")
+    assert digest.subject == (
+        "NCT05869955: status changed; 1 site renamed; enrollment changed and more"
+    )
+    assert "Primary completion 2028-08-29 -> Bcc: date@example.org" in digest.text
+    store.close()
+
+
+def test_the_users_label_names_the_trial_in_the_subject(tmp_path):
+    from monitor.store import Store
+
+    store = Store.open(tmp_path / "t.db")
+    store.add_watches(["NCT05869955"], label="Lupus CAR-T", recipients=[], now="t")
+    before = load_seed()
+    after = copy.deepcopy(before)
+    after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
+    record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+    digest = render_digest(store.pending_events(), store.trials())
+    assert digest.subject == "NCT05869955 Lupus CAR-T: status Recruiting -> Completed"
+    assert "NCT05869955  Breakfree-1  [Lupus CAR-T]" in digest.text
+    assert '<span class="label"' in digest.html
     store.close()
 
 

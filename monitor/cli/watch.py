@@ -42,9 +42,25 @@ def watch_add(
     """Start watching trials (ids are case-insensitive: NCT + 8 digits)."""
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
+    label = _parse_label(label)
     added = ctx.store.add_watches(ids, label=label, recipients=addresses, now=utc_now())
     for nct_id in ids:
         ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}")
+
+
+LABEL_LIMIT = 100
+
+
+def _parse_label(value: str | None) -> str | None:
+    """A label goes into mail subjects: one line of printable text, not too long."""
+    if value is None:
+        return None
+    label = value.strip()
+    if not label or not label.isprintable() or len(label) > LABEL_LIMIT:
+        raise BadInput(
+            f"--label: expected one line of printable text, at most {LABEL_LIMIT} characters"
+        )
+    return label
 
 
 def _parse_option_address(value: str) -> str:
