@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.diff import diff_records
-from monitor.errors import BadInput, RegistryError
+from monitor.errors import BadInput, RegistryError, StoreError
 from monitor.events import ChangeEvent
 from monitor.normalise import content_hash, normalise_study, study_nct_id
 from monitor.registry import RegistryClient, last_update_posted
@@ -89,13 +89,13 @@ def check_trials(
     outcome = CheckOutcome()
     for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
         fetched_at = clock()
-        for study in batch.studies.values():
-            outcome.events += record_study(store, study, fetched_at=fetched_at, source="api")
-            outcome.checked += 1
-        for nct_id, error in batch.errors.items():
-            store.save_error(nct_id, str(error), now=fetched_at)
-            outcome.errors.append(TrialError(nct_id, str(error)))
-            logger.info("%s: %s", nct_id, error)
+        errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
+        for nct_id, study in batch.studies.items():
+            failure = _record_into(outcome, store, study, fetched_at=fetched_at, source="api")
+            if failure:
+                errors[nct_id] = failure
+        for nct_id, error in errors.items():
+            _record_error(outcome, store, nct_id, error, now=fetched_at)
         on_progress(len(batch.studies) + len(batch.errors))
         if should_stop():
             logger.info("stopping early: the remaining trials wait for the next check")
@@ -109,9 +109,37 @@ def import_studies(
     """Record studies read from files, in the given order."""
     outcome = CheckOutcome()
     for source, study in studies:
-        outcome.events += record_study(store, study, fetched_at=fetched_at, source=source)
-        outcome.checked += 1
+        failure = _record_into(outcome, store, study, fetched_at=fetched_at, source=source)
+        if failure:
+            _record_error(outcome, store, study_nct_id(study), failure, now=fetched_at)
     return outcome
+
+
+def _record_into(
+    outcome: CheckOutcome, store: Store, study: dict[str, Any], *, fetched_at: str, source: str
+) -> str | None:
+    """Record one study into `outcome`; what went wrong if this record cannot be handled.
+
+    The registry's JSON is untrusted: a record of a shape we do not expect (a list where an
+    object belongs) fails alone, and the other trials are still recorded and alerted on.
+    """
+    try:
+        outcome.events += record_study(store, study, fetched_at=fetched_at, source=source)
+    except StoreError:
+        raise  # the database itself failed: every later trial would fail the same way
+    except Exception as exc:
+        logger.info("%s: could not be recorded", study_nct_id(study), exc_info=True)
+        return f"unexpected record shape ({type(exc).__name__}: {exc})"
+    outcome.checked += 1
+    return None
+
+
+def _record_error(
+    outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: str
+) -> None:
+    store.save_error(nct_id, error, now=now)
+    outcome.errors.append(TrialError(nct_id, error))
+    logger.info("%s: %s", nct_id, error)
 
 
 def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:

@@ -268,3 +268,27 @@ def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
     assert subject.strip() == (
         f"{A}: enrollment changed; primary completion changed; completion changed"
     )
+
+
+@pytest.mark.parametrize(
+    "reshape",
+    [
+        lambda p: p["contactsLocationsModule"].update(locations=["a site as a string"]),
+        lambda p: p["statusModule"].update(overallStatus=["RECRUITING"]),
+        lambda p: p["designModule"].update(enrollmentInfo=300),
+        lambda p: p["eligibilityModule"].update(eligibilityCriteria=5),
+    ],
+    ids=["locations", "status", "enrollment", "criteria"],
+)
+def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, reshape):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B)
+    trialwatch("check")
+    odd = closed(A)
+    reshape(odd["protocolSection"])
+    registry.put(odd, closed(B))
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    [error] = result.json()["errors"]
+    assert error["nct_id"] == A and error["error"].startswith("unexpected record shape (")
+    assert overall_status_events(result) == [B]
