@@ -136,6 +136,13 @@ def closed(nct_id):
     return study
 
 
+def watched_with_a_baseline(trialwatch, registry, *nct_ids, env=None):
+    """Watch `nct_ids` and take their baseline, so that the next check can find changes."""
+    registry.put(*(study_with_id(nct_id) for nct_id in nct_ids))
+    trialwatch("watch", "add", *nct_ids, env=env)
+    assert trialwatch("check", env=env).code == 0
+
+
 def integrity(db):
     with sqlite3.connect(db) as conn:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -152,9 +159,7 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
     trialwatch, registry, small_disk, leave
 ):
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
-    registry.put(study_with_id(A), study_with_id(B))
-    trialwatch("watch", "add", A, B, env=on_disk)
-    assert trialwatch("check", env=on_disk).code == 0
+    watched_with_a_baseline(trialwatch, registry, A, B, env=on_disk)
     registry.put(closed(A), closed(B))
     ballast = fill(small_disk, leave=leave)
     full = trialwatch("check", env=on_disk)
@@ -169,9 +174,7 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
 
 
 def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry, small_disk):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A)
-    trialwatch("check")
+    watched_with_a_baseline(trialwatch, registry, A)
     registry.put(closed(A))
     trialwatch("check")
     outbox = small_disk / "outbox"
@@ -205,9 +208,7 @@ def test_a_read_only_disk_is_an_unusable_database_path(trialwatch, registry, sma
 def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
     trialwatch, registry, home, statements
 ):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A)
-    trialwatch("check")
+    watched_with_a_baseline(trialwatch, registry, A)
     registry.put(closed(A))
     holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
     for statement in statements:
@@ -227,9 +228,7 @@ def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
 def test_a_check_waiting_on_the_network_holds_no_database_lock(
     trialwatch, spawn_trialwatch, registry, home
 ):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A)
-    trialwatch("check")
+    watched_with_a_baseline(trialwatch, registry, A)
     registry.put(closed(A))
     registry.hold(len(registry.requests) + 1)
     check = spawn_trialwatch("check", "--full")
@@ -245,9 +244,7 @@ def test_a_check_waiting_on_the_network_holds_no_database_lock(
 def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
     trialwatch, registry, home, tmp_path
 ):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A)
-    trialwatch("check")
+    watched_with_a_baseline(trialwatch, registry, A)
     odd = study_with_id(A)
     status = odd["protocolSection"]["statusModule"]
     status["primaryCompletionDateStruct"]["date"] = "2028-02-30"
@@ -281,9 +278,7 @@ def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
     ids=["locations", "status", "enrollment", "criteria"],
 )
 def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, reshape):
-    registry.put(study_with_id(A), study_with_id(B))
-    trialwatch("watch", "add", A, B)
-    trialwatch("check")
+    watched_with_a_baseline(trialwatch, registry, A, B)
     odd = closed(A)
     reshape(odd["protocolSection"])
     registry.put(odd, closed(B))

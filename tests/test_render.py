@@ -6,6 +6,7 @@ import copy
 import re
 
 from monitor.check import record_study
+from monitor.normalise import study_nct_id
 from monitor.render import header_text, render_digest
 from tests.conftest import load_seed, locations, study_with_id
 
@@ -31,10 +32,32 @@ def test_html_is_self_contained_with_inlined_css(story_store):
     assert '<a href="https://clinicaltrials.gov/study/NCT05869955"' in html
 
 
-def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
+def closed(nct_id):
+    """The seed under `nct_id`, before and after its overall status became Completed."""
+    before = study_with_id(nct_id)
+    after = copy.deepcopy(before)
+    after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    return before, after
+
+
+def digest_of(tmp_path, changes, *, label=None):
+    """The digest of (before, after) records stored in a new database, optionally labelled."""
     from monitor.store import Store
 
     store = Store.open(tmp_path / "t.db")
+    try:
+        if label:
+            nct_ids = {study_nct_id(after) for _, after in changes}
+            store.add_watches(nct_ids, label=label, recipients=[], now="t")
+        for before, after in changes:
+            record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
+            record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+        return render_digest(store.pending_events(), store.trials())
+    finally:
+        store.close()
+
+
+def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
     before = load_seed()
     after = copy.deepcopy(before)
     locations(after)[0]["facility"] = HOSTILE
@@ -43,9 +66,7 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
     status["overallStatus"] = "Bcc: status@example.org"
     status["primaryCompletionDateStruct"]["date"] = "Bcc: date@example.org"
     after["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = "Bcc: count@example.org"
-    record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
-    record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
-    digest = render_digest(store.pending_events(), store.trials())
+    digest = digest_of(tmp_path, [(before, after)])
     assert "<script" not in digest.html and "<img" not in digest.html
     assert '&lt;script&gt;alert("x")&lt;/script&gt; &amp; &lt;img src=x' in digest.html
     assert HOSTILE in digest.text  # plain text is not HTML: shown as submitted
@@ -53,40 +74,19 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
         "NCT05869955: status changed; 1 site renamed; enrollment changed and more"
     )
     assert "Primary completion 2028-08-29 -> Bcc: date@example.org" in digest.text
-    store.close()
 
 
 def test_the_users_label_names_the_trial_in_the_subject(tmp_path):
-    from monitor.store import Store
-
-    store = Store.open(tmp_path / "t.db")
-    store.add_watches(["NCT05869955"], label="Lupus CAR-T", recipients=[], now="t")
-    before = load_seed()
-    after = copy.deepcopy(before)
-    after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
-    record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
-    digest = render_digest(store.pending_events(), store.trials())
+    digest = digest_of(tmp_path, [closed("NCT05869955")], label="Lupus CAR-T")
     assert digest.subject == "NCT05869955 Lupus CAR-T: status Recruiting -> Completed"
     assert "NCT05869955  Breakfree-1  [Lupus CAR-T]" in digest.text
     assert '<span class="label"' in digest.html
-    store.close()
 
 
 def test_several_trials_get_a_summary_subject(tmp_path):
-    from monitor.store import Store
-
-    store = Store.open(tmp_path / "t.db")
-    for nct_id in ("NCT00000001", "NCT00000002"):
-        before = study_with_id(nct_id)
-        after = copy.deepcopy(before)
-        after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-        record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
-        record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
-    digest = render_digest(store.pending_events(), store.trials())
+    digest = digest_of(tmp_path, [closed("NCT00000001"), closed("NCT00000002")])
     assert digest.subject == "trialwatch: 2 changes in 2 trials (NCT00000001, NCT00000002)"
     assert digest.text.count("status Recruiting -> Completed") == 2
-    store.close()
 
 
 def test_header_text_is_one_bounded_line():
