@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -191,3 +192,25 @@ def test_full_pass_fetches_everything(trialwatch, registry):
     registry.put(suspended(ids[1]))
     weekly = trialwatch("check", "--json", env={"TRIALWATCH_FULL_CHECK_DAYS": "0"})
     assert weekly.json()["checked"] == 3  # the safety net is due at once
+
+
+def test_the_daemon_outlives_a_locked_database_and_catches_up(
+    trialwatch, spawn_trialwatch, registry, smtp, home
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    registry.put(suspended(A))
+    holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    daemon = spawn_trialwatch(
+        "schedule", "--every", "1", env={**smtp.env(), "TRIALWATCH_DB_WAIT": "0.2"}
+    )
+    errors, output = LineReader(daemon.stderr), LineReader(daemon.stdout)
+    errors.wait_for(lambda line: "run not completed" in line and "locked by another" in line)
+    holder.execute("ROLLBACK")
+    holder.close()
+    output.wait_for(lambda line: "changed 1" in line and "emails 1" in line)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(15) == 0
+    assert len(smtp.received) == 1
