@@ -189,15 +189,26 @@ def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry
     assert len(list(outbox.glob("*.eml"))) == 1
 
 
-def test_a_read_only_disk_is_an_unusable_database_path(trialwatch, registry, small_disk):
+def test_on_a_read_only_disk_reading_works_and_writing_is_refused(
+    trialwatch, registry, small_disk, tmp_path
+):
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A, env=on_disk)
+    watched_with_a_baseline(trialwatch, registry, A, env=on_disk)
+    registry.put(closed(A))
+    assert trialwatch("check", env=on_disk).code == 0
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    for command in (["check"], ["watch", "add", B], ["changes"]):
+    assert not list(small_disk.glob("*-shm"))  # no WAL index to share: read as immutable
+    for command in (["check"], ["watch", "add", B], ["run"]):
         result = trialwatch(*command, env=on_disk)
         assert result.code == 2 and result.stderr.count("\n") == 1
         assert "trialwatch.db: it is read-only here" in result.stderr
+    changes = trialwatch("changes", "--json", env=on_disk)
+    assert changes.code == 0 and [e["nct_id"] for e in changes.json()] == [A]
+    assert [w["nct_id"] for w in trialwatch("watch", "list", "--json", env=on_disk).json()] == [A]
+    assert "Recruiting -> Completed" in trialwatch("history", A, env=on_disk).stdout
+    assert trialwatch("report", "--out", str(tmp_path / "report"), env=on_disk).code == 0
+    assert trialwatch("backup", str(tmp_path / "copy.db"), env=on_disk).code == 0
+    assert trialwatch("doctor", env=on_disk).stdout.startswith("ok")
 
 
 @pytest.mark.parametrize(

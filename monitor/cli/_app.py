@@ -73,11 +73,21 @@ class Context:
             self._store = self.open_store()
         return self._store
 
-    def open_store(self) -> Store:
+    @property
+    def reader(self) -> Store:
+        """The database for a command that only reads: read-only where it may not be written."""
+        if self._store is None:
+            self._store = self.open_store(reading=True)
+        return self._store
+
+    def open_store(self, *, reading: bool = False) -> Store:
         """A new connection; the default data directory is created on first use."""
         if self.settings.db == self.settings.data_dir / "trialwatch.db":
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return Store.open(self.settings.db, wait=self.settings.db_wait)
+            try:
+                self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BadInput(f"cannot create {self.settings.data_dir}: {exc.strerror}") from exc
+        return Store.open(self.settings.db, wait=self.settings.db_wait, reading=reading)
 
     def locked(self) -> AbstractContextManager[None]:
         """The run lock beside the database (opening the database first, so its folder exists)."""

@@ -15,7 +15,7 @@ def doctor(ctx: Context) -> None:
     """Check the database's integrity and schema, the config, the registry and the SMTP login."""
     from monitor.doctor import run_doctor
 
-    findings = run_doctor(ctx.store, ctx.settings)
+    findings = run_doctor(ctx.reader, ctx.settings)
     for finding in findings:
         ctx.say(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} {finding.detail}")
     if not all(finding.ok for finding in findings):
@@ -27,5 +27,5 @@ def doctor(ctx: Context) -> None:
 @pass_context
 def backup(ctx: Context, file: Path) -> None:
     """Copy the database to FILE with SQLite's online backup (safe while trialwatch runs)."""
-    ctx.store.backup_to(file)
-    ctx.say(f"Backed up {ctx.store.path} to {file}")
+    ctx.reader.backup_to(file)
+    ctx.say(f"Backed up {ctx.reader.path} to {file}")

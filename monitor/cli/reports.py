@@ -41,7 +41,7 @@ def changes(
     ctx: Context, nct_id: str | None, since: dt.datetime | None, category: str | None, as_json: bool
 ) -> None:
     """List stored change events, oldest first."""
-    events = ctx.store.list_events(
+    events = ctx.reader.list_events(
         nct_id=normalise_nct_id(nct_id) if nct_id else None,
         since=since.strftime("%Y-%m-%dT%H:%M:%S") if since else None,
         category=category,
@@ -72,7 +72,7 @@ def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) ->
     from monitor.render import render_history_page
     from monitor.report import load_history, write_page
 
-    trial = load_history(ctx.store, normalise_nct_id(nct_id))
+    trial = load_history(ctx.reader, normalise_nct_id(nct_id))
     if html_file is not None:
         write_page(html_file, render_history_page(trial, generated_at=utc_now()))
         ctx.say(f"Wrote {html_file}")
@@ -106,7 +106,7 @@ def report(ctx: Context, out_dir: Path | None) -> None:
     from monitor.report import write_report
 
     folder = out_dir or ctx.settings.data_dir / "report"
-    histories = write_report(ctx.store, folder, now=utc_now())
+    histories = write_report(ctx.reader, folder, now=utc_now())
     ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")
 
 

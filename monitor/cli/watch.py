@@ -130,8 +130,8 @@ def watch_query(
 @pass_context
 def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
     """List watched trials and searches with their last check time and status."""
-    watches = ctx.store.list_watches()
-    searches = ctx.store.search_rows()
+    watches = ctx.reader.list_watches()
+    searches = ctx.reader.search_rows()
     if as_json:
         click.echo(format_json(searches if list_searches else [w.to_json() for w in watches]))
         return

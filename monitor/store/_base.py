@@ -33,26 +33,25 @@ class StoreBase:
     """A trialwatch database connection; the query families below add the queries."""
 
     @classmethod
-    def open(cls, path: Path, *, wait: float = 10.0) -> Self:
+    def open(cls, path: Path, *, wait: float = 10.0, reading: bool = False) -> Self:
         """Open (creating if needed) and migrate; an unusable path is bad input, not a crash.
 
         `wait`: seconds to wait for another program's lock on the database before giving up.
+        `reading`: the command only reads, so a database it may not write (owned by the service
+        user, on a read-only disk) is opened read-only instead of refused.
         """
         if path.is_dir():
             raise BadInput(f"cannot use database {path}: it is a directory")
         if not path.parent.is_dir():
             raise BadInput(f"cannot use database {path}: folder {path.parent} does not exist")
         if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            if reading and path.is_file():
+                return cls._open_read_only(path, wait=wait)
             raise BadInput(f"cannot use database {path}: it is read-only here")
         try:
             db = sqlite_utils.Database(sqlite3.connect(path, timeout=wait))
             db.execute("PRAGMA foreign_keys=ON")
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise BadInput(
-                    f"database {path} has schema version {version}, newer than this trialwatch "
-                    f"({SCHEMA_VERSION}): upgrade trialwatch"
-                )
+            version = cls._usable_version(db, path)
             if db.journal_mode != "wal":
                 db.enable_wal()
             store = cls(db, path, wait=wait)
@@ -60,6 +59,40 @@ class StoreBase:
         except sqlite3.DatabaseError as exc:
             raise database_failure(path, exc, wait=wait, opening=True) from exc
         return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path, *, wait: float) -> Self:
+        """SQLite's read-only mode; where it cannot share the WAL index (no `-shm` file and no
+        right to create one), the file is read as immutable, which is safe while no one writes."""
+        last_error: sqlite3.DatabaseError | None = None
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            connection = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
+            try:
+                db = sqlite_utils.Database(connection)
+                version = cls._usable_version(db, path)
+            except sqlite3.DatabaseError as exc:
+                connection.close()
+                last_error = exc
+                continue
+            if version != SCHEMA_VERSION:
+                connection.close()
+                raise BadInput(
+                    f"database {path} has schema version {version} and is read-only here: "
+                    "a command that writes (such as `trialwatch check`) must upgrade it first"
+                )
+            return cls(db, path, wait=wait)
+        assert last_error is not None
+        raise database_failure(path, last_error, wait=wait, opening=True) from last_error
+
+    @staticmethod
+    def _usable_version(db: sqlite_utils.Database, path: Path) -> int:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BadInput(
+                f"database {path} has schema version {version}, newer than this trialwatch "
+                f"({SCHEMA_VERSION}): upgrade trialwatch"
+            )
+        return version
 
     def migrate(self, version: int) -> None:
         for number in range(version, SCHEMA_VERSION):
