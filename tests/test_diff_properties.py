@@ -98,7 +98,7 @@ words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=12)
 
 @st.composite
 def record_edits(draw: st.DrawFn, *, with_sites: bool = True) -> list[Edit]:
-    """Any mix of edits to the seed record, each from another category or another site."""
+    """Any mix of edits to the seed record (17 kinds), each to another field or another site."""
     edits: list[Edit] = []
     if draw(st.booleans()):
         status = draw(st.sampled_from(STATUSES))
@@ -149,6 +149,23 @@ def record_edits(draw: st.DrawFn, *, with_sites: bool = True) -> list[Edit]:
             "conditionsModule.conditions",
             conditions,
             ("other", "conditionsModule.conditions", None),
+        )
+    if draw(st.booleans()):
+        phone = f"855-{draw(st.integers(100, 999))}-{draw(st.integers(1000, 9999))}"
+        central = copy.deepcopy(_protocol("contactsLocationsModule.centralContacts"))
+        central[0]["phone"] = phone
+        edits += _changed(
+            "contactsLocationsModule.centralContacts", central, ("contact", "contacts", None)
+        )
+    if draw(st.booleans()):
+        officials = [
+            *_protocol("contactsLocationsModule.overallOfficials"),
+            {"name": f"Dr {draw(words)}", "role": "PRINCIPAL_INVESTIGATOR"},
+        ]
+        edits += _changed(
+            "contactsLocationsModule.overallOfficials",
+            officials,
+            ("contact", "contacts.officials", None),
         )
     return edits + (draw(site_edits()) if with_sites else [])
 
