@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.diff import diff_records
-from monitor.normalise import normalise_study
+from monitor.normalise import SITE_NUMBER_IN_CONTACT, normalise_study
 from tests.conftest import load_seed, locations
 
 SEED = load_seed()
@@ -172,8 +172,10 @@ def record_edits(draw: st.DrawFn, *, with_sites: bool = True) -> list[Edit]:
 
 @st.composite
 def site_edits(draw: st.DrawFn) -> list[Edit]:
-    """Status changes and removals at distinct seed sites (by index into the seed's order, so
-    removals go last and from the end), and brand-new sites."""
+    """Status changes, renames and removals at distinct seed sites (by index into the seed's
+    order, so removals go last and from the end), and brand-new sites. Only a site whose
+    contacts carry its sponsor site number can be renamed and still be known as the same site.
+    """
     touched = draw(st.lists(st.integers(0, SITE_COUNT - 1), unique=True, max_size=10))
     removed = draw(st.sets(st.sampled_from(touched))) if touched else set()
     seed_sites = locations(SEED)
@@ -183,6 +185,10 @@ def site_edits(draw: st.DrawFn) -> list[Edit]:
         where = (site["facility"], site["city"])
         if index in removed:
             edits.append((_site_removed(index), ("site_removed", "locations", where)))
+        elif index in RENAMEABLE and draw(st.booleans()):
+            name = f"Renamed Hospital {draw(words)}"
+            renamed = ("site_renamed", "locations.facility", (name, site["city"]))
+            edits.append((_site_renamed(index, name), renamed))
         else:
             status = draw(st.sampled_from([s for s in STATUSES if s != site["status"]]))
             edits.append((_site_status(index, status), ("site_status", "locations.status", where)))
@@ -190,6 +196,20 @@ def site_edits(draw: st.DrawFn) -> list[Edit]:
         where = (f"Testing Hospital {number}", f"Testville {number}")
         edits.append((_site_added(where), ("site_added", "locations", where)))
     return edits
+
+
+RENAMEABLE = {
+    index
+    for index, site in enumerate(locations(SEED))
+    if any(SITE_NUMBER_IN_CONTACT.search(c.get("name", "")) for c in site.get("contacts", []))
+}
+
+
+def _site_renamed(index: int, name: str) -> Callable[[dict[str, Any]], None]:
+    def apply(study: dict[str, Any]) -> None:
+        locations(study)[index]["facility"] = name
+
+    return apply
 
 
 def _site_status(index: int, status: str) -> Callable[[dict[str, Any]], None]:
