@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.conftest import SEED_FILES
+from tests.conftest import SEED_FILES, study_with_id
 
 
 def rows(home, sql):
@@ -63,3 +63,14 @@ def test_json_that_is_not_a_study_is_refused(trialwatch, tmp_path):
     other.write_text('{"hello": "world"}')
     result = trialwatch("import", str(other))
     assert result.code == 2 and "is not API v2 study JSON" in result.stderr
+
+
+def test_a_file_of_an_unexpected_shape_fails_alone(trialwatch, tmp_path):
+    odd = study_with_id("NCT00000001")
+    odd["protocolSection"]["contactsLocationsModule"]["locations"] = ["a site as a string"]
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    result = trialwatch("import", str(tmp_path / "odd.json"), str(SEED_FILES[0]), "--json")
+    assert result.code == 1 and result.json()["checked"] == 1
+    [error] = result.json()["errors"]
+    assert error["nct_id"] == "NCT00000001"
+    assert error["error"].startswith("unexpected record shape (")

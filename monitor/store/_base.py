@@ -66,7 +66,8 @@ class StoreBase:
         right to create one), the file is read as immutable, which is safe while no one writes."""
         last_error: sqlite3.DatabaseError | None = None
         for options in ("mode=ro", "mode=ro&immutable=1"):
-            connection = sqlite3.connect(f"{path.resolve().as_uri()}?{options}", uri=True)
+            uri = f"{path.resolve().as_uri()}?{options}"
+            connection = sqlite3.connect(uri, uri=True, timeout=wait)
             try:
                 db = sqlite_utils.Database(connection)
                 version = cls._usable_version(db, path)

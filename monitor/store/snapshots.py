@@ -152,8 +152,12 @@ class SnapshotQueries(StoreBase):
         return is_new
 
     def save_error(self, nct_id: str, error: str, *, now: str) -> None:
+        """Note the failure on the trial's watch, if it has one (an imported file may not)."""
         with self._writing():
-            self.db["watches"].update(nct_id, {"last_checked_at": now, "last_error": error})
+            self.db.execute(
+                "update watches set last_checked_at = ?, last_error = ? where nct_id = ?",
+                [now, error, nct_id],
+            )
 
     def list_events(
         self,
