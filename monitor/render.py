@@ -187,7 +187,7 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
     counts = Counter(event["category"] for event in events)
     parts = []
     for event in _first_and_last(events, Category.OVERALL_STATUS):
-        if {event["old"], event["new"]} <= set(STATUSES):
+        if all(status is None or status in STATUSES for status in (event["old"], event["new"])):
             old, new = readable_status(event["old"]), readable_status(event["new"])
             parts.append(f"status {old} -> {new}")
         else:
