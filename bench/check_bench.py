@@ -1,8 +1,9 @@
 """Benchmark the daily `trialwatch check` against N synthetic trials on a loopback registry.
 
-For each N: the first check (a full pass), then a daily check after 1% of the trials changed,
-and, in the same run, the bare download of all N records with httpx (the least a naive
-monitor does). Prints wall times, requests, peak memory of the check process, and the ratio
+For each N: the first check (a full pass), then daily checks after another 1% of the trials
+changed each time, taking turns with a bare download of all N records with httpx (the least a
+naive monitor does); medians are compared, so one slow moment of a shared machine does not
+decide. Prints wall times, requests, peak memory of the check process, and the ratio
 daily check / bare download, each against its target.
 
     .venv/bin/python bench/check_bench.py            # N = 1,000 and 10,000
@@ -17,11 +18,13 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -70,7 +73,7 @@ def bare_download(url: str, ids: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def bench(count: int, spawner: multiprocessing.pool.Pool) -> dict[str, float]:
+def bench(count: int, spawner: multiprocessing.pool.Pool, *, repeat: int) -> dict[str, Any]:
     server = RegistryServer().start()
     seed_text = SEED.read_text()
     ids = trial_ids(count)
@@ -88,30 +91,36 @@ def bench(count: int, spawner: multiprocessing.pool.Pool) -> dict[str, float]:
         before = len(server.requests)
         first_seconds, first_mb = spawner.apply(run_cli, (["-q", "check"], env))
         first_requests = len(server.requests) - before
-        for nct_id in ids[::100]:  # 1% change: one site changes status
-            study = json.loads(server.studies[nct_id])
-            study["protocolSection"]["contactsLocationsModule"]["locations"][0]["status"] = (
-                "SUSPENDED"
-            )
-            server.put(study)
-        before = len(server.requests)
-        daily_seconds, daily_mb = spawner.apply(run_cli, (["-q", "check"], env))
-        daily_requests = len(server.requests) - before
-        bare_seconds = bare_download(server.url, ids)
+        daily: list[tuple[float, float, int]] = []
+        bare: list[float] = []
+        for round_number in range(repeat):  # daily check and bare download take turns
+            for nct_id in ids[round_number::100]:  # another 1% changes: a site's status
+                study = json.loads(server.studies[nct_id])
+                locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
+                locations[0]["status"] = "SUSPENDED"
+                server.put(study)
+            before = len(server.requests)
+            seconds, mb = spawner.apply(run_cli, (["-q", "check"], env))
+            daily.append((seconds, mb, len(server.requests) - before))
+            bare.append(bare_download(server.url, ids))
     server.stop()
+    daily_times = sorted(seconds for seconds, _, _ in daily)
     return {
         "n": count,
         "first_s": first_seconds,
         "first_requests": first_requests,
         "first_mb": first_mb,
-        "daily_s": daily_seconds,
-        "daily_requests": daily_requests,
-        "daily_mb": daily_mb,
-        "bare_s": bare_seconds,
+        "daily_s": statistics.median(daily_times),
+        "daily_spread": f"{daily_times[0]:.2f}-{daily_times[-1]:.2f}",
+        "daily_requests": max(requests for _, _, requests in daily),
+        "daily_mb": max(mb for _, mb, _ in daily),
+        "bare_s": statistics.median(bare),
+        "bare_spread": f"{min(bare):.2f}-{max(bare):.2f}",
+        "repeat": repeat,
     }
 
 
-def report(figures: dict[str, float]) -> list[str]:
+def report(figures: dict[str, Any]) -> list[str]:
     n = int(figures["n"])
     ratio = figures["daily_s"] / figures["bare_s"]
     request_limit = n / 200 + 10
@@ -144,8 +153,9 @@ def report(figures: dict[str, float]) -> list[str]:
     ]
     lines = [
         f"N = {n:,}: first check {figures['first_s']:.1f} s ({figures['first_requests']} "
-        f"requests), daily check {figures['daily_s']:.2f} s ({figures['daily_requests']} "
-        f"requests), bare download {figures['bare_s']:.2f} s",
+        f"requests); median of {figures['repeat']}: daily check {figures['daily_s']:.2f} s "
+        f"({figures['daily_spread']} s, {figures['daily_requests']} requests), bare download "
+        f"{figures['bare_s']:.2f} s ({figures['bare_spread']} s)",
     ]
     lines += [
         f"  {name:<30} {value:>10}  target {target:<22} {'ok' if ok else 'MISSED'}"
@@ -157,14 +167,18 @@ def report(figures: dict[str, float]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append", help="trial count (repeatable)")
-    sizes = parser.parse_args().n or [1_000, 10_000]
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="daily checks and bare downloads, taking turns"
+    )
+    arguments = parser.parse_args()
+    sizes = arguments.n or [1_000, 10_000]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.platform()}"
     )
     with multiprocessing.get_context("fork").Pool(1) as spawner:  # forked while still small
         for count in sizes:
-            for line in report(bench(count, spawner)):
+            for line in report(bench(count, spawner, repeat=arguments.repeat)):
                 print(line, flush=True)
 
 

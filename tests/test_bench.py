@@ -23,4 +23,4 @@ def test_bench_script_runs_and_prints_every_figure():
     assert lines[1].startswith("N = 200: first check ")
     assert [line.split()[0] for line in lines[2:]] == ["daily", "daily", "daily", "first", "first"]
     # /version, one batch of update dates, one batch of the 2 changed records
-    assert re.search(r"daily check [\d.]+ s \(3 requests\)", lines[1])
+    assert re.search(r"median of 3: daily check [\d.]+ s \([\d.]+-[\d.]+ s, 3 requests\)", lines[1])
