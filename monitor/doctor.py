@@ -23,6 +23,8 @@ class Finding:
 
 def check_database(store: Store, settings: Settings) -> Finding:
     problems = store.integrity_problems()
+    if store.read_only:
+        problems.append("read-only here: commands that write (check, run, digest) refuse it")
     return Finding("database", not problems, "; ".join(problems) or f"{store.path}: intact")
 
 

@@ -81,7 +81,7 @@ class StoreBase:
                     f"database {path} has schema version {version} and is read-only here: "
                     "a command that writes (such as `trialwatch check`) must upgrade it first"
                 )
-            return cls(db, path, wait=wait)
+            return cls(db, path, wait=wait, read_only=True)
         assert last_error is not None
         raise database_failure(path, last_error, wait=wait, opening=True) from last_error
 
@@ -210,10 +210,13 @@ class StoreBase:
             "delivered_at": row.get("delivered_at"),
         }
 
-    def __init__(self, db: sqlite_utils.Database, path: Path, *, wait: float):
+    def __init__(
+        self, db: sqlite_utils.Database, path: Path, *, wait: float, read_only: bool = False
+    ):
         self.db = db
         self.path = path
         self.wait = wait
+        self.read_only = read_only
 
 
 LOW_DISK_BYTES = 1 << 20
