@@ -11,6 +11,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from monitor.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.normalise import PLACEHOLDER_FACILITY
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
@@ -209,14 +210,19 @@ def reconcile_site_keys(
     A site's key (see `normalise.site_identity`) uses its site number when the record gives
     one. Withdrawn sites lose their contacts and with them the number; a city gets re-spelled.
     Unmatched sites are paired when exactly one old and one new site share, in this order:
-    country + city + facility name, then country + site number.
+    country + city + facility name; country + site number; country + city, when the old one
+    was a placeholder ("Local Institution - 0043") and the new one, named, has no number.
     """
     unmatched_old = {key: site for key, site in old_sites.items() if key not in new_sites}
     unmatched_new = {key: site for key, site in new_sites.items() if key not in old_sites}
     renames: dict[str, str] = {}
-    for clue in (_place_and_name, _country_and_number):
-        old_by_clue = _unique_by(unmatched_old, clue)
-        for value, new_key in _unique_by(unmatched_new, clue).items():
+    for old_clue, new_clue in (
+        (_place_and_name, _place_and_name),
+        (_country_and_number, _country_and_number),
+        (_place_of_placeholder, _place_of_unnumbered),
+    ):
+        old_by_clue = _unique_by(unmatched_old, old_clue)
+        for value, new_key in _unique_by(unmatched_new, new_clue).items():
             if value in old_by_clue:
                 old_key = old_by_clue[value]
                 renames[new_key] = old_key
@@ -232,6 +238,22 @@ def _country_and_number(site: dict[str, Any]) -> tuple[str, ...] | None:
     if not site["site_number"]:
         return None
     return ((site["country"] or "").casefold(), site["site_number"])
+
+
+def _place_of_placeholder(site: dict[str, Any]) -> tuple[str, ...] | None:
+    if not PLACEHOLDER_FACILITY.match(site["facility"] or ""):
+        return None
+    return _place(site)
+
+
+def _place_of_unnumbered(site: dict[str, Any]) -> tuple[str, ...] | None:
+    if site["site_number"] or PLACEHOLDER_FACILITY.match(site["facility"] or ""):
+        return None
+    return _place(site)
+
+
+def _place(site: dict[str, Any]) -> tuple[str, ...]:
+    return tuple((site[name] or "").casefold() for name in ("country", "city"))
 
 
 def _unique_by(sites: dict[str, dict[str, Any]], clue: Any) -> dict[tuple[str, ...], str]:

@@ -396,12 +396,32 @@ def test_placeholder_renamed_through_a_site_number_in_contacts():
     assert [e[0] for e in diff(*edited(edit))] == ["site_renamed", "contact"]
 
 
-def test_new_name_without_site_number_evidence_is_a_removal_and_an_addition():
-    """The known limit: with no number linking them, a placeholder and a hospital are two sites."""
+def test_placeholder_named_without_a_number_is_the_one_new_site_in_its_city():
     edit = site_edit(
         "Local Institution - 0043", facility="Hopitaux Universitaires de Strasbourg", contacts=None
     )
-    assert sorted(e[0] for e in diff(*edited(edit))) == ["site_added", "site_removed"]
+    assert [e[0] for e in diff(*edited(edit))] == ["site_renamed", "contact"]
+
+
+def test_placeholder_with_two_new_sites_in_its_city_is_a_removal_and_two_additions():
+    """The remaining limit: with two candidates and no number, nothing says which one it was."""
+
+    name_the_placeholder = site_edit(
+        "Local Institution - 0043", facility="Hopitaux de Strasbourg", contacts=None
+    )
+
+    def edit(study: Study) -> None:
+        name_the_placeholder(study)
+        locations(study).append(
+            {
+                "facility": "Clinique Rhena",
+                "status": "RECRUITING",
+                "city": "Strasbourg",
+                "country": "France",
+            }
+        )
+
+    assert sorted(e[0] for e in diff(*edited(edit))) == ["site_added", "site_added", "site_removed"]
 
 
 def test_site_event_json_has_the_spec_shape(seed):
