@@ -8,8 +8,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from monitor.events import Category, ChangeEvent, SiteRef, make_event
 from monitor.normalise import PLACEHOLDER_FACILITY
 
@@ -106,6 +104,8 @@ def _changed_paths(old: Any, new: Any, depth: int = 2) -> Iterable[list[str | in
             else:
                 yield [key]
         return
+    from deepdiff import DeepDiff  # here, not at the top: most checks find nothing changed
+
     tree = DeepDiff(old, new, **DIFF_OPTIONS)
     for report in tree.values():
         for level in report:

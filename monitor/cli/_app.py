@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from rich.console import Console
@@ -25,12 +25,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from monitor import __version__
-from monitor.check import CheckOutcome
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
 from monitor.normalise import normalise_nct_id
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.check import CheckOutcome
 
 logger = logging.getLogger("monitor")
 

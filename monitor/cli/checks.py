@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from monitor.backfill import backfill_trials
-from monitor.check import CheckOutcome, read_study_files
 from monitor.cli._app import (
     Context,
     cli,
@@ -20,7 +19,9 @@ from monitor.cli._app import (
     terminal_safe,
     utc_now,
 )
-from monitor.run import recorded_check, recorded_import, registry_client
+
+if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a command runs
+    from monitor.check import CheckOutcome
 
 
 @cli.command()
@@ -37,6 +38,8 @@ from monitor.run import recorded_check, recorded_import, registry_client
 @pass_context
 def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
+    from monitor.run import recorded_check
+
     ids = parse_ids(nct_ids)
     require_watched(ctx.store, ids)
     total = len(ids) or len(ctx.store.watched_ids())
@@ -59,6 +62,9 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
 @pass_context
 def import_files(ctx: Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Like check, but the study JSON comes from local files (API v2 study JSON)."""
+    from monitor.check import read_study_files
+    from monitor.run import recorded_import
+
     studies = read_study_files(files)
     with ctx.locked():
         outcome = recorded_import(ctx.store, studies, clock=utc_now)
@@ -89,6 +95,9 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
 @pass_context
 def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
     """Import every past version of the trials from the registry's record history, oldest first."""
+    from monitor.backfill import backfill_trials
+    from monitor.run import registry_client
+
     ids = parse_ids(nct_ids)
     history_url = ctx.settings.history_url
     with ctx.locked(), registry_client(ctx.settings, base_url=history_url) as client:

@@ -17,7 +17,6 @@ from monitor.cli._app import (
 from monitor.config import parse_address
 from monitor.errors import BadInput
 from monitor.events import STATUSES
-from monitor.searches import make_search
 
 
 @cli.group()
@@ -107,6 +106,8 @@ def watch_query(
 ) -> None:
     """Watch a registry search: report trials entering or leaving it; its first check is a
     baseline."""
+    from monitor.searches import make_search
+
     search = make_search(
         name,
         term=term,
