@@ -3,6 +3,7 @@ small function returning a `Finding`; the list says which ones run."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,18 @@ def check_database(store: Store, settings: Settings) -> Finding:
 def check_schema(store: Store, settings: Settings) -> Finding:
     version = store.schema_version()
     return Finding("schema", version == SCHEMA_VERSION, f"version {version} of {SCHEMA_VERSION}")
+
+
+LOW_DISK_MIB = 64
+
+
+def check_disk(store: Store, settings: Settings) -> Finding:
+    """A full disk stops a check halfway (nothing is lost, but nothing more is recorded): say
+    so while there is still room."""
+    free_mib = shutil.disk_usage(store.path.parent).free / 2**20
+    low = free_mib < LOW_DISK_MIB
+    warning = f" (under {LOW_DISK_MIB} MiB: a check may stop halfway)" if low else ""
+    return Finding("disk", not low, f"{store.path.parent}: {free_mib:,.1f} MiB free{warning}")
 
 
 def check_config(store: Store, settings: Settings) -> Finding:
@@ -71,6 +84,7 @@ def check_smtp(store: Store, settings: Settings) -> Finding:
 CHECKS: list[Callable[[Store, Settings], Finding]] = [
     check_database,
     check_schema,
+    check_disk,
     check_config,
     check_registry,
     check_smtp,

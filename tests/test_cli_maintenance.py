@@ -14,6 +14,7 @@ def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry,
     assert [line.split()[:2] for line in healthy.stdout.splitlines()] == [
         ["ok", "database"],
         ["ok", "schema"],
+        ["ok", "disk"],
         ["ok", "config"],
         ["ok", "registry"],
         ["ok", "smtp"],

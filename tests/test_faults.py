@@ -161,6 +161,8 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
     watched_with_a_baseline(trialwatch, registry, A, B, env=on_disk)
     registry.put(closed(A), closed(B))
+    low = trialwatch("doctor", env=on_disk)  # 2 MiB: doctor warns before the disk fills up
+    assert low.code == 1 and "PROBLEM  disk" in low.stdout and "(under 64 MiB" in low.stdout
     ballast = fill(small_disk, leave=leave)
     full = trialwatch("check", env=on_disk)
     assert full.code == 1 and full.stderr.count("\n") == 1
