@@ -58,8 +58,12 @@ def chromium(*args: str, profile: Path) -> str:
     return done.stdout
 
 
+LONGEST_LABEL = "Lupus-CAR-T-" + "x" * 88  # 100 characters, no space to wrap at
+
+
 @pytest.fixture
 def digest_html(story_store, tmp_path) -> Path:
+    story_store.add_watches(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now="t")
     page = tmp_path / "digest.html"
     page.write_text(render_digest(story_store.pending_events(), story_store.trials()).html)
     return page
@@ -79,7 +83,7 @@ def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(digest_
         .replace("&gt;", ">")
     )
     text = seen["text"]
-    assert "NCT05869955 Breakfree-1" in text
+    assert f"NCT05869955 Breakfree-1 {LONGEST_LABEL}" in text
     assert "6 sites changed status, 1 added, 1 removed, 1 renamed" in text
     assert re.search(r"Hopitaux Universitaires de Strasbourg\s+was Local Institution - 0043", text)
     assert re.search(r"University of Massachusetts Chan Medical School\s+site 0032", text)
