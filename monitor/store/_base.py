@@ -234,12 +234,13 @@ def database_failure(
             f"database {path} is locked by another program (waited {wait:g} s): "
             "nothing more was recorded, run again when it is free"
         )
-    free = shutil.disk_usage(path.parent).free
-    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and free < LOW_DISK_BYTES):
-        return StoreError(
-            f"database {path}: the disk is full ({free // 1024} KiB free): nothing more was "
-            "recorded, free some space and run again"
-        )
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):  # is it the disk? (only then ask)
+        free = shutil.disk_usage(path.parent).free
+        if code == sqlite3.SQLITE_FULL or free < LOW_DISK_BYTES:
+            return StoreError(
+                f"database {path}: the disk is full ({free // 1024} KiB free): nothing more was "
+                "recorded, free some space and run again"
+            )
     if opening and code != sqlite3.SQLITE_IOERR:
         return BadInput(f"cannot use database {path}: {exc}")
     return StoreError(f"database {path}: {exc}")
