@@ -41,6 +41,13 @@ def study_with_id(nct_id: str, base: dict[str, Any] | None = None) -> dict[str, 
     return study
 
 
+def completed(nct_id: str) -> dict[str, Any]:
+    """The seed under `nct_id` with its overall status moved to Completed: one simple change."""
+    study = study_with_id(nct_id)
+    study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    return study
+
+
 def locations(study: dict[str, Any]) -> list[dict[str, Any]]:
     return study["protocolSection"]["contactsLocationsModule"]["locations"]
 

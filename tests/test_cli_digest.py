@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SEED_FILES, find_site, study_with_id
+from tests.conftest import SEED_FILES, completed, find_site, study_with_id
 from tests.smtp_server import SmtpServer
 
 A, B = "NCT00000001", "NCT00000002"
@@ -70,10 +70,7 @@ def test_per_watch_recipients_get_only_their_trials(trialwatch, registry, smtp):
     trialwatch("watch", "add", A, "--to", "a-team@example.org")
     trialwatch("watch", "add", B)
     trialwatch("check")
-    for nct_id in (A, B):
-        study = study_with_id(nct_id)
-        study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-        registry.put(study)
+    registry.put(completed(A), completed(B))
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "all@example.org"}
     assert trialwatch("run", env=env).code == 0
     by_recipient = {tuple(r.recipients): r for r in smtp.received}

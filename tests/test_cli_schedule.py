@@ -48,6 +48,14 @@ def suspended(nct_id: str):
     return study
 
 
+def mailed_with_a_change_waiting(trialwatch, registry) -> None:
+    """A watched trial mailed to ops@, with its baseline taken and a site change published."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    registry.put(suspended(A))
+
+
 def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
     trialwatch, spawn_trialwatch, registry, smtp
 ):
@@ -68,10 +76,7 @@ def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
 def test_sigterm_during_a_run_exits_cleanly_and_loses_nothing(
     trialwatch, spawn_trialwatch, registry, smtp, home
 ):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A, "--to", "ops@example.org")
-    trialwatch("check")
-    registry.put(suspended(A))
+    mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)  # /version, then hold the trial's fetch
     daemon = spawn_trialwatch("schedule", "--every", "3600", env=smtp.env())
     assert registry.request_held.wait(30)
@@ -98,10 +103,7 @@ def test_bad_schedule_is_bad_input(trialwatch, args, message):
 
 
 def test_overlapping_runs_send_one_digest(trialwatch, spawn_trialwatch, registry, smtp):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A, "--to", "ops@example.org")
-    trialwatch("check")
-    registry.put(suspended(A))
+    mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)
     first = spawn_trialwatch("run", env=smtp.env())
     assert registry.request_held.wait(30)
@@ -197,10 +199,7 @@ def test_full_pass_fetches_everything(trialwatch, registry):
 def test_the_daemon_outlives_a_locked_database_and_catches_up(
     trialwatch, spawn_trialwatch, registry, smtp, home
 ):
-    registry.put(study_with_id(A))
-    trialwatch("watch", "add", A, "--to", "ops@example.org")
-    trialwatch("check")
-    registry.put(suspended(A))
+    mailed_with_a_change_waiting(trialwatch, registry)
     holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     daemon = spawn_trialwatch(

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import load_seed, study_with_id
+from tests.conftest import completed, load_seed, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<b onmouseover="x()">\x1b[31m\x1b]0;owned\x07\x00\r\nBcc: evil@example.org</b>'
@@ -130,12 +130,6 @@ def fill(disk, *, leave: int):
     return ballast
 
 
-def closed(nct_id):
-    study = study_with_id(nct_id)
-    study["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    return study
-
-
 def watched_with_a_baseline(trialwatch, registry, *nct_ids, env=None):
     """Watch `nct_ids` and take their baseline, so that the next check can find changes."""
     registry.put(*(study_with_id(nct_id) for nct_id in nct_ids))
@@ -160,7 +154,7 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
 ):
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
     watched_with_a_baseline(trialwatch, registry, A, B, env=on_disk)
-    registry.put(closed(A), closed(B))
+    registry.put(completed(A), completed(B))
     low = trialwatch("doctor", env=on_disk)  # 2 MiB: doctor warns before the disk fills up
     assert low.code == 1 and "PROBLEM  disk" in low.stdout and "(under 64 MiB" in low.stdout
     ballast = fill(small_disk, leave=leave)
@@ -177,7 +171,7 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
 
 def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry, small_disk):
     watched_with_a_baseline(trialwatch, registry, A)
-    registry.put(closed(A))
+    registry.put(completed(A))
     trialwatch("check")
     outbox = small_disk / "outbox"
     ballast = fill(small_disk, leave=0)
@@ -196,7 +190,7 @@ def test_on_a_read_only_disk_reading_works_and_writing_is_refused(
 ):
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
     watched_with_a_baseline(trialwatch, registry, A, env=on_disk)
-    registry.put(closed(A))
+    registry.put(completed(A))
     assert trialwatch("check", env=on_disk).code == 0
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     assert not list(small_disk.glob("*-shm"))  # no WAL index to share: read as immutable
@@ -223,7 +217,7 @@ def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
     trialwatch, registry, home, statements
 ):
     watched_with_a_baseline(trialwatch, registry, A)
-    registry.put(closed(A))
+    registry.put(completed(A))
     holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
     for statement in statements:
         holder.execute(statement)
@@ -243,7 +237,7 @@ def test_a_check_waiting_on_the_network_holds_no_database_lock(
     trialwatch, spawn_trialwatch, registry, home
 ):
     watched_with_a_baseline(trialwatch, registry, A)
-    registry.put(closed(A))
+    registry.put(completed(A))
     registry.hold(len(registry.requests) + 1)
     check = spawn_trialwatch("check", "--full")
     assert registry.request_held.wait(30)
@@ -293,9 +287,9 @@ def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
 )
 def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, reshape):
     watched_with_a_baseline(trialwatch, registry, A, B)
-    odd = closed(A)
+    odd = completed(A)
     reshape(odd["protocolSection"])
-    registry.put(odd, closed(B))
+    registry.put(odd, completed(B))
     result = trialwatch("check", "--json")
     assert result.code == 1
     [error] = result.json()["errors"]

@@ -8,8 +8,9 @@ import re
 from monitor.check import record_study
 from monitor.normalise import study_nct_id
 from monitor.render import header_text, render_digest
-from tests.conftest import load_seed, locations, study_with_id
+from tests.conftest import completed, load_seed, locations, study_with_id
 
+A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 
@@ -30,14 +31,6 @@ def test_html_is_self_contained_with_inlined_css(story_store):
     assert not re.search(r"(src|href)=\"(?!https://clinicaltrials\.gov/study/NCT\d{8}\")", html)
     assert "@media (max-width: 480px)" in html  # the phone layout survives inlining
     assert '<a href="https://clinicaltrials.gov/study/NCT05869955"' in html
-
-
-def closed(nct_id):
-    """The seed under `nct_id`, before and after its overall status became Completed."""
-    before = study_with_id(nct_id)
-    after = copy.deepcopy(before)
-    after["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    return before, after
 
 
 def digest_of(tmp_path, changes, *, label=None):
@@ -77,14 +70,14 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
 
 
 def test_the_users_label_names_the_trial_in_the_subject(tmp_path):
-    digest = digest_of(tmp_path, [closed("NCT05869955")], label="Lupus CAR-T")
+    digest = digest_of(tmp_path, [(load_seed(), completed("NCT05869955"))], label="Lupus CAR-T")
     assert digest.subject == "NCT05869955 Lupus CAR-T: status Recruiting -> Completed"
     assert "NCT05869955  Breakfree-1  [Lupus CAR-T]" in digest.text
     assert '<span class="label"' in digest.html
 
 
 def test_several_trials_get_a_summary_subject(tmp_path):
-    digest = digest_of(tmp_path, [closed("NCT00000001"), closed("NCT00000002")])
+    digest = digest_of(tmp_path, [(study_with_id(i), completed(i)) for i in (A, B)])
     assert digest.subject == "trialwatch: 2 changes in 2 trials (NCT00000001, NCT00000002)"
     assert digest.text.count("status Recruiting -> Completed") == 2
 
