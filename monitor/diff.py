@@ -231,7 +231,7 @@ def reconcile_site_keys(
 
 
 def _place_and_name(site: dict[str, Any]) -> tuple[str, ...] | None:
-    return tuple((site[name] or "").casefold() for name in ("country", "city", "facility"))
+    return (*_place(site), (site["facility"] or "").casefold())
 
 
 def _country_and_number(site: dict[str, Any]) -> tuple[str, ...] | None:
