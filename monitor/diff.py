@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from monitor.events import Category, ChangeEvent, SiteRef, make_event
-from monitor.normalise import PLACEHOLDER_FACILITY
+from monitor.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
@@ -164,11 +164,18 @@ def _site_changes(
         return
     order = list(SITE_FIELDS)
     for name in sorted(fields, key=lambda name: (order.index(name) if name in order else 99, name)):
-        if name == "site_number":
-            continue  # derived from facility and contacts, which report their own changes
+        if name in CLUE_FIELDS or _same_spelling(name, old_site.get(name), new_site.get(name)):
+            continue
         category = SITE_FIELDS.get(name, Category.OTHER)
         field_name = "contacts" if name == "contacts" else f"locations.{name}"
         yield category, field_name, old_site.get(name), new_site.get(name)
+
+
+def _same_spelling(name: str, old: Any, new: Any) -> bool:
+    """A facility re-cased or a city re-accented is the same value to a reader."""
+    if name == "facility":
+        return same_name(old, new)
+    return name == "city" and same_place_name(old, new)
 
 
 def _site_ref(
@@ -179,12 +186,13 @@ def _site_ref(
 ) -> SiteRef:
     site = new_site or old_site
     assert site is not None
-    renamed = old_site and new_site and old_site["facility"] != new_site["facility"]
+    renamed = old_site and new_site and not same_name(old_site["facility"], new_site["facility"])
     return SiteRef(
         facility=site["facility"],
         city=site["city"],
         state=site["state"],
         country=site["country"],
+        zip=site["zip"],
         key=key,
         site_number=site["site_number"],
         previous_facility=old_site["facility"] if renamed else None,
@@ -200,67 +208,3 @@ def _ambiguous_names(sites: dict[str, dict[str, Any]]) -> set[tuple[str | None, 
     """Facility+city+country labels shared by two or more sites (they need their site number)."""
     counts = Counter(_site_name(site) for site in sites.values())
     return {name for name, count in counts.items() if count > 1}
-
-
-def reconcile_site_keys(
-    old_sites: dict[str, dict[str, Any]], new_sites: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """`new_sites` re-keyed so a site whose identity clue moved keeps its old key.
-
-    A site's key (see `normalise.site_identity`) uses its site number when the record gives
-    one. Withdrawn sites lose their contacts and with them the number; a city gets re-spelled.
-    Unmatched sites are paired when exactly one old and one new site share, in this order:
-    country + city + facility name; country + site number; country + city, when the old one
-    was a placeholder ("Local Institution - 0043") and the new one, named, has no number.
-    """
-    unmatched_old = {key: site for key, site in old_sites.items() if key not in new_sites}
-    unmatched_new = {key: site for key, site in new_sites.items() if key not in old_sites}
-    renames: dict[str, str] = {}
-    for old_clue, new_clue in (
-        (_place_and_name, _place_and_name),
-        (_country_and_number, _country_and_number),
-        (_place_of_placeholder, _place_of_unnumbered),
-    ):
-        old_by_clue = _unique_by(unmatched_old, old_clue)
-        for value, new_key in _unique_by(unmatched_new, new_clue).items():
-            if value in old_by_clue:
-                old_key = old_by_clue[value]
-                renames[new_key] = old_key
-                del unmatched_old[old_key], unmatched_new[new_key]
-    return {renames.get(key, key): site for key, site in new_sites.items()}
-
-
-def _place_and_name(site: dict[str, Any]) -> tuple[str, ...] | None:
-    return (*_place(site), (site["facility"] or "").casefold())
-
-
-def _country_and_number(site: dict[str, Any]) -> tuple[str, ...] | None:
-    if not site["site_number"]:
-        return None
-    return ((site["country"] or "").casefold(), site["site_number"])
-
-
-def _place_of_placeholder(site: dict[str, Any]) -> tuple[str, ...] | None:
-    if not PLACEHOLDER_FACILITY.match(site["facility"] or ""):
-        return None
-    return _place(site)
-
-
-def _place_of_unnumbered(site: dict[str, Any]) -> tuple[str, ...] | None:
-    if site["site_number"] or PLACEHOLDER_FACILITY.match(site["facility"] or ""):
-        return None
-    return _place(site)
-
-
-def _place(site: dict[str, Any]) -> tuple[str, ...]:
-    return tuple((site[name] or "").casefold() for name in ("country", "city"))
-
-
-def _unique_by(sites: dict[str, dict[str, Any]], clue: Any) -> dict[tuple[str, ...], str]:
-    """{clue value: key} for clue values that exactly one site has."""
-    keys_by_value: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for key, site in sites.items():
-        value = clue(site)
-        if value is not None:
-            keys_by_value[value].append(key)
-    return {value: keys[0] for value, keys in keys_by_value.items() if len(keys) == 1}

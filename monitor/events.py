@@ -39,6 +39,7 @@ class SiteRef:
     state: str | None
     country: str | None
     key: str
+    zip: str | None = None
     site_number: str | None = None
     previous_facility: str | None = None
     show_number: bool = False
@@ -53,7 +54,9 @@ class SiteRef:
         return ", ".join(part for part in (name, self.city, self.country) if part)
 
     def to_json(self) -> dict[str, Any]:
-        site = {name: getattr(self, name) for name in ("facility", "city", "state", "country")}
+        site = {
+            name: getattr(self, name) for name in ("facility", "city", "state", "zip", "country")
+        }
         site["key"] = self.key
         site["site_number"] = self.site_number
         if self.previous_facility:

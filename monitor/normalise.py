@@ -5,16 +5,14 @@ sorted, bookkeeping fields dropped. Two records are equal exactly when nothing w
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import unicodedata
 from typing import Any
 
 from monitor.errors import BadInput, RegistryError
+from monitor.folding import canonical_json, fold_lines, fold_value
+from monitor.sites import key_sites
 
 NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: \d would take "NCT٠٥٨٦٩٩٥٥"
-PLACEHOLDER_FACILITY = re.compile(r"^local institution\s*-\s*(\d+)$", re.IGNORECASE)
-SITE_NUMBER_IN_CONTACT = re.compile(r"\bsite\s*(?:#|no\.?|number)?\s*(\d{2,})\b", re.IGNORECASE)
 
 # Fields that move on every registry update; kept in the raw snapshot, never compared.
 BOOKKEEPING_STATUS_FIELDS = (
@@ -35,7 +33,6 @@ ELIGIBILITY_FIELDS = {
     "healthy_volunteers": "healthyVolunteers",
     "std_ages": "stdAges",
 }
-SITE_FIELDS = ("facility", "status", "city", "state", "zip", "country")
 
 
 def normalise_nct_id(text: str) -> str:
@@ -46,35 +43,9 @@ def normalise_nct_id(text: str) -> str:
     return candidate
 
 
-def fold_text(text: str) -> str:
-    """Unicode NFC and runs of whitespace folded to one space, so re-spacing is not a change."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def fold_lines(text: str) -> str:
-    """Like `fold_text` but keeps line structure (for eligibility criteria); blank lines dropped."""
-    lines = (fold_text(line) for line in unicodedata.normalize("NFC", text).splitlines())
-    return "\n".join(line for line in lines if line)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def content_hash(record: dict[str, Any]) -> str:
     """sha256 of the canonical JSON: equal hashes mean no diff is needed."""
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
-
-
-def fold_value(value: Any) -> Any:
-    """Fold strings and sort lists, recursively: re-ordered or re-spaced values compare equal."""
-    if isinstance(value, str):
-        return fold_text(value)
-    if isinstance(value, dict):
-        return {key: fold_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return sorted((fold_value(item) for item in value), key=canonical_json)
-    return value
 
 
 def study_nct_id(study: dict[str, Any]) -> str:
@@ -134,47 +105,3 @@ def _normalise_eligibility_value(name: str, value: Any) -> Any:
     if name == "criteria" and isinstance(value, str):
         return fold_lines(value)
     return fold_value(value)
-
-
-def site_number(site: dict[str, Any]) -> str | None:
-    """The sponsor's site number, from "Local Institution - 0043" or a "Site 0043" contact."""
-    placeholder = PLACEHOLDER_FACILITY.match(fold_text(site.get("facility") or ""))
-    if placeholder:
-        return placeholder.group(1)
-    for contact in site.get("contacts") or []:
-        found = SITE_NUMBER_IN_CONTACT.search(contact.get("name") or "")
-        if found:
-            return found.group(1)
-    return None
-
-
-def site_identity(site: dict[str, Any]) -> str:
-    """Country, city and the site number when the record gives one, else the facility name."""
-    place = f"{site['country'] or ''}|{site['city'] or ''}".casefold()
-    if site["site_number"]:
-        return f"{place}|#{site['site_number']}"
-    return f"{place}|{(site['facility'] or '').casefold()}"
-
-
-def key_sites(locations: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Sites keyed by identity; rows sharing an identity get `~2`, `~3` in content order."""
-    sites = []
-    for location in locations:
-        site = {field: _fold_optional(location.get(field)) for field in SITE_FIELDS}
-        site["site_number"] = site_number(location)
-        site["contacts"] = fold_value(location.get("contacts") or [])
-        sites.append(site)
-    by_identity: dict[str, list[dict[str, Any]]] = {}
-    for site in sites:
-        by_identity.setdefault(site_identity(site), []).append(site)
-    keyed: dict[str, dict[str, Any]] = {}
-    for identity, twins in sorted(by_identity.items()):
-        if len(twins) > 1:  # only twins need their content to fix an order
-            twins.sort(key=canonical_json)
-        for repeat, site in enumerate(twins, start=1):
-            keyed[identity if repeat == 1 else f"{identity}~{repeat}"] = site
-    return keyed
-
-
-def _fold_optional(value: str | None) -> str | None:
-    return fold_text(value) if isinstance(value, str) else value

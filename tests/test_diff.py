@@ -375,14 +375,21 @@ def test_withdrawn_site_losing_its_contact_is_still_the_same_site():
     assert [e[0] for e in diff(old, new)] == ["site_status", "contact"]
 
 
-def test_respelled_city_keeps_the_site_by_its_number():
-    events = diff(*edited(site_edit("Washington University School of Medicine", city="St. Louis")))
+def test_city_respelled_with_punctuation_or_accents_is_silent():
+    """ "St Louis" -> "St. Louis", "Kraków" -> "Krakow": the same city, nothing to tell."""
+    washington = "Washington University School of Medicine"
+    assert diff(*edited(site_edit(washington, city="St. Louis"))) == []
+    assert diff(*edited(site_edit(washington, city="Saint Lóuis"))) != []
+
+
+def test_city_renamed_keeps_the_site_by_its_number():
+    events = diff(*edited(site_edit("Washington University School of Medicine", city="Clayton")))
     assert events == [
         (
             "other",
             "locations.city",
-            "Washington University School of Medicine, St. Louis, United States: "
-            "city: St Louis -> St. Louis",
+            "Washington University School of Medicine, Clayton, United States: "
+            "city: St Louis -> Clayton",
         )
     ]
 
@@ -438,6 +445,7 @@ def test_site_event_json_has_the_spec_shape(seed):
             "facility": UMASS,
             "city": "Worcester",
             "state": "Massachusetts",
+            "zip": None,
             "country": "United States",
             "key": "united states|worcester|#0032",
             "site_number": "0032",

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.diff import diff_records
-from monitor.normalise import SITE_NUMBER_IN_CONTACT, normalise_study
+from monitor.normalise import normalise_study
+from monitor.sites import SITE_NUMBER_IN_CONTACT
 from tests.conftest import load_seed, locations
 
 SEED = load_seed()
