@@ -66,11 +66,25 @@ def _record_changes(
         {key: old.get(key) for key in RECORD_FIELDS}, {key: new.get(key) for key in RECORD_FIELDS}
     ):
         fields[_field_path(path)] = None
-    for path in fields:
+    for path in _each_field_of_new_or_gone_modules(fields, old, new):
         category, field_name = RECORD_FIELDS[str(path[0])]
         if field_name is None:
             field_name = _dotted(path)
         yield category, field_name, _value_at(old, path), _value_at(new, path)
+
+
+def _each_field_of_new_or_gone_modules(
+    paths: Iterable[tuple[str | int, ...]], old: dict[str, Any], new: dict[str, Any]
+) -> Iterable[tuple[str | int, ...]]:
+    """A module that appeared or went ("referencesModule") is told field by field, as it would
+    be had it been there before: "References: added ...", not "References module changed"."""
+    for path in paths:
+        before, after = _value_at(old, path), _value_at(new, path)
+        module = after if before is None else before if after is None else None
+        if len(path) == 2 and path[0] in ("protocol", "results") and isinstance(module, dict):
+            yield from ((*path, key) for key in module)
+        else:
+            yield path
 
 
 def _field_path(path: list[str | int]) -> tuple[str | int, ...]:

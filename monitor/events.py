@@ -4,13 +4,21 @@ one-line summary a reader sees ("Primary completion 2028-08-29 -> 2029-02-28 (+1
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from monitor.wording import (
+    date_slip,
+    dict_change,
+    field_label,
+    format_value,
+    list_changes,
+    readable_status,
+    text_change,
+)
 
 
 class Category(StrEnum):
@@ -108,137 +116,7 @@ def make_event(
     )
 
 
-# --- wording -------------------------------------------------------------------------------
-
-# The registry's overall and site statuses (expanded access ones last).
-STATUSES = (
-    "NOT_YET_RECRUITING",
-    "RECRUITING",
-    "ENROLLING_BY_INVITATION",
-    "ACTIVE_NOT_RECRUITING",
-    "SUSPENDED",
-    "TERMINATED",
-    "COMPLETED",
-    "WITHDRAWN",
-    "UNKNOWN",
-    "AVAILABLE",
-    "NO_LONGER_AVAILABLE",
-    "TEMPORARILY_NOT_AVAILABLE",
-    "APPROVED_FOR_MARKETING",
-    "WITHHELD",
-)
-STATUS_WORDS = {"ACTIVE_NOT_RECRUITING": "Active, not recruiting"}
-FIELD_LABELS = {
-    "start_date": "Start",
-    "primary_completion_date": "Primary completion",
-    "completion_date": "Completion",
-    "eligibility.criteria": "Eligibility criteria",
-    "eligibility.minimum_age": "Minimum age",
-    "eligibility.maximum_age": "Maximum age",
-    "eligibility.sex": "Sex",
-    "eligibility.healthy_volunteers": "Healthy volunteers",
-    "eligibility.std_ages": "Age groups",
-    "contacts": "Central contacts",
-    "contacts.officials": "Study officials",
-}
-ITEM_NAME_KEYS = ("label", "name", "measure", "title", "id", "term")
-
-
-def readable_status(status: str | None) -> str:
-    """`NOT_YET_RECRUITING` -> `Not yet recruiting`."""
-    if status is None:
-        return "(none)"
-    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
-
-
-def status_css(status: str | None, *, missing: str = "none") -> str:
-    """A CSS class suffix from the closed set of statuses; registry text never reaches markup
-    attributes."""
-    if status is None:
-        return missing
-    return status.lower().replace("_", "-") if status in STATUSES else "other"
-
-
-def field_label(field_name: str) -> str:
-    """A reader's name for a field: the table's, else the last dotted part split into words."""
-    if field_name in FIELD_LABELS:
-        return FIELD_LABELS[field_name]
-    last = field_name.rsplit(".", 1)[-1]
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", last).replace("_", " ")
-    return words[:1].upper() + words[1:].lower()
-
-
-def format_value(value: Any, *, limit: int = 80) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        text = ", ".join(format_value(item, limit=limit) for item in value) or "(none)"
-    elif isinstance(value, dict):
-        text = item_name(value)
-    else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def item_name(item: dict[str, Any]) -> str:
-    for key in ITEM_NAME_KEYS:
-        if item.get(key):
-            return str(item[key])
-    return ", ".join(f"{key}={value}" for key, value in sorted(item.items()) if value)
-
-
-REGISTRY_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
-
-
-def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
-    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None); anything that is
-    not a real date (registry text is untrusted) -> None."""
-    match = REGISTRY_DATE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        return None
-    year, month, day = int(match[1]), int(match[2] or 1), int(match[3]) if match[3] else None
-    try:
-        dt.date(year, month, day or 1)
-    except ValueError:
-        return None
-    return year, month, day
-
-
-def date_slip(old: Any, new: Any) -> str | None:
-    """ "+183 days" between full dates; "+3 months" when either date is only a month; None when
-    either is not a date."""
-    old_date, new_date = parse_registry_date(old), parse_registry_date(new)
-    if old_date is None or new_date is None:
-        return None
-    (old_y, old_m, old_d), (new_y, new_m, new_d) = old_date, new_date
-    if old_d is not None and new_d is not None:
-        days = (dt.date(new_y, new_m, new_d) - dt.date(old_y, old_m, old_d)).days
-        return f"{days:+d} day{'' if abs(days) == 1 else 's'}"
-    months = (new_y * 12 + new_m) - (old_y * 12 + old_m)
-    if months == 0:
-        return "same month"
-    return f"{months:+d} month{'' if abs(months) == 1 else 's'}"
-
-
-def list_changes(old: list[Any] | None, new: list[Any] | None) -> str:
-    """ "added X; removed Y; changed Z" for two lists, items matched by their name."""
-    old_items = {_list_item_name(item): item for item in old or []}
-    new_items = {_list_item_name(item): item for item in new or []}
-    parts = []
-    for verb, names in (
-        ("added", [name for name in new_items if name not in old_items]),
-        ("removed", [name for name in old_items if name not in new_items]),
-        ("changed", [n for n in new_items if n in old_items and new_items[n] != old_items[n]]),
-    ):
-        if names:
-            parts.append(f"{verb} {', '.join(format_value(name, limit=60) for name in names)}")
-    return "; ".join(parts) or "changed"
-
-
-def _list_item_name(item: Any) -> str:
-    return item_name(item) if isinstance(item, dict) else str(item)
+# --- summaries ----------------------------------------------------------------------------
 
 
 def _summarise_overall_status(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
@@ -250,11 +128,13 @@ def _summarise_site_status(field_name: str, old: Any, new: Any, site: SiteRef | 
 
 
 def _summarise_site_added(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
-    return f"New site: {_site_label(site)} ({readable_status(new)})"
+    status = f" ({readable_status(new)})" if new else ""
+    return f"New site: {_site_label(site)}{status}"
 
 
 def _summarise_site_removed(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
-    return f"Site removed: {_site_label(site)} (was {readable_status(old)})"
+    status = f" (was {readable_status(old)})" if old else ""
+    return f"Site removed: {_site_label(site)}{status}"
 
 
 def _summarise_site_renamed(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
@@ -303,7 +183,7 @@ def _summarise_eligibility(field_name: str, old: Any, new: Any, site: SiteRef | 
         return f"{label} changed: {added} line{'s'[: added != 1]} added, {removed} removed"
     if isinstance(old, list) or isinstance(new, list):
         return f"{label}: {list_changes(old, new)}"
-    return f"{label}: {format_value(old)} -> {format_value(new)}"
+    return f"{label}: {text_change(old, new)}"
 
 
 def _summarise_contact(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
@@ -318,11 +198,14 @@ def _summarise_other(field_name: str, old: Any, new: Any, site: SiteRef | None) 
     if isinstance(old, list) or isinstance(new, list):
         return f"{label}: {list_changes(old, new)}"
     if isinstance(old, dict) or isinstance(new, dict):
-        return f"{label} changed"
-    old_text, new_text = format_value(old), format_value(new)
-    if len(old_text) + len(new_text) > 120:
-        return f"{label} changed"
-    return f"{label}: {old_text} -> {new_text}"
+        return f"{label}: {dict_change(old or {}, new or {})}"
+    if isinstance(old, bool) or isinstance(new, bool):
+        return f"{label}: {text_change(old, new)}"
+    if old is None:
+        return f"{label} set: {format_value(new)}"
+    if new is None:
+        return f"{label} removed (was {format_value(old)})"
+    return f"{label}: {text_change(old, new)}"
 
 
 def _summarise_query(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:

@@ -83,10 +83,25 @@ def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
         protocol["eligibilityModule"] = eligibility
     if contacts_locations:
         protocol["contactsLocationsModule"] = contacts_locations
-    record["protocol"] = fold_value({key: module for key, module in protocol.items() if module})
+    record["protocol"] = without_defaults(fold_value(protocol))
     record["has_results"] = bool(study.get("hasResults", False))
-    record["results"] = fold_value(study.get("resultsSection", {}))
+    record["results"] = without_defaults(fold_value(study.get("resultsSection", {})))
     return record
+
+
+def without_defaults(value: Any) -> Any:
+    """`value` without the fields that hold a default (false, "", [], {}): the registry drops
+    them between versions (`hasExpandedAccess: false`), and a default vanishing is no change."""
+    if isinstance(value, dict):
+        pruned = {key: without_defaults(item) for key, item in value.items()}
+        return {key: item for key, item in pruned.items() if not _is_default(item)}
+    if isinstance(value, list):
+        return [without_defaults(item) for item in value]
+    return value
+
+
+def _is_default(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == [] or value == {}
 
 
 def _normalise_date(struct: dict[str, Any] | None) -> dict[str, str | None] | None:
@@ -104,4 +119,4 @@ def _normalise_enrollment(info: dict[str, Any] | None) -> dict[str, Any] | None:
 def _normalise_eligibility_value(name: str, value: Any) -> Any:
     if name == "criteria" and isinstance(value, str):
         return fold_lines(value)
-    return fold_value(value)
+    return None if _is_default(value) else fold_value(value)

@@ -17,15 +17,9 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from monitor.charts import Series, count_value, date_value, format_day, line_chart
-from monitor.events import (
-    STATUSES,
-    Category,
-    date_slip,
-    field_label,
-    readable_status,
-    status_css,
-)
+from monitor.events import Category
 from monitor.history import SiteHistory, TrialHistory
+from monitor.wording import STATUSES, date_slip, field_label, readable_status, status_css
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SITE_CATEGORIES = (
@@ -165,8 +159,8 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     old, new = event["old"], event["new"]
     change = {
         Category.SITE_STATUS: f"{readable_status(old)} \u2192 {readable_status(new)}",
-        Category.SITE_ADDED: f"New site: {readable_status(new)}",
-        Category.SITE_REMOVED: f"Removed (was {readable_status(old)})",
+        Category.SITE_ADDED: f"New site: {readable_status(new)}" if new else "New site",
+        Category.SITE_REMOVED: f"Removed (was {readable_status(old)})" if old else "Removed",
         Category.SITE_RENAMED: f"Renamed from {old}",
     }[Category(event["category"])]
     status = new if event["category"] in (Category.SITE_STATUS, Category.SITE_ADDED) else None

@@ -217,7 +217,7 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
     (
         "eligibility_sex",
         set_path("eligibilityModule.sex", "FEMALE"),
-        [("eligibility", "eligibility.sex", "Sex: ALL -> FEMALE")],
+        [("eligibility", "eligibility.sex", "Sex: All -> Female")],
     ),
     (
         "eligibility_healthy",
@@ -248,7 +248,8 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
                 "contact",
                 "contacts",
                 "Central contacts: changed "
-                "BMS Clinical Trials Contact Center www.BMSClinicalTrials.com",
+                "BMS Clinical Trials Contact Center www.BMSClinicalTrials.com: "
+                "phone 855-907-3286 -> 855-907-0000",
             )
         ],
     ),
@@ -291,7 +292,7 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
             (
                 "other",
                 "locations.zip",
-                "Cleveland Clinic, Cleveland, United States: zip: (none) -> 44195",
+                "Cleveland Clinic, Cleveland, United States: zip set: 44195",
             )
         ],
     ),
@@ -455,3 +456,66 @@ def test_site_event_json_has_the_spec_shape(seed):
         "summary": f"{UMASS} (site 0032), Worcester, United States: "
         "Not yet recruiting -> Recruiting",
     }
+
+
+def test_a_default_that_disappears_is_no_change_and_one_that_flips_is():
+    """The registry drops `hasExpandedAccess: false` between versions (real records do)."""
+    with_default = set_path("statusModule.expandedAccessInfo", {"hasExpandedAccess": False})
+    _, old = edited(with_default)
+    new = copy.deepcopy(old)
+    del status_module(new)["expandedAccessInfo"]
+    assert diff(old, new) == []
+    assert diff(new, old) == []
+    _, flipped = edited(set_path("statusModule.expandedAccessInfo", {"hasExpandedAccess": True}))
+    assert diff(new, flipped) == [
+        (
+            "other",
+            "statusModule.expandedAccessInfo",
+            "Expanded access info: has expanded access no -> yes",
+        )
+    ]
+
+
+def test_a_module_that_appears_is_told_field_by_field():
+    reference = {"pmid": "41529226", "type": "DERIVED", "citation": "Tang W, et al. NEOTERIC."}
+    events = diff(*edited(set_path("referencesModule", {"references": [reference]})))
+    assert events == [
+        ("other", "referencesModule.references", "References: added Tang W, et al. NEOTERIC.")
+    ]
+
+
+def test_an_erratum_appended_to_a_citation_says_what_was_added():
+    citation = (
+        "Haataja P, Korhonen P, Ojala R. Hospital admissions. Pediatr Pulmonol. 2018;53(2):209-217."
+    )
+    reference = {"pmid": "29193814", "type": "BACKGROUND", "citation": citation}
+    _, old = edited(set_path("referencesModule", {"references": [reference]}))
+    new = copy.deepcopy(old)
+    new_reference = new["protocolSection"]["referencesModule"]["references"][0]
+    new_reference["citation"] = citation + " Erratum In: Pediatr Pulmonol. 2018;53(5):680."
+    [(_, _, summary)] = diff(old, new)
+    assert summary.startswith("References: changed Haataja P")
+    assert summary.endswith(
+        ': citation "…Pediatr Pulmonol. 2018;53(2):209-217." -> '
+        '"…Pediatr Pulmonol. 2018;53(2):209-217. Erratum In: Pediatr P…"'
+    )
+
+
+def test_registry_codes_read_as_words():
+    events = diff(*edited(set_path("statusModule.lastKnownStatus", "NOT_YET_RECRUITING")))
+    assert events == [
+        ("other", "statusModule.lastKnownStatus", "Last known status set: Not yet recruiting")
+    ]
+    events = diff(*edited(set_path("designModule.phases", ["PHASE1", "PHASE2"])))
+    assert events == [("other", "designModule.phases", "Phases: added Phase 2")]
+
+
+def test_a_site_without_a_status_reads_without_empty_brackets():
+    def add_unstatused(study: Study) -> None:
+        locations(study).append(
+            {"facility": "Aichi Cancer Center", "city": "Nagoya", "country": "Japan"}
+        )
+
+    assert diff(*edited(add_unstatused)) == [
+        ("site_added", "locations", "New site: Aichi Cancer Center, Nagoya, Japan")
+    ]

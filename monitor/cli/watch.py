@@ -16,7 +16,7 @@ from monitor.cli._app import (
 )
 from monitor.config import parse_address
 from monitor.errors import BadInput
-from monitor.events import STATUSES
+from monitor.wording import STATUSES
 
 
 @cli.group()
