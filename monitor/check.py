@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.diff import diff_records
-from monitor.errors import BadInput, RegistryError, StoreError
+from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
 from monitor.events import ChangeEvent
-from monitor.normalise import content_hash, normalise_study, study_nct_id
+from monitor.normalise import content_hash, missing_modules, normalise_study, study_nct_id
 from monitor.registry import RegistryClient, last_update_posted
 from monitor.store import Store
 
@@ -54,6 +54,7 @@ def record_study(
     events: list[ChangeEvent] = []
     if latest is not None and latest[1] != digest:  # only a change needs the old record
         previous = store.latest_snapshot(nct_id)
+        refuse_partial(previous.raw, study)
         events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
     identification = study["protocolSection"].get("identificationModule", {})
     store.save_check(
@@ -69,6 +70,15 @@ def record_study(
     )
     logger.info("%s: %d change(s)", nct_id, len(events))
     return events
+
+
+def refuse_partial(previous: dict[str, Any], study: dict[str, Any]) -> None:
+    missing = missing_modules(previous, study)
+    if missing:
+        raise PartialRecord(
+            f"partial record: it lacks {', '.join(missing)}, which the last snapshot had "
+            "(a search or fields= answer?); not compared, nothing recorded"
+        )
 
 
 def check_trials(
@@ -103,15 +113,59 @@ def check_trials(
     return outcome
 
 
-def import_studies(
-    store: Store, studies: Iterable[tuple[str, dict[str, Any]]], *, fetched_at: str
-) -> CheckOutcome:
-    """Record studies read from files, in the given order."""
-    outcome = CheckOutcome()
+@dataclass(frozen=True)
+class DatedStudy:
+    """A study read from a file, dated as of when the registry published it."""
+
+    source: str
+    study: dict[str, Any]
+    as_of: str
+
+
+def date_studies(
+    studies: Iterable[tuple[str, dict[str, Any]]], *, as_of: str | None, now: str
+) -> list[DatedStudy]:
+    """Studies dated by `as_of`, else by their own last-update post date (an archive of old
+    captures is history, not today's news), else `now`; oldest first, whatever the order of
+    the files."""
+    dated = []
     for source, study in studies:
-        failure = _record_into(outcome, store, study, fetched_at=fetched_at, source=source)
+        posted = as_of or last_update_posted(study)
+        dated.append(DatedStudy(source, study, f"{posted}T00:00:00Z" if posted else now))
+    return sorted(dated, key=lambda one: one.as_of)
+
+
+def refuse_unfit_imports(store: Store, studies: list[DatedStudy]) -> None:
+    """Bad input, before anything is stored: a partial record, or one older than what is
+    already recorded for its trial (it would be diffed backwards)."""
+    previous: dict[str, tuple[str, dict[str, Any]]] = {}
+    for one in studies:
+        nct_id = study_nct_id(one.study)
+        if nct_id not in previous:
+            latest = store.latest_snapshot(nct_id)
+            if latest is not None:
+                previous[nct_id] = (latest.fetched_at, latest.raw)
+        if nct_id in previous:
+            recorded_at, raw = previous[nct_id]
+            if one.as_of < recorded_at:
+                raise BadInput(
+                    f"{one.source}: {nct_id} as of {one.as_of[:10]} is older than its latest "
+                    f"snapshot ({recorded_at[:10]}); import older versions first"
+                )
+            try:
+                refuse_partial(raw, one.study)
+            except PartialRecord as exc:
+                raise BadInput(f"{one.source}: {nct_id}: {exc}") from exc
+        previous[nct_id] = (one.as_of, one.study)
+
+
+def import_studies(store: Store, studies: Iterable[DatedStudy]) -> CheckOutcome:
+    """Record studies read from files, in the given order, each as of its date."""
+    outcome = CheckOutcome()
+    for one in studies:
+        failure = _record_into(outcome, store, one.study, fetched_at=one.as_of, source=one.source)
         if failure:
-            _record_error(outcome, store, study_nct_id(study), failure, now=fetched_at)
+            _record_error(outcome, store, study_nct_id(one.study), failure, now=one.as_of)
     return outcome
 
 
@@ -127,6 +181,8 @@ def _record_into(
         outcome.events += record_study(store, study, fetched_at=fetched_at, source=source)
     except StoreError:
         raise  # the database itself failed: every later trial would fail the same way
+    except PartialRecord as exc:
+        return str(exc)
     except Exception as exc:
         logger.info("%s: could not be recorded", study_nct_id(study), exc_info=True)
         return f"unexpected record shape ({type(exc).__name__}: {exc})"

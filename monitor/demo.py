@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from monitor.check import import_studies, read_study_files
+from monitor.check import DatedStudy, import_studies, read_study_files
 from monitor.config import Settings
 from monitor.deliver import OutboxChannel, deliver_pending
 from monitor.render import render_digest
@@ -41,7 +41,8 @@ def run_demo(demo_dir: Path) -> list[str]:
         fetched_at = ""
         for date, path in seed_versions(seed_dir()):
             fetched_at = f"{date}T07:00:00Z"
-            outcome = import_studies(store, read_study_files([path]), fetched_at=fetched_at)
+            studies = [DatedStudy(*one, fetched_at) for one in read_study_files([path])]
+            outcome = import_studies(store, studies)
             verdict = f"{len(outcome.events)} change(s)" if outcome.events else "no changes"
             lines.append(f"{date}  {path.parent.name}  {verdict}")
             lines += [f"    {event.summary}" for event in outcome.events]

@@ -38,6 +38,11 @@ class MalformedResponse(RegistryError):
     """The registry answered 200 with something that is not the study JSON we asked for."""
 
 
+class PartialRecord(RegistryError):
+    """A record lacking whole modules its last snapshot had (a `fields=`-limited answer, such
+    as a search result): diffing it would report everything it lacks as removed."""
+
+
 class DeliveryError(TrialwatchError):
     """A digest could not be handed to the mail server or written to the outbox."""
 

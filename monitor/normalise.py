@@ -56,6 +56,17 @@ def study_nct_id(study: dict[str, Any]) -> str:
         raise RegistryError("malformed study record (no valid protocolSection nctId)") from exc
 
 
+# Modules the registry leaves out when they have nothing to say; any other module a record
+# had does not go away between versions.
+OPTIONAL_MODULES = frozenset({"referencesModule", "ipdSharingStatementModule"})
+
+
+def missing_modules(previous: dict[str, Any], study: dict[str, Any]) -> list[str]:
+    """The modules of `previous` that `study` lacks: a partial record, not a change."""
+    had, has = (set(record.get("protocolSection") or {}) for record in (previous, study))
+    return sorted(had - has - OPTIONAL_MODULES)
+
+
 def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
     """The comparable view of one study; `diff.diff_records` compares two of these."""
     protocol = {key: dict(module) for key, module in study.get("protocolSection", {}).items()}

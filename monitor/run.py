@@ -10,9 +10,9 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from monitor.check import CheckOutcome, check_trials, import_studies
+from monitor.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.config import Settings
 from monitor.errors import RegistryError
 from monitor.registry import RegistryClient
@@ -131,11 +131,11 @@ def moved_ids(store: Store, client: RegistryClient, nct_ids: list[str]) -> list[
 
 
 def recorded_import(
-    store: Store, studies: list[tuple[str, dict[str, Any]]], *, clock: Callable[[], str]
+    store: Store, studies: list[DatedStudy], *, clock: Callable[[], str]
 ) -> CheckOutcome:
     """Record studies read from files as one `import` run."""
     run_id = store.start_run("import", now=clock())
-    outcome = import_studies(store, studies, fetched_at=clock())
+    outcome = import_studies(store, studies)
     _finish_run(store, run_id, outcome, now=clock(), data_timestamp=None)
     return outcome
 

@@ -74,3 +74,57 @@ def test_a_file_of_an_unexpected_shape_fails_alone(trialwatch, tmp_path):
     [error] = result.json()["errors"]
     assert error["nct_id"] == "NCT00000001"
     assert error["error"].startswith("unexpected record shape (")
+
+
+def test_an_archive_is_dated_by_its_records_and_imported_oldest_first(trialwatch, home):
+    """Files given newest first: the history still runs from 2026-01-13 to 2026-06-02, and the
+    events are the forward ones (not the story told backwards)."""
+    result = trialwatch("import", *map(str, reversed(SEED_FILES)), "--json")
+    assert result.code == 0, result.stderr
+    assert rows(home, "select fetched_at from snapshots order by id") == [
+        (f"{path.stem}T00:00:00Z",) for path in SEED_FILES
+    ]
+    enrollment = [e for e in result.json()["changes"] if e["category"] == "enrollment"]
+    assert [(e["old"]["count"], e["new"]["count"], e["detected_at"]) for e in enrollment] == [
+        (270, 300, "2026-03-17T00:00:00Z")
+    ]
+
+
+def test_as_of_dates_every_record_of_the_import(trialwatch, home):
+    assert trialwatch("import", str(SEED_FILES[0]), "--as-of", "2025-12-01").code == 0
+    assert rows(home, "select fetched_at from snapshots") == [("2025-12-01T00:00:00Z",)]
+    bad = trialwatch("import", str(SEED_FILES[1]), "--as-of", "1 Dec")
+    assert bad.code == 2 and "--as-of" in bad.stderr
+
+
+def test_a_version_older_than_the_latest_snapshot_is_refused_and_changes_nothing(trialwatch, home):
+    assert trialwatch("import", str(SEED_FILES[2])).code == 0
+    refused = trialwatch("import", str(SEED_FILES[1]))
+    assert refused.code == 2
+    assert "NCT05869955 as of 2026-02-10 is older than its latest snapshot (2026-03-17)" in (
+        refused.stderr
+    )
+    assert rows(home, "select count(*) from snapshots") == [(1,)]
+
+
+def test_a_partial_record_is_refused_not_diffed_into_removals(trialwatch, home, tmp_path):
+    """A search answer (`fields=`-limited) over a full snapshot: not "40 criteria lines removed,
+    Sex: All -> (none)", but bad input that changes nothing."""
+    assert trialwatch("import", str(SEED_FILES[0])).code == 0
+    full = json.loads(SEED_FILES[1].read_text())["protocolSection"]
+    search_answer = tmp_path / "search.json"
+    search_answer.write_text(
+        json.dumps(
+            {
+                "protocolSection": {
+                    "identificationModule": full["identificationModule"],
+                    "statusModule": full["statusModule"],
+                }
+            }
+        )
+    )
+    refused = trialwatch("import", str(search_answer), "--json")
+    assert refused.code == 2
+    assert "partial record: it lacks" in refused.stderr and "eligibilityModule" in refused.stderr
+    assert rows(home, "select count(*) from snapshots") == [(1,)]
+    assert rows(home, "select count(*) from events") == [(0,)]

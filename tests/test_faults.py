@@ -295,3 +295,26 @@ def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, resha
     [error] = result.json()["errors"]
     assert error["nct_id"] == A and error["error"].startswith("unexpected record shape (")
     assert overall_status_events(result) == [B]
+
+
+def test_a_partial_record_from_the_registry_fails_alone_and_records_nothing(
+    trialwatch, registry, home
+):
+    watched_with_a_baseline(trialwatch, registry, A, B)
+    partial = completed(A)
+    for module in ("eligibilityModule", "contactsLocationsModule", "descriptionModule"):
+        del partial["protocolSection"][module]
+    partial["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-12-01"
+    registry.put(partial, completed(B))
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    assert overall_status_events(result) == [B]
+    [error] = result.json()["errors"]
+    assert error["nct_id"] == A
+    assert error["error"].startswith(
+        "partial record: it lacks contactsLocationsModule, descriptionModule, eligibilityModule"
+    )
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        assert conn.execute("select count(*) from snapshots where nct_id = ?", [A]).fetchone() == (
+            1,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,14 +60,26 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Date the records as of this day (YYYY-MM-DD); default: each record's last update.",
+)
 @pass_context
-def import_files(ctx: Context, files: tuple[Path, ...], as_json: bool) -> None:
-    """Like check, but the study JSON comes from local files (API v2 study JSON)."""
-    from monitor.check import read_study_files
+def import_files(
+    ctx: Context, files: tuple[Path, ...], as_json: bool, as_of: dt.datetime | None
+) -> None:
+    """Like check, but the study JSON comes from local files (API v2 study JSON). Records are
+    dated by their last-update post date and imported oldest first; a partial record (a
+    search answer) or one older than its trial's latest snapshot is refused."""
+    from monitor.check import date_studies, read_study_files, refuse_unfit_imports
     from monitor.run import recorded_import
 
-    studies = read_study_files(files)
+    studies = date_studies(
+        read_study_files(files), as_of=as_of.date().isoformat() if as_of else None, now=utc_now()
+    )
     with ctx.locked():
+        refuse_unfit_imports(ctx.store, studies)
         outcome = recorded_import(ctx.store, studies, clock=utc_now)
     _print_outcome(ctx, outcome, as_json=as_json)
 
