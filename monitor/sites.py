@@ -108,7 +108,8 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
     Each stage pairs what its clue shows one to one (exactly one old and one new site share the
     clue's value), from the strongest evidence to the weakest, and only among sites no
     stronger stage paired: the same row; the sponsor's site number; the same name in the same
-    city with the same zip, geoPoint, status or contacts; the same name in the city; the same
+    city with the same zip or geoPoint, or (without a zip) the same status or contacts; the
+    same name in the city (its zip corrected); the same
     name and zip (city re-spelled); the same zip in the city (renamed); a similar name in the
     city (re-spelled, repaired); a numbered placeholder and the one unnumbered new name there.
     """
@@ -226,6 +227,12 @@ def _number(site: Site) -> str | None:
     return site["site_number"]
 
 
+def _zipless(site: Site) -> str | None:
+    """Status and contacts tell apart same-name sites that have no zip; sites with zips that
+    differ are different sites, however alike their status."""
+    return None if _zip(site) else "no zip"
+
+
 def _geo_of(site: Site) -> str | None:
     return site["geo"]
 
@@ -255,9 +262,9 @@ SAME_SITE_CLUES: list[Clue] = [
     _with(_country, _number),
     _with(_place, _name, _zip),
     _with(_place, _name, _geo_of),
-    _with(_place, _name, _status, _contacts),
-    _with(_place, _name, _status),
-    _with(_place, _name, _contacts),
+    _with(_place, _name, _zipless, _status, _contacts),
+    _with(_place, _name, _zipless, _status),
+    _with(_place, _name, _zipless, _contacts),
     _with(_place, _name),
     _with(_country, _name, _zip),
     _with(_place, _zip),
