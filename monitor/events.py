@@ -53,10 +53,13 @@ class SiteRef:
     show_number: bool = False
 
     def label(self) -> str:
-        """ "Facility (was Old name), City, Country"; the site number only where names repeat."""
+        """ "Facility (was Old name), City, Country"; the site number (else the zip) only where
+        names repeat in a city."""
         name = self.facility or "(unnamed site)"
         if self.show_number and self.site_number:
             name += f" (site {self.site_number})"
+        elif self.show_number and self.zip:
+            name += f" (zip {self.zip})"
         if self.previous_facility:
             name += f" (was {self.previous_facility})"
         return ", ".join(part for part in (name, self.city, self.country) if part)

@@ -24,3 +24,15 @@ def test_bench_script_runs_and_prints_every_figure():
     assert [line.split()[0] for line in lines[2:]] == ["daily", "daily", "daily", "first", "first"]
     # /version, one batch of update dates, one batch of the 2 changed records
     assert re.search(r"median of 3: daily check [\d.]+ s \([\d.]+-[\d.]+ s, 3 requests\)", lines[1])
+
+
+def test_corpus_bench_prints_precision_and_recall():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "corpus_bench.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "site events: precision 1.0000, recall 1.0000" in done.stdout
