@@ -155,7 +155,9 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     site = event["site"] or {}
     number = site.get("site_number")
     names = f"{site.get('facility')} {site.get('previous_facility')}"
-    place = ", ".join(part for part in (site.get("city"), site.get("country")) if part)
+    # The zip tells apart the sites sponsors give one generic name ("Research Site") in a city.
+    city = " ".join(part for part in (site.get("city"), site.get("zip")) if part)
+    place = ", ".join(part for part in (city, site.get("country")) if part)
     old, new = event["old"], event["new"]
     change = {
         Category.SITE_STATUS: f"{readable_status(old)} \u2192 {readable_status(new)}",

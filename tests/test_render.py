@@ -85,3 +85,29 @@ def test_several_trials_get_a_summary_subject(tmp_path):
 def test_header_text_is_one_bounded_line():
     assert header_text("a\r\nb\tc\x00d") == "a b c d"
     assert len(header_text("x" * 500)) == 180
+
+
+def test_generic_site_names_in_one_city_are_told_apart_by_their_zip(tmp_path):
+    """Real sponsors name sites "Research Site", several to a city: the digest shows the zip."""
+
+    def research_site(zip_code: str, status: str) -> dict:
+        return {
+            "facility": "Research Site",
+            "status": status,
+            "city": "Madison",
+            "zip": zip_code,
+            "country": "United States",
+        }
+
+    before = load_seed()
+    locations(before).extend(
+        [research_site("53705", "RECRUITING"), research_site("53792", "NOT_YET_RECRUITING")]
+    )
+    after = copy.deepcopy(before)
+    locations(after)[-1]["status"] = "RECRUITING"
+    digest = digest_of(tmp_path, [(before, after)])
+    assert (
+        "Research Site (zip 53792), Madison, United States: Not yet recruiting -> Recruiting"
+        in (digest.text)
+    )
+    assert ">Madison 53792, United States</td>" in digest.html
