@@ -15,7 +15,7 @@ from monitor.diff import diff_records
 from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
 from monitor.events import ChangeEvent
 from monitor.normalise import content_hash, missing_modules, normalise_study, study_nct_id
-from monitor.registry import RegistryClient, last_update_posted
+from monitor.registry import RegistryClient, data_version, last_update_posted
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,10 @@ class DatedStudy:
     study: dict[str, Any]
     as_of: str
 
+    @property
+    def order(self) -> tuple[str, str]:
+        return (self.as_of, data_version(self.study))
+
 
 def date_studies(
     studies: Iterable[tuple[str, dict[str, Any]]], *, as_of: str | None, now: str
@@ -132,31 +136,31 @@ def date_studies(
     for source, study in studies:
         posted = as_of or last_update_posted(study)
         dated.append(DatedStudy(source, study, f"{posted}T00:00:00Z" if posted else now))
-    return sorted(dated, key=lambda one: one.as_of)
+    return sorted(dated, key=lambda one: one.order)
 
 
 def refuse_unfit_imports(store: Store, studies: list[DatedStudy]) -> None:
     """Bad input, before anything is stored: a partial record, or one older than what is
     already recorded for its trial (it would be diffed backwards)."""
-    previous: dict[str, tuple[str, dict[str, Any]]] = {}
+    previous: dict[str, DatedStudy] = {}
     for one in studies:
         nct_id = study_nct_id(one.study)
         if nct_id not in previous:
             latest = store.latest_snapshot(nct_id)
             if latest is not None:
-                previous[nct_id] = (latest.fetched_at, latest.raw)
+                previous[nct_id] = DatedStudy("", latest.raw, latest.fetched_at)
         if nct_id in previous:
-            recorded_at, raw = previous[nct_id]
-            if one.as_of < recorded_at:
+            before = previous[nct_id]
+            if one.order < before.order:
                 raise BadInput(
                     f"{one.source}: {nct_id} as of {one.as_of[:10]} is older than its latest "
-                    f"snapshot ({recorded_at[:10]}); import older versions first"
+                    f"snapshot ({before.as_of[:10]}); import older versions first"
                 )
             try:
-                refuse_partial(raw, one.study)
+                refuse_partial(before.study, one.study)
             except PartialRecord as exc:
                 raise BadInput(f"{one.source}: {nct_id}: {exc}") from exc
-        previous[nct_id] = (one.as_of, one.study)
+        previous[nct_id] = one
 
 
 def import_studies(store: Store, studies: Iterable[DatedStudy]) -> CheckOutcome:

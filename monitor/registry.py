@@ -247,6 +247,17 @@ def last_update_posted(study: dict[str, Any]) -> str | None:
     return (status.get("lastUpdatePostDateStruct") or {}).get("date")
 
 
+def data_version(study: dict[str, Any]) -> str:
+    """The registry's `versionHolder`: the day of the data refresh a record was served from.
+    It orders two captures of one record whose last-update dates are equal (the registry
+    itself adds auto-linked references, or turns an overdue trial's status to UNKNOWN, without
+    a new update date)."""
+    derived = study.get("derivedSection")
+    info = derived.get("miscInfoModule") if isinstance(derived, dict) else None
+    holder = info.get("versionHolder") if isinstance(info, dict) else None
+    return holder if isinstance(holder, str) else ""
+
+
 def parse_retry_after(response: httpx.Response) -> float | None:
     """Retry-After as seconds: either a number or an HTTP date."""
     value = response.headers.get("Retry-After")

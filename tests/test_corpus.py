@@ -3,9 +3,19 @@ against events a person wrote by reading the two JSONs."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import pytest
 
-from tests.corpus_score import PairScore, badly_worded, score_corpus, site_precision_recall
+from tests.corpus_score import (
+    CORPUS,
+    SITE_CATEGORIES,
+    PairScore,
+    badly_worded,
+    score_corpus,
+    site_precision_recall,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +59,27 @@ def test_the_wording_check_catches_what_it_looks_for():
         "New site: X, Nagoya, Japan ((none))",
         "Phases: added PHASE3",
     ]
+
+
+def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(trialwatch):
+    """Several versions of 52 trials in one `import`, files in reverse order: the records'
+    own dates put them in order (ties, where the registry changed a record without a new
+    update date, broken by its data version), so every event is the forward one."""
+    files = sorted((CORPUS / "records").glob("*/*.json"), reverse=True)
+    result = trialwatch("import", *map(str, files), "--json")
+    assert result.code == 0, result.stderr
+    assert result.json()["checked"] == len(files)
+
+    def row(event: dict) -> tuple:
+        site = event["site"] or {}
+        values = (
+            (event["old"], event["new"]) if event["category"] in SITE_CATEGORIES else (None,) * 2
+        )
+        where = (site.get("facility"), site.get("city"), site.get("zip"))
+        return (event["nct_id"], event["category"], event["field"], *where, *values)
+
+    expected = json.loads((CORPUS / "expected-events.json").read_text())
+    wanted = Counter(
+        (pair.split()[0], *event) for pair, events in expected.items() for event in events
+    )
+    assert Counter(row(event) for event in result.json()["changes"]) == wanted
