@@ -113,7 +113,9 @@ def build_history(
         SiteHistory(
             key=key,
             facility=row["site"]["facility"] or "(unnamed site)",
-            former_names=tuple(name for name in row["names"][:-1] if name),
+            former_names=tuple(
+                name for name in row["names"] if name and name != row["site"]["facility"]
+            ),
             city=row["site"]["city"],
             country=row["site"]["country"] or "(no country)",
             statuses=tuple(row["statuses"]),

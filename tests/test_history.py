@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from datasette.app import Datasette
 
+from monitor.history import build_history
 from monitor.render import completion_slips, recruiting_since, render_history_page
 from monitor.report import load_history, write_report
 
@@ -137,3 +140,15 @@ def test_history_of_an_unknown_trial_is_bad_input(trialwatch):
     result = trialwatch("history", "NCT00000009")
     assert result.code == 2
     assert re.match(r"trialwatch: no history for NCT00000009", result.stderr)
+
+
+def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_former():
+    """NCT06203210 (real records): the registry repaired nine mis-encoded site names, then
+    broke them again. Each stays one row, and its former name is the other spelling."""
+    versions = sorted((Path(__file__).parent / "corpus/records/NCT06203210").glob("*.json"))
+    snapshots = [(n, p.stem, json.loads(p.read_text())) for n, p in enumerate(versions)]
+    history = build_history("NCT06203210", snapshots, [])
+    assert len(history.sites) == 230
+    foch = next(s for s in history.sites if s.city == "Suresnes")
+    assert (foch.facility, foch.former_names) == ('Hă"Pital Foch', ("Hăpital Foch",))
+    assert foch.statuses == (None, "NOT_YET_RECRUITING", "NOT_YET_RECRUITING")
