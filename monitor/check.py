@@ -31,13 +31,15 @@ class TrialError:
 class CheckOutcome:
     """What a check did: the spec's `check --json` object."""
 
-    checked: int = 0
+    checked: int = 0  # confirmed this run: downloaded, or unchanged by date or /version
+    fetched: int = 0  # records downloaded (for import: read from files) and recorded
     events: list[ChangeEvent] = field(default_factory=list)
     errors: list[TrialError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "checked": self.checked,
+            "fetched": self.fetched,
             "changes": [event.to_json() for event in self.events],
             "errors": [{"nct_id": e.nct_id, "error": e.error} for e in self.errors],
         }
@@ -191,6 +193,7 @@ def _record_into(
         logger.info("%s: could not be recorded", study_nct_id(study), exc_info=True)
         return f"unexpected record shape ({type(exc).__name__}: {exc})"
     outcome.checked += 1
+    outcome.fetched += 1
     return None
 
 

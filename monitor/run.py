@@ -79,24 +79,28 @@ def recorded_check(
         search_events, search_errors = check_searches(store, client, searches, now=clock())
         ids = nct_ids if nct_ids is not None else store.watched_ids()  # now with followed matches
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
+        to_fetch = ids
         if unchanged and not full:
-            ids = store.unsettled_ids(ids)
+            to_fetch = store.unsettled_ids(ids)
             logger.info(
                 "registry data unchanged since %s: fetching only %d new or failed trial(s)",
                 timestamp,
-                len(ids),
+                len(to_fetch),
             )
         elif nct_ids is None and not full:
-            ids = moved_ids(store, client, ids)
+            to_fetch = moved_ids(store, client, ids)
+        confirmed = sorted(set(ids) - set(to_fetch))
+        store.confirm_unchanged(confirmed, now=clock())
         outcome = check_trials(
             store,
-            ids,
+            to_fetch,
             client=client,
             clock=clock,
             batch_size=settings.batch_size,
             on_progress=on_progress,
             should_stop=should_stop,
         )
+    outcome.checked += len(confirmed)
     outcome.events[:0] = search_events
     outcome.errors += search_errors
     _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp, full=full)

@@ -29,7 +29,10 @@ def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry,
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     first = trialwatch("check", "--json")
-    assert (first.code, first.json()) == (0, {"checked": 1, "changes": [], "errors": []})
+    assert (first.code, first.json()) == (
+        0,
+        {"checked": 1, "fetched": 1, "changes": [], "errors": []},
+    )
     registry.put(changed(study_with_id(A)))
     second = trialwatch("check", "--json").json()
     assert [(e["category"], e["nct_id"]) for e in second["changes"]] == [
@@ -52,7 +55,7 @@ def test_human_output_lists_summaries(trialwatch, registry):
     assert result.stdout.splitlines() == [
         f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Active, not recruiting",
         f"{A}  Enrollment 270 -> 300 (estimated)",
-        "Checked 1 trial(s): 2 change(s), 0 error(s)",
+        "Checked 1 trial(s) (1 downloaded): 2 change(s), 0 error(s)",
     ]
     assert result.stderr == ""
 
@@ -64,6 +67,7 @@ def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, re
     assert result.code == 1
     assert result.json() == {
         "checked": 2,
+        "fetched": 2,
         "changes": [],
         "errors": [{"nct_id": GONE, "error": "not found in the registry"}],
     }

@@ -15,7 +15,10 @@ def rows(home, sql):
 
 def test_importing_the_seed_story_in_order_gives_its_events(trialwatch, home):
     first = trialwatch("import", str(SEED_FILES[0]), "--json")
-    assert (first.code, first.json()) == (0, {"checked": 1, "changes": [], "errors": []})
+    assert (first.code, first.json()) == (
+        0,
+        {"checked": 1, "fetched": 1, "changes": [], "errors": []},
+    )
     rest = trialwatch("import", *map(str, SEED_FILES[1:]), "--json").json()
     assert rest["checked"] == 4
     categories = [event["category"] for event in rest["changes"]]

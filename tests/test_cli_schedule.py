@@ -140,16 +140,21 @@ def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home
     assert recovered.code == 0 and recovered.json()["checked"] == 1  # ...but does not block
 
 
-def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, registry):
+def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, registry, home):
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     assert trialwatch("check").code == 0
     fetches = len(registry.study_requests())
+    with sqlite3.connect(home / "trialwatch.db") as db:
+        db.execute("update watches set last_checked_at = '2026-01-01T00:00:00Z'")
     quiet = trialwatch("-v", "check", "--json")
-    assert quiet.json()["checked"] == 0 and len(registry.study_requests()) == fetches
+    assert (quiet.json()["checked"], quiet.json()["fetched"]) == (1, 0)  # confirmed, no download
+    assert len(registry.study_requests()) == fetches
+    last_checked = trialwatch("watch", "list", "--json").json()[0]["last_checked_at"]
+    assert last_checked > "2026-01-01T00:00:00Z"  # watch list says it was checked just now
     assert "registry data unchanged since 2026-11-24T09:00:01.1" in quiet.stderr
     forced = trialwatch("check", "--force", "--json")
-    assert forced.json()["checked"] == 1 and len(registry.study_requests()) == fetches + 1
+    assert forced.json()["fetched"] == 1 and len(registry.study_requests()) == fetches + 1
     registry.put(suspended(A))
     moved = trialwatch("check", "--json").json()
     assert moved["checked"] == 1 and len(moved["changes"]) == 1
@@ -181,7 +186,7 @@ def test_daily_check_fetches_full_records_only_for_updated_trials(trialwatch, re
     assert phase_one.params["fields"] == ["NCTId|LastUpdatePostDate"]
     assert phase_one.params["filter.ids"] == [",".join(ids)]
     assert phase_two.params["filter.ids"] == [ids[3]] and "fields" not in phase_two.params
-    assert result["checked"] == 1 and len(result["changes"]) == 1
+    assert (result["checked"], result["fetched"]) == (5, 1) and len(result["changes"]) == 1
 
 
 def test_full_pass_fetches_everything(trialwatch, registry):

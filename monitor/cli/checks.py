@@ -90,7 +90,8 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
     else:
         say_events(ctx, outcome)
         ctx.say(
-            f"Checked {outcome.checked} trial(s): {len(outcome.events)} change(s), "
+            f"Checked {outcome.checked} trial(s) ({outcome.fetched} downloaded): "
+            f"{len(outcome.events)} change(s), "
             f"{len(outcome.errors)} error(s)"
         )
     report_errors(outcome)

@@ -102,6 +102,13 @@ class WatchQueries(StoreBase):
             if row["nct_id"] in wanted
         }
 
+    def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
+        """Trials this check confirmed unchanged without downloading them (their update date
+        had not moved, or the registry's data had not): checked now, all the same."""
+        with self._writing():
+            for nct_id in nct_ids:
+                self.db["watches"].update(nct_id, {"last_checked_at": now})
+
     def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
         """Among `nct_ids`, the trials never checked or whose last check failed."""
         wanted = list(nct_ids)
