@@ -34,10 +34,11 @@ class Settings:
     config_file: Path | None
     api_url: str = DEFAULT_API_URL
     history_url: str = DEFAULT_HISTORY_URL
-    request_interval: float = 1.0
+    request_interval: float = 1.2  # 50 requests a minute, the figure real clients keep to
     timeout: float = 30.0
     max_attempts: int = 4
     backoff_base: float = 1.0
+    throttle_wait: float = 30.0
     batch_size: int = 100
     smtp_host: str | None = None
     smtp_port: int | None = None
@@ -159,6 +160,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "timeout": _number(0.1),
     "max_attempts": _whole(1),
     "backoff_base": _number(0),
+    "throttle_wait": _number(0),
     "batch_size": _whole(1),
     "smtp_host": _text,
     "smtp_port": _whole(1),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
 from monitor.deliver import SmtpChannel
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, RegistryError
 from monitor.registry import RegistryClient
 from monitor.schema import SCHEMA_VERSION
 from monitor.store import Store
@@ -61,9 +61,13 @@ def check_registry(store: Store, settings: Settings) -> Finding:
     with RegistryClient(
         settings.api_url, request_interval=0, timeout=settings.timeout, max_attempts=1
     ) as client:
-        timestamp = client.data_timestamp()
-    if timestamp is None:
-        return Finding("registry", False, f"{settings.api_url}/version did not answer")
+        try:
+            answer = client.get_json("/version")
+        except RegistryError as exc:
+            return Finding("registry", False, f"{settings.api_url}/version: {exc}")
+    timestamp = answer.get("dataTimestamp") if isinstance(answer, dict) else None
+    if not isinstance(timestamp, str):
+        return Finding("registry", False, f"{settings.api_url}/version: no data timestamp")
     return Finding("registry", True, f"{settings.api_url}: data of {timestamp}")
 
 

@@ -23,7 +23,16 @@ from monitor.normalise import study_nct_id
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
+# Waits the registry's own signals call for: 429 means a per-minute window; 403 is its
+# firewall, which some networks meet in bursts. Neither passes in 1-2-4 seconds.
+THROTTLING_STATUSES = frozenset({403, 429})
+REFUSAL_ATTEMPTS = 2  # a 403 is tried again once: a lasting refusal will not lift by waiting
+REFUSED = (
+    "refused by the registry (HTTP 403): its firewall turns away some networks, cloud hosts in "
+    "particular; try from another network or through an HTTP proxy (HTTPS_PROXY), and see "
+    "`trialwatch doctor`"
+)
 
 
 class RetryableResponse(Exception):
@@ -54,6 +63,7 @@ class RegistryClient:
         timeout: float = 30.0,
         max_attempts: int = 4,
         backoff_base: float = 1.0,
+        throttle_wait: float = 30.0,
         max_retry_after: float = 300.0,
     ):
         self.http = httpx.Client(
@@ -65,7 +75,9 @@ class RegistryClient:
         self.request_interval = request_interval
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
+        self.throttle_wait = throttle_wait
         self.max_retry_after = max_retry_after
+        self.refused = False  # once refused (403) for good, later 403s are not retried
         self.requests_sent = 0
         self._next_request_at = 0.0
         self._turn = threading.Lock()
@@ -182,7 +194,7 @@ class RegistryClient:
         """GET with retries: parsed JSON, or a `RegistryError` that says what went wrong."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=self._stop_retrying,
             wait=self._retry_wait,
             before_sleep=self._log_retry,
             reraise=True,
@@ -190,6 +202,9 @@ class RegistryClient:
         try:
             response = retrying(self._get_once, path, params)
         except RetryableResponse as exc:
+            if exc.status == 403:
+                self.refused = True
+                raise RegistryError(REFUSED, status=403) from exc
             what = "rate limited" if exc.status == 429 else "server error"
             raise RegistryError(
                 f"{what} (HTTP {exc.status}) after {self.max_attempts} attempts", status=exc.status
@@ -229,11 +244,22 @@ class RegistryClient:
                 time.sleep(delay)
             self._next_request_at = time.monotonic() + self.request_interval
 
-    def _retry_wait(self, state: tenacity.RetryCallState) -> float:
+    def _stop_retrying(self, state: tenacity.RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableResponse) and exc.status == 403:
+            return self.refused or state.attempt_number >= min(REFUSAL_ATTEMPTS, self.max_attempts)
+        return state.attempt_number >= self.max_attempts
+
+    def _retry_wait(self, state: tenacity.RetryCallState) -> float:
+        """Retry-After when the registry sends one; for throttling without it, long enough for
+        a per-minute window to pass (`throttle_wait`, doubling); else a short backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        doubling = 2 ** (state.attempt_number - 1)
         if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_retry_after)
-        return self.backoff_base * 2 ** (state.attempt_number - 1)
+        if isinstance(exc, RetryableResponse) and exc.status in THROTTLING_STATUSES:
+            return min(self.throttle_wait * doubling, self.max_retry_after)
+        return self.backoff_base * doubling
 
     @staticmethod
     def _log_retry(state: tenacity.RetryCallState) -> None:

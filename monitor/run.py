@@ -46,6 +46,7 @@ def registry_client(settings: Settings, *, base_url: str | None = None) -> Regis
         timeout=settings.timeout,
         max_attempts=settings.max_attempts,
         backoff_base=settings.backoff_base,
+        throttle_wait=settings.throttle_wait,
     )
 
 

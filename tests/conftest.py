@@ -141,6 +141,7 @@ def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
         TRIALWATCH_HISTORY_URL=f"{registry.url}/api/int",
         TRIALWATCH_REQUEST_INTERVAL="0",
         TRIALWATCH_BACKOFF_BASE="0",
+        TRIALWATCH_THROTTLE_WAIT="0",
         TRIALWATCH_TIMEOUT="2",
         TRIALWATCH_MAX_ATTEMPTS="3",
         COLUMNS="200",

@@ -54,3 +54,11 @@ def test_a_config_with_a_password_readable_by_others_is_flagged(trialwatch, tmp_
     config.chmod(0o600)
     private = trialwatch("--config", str(config), "doctor")
     assert "other users can read it" not in private.stderr + private.stdout
+
+
+def test_doctor_says_what_a_refusal_by_the_registry_means(trialwatch, registry):
+    registry.fail(status=403, path_prefix="/version")
+    result = trialwatch("doctor")
+    assert result.code == 1
+    assert "refused by the registry (HTTP 403)" in result.stdout
+    assert "another network" in result.stdout

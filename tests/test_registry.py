@@ -15,7 +15,7 @@ IDS = [f"NCT0000000{n}" for n in range(1, 6)]
 @pytest.fixture
 def client(registry):
     with RegistryClient(
-        registry.url, request_interval=0, backoff_base=0, timeout=1, max_attempts=3
+        registry.url, request_interval=0, backoff_base=0, throttle_wait=0, timeout=1, max_attempts=3
     ) as client:
         yield client
 
@@ -91,6 +91,32 @@ def test_rate_limit_that_persists_is_reported(client, registry, five_trials):
     registry.fail(status=429, headers={"Retry-After": "0"}, times=3)
     _, errors = fetch_all(client, IDS[:1])
     assert errors == {IDS[0]: "rate limited (HTTP 429) after 3 attempts"}
+
+
+def test_throttling_without_retry_after_waits_for_a_window_to_pass(registry, five_trials):
+    """No Retry-After: a 429 waits `throttle_wait` (doubling), not the short 5xx backoff."""
+    registry.fail(status=429, times=2)
+    with RegistryClient(
+        registry.url, request_interval=0, backoff_base=0, throttle_wait=0.4, max_attempts=3
+    ) as throttled:
+        studies, _ = fetch_all(throttled, IDS[:1])
+    times = [r.at for r in registry.study_requests()]
+    assert list(studies) == IDS[:1]
+    assert times[1] - times[0] >= 0.38 and times[2] - times[1] >= 0.78
+
+
+def test_a_refusal_is_tried_again_once_then_said_in_plain_words(client, registry, five_trials):
+    """The registry's firewall answers 403 to some networks: one more try (a burst passes),
+    then a message that says what to do; later requests are not retried again."""
+    registry.fail(status=403, times=1)
+    studies, errors = fetch_all(client, IDS[:1])
+    assert list(studies) == IDS[:1] and errors == {}
+    registry.fail(status=403, times=10)
+    _, errors = fetch_all(client, IDS[1:3], batch_size=1)
+    assert errors[IDS[1]] == errors[IDS[2]]
+    assert errors[IDS[1]].startswith("refused by the registry (HTTP 403): its firewall turns away")
+    assert "HTTPS_PROXY" in errors[IDS[1]]
+    assert len(registry.study_requests()) == 1 + 1 + 2 + 1  # ok after one; 2 tries; then 1
 
 
 def test_backoff_grows_exponentially(registry, five_trials):
