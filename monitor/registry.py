@@ -9,9 +9,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
@@ -21,12 +21,16 @@ from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
 from monitor.normalise import study_nct_id
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
 RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 # Waits the registry's own signals call for: 429 means a per-minute window; 403 is its
 # firewall, which some networks meet in bursts. Neither passes in 1-2-4 seconds.
 THROTTLING_STATUSES = frozenset({403, 429})
+MAX_URL_LENGTH = 8000  # real clients keep request URLs under ~8 KB; servers refuse longer (414)
+URL_BYTES_PER_ID = len("NCT00000000%2C")
+SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
 REFUSAL_ATTEMPTS = 2  # a 403 is tried again once: a lasting refusal will not lift by waiting
 REFUSED = (
     "refused by the registry (HTTP 403): its firewall turns away some networks, cloud hosts in "
@@ -96,19 +100,15 @@ class RegistryClient:
         A batch whose answer is malformed or rejected is retried one id at a time, so one bad
         record never takes the others down with it.
         """
-        ids = list(dict.fromkeys(nct_ids))
-        for start in range(0, len(ids), batch_size):
-            batch_ids = ids[start : start + batch_size]
-            try:
-                yield self._fetch_batch(batch_ids)
-            except MalformedResponse as exc:
-                logger.info("batch of %d failed (%s); fetching one by one", len(batch_ids), exc)
-                yield self._fetch_one_by_one(batch_ids)
-            except RegistryError as exc:
-                if exc.status == 400:
-                    yield self._fetch_one_by_one(batch_ids)
+        for chunk in self._chunks(list(dict.fromkeys(nct_ids)), batch_size):
+            for part, answer in self._isolating(chunk, self._fetch_batch):
+                if isinstance(answer, FetchBatch):
+                    yield answer
+                elif isinstance(answer, MalformedResponse) or answer.status == 400:
+                    logger.info("batch of %d failed (%s); fetching one by one", len(part), answer)
+                    yield self._fetch_one_by_one(part)
                 else:
-                    yield FetchBatch(errors={nct_id: exc for nct_id in batch_ids})
+                    yield FetchBatch(errors={nct_id: answer for nct_id in part})
 
     def data_timestamp(self) -> str | None:
         """When the registry's data was last refreshed (`/version`); None when unavailable."""
@@ -128,20 +128,90 @@ class RegistryClient:
         Trials absent from the answer are absent from the result.
         """
         dates: dict[str, str | None] = {}
-        for start in range(0, len(nct_ids), batch_size):
-            params = {
-                "filter.ids": ",".join(nct_ids[start : start + batch_size]),
-                "fields": "NCTId|LastUpdatePostDate",
-                "pageSize": 1000,
-            }
-            for study in self.list_studies(params):
-                dates[study_nct_id(study)] = last_update_posted(study)
+        failure: RegistryError | None = None
+        for chunk in self._chunks(nct_ids, batch_size):
+            for _, answer in self._isolating(chunk, self._update_dates_of):
+                if isinstance(answer, RegistryError):
+                    failure = answer  # those trials count as moved: phase two fetches them
+                    continue
+                for study in answer:
+                    dates[study_nct_id(study)] = last_update_posted(study)
+        if failure is not None and not dates:
+            raise failure
         return dates
 
-    def list_studies(self, params: dict[str, Any]) -> Iterator[Any]:
+    def _update_dates_of(self, nct_ids: list[str], *, attempts: int | None = None) -> list[Any]:
+        params = {
+            "filter.ids": ",".join(nct_ids),
+            "fields": "NCTId|LastUpdatePostDate",
+            "pageSize": 1000,
+        }
+        return list(self.list_studies(params, attempts=attempts))
+
+    def _chunks(self, ids: list[str], size: int) -> Iterator[list[str]]:
+        """`size` ids at a time, fewer if needed to keep the request URL under 8 KB."""
+        room = MAX_URL_LENGTH - len(str(self.http.base_url)) - 200  # path and other parameters
+        size = max(1, min(size, room // URL_BYTES_PER_ID))
+        for start in range(0, len(ids), size):
+            yield ids[start : start + size]
+
+    def _isolating(
+        self, nct_ids: list[str], ask: Callable[..., T]
+    ) -> Iterator[tuple[list[str], T | RegistryError]]:
+        """(ids, answer or error) for `ask(nct_ids)`, splitting a request that keeps failing.
+
+        A record the registry cannot serialise fails every request that includes it (5xx), and
+        an over-long URL fails with 414: the request is halved, and failing halves halved again,
+        so the trials that are fine are answered and only the bad ones carry the error. A half
+        is asked once (its parent already used every retry). When both halves fail and
+        `/version` fails too, the registry is down for everyone: splitting stops. At most
+        4 x log2(n) extra requests are spent finding the bad ones.
+        """
+        try:
+            yield nct_ids, ask(nct_ids)
+        except RegistryError as failure:
+            budget = [4 * max(1, (len(nct_ids) - 1).bit_length())]
+            yield from self._split_on_failure(nct_ids, ask, failure, budget)
+
+    def _split_on_failure(
+        self, nct_ids: list[str], ask: Callable[..., T], failure: RegistryError, budget: list[int]
+    ) -> Iterator[tuple[list[str], T | RegistryError]]:
+        """The halves of a request that failed with `failure`, each asked once; a part that
+        fails again carries `failure` (which says how many attempts the request had)."""
+        if len(nct_ids) == 1 or failure.status not in SPLITTABLE_STATUSES or budget[0] < 2:
+            yield nct_ids, failure
+            return
+        budget[0] -= 2
+        middle = len(nct_ids) // 2
+        first, second = (self._ask_once(half, ask) for half in (nct_ids[:middle], nct_ids[middle:]))
+        if all(isinstance(half, RegistryError) for half in (first, second)):
+            if failure.status != 414 and not self._answers_version():
+                yield nct_ids, failure  # down for everyone, not one bad record
+                return
+        for half, answer in ((nct_ids[:middle], first), (nct_ids[middle:], second)):
+            if isinstance(answer, RegistryError):
+                yield from self._split_on_failure(half, ask, failure, budget)
+            else:
+                yield half, answer
+
+    @staticmethod
+    def _ask_once(nct_ids: list[str], ask: Callable[..., T]) -> T | RegistryError:
+        try:
+            return ask(nct_ids, attempts=1)
+        except RegistryError as exc:
+            return exc
+
+    def _answers_version(self) -> bool:
+        try:
+            self.get_json("/version", attempts=1)
+        except RegistryError:
+            return False
+        return True
+
+    def list_studies(self, params: dict[str, Any], *, attempts: int | None = None) -> Iterator[Any]:
         """Every study of a `/studies` list answer, page after page (`nextPageToken`)."""
         while True:
-            page = self.get_json("/studies", params=params)
+            page = self.get_json("/studies", params=params, attempts=attempts)
             studies = page.get("studies") if isinstance(page, dict) else None
             if not isinstance(studies, list):
                 raise MalformedResponse("malformed JSON: no 'studies' list")
@@ -164,11 +234,11 @@ class RegistryClient:
             )
         return study
 
-    def _fetch_batch(self, nct_ids: list[str]) -> FetchBatch:
+    def _fetch_batch(self, nct_ids: list[str], *, attempts: int | None = None) -> FetchBatch:
         wanted = set(nct_ids)
         batch = FetchBatch()
         params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
-        for study in self.list_studies(params):
+        for study in self.list_studies(params, attempts=attempts):
             try:
                 nct_id = study_nct_id(study)
             except RegistryError as exc:
@@ -190,11 +260,15 @@ class RegistryClient:
                 batch.errors[nct_id] = exc
         return batch
 
-    def get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
-        """GET with retries: parsed JSON, or a `RegistryError` that says what went wrong."""
+    def get_json(
+        self, path: str, *, params: dict[str, Any] | None = None, attempts: int | None = None
+    ) -> Any:
+        """GET with retries (`attempts`, default `max_attempts`): parsed JSON, or a
+        `RegistryError` that says what went wrong."""
+        attempts = attempts or self.max_attempts
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
-            stop=self._stop_retrying,
+            stop=lambda state: self._stop_retrying(state, attempts),
             wait=self._retry_wait,
             before_sleep=self._log_retry,
             reraise=True,
@@ -207,18 +281,20 @@ class RegistryClient:
                 raise RegistryError(REFUSED, status=403) from exc
             what = "rate limited" if exc.status == 429 else "server error"
             raise RegistryError(
-                f"{what} (HTTP {exc.status}) after {self.max_attempts} attempts", status=exc.status
+                f"{what} (HTTP {exc.status}) after {attempts} attempts", status=exc.status
             ) from exc
         except httpx.TimeoutException as exc:
-            raise RegistryError(f"timed out after {self.max_attempts} attempts") from exc
+            raise RegistryError(f"timed out after {attempts} attempts") from exc
         except httpx.TransportError as exc:
             raise RegistryError(
-                f"connection failed after {self.max_attempts} attempts ({type(exc).__name__})"
+                f"connection failed after {attempts} attempts ({type(exc).__name__})"
             ) from exc
         if response.status_code == 404:
             raise StudyNotFound("not found (HTTP 404)", status=404)
         if response.status_code == 400:
             raise RegistryError("invalid id (HTTP 400)", status=400)
+        if response.status_code == 414:
+            raise RegistryError("request URL too long (HTTP 414)", status=414)
         if response.status_code != 200:
             raise RegistryError(
                 f"unexpected HTTP {response.status_code}", status=response.status_code
@@ -244,11 +320,11 @@ class RegistryClient:
                 time.sleep(delay)
             self._next_request_at = time.monotonic() + self.request_interval
 
-    def _stop_retrying(self, state: tenacity.RetryCallState) -> bool:
+    def _stop_retrying(self, state: tenacity.RetryCallState, attempts: int) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableResponse) and exc.status == 403:
-            return self.refused or state.attempt_number >= min(REFUSAL_ATTEMPTS, self.max_attempts)
-        return state.attempt_number >= self.max_attempts
+            return self.refused or state.attempt_number >= min(REFUSAL_ATTEMPTS, attempts)
+        return state.attempt_number >= attempts
 
     def _retry_wait(self, state: tenacity.RetryCallState) -> float:
         """Retry-After when the registry sends one; for throttling without it, long enough for

@@ -88,7 +88,15 @@ def stored_searches(store: Store, *, unsettled_only: bool = False) -> list[Searc
 def fetch_matches(client: RegistryClient, search: Search) -> list[Match]:
     """Every trial the search matches, on every page."""
     params = {**search.params(), "fields": MATCH_FIELDS, "pageSize": PAGE_SIZE}
-    return [_match(study) for study in client.list_studies(params)]
+    try:
+        return [_match(study) for study in client.list_studies(params)]
+    except RegistryError as exc:
+        if exc.status == 400:  # the registry could not read the search, not an id
+            raise RegistryError(
+                "the registry refused the search expression (HTTP 400): check its terms",
+                status=400,
+            ) from exc
+        raise
 
 
 def _match(study: dict[str, Any]) -> Match:

@@ -61,6 +61,9 @@ class RegistryServer:
         self.data_timestamp = "2026-11-24T09:00:00"
         self.max_page_size = 1000
         self.min_interval = 0.0  # a rate limit: faster requests get 429
+        # Records the registry cannot serialise: every request that includes one fails (500).
+        self.poisoned: set[str] = set()
+        self.max_url_length = 8192  # a longer request line gets 414, as real servers answer
         self.rate_limited = 0
         self.hold_request_number: int | None = None
         self.request_held = threading.Event()
@@ -135,6 +138,10 @@ class RegistryServer:
                     return fault
         return None
 
+    def _poisons(self, path: str, params: dict[str, list[str]]) -> bool:
+        asked = set(params.get("filter.ids", [""])[0].split(",")) | {path.rsplit("/", 1)[-1]}
+        return bool(asked & self.poisoned)
+
     def _answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, str]:
         if path.startswith("/api/int/"):
             return self._history_answer(path.removeprefix("/api/int"), params)
@@ -170,6 +177,8 @@ class RegistryServer:
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
         if "filter.ids" not in params:
+            if any(_unbalanced(values[0]) for key, values in params.items() if key[:6] == "query."):
+                return 400, '{"message": "invalid search expression"}'
             return self._page(self._search(params), params)
         wanted = params.get("filter.ids", [""])[0].split(",")
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
@@ -247,6 +256,12 @@ class RegistryServer:
                         SeenRequest(url.path, parse_qs(url.query), dict(self.headers), time.time())
                     )
                     number = len(server.requests)
+                if len(self.path) > server.max_url_length:
+                    self._reply(414, '{"message": "URI too long"}', {})
+                    return
+                if server._poisons(url.path, parse_qs(url.query)):
+                    self._reply(500, '{"message": "internal server error"}', {})
+                    return
                 too_fast = len(server.requests) > 1 and (
                     server.requests[-1].at - server.requests[-2].at < server.min_interval
                 )
@@ -286,3 +301,13 @@ class RegistryServer:
                 pass
 
         return Handler
+
+
+def _unbalanced(expression: str) -> bool:
+    """An Essie expression the registry cannot parse: brackets that do not close."""
+    depth = 0
+    for char in expression:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return True
+    return depth != 0

@@ -114,3 +114,16 @@ def test_bad_searches_are_bad_input(trialwatch):
     assert bad_name.code == 2 and "bad search name 'bad name!'" in bad_name.stderr
     bad_status = trialwatch("watch", "query", "ok", "--status", "sleeping")
     assert bad_status.code == 2 and "sleeping" in bad_status.stderr
+
+
+def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "dates", "--term", "AREA[LastUpdatePostDate RANGE[2026-11-20,MAX]")
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    assert result.json()["errors"] == [
+        {
+            "nct_id": "query:dates",
+            "error": "the registry refused the search expression (HTTP 400): check its terms",
+        }
+    ]

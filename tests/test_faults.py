@@ -318,3 +318,24 @@ def test_a_partial_record_from_the_registry_fails_alone_and_records_nothing(
         assert conn.execute("select count(*) from snapshots where nct_id = ?", [A]).fetchone() == (
             1,
         )
+
+
+def test_a_poisoned_record_never_blocks_its_batch_and_is_caught_up_later(
+    trialwatch, registry, home
+):
+    """One record the registry cannot serialise (500 for every request that includes it), in
+    both phases of the daily check: the other trials are checked and alerted on in the same
+    run; only the bad one carries the error, and it is caught up when served again."""
+    ids = [f"NCT0000010{n}" for n in range(6)]
+    watched_with_a_baseline(trialwatch, registry, *ids)
+    registry.put(*(completed(nct_id) for nct_id in ids))
+    registry.poisoned = {ids[4]}
+    result = trialwatch("check", "--json")
+    assert result.code == 1
+    assert overall_status_events(result) == sorted(set(ids) - {ids[4]})
+    assert result.json()["errors"] == [
+        {"nct_id": ids[4], "error": "server error (HTTP 500) after 3 attempts"}
+    ]
+    registry.poisoned = set()
+    caught_up = trialwatch("check", "--json")
+    assert caught_up.code == 0 and overall_status_events(caught_up) == [ids[4]]

@@ -71,12 +71,14 @@ def test_server_errors_are_retried_then_succeed(client, registry, five_trials):
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_error_that_persists_names_the_status(client, registry, five_trials, status):
-    registry.fail(status=status, times=3)
+    registry.fail(status=status, times=5)
+    registry.fail(status=status, path_prefix="/version")  # down for everyone: no more splitting
     studies, errors = fetch_all(client, IDS[:2])
     assert studies == {}
     assert errors == {
         nct_id: f"server error (HTTP {status}) after 3 attempts" for nct_id in IDS[:2]
     }
+    assert len(registry.study_requests()) == 3 + 2  # the halves asked once each, then it stops
 
 
 def test_rate_limit_honours_retry_after(client, registry, five_trials):
@@ -197,3 +199,52 @@ def test_rejected_batch_is_retried_one_by_one(client, registry, five_trials):
     registry.fail(status=400, body='{"message": "bad"}')
     studies, errors = fetch_all(client, IDS[:2])
     assert sorted(studies) == IDS[:2] and errors == {}
+
+
+def many_trials(registry, count):
+    ids = [f"NCT{n:08d}" for n in range(1, count + 1)]
+    registry.put(*(study_with_id(nct_id) for nct_id in ids))
+    return ids
+
+
+def test_a_poisoned_record_is_isolated_and_the_rest_of_its_batch_fetched(client, registry):
+    """A record the registry cannot serialise fails every request that includes it: the batch
+    is halved until it is found, within a bound on extra requests."""
+    ids = many_trials(registry, 20)
+    registry.poisoned = {ids[13]}
+    studies, errors = fetch_all(client, ids, batch_size=20)
+    assert sorted(studies) == sorted(set(ids) - {ids[13]})
+    assert errors == {ids[13]: "server error (HTTP 500) after 3 attempts"}
+    # 3 tries of the batch, then two halves per level: 20 -> 10 -> 5 -> 3 -> 2 -> 1
+    assert len(registry.study_requests()) <= 3 + 2 * 5
+
+
+def test_two_poisoned_records_in_both_halves_are_both_isolated(client, registry):
+    ids = many_trials(registry, 16)
+    registry.poisoned = {ids[2], ids[11]}
+    studies, errors = fetch_all(client, ids, batch_size=16)
+    assert set(errors) == {ids[2], ids[11]} and len(studies) == 14
+    assert len(registry.version_requests()) == 1  # both halves failed: is it down? no
+
+
+def test_the_update_dates_phase_isolates_a_poisoned_record_too(client, registry):
+    ids = many_trials(registry, 12)
+    registry.poisoned = {ids[5]}
+    dates = client.fetch_update_dates(ids)
+    assert set(dates) == set(ids) - {ids[5]}  # the poisoned one counts as moved
+
+
+def test_request_urls_stay_under_8_kb_whatever_the_batch_size(client, registry):
+    ids = many_trials(registry, 1200)
+    studies, errors = fetch_all(client, ids, batch_size=1000)
+    assert len(studies) == 1200 and errors == {}
+    requests = registry.study_requests()
+    assert len(requests) == 3
+    assert max(len(r.params["filter.ids"][0]) for r in requests) < 8000
+
+
+def test_a_414_is_split_like_a_failing_batch(client, registry):
+    ids = many_trials(registry, 8)
+    registry.max_url_length = 80 + 4 * 12  # room for about four ids
+    studies, errors = fetch_all(client, ids, batch_size=8)
+    assert sorted(studies) == ids and errors == {}
