@@ -35,13 +35,17 @@ class CheckOutcome:
     fetched: int = 0  # records downloaded (for import: read from files) and recorded
     events: list[ChangeEvent] = field(default_factory=list)
     errors: list[TrialError] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)  # merged trials: {old id: current id}
 
     def to_json(self) -> dict[str, Any]:
+        """The spec's object; `moved` only when the registry merged a watched trial."""
+        moved = [{"nct_id": old, "now": current} for old, current in self.moved.items()]
         return {
             "checked": self.checked,
             "fetched": self.fetched,
             "changes": [event.to_json() for event in self.events],
             "errors": [{"nct_id": e.nct_id, "error": e.error} for e in self.errors],
+            **({"moved": moved} if moved else {}),
         }
 
 
@@ -102,6 +106,10 @@ def check_trials(
     for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
         fetched_at = clock()
         errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
+        for old_id, current_id in batch.moved.items():
+            store.move_trial(old_id, current_id)
+            outcome.moved[old_id] = current_id
+            logger.info("%s is now %s: its watch and history moved", old_id, current_id)
         for nct_id, study in batch.studies.items():
             failure = _record_into(outcome, store, study, fetched_at=fetched_at, source="api")
             if failure:

@@ -20,6 +20,8 @@ BOOKKEEPING_STATUS_FIELDS = (
     "lastUpdateSubmitDate",
     "lastUpdatePostDateStruct",
 )
+# The record's own ids: a merged trial's new id and aliases are told by `check` itself.
+IDENTITY_FIELDS = ("nctId", "nctIdAliases")
 DATE_FIELDS = {
     "start_date": "startDateStruct",
     "primary_completion_date": "primaryCompletionDateStruct",
@@ -76,6 +78,11 @@ def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
     contacts_locations = protocol.pop("contactsLocationsModule", {})
     for field in BOOKKEEPING_STATUS_FIELDS:
         status.pop(field, None)
+    identification = protocol.get("identificationModule")
+    if isinstance(identification, dict):  # the id is the record's key; a merge is told apart
+        protocol["identificationModule"] = {
+            key: value for key, value in identification.items() if key not in IDENTITY_FIELDS
+        }
     record: dict[str, Any] = {
         "nct_id": study_nct_id(study),
         "overall_status": status.pop("overallStatus", None),

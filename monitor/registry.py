@@ -18,7 +18,7 @@ import tenacity
 
 from monitor import __version__
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
-from monitor.normalise import study_nct_id
+from monitor.normalise import NCT_ID, study_nct_id
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,6 +54,8 @@ class FetchBatch:
 
     studies: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, RegistryError] = field(default_factory=dict)
+    # Ids the registry answered under another, current id (a merged trial): {asked: current}.
+    moved: dict[str, str] = field(default_factory=dict)
 
 
 class RegistryClient:
@@ -75,6 +77,7 @@ class RegistryClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=httpx.HTTPTransport(retries=0),
+            follow_redirects=True,  # a merged trial's old id answers 301 to the current one
         )
         self.request_interval = request_interval
         self.max_attempts = max_attempts
@@ -228,7 +231,7 @@ class RegistryClient:
         except RegistryError as exc:
             exc.nct_id = nct_id
             raise
-        if study_nct_id(study) != nct_id:
+        if nct_id not in study_ids(study):
             raise MalformedResponse(
                 f"registry answered with {study_nct_id(study)} instead", nct_id=nct_id
             )
@@ -240,11 +243,13 @@ class RegistryClient:
         params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
         for study in self.list_studies(params, attempts=attempts):
             try:
-                nct_id = study_nct_id(study)
+                asked = [nct_id for nct_id in study_ids(study) if nct_id in wanted]
             except RegistryError as exc:
                 raise MalformedResponse(f"{exc} in a batch answer") from exc
-            if nct_id in wanted:
+            for nct_id in asked:  # filter.ids matches aliases too: the old id of a merged trial
                 batch.studies[nct_id] = study
+                if nct_id != study_nct_id(study):
+                    batch.moved[nct_id] = study_nct_id(study)
         for nct_id in nct_ids:
             if nct_id not in batch.studies:
                 batch.errors[nct_id] = StudyNotFound("not found in the registry", nct_id=nct_id)
@@ -254,10 +259,13 @@ class RegistryClient:
         batch = FetchBatch()
         for nct_id in nct_ids:
             try:
-                batch.studies[nct_id] = self.fetch_study(nct_id)
+                batch.studies[nct_id] = study = self.fetch_study(nct_id)
             except RegistryError as exc:
                 exc.nct_id = nct_id
                 batch.errors[nct_id] = exc
+                continue
+            if study_nct_id(study) != nct_id:
+                batch.moved[nct_id] = study_nct_id(study)
         return batch
 
     def get_json(
@@ -347,6 +355,16 @@ def last_update_posted(study: dict[str, Any]) -> str | None:
     """The record's `lastUpdatePostDateStruct.date`: it moves whenever the record is updated."""
     status = study.get("protocolSection", {}).get("statusModule", {})
     return (status.get("lastUpdatePostDateStruct") or {}).get("date")
+
+
+def study_ids(study: dict[str, Any]) -> list[str]:
+    """The ids a record answers to: its NCT id and the old ids merged into it
+    (`nctIdAliases`)."""
+    nct_id = study_nct_id(study)  # a record without a valid id is malformed: raises
+    aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases")
+    listed = aliases if isinstance(aliases, list) else []
+    valid = [alias for alias in listed if isinstance(alias, str) and NCT_ID.fullmatch(alias)]
+    return [nct_id, *valid]
 
 
 def data_version(study: dict[str, Any]) -> str:

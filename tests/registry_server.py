@@ -64,6 +64,7 @@ class RegistryServer:
         # Records the registry cannot serialise: every request that includes one fails (500).
         self.poisoned: set[str] = set()
         self.max_url_length = 8192  # a longer request line gets 414, as real servers answer
+        self.aliases: dict[str, str] = {}  # merged trials: old id -> current id
         self.rate_limited = 0
         self.hold_request_number: int | None = None
         self.request_held = threading.Event()
@@ -111,6 +112,18 @@ class RegistryServer:
         self.publications += 1
         self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
 
+    def merge(self, old_id: str, current_id: str) -> None:
+        """The registry merges a trial into another: the old id becomes an alias of the
+        current record (`nctIdAliases`); `/studies/{old}` answers 301, `filter.ids` matches it."""
+        study = json.loads(self.studies.get(current_id) or self.studies[old_id])
+        identification = study["protocolSection"]["identificationModule"]
+        identification["nctId"] = current_id
+        identification["nctIdAliases"] = [*identification.get("nctIdAliases", []), old_id]
+        self.studies.pop(old_id, None)
+        self.update_dates.pop(old_id, None)
+        self.aliases[old_id] = current_id
+        self.put(study)
+
     def put_versions(self, nct_id: str, dated_studies: list[tuple[str, dict[str, Any]]]) -> None:
         """The record history: versions 0, 1, ... with their dates, oldest first."""
         self.versions[nct_id] = [(date, json.dumps(study)) for date, study in dated_studies]
@@ -154,6 +167,8 @@ class RegistryServer:
             nct_id = one.group(1)
             if not re.fullmatch(r"NCT\d{8}", nct_id):
                 return 400, '{"message": "invalid NCT id"}'
+            if nct_id in self.aliases:
+                return 301, self.aliases[nct_id]  # the handler sends Location
             if nct_id not in self.studies:
                 return 404, '{"message": "not found"}'
             return 200, self.studies[nct_id]
@@ -180,7 +195,8 @@ class RegistryServer:
             if any(_unbalanced(values[0]) for key, values in params.items() if key[:6] == "query."):
                 return 400, '{"message": "invalid search expression"}'
             return self._page(self._search(params), params)
-        wanted = params.get("filter.ids", [""])[0].split(",")
+        asked = params.get("filter.ids", [""])[0].split(",")
+        wanted = list(dict.fromkeys(self.aliases.get(nct_id, nct_id) for nct_id in asked))
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
             return 400, '{"message": "invalid filter.ids"}'
         if params.get("fields") == ["NCTId|LastUpdatePostDate"]:
@@ -281,8 +297,12 @@ class RegistryServer:
                 if fault is not None and not fault.truncate:
                     self._reply(fault.status, fault.body, fault.headers)
                 else:
-                    answer = server._answer(url.path, parse_qs(url.query))
-                    self._reply(*answer, {}, truncate=fault is not None)
+                    status, body = server._answer(url.path, parse_qs(url.query))
+                    if status == 301:  # body: the current id; absolute, as the registry sends
+                        moved_to = f"{server.url}{url.path.rsplit('/', 1)[0]}/{body}"
+                        self._reply(301, "", {"Location": moved_to})
+                        return
+                    self._reply(status, body, {}, truncate=fault is not None)
 
             def _reply(
                 self, status: int, body: str, headers: dict[str, str], *, truncate: bool = False

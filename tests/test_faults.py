@@ -339,3 +339,28 @@ def test_a_poisoned_record_never_blocks_its_batch_and_is_caught_up_later(
     registry.poisoned = set()
     caught_up = trialwatch("check", "--json")
     assert caught_up.code == 0 and overall_status_events(caught_up) == [ids[4]]
+
+
+def test_a_merged_trial_moves_its_watch_and_history_and_is_told_once(trialwatch, registry, home):
+    """The registry merged A into C: the batch answer comes back under C (A is an alias). The
+    watch, snapshots and events move to C, nothing is lost, and the user is told once."""
+    current = "NCT00000009"
+    watched_with_a_baseline(trialwatch, registry, A, B)
+    registry.merge(A, current)
+    moved = trialwatch("check", "--json")
+    assert moved.code == 0, moved.stderr
+    assert moved.json()["moved"] == [{"nct_id": A, "now": current}]
+    assert f"trialwatch: {A} is now {current} (the registry merged them)" in moved.stderr
+    assert moved.json()["changes"] == []  # the same record under its current id: no change
+    with sqlite3.connect(home / "trialwatch.db") as db:
+        assert db.execute("select nct_id from watches order by nct_id").fetchall() == [
+            (B,),
+            (current,),
+        ]
+        snapshots = db.execute("select count(*) from snapshots where nct_id = ?", [current])
+        assert snapshots.fetchone()[0] == 2  # the baseline taken as A, the record now as C
+    registry.put(completed(current))
+    later = trialwatch("check", "--json")
+    assert overall_status_events(later) == [current] and "merged" not in later.stderr
+    history = trialwatch("history", current, "--json").json()
+    assert len(history["snapshots"]) == 3

@@ -248,3 +248,20 @@ def test_a_414_is_split_like_a_failing_batch(client, registry):
     registry.max_url_length = 80 + 4 * 12  # room for about four ids
     studies, errors = fetch_all(client, ids, batch_size=8)
     assert sorted(studies) == ids and errors == {}
+
+
+def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(client, registry):
+    registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
+    registry.merge("NCT00000001", "NCT00000009")
+    studies, errors = fetch_all(client, ["NCT00000001", "NCT00000002"])
+    assert errors == {}
+    assert studies["NCT00000001"]["protocolSection"]["identificationModule"]["nctId"] == (
+        "NCT00000009"
+    )
+    [batch] = client.fetch_studies(["NCT00000001"])
+    assert batch.moved == {"NCT00000001": "NCT00000009"}
+    assert client.fetch_study("NCT00000001")["protocolSection"]["identificationModule"][
+        "nctId"
+    ] == ("NCT00000009")
+    assert registry.requests[-2].path == "/studies/NCT00000001"  # 301, followed
+    assert registry.requests[-1].path == "/studies/NCT00000009"

@@ -137,7 +137,15 @@ def say_events(ctx: Context, outcome: CheckOutcome) -> None:
         ctx.say(f"{event.nct_id}  {event.summary}")
 
 
-def report_errors(outcome: CheckOutcome) -> None:
+def report_to_stderr(outcome: CheckOutcome) -> None:
+    """Each failed trial, and each trial the registry merged into another (told once: the
+    watch moves with it)."""
+    for old_id, current_id in outcome.moved.items():
+        click.echo(
+            f"trialwatch: {old_id} is now {current_id} (the registry merged them): "
+            "its watch and history moved",
+            err=True,
+        )
     for error in outcome.errors:
         click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
 

@@ -14,7 +14,7 @@ from monitor.cli._app import (
     format_json,
     parse_ids,
     pass_context,
-    report_errors,
+    report_to_stderr,
     require_watched,
     say_events,
     terminal_safe,
@@ -94,7 +94,7 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
             f"{len(outcome.events)} change(s), "
             f"{len(outcome.errors)} error(s)"
         )
-    report_errors(outcome)
+    report_to_stderr(outcome)
     if outcome.errors:
         raise SystemExit(1)
 

@@ -12,7 +12,7 @@ from monitor.cli._app import (
     Context,
     cli,
     pass_context,
-    report_errors,
+    report_to_stderr,
     say_events,
     terminal_safe,
     utc_now,
@@ -90,7 +90,7 @@ def run(ctx: Context) -> None:
 
 def _say_summary(ctx: Context, summary: RunSummary) -> None:
     say_events(ctx, summary.outcome)
-    report_errors(summary.outcome)
+    report_to_stderr(summary.outcome)
     _say_report(ctx, summary.report, channel_name="outbox")
 
 

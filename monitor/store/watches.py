@@ -109,6 +109,42 @@ class WatchQueries(StoreBase):
             for nct_id in nct_ids:
                 self.db["watches"].update(nct_id, {"last_checked_at": now})
 
+    def move_trial(self, old_id: str, current_id: str) -> None:
+        """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
+        the watch, its snapshots, events and search matches move to the current id, in one
+        transaction. A watch the current id already had keeps its settings, gains the old
+        one's recipients, and is active if either was."""
+        old = self._watch_row(old_id)
+        if old is None:
+            return
+        current = self._watch_row(current_id)
+        with self._writing():
+            if current is None:
+                self.db["watches"].insert({**old, "nct_id": current_id})
+            else:
+                recipients = dict.fromkeys(
+                    [*json.loads(current["recipients"]), *json.loads(old["recipients"])]
+                )
+                self.db["watches"].update(
+                    current_id,
+                    {
+                        "active": int(bool(current["active"] or old["active"])),
+                        "recipients": json.dumps(list(recipients)),
+                        "label": current["label"] or old["label"],
+                    },
+                )
+            for table in ("snapshots", "events"):
+                self.db.execute(
+                    f"update {table} set nct_id = ? where nct_id = ?", [current_id, old_id]
+                )
+            for table in ("query_matches", "registry_versions"):  # keyed with the id: merge
+                self.db.execute(
+                    f"update or ignore {table} set nct_id = ? where nct_id = ?",
+                    [current_id, old_id],
+                )
+                self.db.execute(f"delete from {table} where nct_id = ?", [old_id])
+            self.db.execute("delete from watches where nct_id = ?", [old_id])
+
     def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
         """Among `nct_ids`, the trials never checked or whose last check failed."""
         wanted = list(nct_ids)
