@@ -8,6 +8,7 @@ before anything is stored, so when they fail nothing changes.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from monitor.events import ChangeEvent
 from monitor.normalise import content_hash, normalise_study, study_nct_id
 from monitor.registry import RegistryClient
 from monitor.store import BackfilledVersion, Store
+from monitor.wording import parse_registry_date
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def fetch_version(client: RegistryClient, nct_id: str, number: int) -> dict[str,
 def backfill_trial(
     store: Store, client: RegistryClient, nct_id: str, *, notify: bool, clock: Callable[[], str]
 ) -> BackfillOutcome:
-    """Store every version older than the trial's first checked snapshot and not stored yet.
+    """Store every version up to the one the trial's first checked snapshot holds (by its
+    submission date, see `horizon_version_date`), and not stored yet.
 
     Versions are diffed in order; the last one is then diffed against the first checked
     snapshot (until now a baseline), so the history runs on without a gap. Backfilled events
@@ -72,11 +75,11 @@ def backfill_trial(
         versions = fetch_version_list(client, nct_id)
         done = store.backfilled_version_numbers(nct_id)
         horizon = store.first_checked_snapshot(nct_id)
+        last = horizon_version_date(horizon.raw, horizon.fetched_at) if horizon else None
         wanted = [
             version
             for version in versions
-            if version.number not in done
-            and (horizon is None or version.date < horizon.fetched_at[:10])
+            if version.number not in done and (last is None or version.date <= last)
         ]
         studies = [(version, fetch_version(client, nct_id, version.number)) for version in wanted]
     except RegistryError as exc:
@@ -120,6 +123,19 @@ def backfill_trial(
         dates[0] if dates else None,
         dates[-1] if dates else None,
     )
+
+
+def horizon_version_date(raw: dict[str, Any], fetched_at: str) -> str:
+    """The submission date of the version the first check saw: the version list dates each
+    version by its submission, and a version submitted before that check may have been posted
+    only after it. Later versions are the check's business, not history: backfilling them would
+    tell the story backwards. Without the record's submit date, the day before the check."""
+    status = raw.get("protocolSection", {}).get("statusModule", {})
+    submitted = status.get("lastUpdateSubmitDate") if isinstance(status, dict) else None
+    if isinstance(submitted, str) and parse_registry_date(submitted):
+        return submitted[:10]
+    day_before = dt.date.fromisoformat(fetched_at[:10]) - dt.timedelta(days=1)
+    return day_before.isoformat()
 
 
 def _mark(event: ChangeEvent, number: int) -> ChangeEvent:

@@ -97,3 +97,27 @@ def test_backfill_stays_under_the_rate_limit(trialwatch, registry):
     registry.min_interval = 0.15
     result = trialwatch("backfill", NCT, env={"TRIALWATCH_REQUEST_INTERVAL": "0.2"})
     assert result.code == 0 and registry.rate_limited == 0
+
+
+def test_a_version_submitted_before_the_first_check_but_posted_after_is_not_history(
+    trialwatch, registry, home
+):
+    """The version list dates versions by submission. The first check saw version 1 (submitted
+    2026-02-10); versions 2-4 were submitted before that check's day but not yet posted: they
+    are the future of the checked snapshot, not its past, and the story is not told backwards."""
+    submitted = [
+        (study["protocolSection"]["statusModule"]["lastUpdateSubmitDate"], study)
+        for _, study in STORY
+    ]
+    registry.put(STORY[1][1])
+    trialwatch("watch", "add", NCT)
+    trialwatch("check")  # the baseline, dated today: it holds version 1
+    registry.put_versions(NCT, submitted)
+    result = trialwatch("backfill", NCT)
+    assert result.stdout == (
+        f"{NCT}: 2 version(s) stored (2026-01-12 to 2026-02-10), 3 already covered, 4 change(s)\n"
+    )
+    history = trialwatch("history", NCT, "--json").json()
+    assert len(history["snapshots"]) == 3  # versions 0 and 1, then the checked snapshot
+    assert {e["category"] for e in history["events"]} >= {"site_status", "site_renamed"}
+    assert not any(e["category"] == "enrollment" for e in history["events"])  # 300 -> 270
