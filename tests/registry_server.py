@@ -24,7 +24,7 @@ class Fault:
     """What the next matching request gets instead of a normal answer."""
 
     status: int = 503
-    body: str = '{"error": "scripted fault"}'
+    body: str = "scripted fault"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     reset: bool = False
@@ -166,18 +166,18 @@ class RegistryServer:
         if one:
             nct_id = one.group(1)
             if not re.fullmatch(r"NCT\d{8}", nct_id):
-                return 400, '{"message": "invalid NCT id"}'
+                return 400, "invalid NCT id"
             if nct_id in self.aliases:
                 return 301, self.aliases[nct_id]  # the handler sends Location
             if nct_id not in self.studies:
-                return 404, '{"message": "not found"}'
+                return 404, "not found"
             return 200, self.studies[nct_id]
-        return 404, '{"message": "no such endpoint"}'
+        return 404, "no such endpoint"
 
     def _history_answer(self, path: str, params: dict[str, list[str]]) -> tuple[int, str]:
         found = re.fullmatch(r"/studies/(NCT\d{8})(?:/history/(\d+))?", path)
         if not found or found.group(1) not in self.versions:
-            return 404, '{"message": "not found"}'
+            return 404, "not found"
         versions = self.versions[found.group(1)]
         if found.group(2) is None:
             changes = [
@@ -187,18 +187,18 @@ class RegistryServer:
             return 200, json.dumps({"history": {"changes": changes}})
         number = int(found.group(2))
         if number >= len(versions):
-            return 404, '{"message": "no such version"}'
+            return 404, "no such version"
         return 200, '{"study": ' + versions[number][1] + "}"
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
         if "filter.ids" not in params:
             if any(_unbalanced(values[0]) for key, values in params.items() if key[:6] == "query."):
-                return 400, '{"message": "invalid search expression"}'
+                return 400, "invalid search expression"
             return self._page(self._search(params), params)
         asked = params.get("filter.ids", [""])[0].split(",")
         wanted = list(dict.fromkeys(self.aliases.get(nct_id, nct_id) for nct_id in asked))
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
-            return 400, '{"message": "invalid filter.ids"}'
+            return 400, "invalid filter.ids"
         if params.get("fields") == ["NCTId|LastUpdatePostDate"]:
             return self._page(
                 [self._update_date_only(i) for i in wanted if i in self.studies], params
@@ -255,11 +255,13 @@ class RegistryServer:
         }
 
     def _page(self, found: list[str], params: dict[str, list[str]]) -> tuple[int, str]:
-        size = min(int(params.get("pageSize", ["10"])[0]), self.max_page_size)
+        size = min(int(params.get("pageSize", ["0"])[0]) or 10, self.max_page_size)
         start = int(params.get("pageToken", ["0"])[0])
         page = found[start : start + size]
         token = f', "nextPageToken": "{start + size}"' if start + size < len(found) else ""
-        return 200, '{"studies": [' + ",".join(page) + "]" + token + "}"
+        first = "pageToken" not in params and params.get("countTotal") == ["true"]
+        total = f', "totalCount": {len(found)}' if first else ""
+        return 200, '{"studies": [' + ",".join(page) + "]" + token + total + "}"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -273,17 +275,17 @@ class RegistryServer:
                     )
                     number = len(server.requests)
                 if len(self.path) > server.max_url_length:
-                    self._reply(414, '{"message": "URI too long"}', {})
+                    self._reply(414, "URI too long", {})
                     return
                 if server._poisons(url.path, parse_qs(url.query)):
-                    self._reply(500, '{"message": "internal server error"}', {})
+                    self._reply(500, "internal server error", {})
                     return
                 too_fast = len(server.requests) > 1 and (
                     server.requests[-1].at - server.requests[-2].at < server.min_interval
                 )
                 if too_fast:
                     server.rate_limited += 1
-                    self._reply(429, '{"message": "too many requests"}', {"Retry-After": "1"})
+                    self._reply(429, "too many requests", {"Retry-After": "1"})
                     return
                 if number == server.hold_request_number:
                     server.request_held.set()
@@ -309,7 +311,9 @@ class RegistryServer:
             ) -> None:
                 encoded = body.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                # as the API document says: JSON answers, errors as a text/plain message
+                content_type = "application/json" if status == 200 else "text/plain"
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(encoded)))
                 for name, value in headers.items():
                     self.send_header(name, value)
