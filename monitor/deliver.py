@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from monitor.config import Settings
 from monitor.errors import DeliveryError
 from monitor.render import Digest, render_digest
-from monitor.store import Delivery, Store
+from monitor.store import UNMAILED, Delivery, Store
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +109,18 @@ class OutboxChannel:
     """Writes each digest as an `.eml` file. The write is atomic (temporary file, then rename),
     so after a crash the file's presence says exactly whether the digest was delivered."""
 
-    name = "outbox"
-
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, instead_of_mail: bool = False):
+        """`instead_of_mail`: SMTP is not configured, so digests for addressed recipients
+        land here unmailed, and are mailed in one catch-up once SMTP is set up."""
         self.folder = folder
+        self.name = UNMAILED if instead_of_mail else "outbox"
 
     def path_for(self, delivery: Delivery) -> Path:
         token = delivery.message_id.strip("<>").split(".", 1)[0][:16]
         return self.folder / f"{delivery.created_at[:10]}-{token}.eml"
+
+    def __str__(self) -> str:
+        return str(self.folder)
 
     def already_delivered(self, delivery: Delivery) -> bool:
         return self.path_for(delivery).exists()
@@ -153,6 +157,9 @@ class SmtpChannel:
 
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
+
+    def __str__(self) -> str:
+        return f"SMTP {self.host}:{self.port}"
 
     def verify(self) -> None:
         """Connect and log in, nothing more (for `doctor`)."""
@@ -233,13 +240,31 @@ def open_channel(settings: Settings, *, outbox: Path | None = None) -> Iterator[
         finally:
             channel.close()
     else:
-        yield OutboxChannel(outbox or settings.data_dir / "outbox")
+        folder = outbox or settings.data_dir / "outbox"
+        yield OutboxChannel(folder, instead_of_mail=outbox is None)
 
 
 @dataclass
 class DeliveryReport:
     sent: list[Delivery] = field(default_factory=list)
     failures: list[tuple[Delivery, str]] = field(default_factory=list)
+    channel: Channel | None = None
+
+    def describe(self, delivery: Delivery) -> str:
+        """What happened to a delivered digest, in words that never claim a mail that was not
+        sent."""
+        who = ", ".join(delivery.recipients)
+        if not isinstance(self.channel, OutboxChannel):
+            return f"Mailed {delivery.subject} -> {who}"
+        path = self.channel.path_for(delivery)
+        if not who:
+            return f"Wrote {delivery.subject} to {path}"
+        if self.channel.name == UNMAILED:
+            return (
+                f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
+                "mailed (it will be, in one catch-up mail, once SMTP is set up)"
+            )
+        return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
 
 
 def deliver_pending(
@@ -247,7 +272,11 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Finish interrupted attempts, then send every owed digest; events are marked delivered
     only once every audience's message for them was accepted."""
-    report = DeliveryReport()
+    report = DeliveryReport(channel=channel)
+    if channel.name == "smtp":
+        _mail_what_only_reached_the_outbox(
+            store, channel, settings=settings, report=report, now=now
+        )
     for delivery in store.unfinished_deliveries():
         if delivery.state == "data_sent" or channel.already_delivered(delivery):
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
@@ -263,24 +292,7 @@ def deliver_pending(
         events, routes=routes, everyone=settings.mail_to, covered=store.covered()
     ):
         chosen = [event for event in events if event["id"] in audience.event_ids]
-        digest = render_digest(chosen, trials)
-        message_id = message_id_for(audience, domain=domain)
-        message = build_message(
-            digest,
-            sender=settings.mail_from or DEFAULT_SENDER,
-            recipients=audience.recipients,
-            message_id=message_id,
-            date=now,
-        )
-        delivery = store.create_delivery(
-            message_id=message_id,
-            audience=audience.key,
-            channel=channel.name,
-            subject=digest.subject,
-            message=message,
-            event_ids=audience.event_ids,
-            now=now,
-        )
+        delivery = _record_digest(store, channel, audience, chosen, trials, domain, settings, now)
         _send(store, channel, delivery, report, now=now)
     still_owed = plan_audiences(
         events, routes=routes, everyone=settings.mail_to, covered=store.covered(states=("sent",))
@@ -288,6 +300,61 @@ def deliver_pending(
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.mark_delivered([e["id"] for e in events if e["id"] not in owed_ids], now=now)
     return report
+
+
+def _record_digest(
+    store: Store,
+    channel: Channel,
+    audience: Audience,
+    events: list[dict[str, Any]],
+    trials: dict[str, dict[str, Any]],
+    domain: str,
+    settings: Settings,
+    now: str,
+) -> Delivery:
+    """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
+    digest = render_digest(events, trials)
+    message_id = message_id_for(audience, domain=domain)
+    message = build_message(
+        digest,
+        sender=settings.mail_from or DEFAULT_SENDER,
+        recipients=audience.recipients,
+        message_id=message_id,
+        date=now,
+    )
+    return store.create_delivery(
+        message_id=message_id,
+        audience=audience.key,
+        channel=channel.name,
+        subject=digest.subject,
+        message=message,
+        event_ids=audience.event_ids,
+        now=now,
+    )
+
+
+def _mail_what_only_reached_the_outbox(
+    store: Store, channel: Channel, *, settings: Settings, report: DeliveryReport, now: str
+) -> None:
+    """Digests for addressed recipients written to the outbox while SMTP was not configured:
+    their changes go out now, in one catch-up mail per audience (not one per missed run).
+    The catch-up is an ordinary delivery (exactly once); the outbox ones are `mailed` once it
+    has been handed over, so a crash in between mails nothing twice."""
+    domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
+    trials = store.trials()
+    for audience_key, unmailed in store.unmailed_deliveries().items():
+        event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
+        audience = Audience(tuple(json.loads(audience_key)), event_ids)
+        state = store.delivery_state(message_id_for(audience, domain=domain))
+        if state not in ("sent", "data_sent"):
+            events = store.events_by_id(event_ids)
+            delivery = _record_digest(
+                store, channel, audience, events, trials, domain, settings, now
+            )
+            _send(store, channel, delivery, report, now=now)
+            state = store.delivery_state(delivery.message_id)
+        if state in ("sent", "data_sent"):
+            store.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)
 
 
 def _send(

@@ -73,6 +73,16 @@ def check_registry(store: Store, settings: Settings) -> Finding:
 
 def check_smtp(store: Store, settings: Settings) -> Finding:
     if not settings.smtp_host:
+        addressed = sorted(
+            {*settings.mail_to, *(a for t in store.trials().values() for a in t["recipients"])}
+        )
+        if addressed:
+            return Finding(
+                "smtp",
+                False,
+                f"not configured, but digests are addressed to {', '.join(addressed)}: they only "
+                "go to the outbox and nothing is mailed; set smtp_host (TRIALWATCH_SMTP_HOST)",
+            )
         return Finding("smtp", True, "not configured: digests go to the outbox")
     try:
         SmtpChannel(settings).verify()

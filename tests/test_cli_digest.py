@@ -167,7 +167,7 @@ def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
     assert second.stdout.splitlines()[0] == (
         f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended"
     )
-    assert second.stdout.splitlines()[1].startswith("Delivered ")
+    assert second.stdout.splitlines()[1].startswith("Mailed NCT00000001: ")
     assert len(smtp.received) == 1
     third = trialwatch("run", env=env)
     assert (third.code, third.stdout, third.stderr) == (0, "", "")
@@ -278,3 +278,39 @@ def test_a_server_without_starttls_never_sees_the_password(story, home):
         assert server.login_attempts == 0 and server.received == [] and pending(home) == 17
     finally:
         server.stop()
+
+
+def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_up(
+    trialwatch, registry, smtp, home
+):
+    """With `--to` and no SMTP, nothing is mailed, and the output says so (it said
+    "Delivered ... -> a@example.org"); doctor calls it a problem. Once SMTP is configured,
+    one catch-up mail carries every change that only reached the outbox, then nothing more."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    for status in ("SUSPENDED", "RECRUITING"):
+        changed = study_with_id(A)
+        find_site(changed, "Cleveland Clinic")["status"] = status
+        registry.put(changed)
+        offline = trialwatch("run")
+        assert offline.code == 0
+        [line] = [line for line in offline.stdout.splitlines() if line.startswith("Wrote")]
+        assert line.startswith(f"Wrote the digest for ops@example.org to {home / 'outbox'}/")
+        assert line.endswith(
+            ".eml: SMTP is not configured, nothing was mailed (it will be, in "
+            "one catch-up mail, once SMTP is set up)"
+        )
+        assert "Delivered" not in offline.stdout and "Mailed" not in offline.stdout
+    doctor = trialwatch("doctor")
+    assert doctor.code == 1
+    assert "PROBLEM  smtp" in doctor.stdout and "ops@example.org" in doctor.stdout
+    mailed = trialwatch("digest", env=smtp.env())
+    assert mailed.code == 0
+    assert [line.split(" -> ")[-1] for line in mailed.stdout.splitlines()] == ["ops@example.org"]
+    [message] = smtp.received
+    assert message.recipients == ["ops@example.org"]
+    body = message.part("plain")
+    assert "Recruiting -> Suspended" in body and "Suspended -> Recruiting" in body
+    assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"
+    assert len(smtp.received) == 1

@@ -24,7 +24,6 @@ from monitor.lock import run_lock
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
     from monitor.deliver import DeliveryReport
     from monitor.run import RunSummary
-    from monitor.store import Delivery
 
 
 @cli.command()
@@ -51,28 +50,24 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         return
     with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:
         report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
-    _say_report(ctx, report, channel_name=channel.name)
+    _say_report(ctx, report)
     if report.failures:
         raise SystemExit(1)
     if not report.sent:
         ctx.say("No undelivered changes.")
 
 
-def _say_report(ctx: Context, report: DeliveryReport, *, channel_name: str) -> None:
+def _say_report(ctx: Context, report: DeliveryReport) -> None:
     for delivery in report.sent:
-        ctx.say(f"Delivered {delivery.subject} -> {_audience(delivery, channel_name)}")
+        ctx.say(terminal_safe(report.describe(delivery)))
     for delivery, error in report.failures:
+        who = ", ".join(delivery.recipients) or "the outbox"
         click.echo(
             terminal_safe(
-                f"trialwatch: digest for {_audience(delivery, channel_name)} not delivered "
-                f"(kept for the next run): {error}"
+                f"trialwatch: digest for {who} not delivered (kept for the next run): {error}"
             ),
             err=True,
         )
-
-
-def _audience(delivery: Delivery, channel_name: str) -> str:
-    return ", ".join(delivery.recipients) or channel_name
 
 
 @cli.command()
@@ -91,7 +86,7 @@ def run(ctx: Context) -> None:
 def _say_summary(ctx: Context, summary: RunSummary) -> None:
     say_events(ctx, summary.outcome)
     report_to_stderr(summary.outcome)
-    _say_report(ctx, summary.report, channel_name="outbox")
+    _say_report(ctx, summary.report)
 
 
 @cli.command()

@@ -7,7 +7,7 @@ events are committed together, so a crash loses or doubles nothing.
 from __future__ import annotations
 
 from monitor.store._base import StoreBase, StoredSnapshot
-from monitor.store.deliveries import UNFAILED_STATES, Delivery, DeliveryQueries
+from monitor.store.deliveries import UNFAILED_STATES, UNMAILED, Delivery, DeliveryQueries
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
 from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
@@ -15,6 +15,7 @@ from monitor.store.watches import Watch, WatchQueries
 
 __all__ = [
     "UNFAILED_STATES",
+    "UNMAILED",
     "BackfilledVersion",
     "Delivery",
     "Store",

@@ -30,7 +30,10 @@ class Delivery:
 
 # A delivery is `prepared` (recorded, not yet handed over), `data_sent` (the mail server was
 # given the whole message), `sent` (accepted) or `failed` (refused; its events are sent again).
+# A digest for addressed recipients written to the outbox because SMTP was not configured is
+# `sent` on the UNMAILED channel until a later catch-up mail carries its changes: then `mailed`.
 UNFAILED_STATES = ("prepared", "data_sent", "sent")
+UNMAILED = "outbox-unmailed"
 
 
 class DeliveryQueries(StoreBase):
@@ -91,6 +94,37 @@ class DeliveryQueries(StoreBase):
             self.db["deliveries"].update(
                 delivery_id, {"state": state, "finished_at": now, "error": error}
             )
+
+    def unmailed_deliveries(self) -> dict[str, list[tuple[int, list[int]]]]:
+        """{audience: [(delivery id, event ids)]} of digests for addressed recipients that only
+        reached the outbox (SMTP was not configured then), oldest first."""
+        sql = """
+            select d.id, d.audience, group_concat(de.event_id) as event_ids from deliveries d
+            join delivery_events de on de.delivery_id = d.id
+            where d.channel = ? and d.state = 'sent' and d.audience != '[]'
+            group by d.id order by d.id
+        """
+        unmailed: dict[str, list[tuple[int, list[int]]]] = {}
+        for row in self.db.query(sql, [UNMAILED]):
+            event_ids = sorted(int(event_id) for event_id in row["event_ids"].split(","))
+            unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
+        return unmailed
+
+    def events_by_id(self, event_ids: Iterable[int]) -> list[dict[str, Any]]:
+        wanted = list(event_ids)
+        marks = ", ".join("?" for _ in wanted)
+        sql = f"select * from events where id in ({marks}) order by detected_at, id"
+        return [self._event_json(row) for row in self.db.query(sql, wanted)]
+
+    def delivery_state(self, message_id: str) -> str | None:
+        found = self._delivery_rows("message_id = ?", [message_id])
+        return found[0].state if found else None
+
+    def mark_mailed(self, delivery_ids: Iterable[int], *, now: str) -> None:
+        """Outbox-only digests whose changes a catch-up mail has now carried."""
+        with self._writing():
+            for delivery_id in delivery_ids:
+                self.db["deliveries"].update(delivery_id, {"state": "mailed", "finished_at": now})
 
     def unfinished_deliveries(self) -> list[Delivery]:
         """Attempts a crash interrupted: recorded, but neither sent nor failed."""
