@@ -226,6 +226,11 @@ def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
             raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
         except ValueError as exc:
             raise BadInput(f"{path} is not JSON: {exc}") from exc
+        if isinstance(content, list):
+            raise BadInput(
+                f"{path} is a JSON list: expected one study object, or an API list answer "
+                '({"studies": [...]}); wrap the list as {"studies": [...]}'
+            )
         found = content.get("studies") if isinstance(content, dict) else None
         for study in found if isinstance(found, list) else [content]:
             try:

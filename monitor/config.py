@@ -76,26 +76,37 @@ def _url(value: Any) -> str:
     return url
 
 
-def _number(minimum: float) -> Callable[[Any], float]:
+def _number(minimum: float, maximum: float = float("inf")) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
-        number = float(value)
-        if number < minimum:
-            raise ValueError(f"must be at least {minimum:g}")
-        return number
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, not {value!r}") from None
+        return _within(number, minimum, maximum)
 
     return parse
 
 
-def _whole(minimum: int) -> Callable[[Any], int]:
+def _whole(minimum: int, maximum: float = float("inf")) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, float) or isinstance(value, bool):
             raise ValueError("expected a whole number")
-        number = int(value)
-        if number < minimum:
-            raise ValueError(f"must be at least {minimum}")
-        return number
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number, not {value!r}") from None
+        return int(_within(number, minimum, maximum))
 
     return parse
+
+
+def _within(number: float, minimum: float, maximum: float) -> float:
+    if number != number or number < minimum or number > maximum:  # NaN is out of every range
+        bounds = (
+            f"at least {minimum:g}" if maximum == float("inf") else f"{minimum:g} to {maximum:g}"
+        )
+        raise ValueError(f"must be {bounds}, not {number:g}")
+    return number
 
 
 def _tls(value: Any) -> str:
@@ -156,14 +167,14 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "db": lambda value: Path(_text(value)).expanduser(),
     "api_url": _url,
     "history_url": _url,
-    "request_interval": _number(0),
-    "timeout": _number(0.1),
-    "max_attempts": _whole(1),
-    "backoff_base": _number(0),
-    "throttle_wait": _number(0),
-    "batch_size": _whole(1),
+    "request_interval": _number(0, 3600),
+    "timeout": _number(0.1, 3600),
+    "max_attempts": _whole(1, 20),
+    "backoff_base": _number(0, 3600),
+    "throttle_wait": _number(0, 3600),
+    "batch_size": _whole(1, 1000),  # the registry's largest page
     "smtp_host": _text,
-    "smtp_port": _whole(1),
+    "smtp_port": _whole(1, 65535),
     "smtp_user": _text,
     "smtp_password": _text,
     "smtp_tls": _tls,
@@ -171,9 +182,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "mail_to": _addresses,
     "schedule": _cron,
     "timezone": _timezone,
-    "lock_wait": _number(0),
-    "db_wait": _number(0),
-    "full_check_days": _number(0),
+    "lock_wait": _number(0, 86400),
+    "db_wait": _number(0, 86400),
+    "full_check_days": _number(0, 3650),
 }
 
 

@@ -5,6 +5,7 @@ outbox (HTML page and `.eml`) and write the history report, without network or c
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def run_demo(demo_dir: Path) -> list[str]:
         for trial in write_report(store, demo_dir / "report", now=fetched_at):
             lines.append(f"History page: {demo_dir / 'report' / (trial.nct_id + '.html')}")
         lines.append(f"Demo database: {settings.db}")
+        db = shlex.quote(str(settings.db))
+        lines += [
+            "",
+            "Explore what the demo built (it has a database of its own, hence --db):",
+            f"  trialwatch --db {db} history NCT05869955",
+            f"  trialwatch --db {db} changes --category site_status",
+            f"  trialwatch --db {db} history NCT05869955 --html history.html",
+        ]
     finally:
         store.close()
     return lines

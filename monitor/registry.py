@@ -85,6 +85,9 @@ class RegistryClient:
         self.throttle_wait = throttle_wait
         self.max_retry_after = max_retry_after
         self.refused = False  # once refused (403) for good, later 403s are not retried
+        # Once the registry cannot be connected to at all, the rest of the run is told at once
+        # instead of trying (and waiting) for every request again.
+        self.unreachable: RegistryError | None = None
         self.requests_sent = 0
         self._next_request_at = 0.0
         self._turn = threading.Lock()
@@ -273,6 +276,8 @@ class RegistryClient:
     ) -> Any:
         """GET with retries (`attempts`, default `max_attempts`): parsed JSON, or a
         `RegistryError` that says what went wrong."""
+        if self.unreachable is not None:  # this run already knows: no network, no registry
+            raise RegistryError(str(self.unreachable))
         attempts = attempts or self.max_attempts
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
@@ -291,11 +296,17 @@ class RegistryClient:
             raise RegistryError(
                 f"{what} (HTTP {exc.status}) after {attempts} attempts", status=exc.status
             ) from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            self.unreachable = RegistryError(
+                f"could not reach the registry at {self.http.base_url.host}: "
+                f"{connection_failure(exc)} ({attempts} attempts)"
+            )
+            raise self.unreachable from exc
         except httpx.TimeoutException as exc:
             raise RegistryError(f"timed out after {attempts} attempts") from exc
         except httpx.TransportError as exc:
             raise RegistryError(
-                f"connection failed after {attempts} attempts ({type(exc).__name__})"
+                f"connection failed after {attempts} attempts ({connection_failure(exc)})"
             ) from exc
         if response.status_code == 404:
             raise StudyNotFound("not found (HTTP 404)", status=404)
@@ -376,6 +387,35 @@ def data_version(study: dict[str, Any]) -> str:
     info = derived.get("miscInfoModule") if isinstance(derived, dict) else None
     holder = info.get("versionHolder") if isinstance(info, dict) else None
     return holder if isinstance(holder, str) else ""
+
+
+def connection_failure(exc: httpx.TransportError) -> str:
+    """Why a connection failed, in a user's words (the cause, not the exception's class)."""
+    text = str(exc)
+    causes = (
+        (
+            (
+                "Name or service not known",
+                "name resolution",
+                "nodename nor servname",
+                "getaddrinfo",
+            ),
+            "its name could not be resolved (no network, or no DNS?)",
+        ),
+        (("Connection refused",), "connection refused"),
+        (("SSL", "CERTIFICATE", "certificate"), f"TLS failed: {text}"),
+        (("Network is unreachable", "No route to host"), "no route to it (no network?)"),
+    )
+    for signs, cause in causes:
+        if any(sign in text for sign in signs):
+            return cause
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the answer broke off halfway"
+    if isinstance(exc, httpx.ReadError):
+        return "the connection was reset"
+    return type(exc).__name__
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:

@@ -56,7 +56,7 @@ def test_missing_config_file(trialwatch, tmp_path):
 
 def test_bad_environment_value(trialwatch):
     result = trialwatch("watch", "list", env={"TRIALWATCH_BATCH_SIZE": "0"})
-    assert_one_line_error(result, "TRIALWATCH_BATCH_SIZE: must be at least 1")
+    assert_one_line_error(result, "TRIALWATCH_BATCH_SIZE: must be 1 to 1000, not 0")
 
 
 def test_unknown_command_and_missing_argument_are_one_line_usage_errors(trialwatch):
@@ -70,3 +70,17 @@ def test_bad_input_leaves_an_existing_database_unchanged(trialwatch, home):
     assert_one_line_error(trialwatch("watch", "add", "NCT1"), "not an NCT id: 'NCT1'")
     assert_one_line_error(trialwatch("changes", "NCT1"), "not an NCT id")
     assert (home / "trialwatch.db").read_bytes() == before
+
+
+def test_a_json_list_says_the_wrapper_is_wrong_not_the_record(trialwatch, tmp_path):
+    listing = tmp_path / "list.json"
+    listing.write_text("[" + SEED_FILES[0].read_text() + "]")
+    result = trialwatch("import", str(listing))
+    assert_one_line_error(result, "is a JSON list: expected one study object")
+    assert 'wrap the list as {"studies": [...]}' in result.stderr
+
+
+def test_backup_into_a_missing_folder_says_the_folder_is_missing(trialwatch, tmp_path):
+    trialwatch("watch", "list")
+    result = trialwatch("backup", str(tmp_path / "no" / "such" / "copy.db"))
+    assert_one_line_error(result, f"folder {tmp_path / 'no' / 'such'} does not exist")

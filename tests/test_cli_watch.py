@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from tests.conftest import study_with_id
 
 
 def test_add_list_and_remove(trialwatch):
@@ -62,3 +66,29 @@ def test_removing_an_unwatched_trial_is_bad_input(trialwatch):
         "trialwatch: not watched: NCT00000002 (see `trialwatch watch list`)\n",
     )
     assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == ["NCT05869955"]
+
+
+def test_bare_commands_print_the_normal_help(trialwatch):
+    """`trialwatch` and `trialwatch watch` alone: the usual help, on several lines."""
+    for args in ([], ["watch"]):
+        result = trialwatch(*args)
+        assert result.code == 0 and result.stderr == ""
+        assert result.stdout.startswith("Usage: trialwatch")
+        assert "\nCommands:\n" in result.stdout and result.stdout.count("\n") > 8
+
+
+def test_watch_list_never_cuts_ids_or_dates_when_piped_at_80_columns(trialwatch, registry):
+    registry.put(study_with_id("NCT05869955"))
+    trialwatch("watch", "add", "NCT05869955", "--label", "A label long enough to need cutting")
+    trialwatch("check")
+    listing = trialwatch("watch", "list", env={"COLUMNS": "80"})
+    assert "NCT05869955" in listing.stdout
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", listing.stdout)
+    assert max(len(line) for line in listing.stdout.splitlines()) <= 80
+
+
+def test_changes_with_nothing_to_show_says_so(trialwatch):
+    trialwatch("watch", "list")
+    assert trialwatch("changes").stdout == "No changes recorded.\n"
+    filtered = trialwatch("changes", "--category", "site_status")
+    assert filtered.stdout == "No changes recorded matching these filters.\n"

@@ -51,7 +51,7 @@ def test_db_option_beats_environment_beats_config(tmp_path):
     "text,message",
     [
         ("colour = 'blue'\n", "unknown setting 'colour'"),
-        ("batch_size = 0\n", "bad value for batch_size: must be at least 1"),
+        ("batch_size = 0\n", "bad value for batch_size: must be 1 to 1000, not 0"),
         ("smtp_tls = 'maybe'\n", "bad value for smtp_tls: expected one of none, starttls, ssl"),
         ("mail_to = ['not-an-address']\n", "not an e-mail address: 'not-an-address'"),
         ("api_url = 'ftp://x'\n", "expected an http:// or https:// URL"),
@@ -60,6 +60,9 @@ def test_db_option_beats_environment_beats_config(tmp_path):
         ("schedule = '0 25 * * *'\n", "bad value for schedule: bad cron expression '0 25 * * *'"),
         ("schedule = '0 7 * * 8'\n", "bad value for schedule: bad cron weekday '8'"),
         ("timezone = 'Mars/Olympus'\n", "bad value for timezone: unknown timezone: 'Mars/Olympus'"),
+        ("smtp_port = 99999\n", "bad value for smtp_port: must be 1 to 65535, not 99999"),
+        ("timeout = 'soon'\n", "bad value for timeout: expected a number, not 'soon'"),
+        ("max_attempts = 'x'\n", "bad value for max_attempts: expected a whole number, not 'x'"),
     ],
     ids=[
         "unknown_key",
@@ -72,6 +75,9 @@ def test_db_option_beats_environment_beats_config(tmp_path):
         "cron_hour",
         "cron_weekday",
         "timezone",
+        "port_out_of_range",
+        "not_a_number",
+        "not_a_whole_number",
     ],
 )
 def test_bad_config_is_bad_input_naming_the_problem(tmp_path, text, message):

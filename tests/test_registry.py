@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from monitor import __version__
 from monitor.errors import RegistryError, StudyNotFound
-from monitor.registry import RegistryClient
+from monitor.registry import RegistryClient, connection_failure
 from tests.conftest import study_with_id
 
 IDS = [f"NCT0000000{n}" for n in range(1, 6)]
@@ -158,7 +159,36 @@ def test_connection_refused_is_reported(registry):
         "http://127.0.0.1:9", request_interval=0, backoff_base=0, max_attempts=2
     ) as client:
         _, errors = fetch_all(client, IDS[:1])
-    assert errors == {IDS[0]: "connection failed after 2 attempts (ConnectError)"}
+    assert errors == {
+        IDS[0]: "could not reach the registry at 127.0.0.1: connection refused (2 attempts)"
+    }
+
+
+def test_an_unreachable_registry_is_tried_once_per_run_not_once_per_request(registry):
+    """Offline: the first request finds out (with its retries); every later one is told at
+    once, so an offline check takes seconds, not a retry cycle per batch."""
+    with RegistryClient(
+        "http://127.0.0.1:9", request_interval=0, backoff_base=0, max_attempts=2
+    ) as client:
+        assert client.data_timestamp() is None
+        assert client.requests_sent == 2  # /version, with its retry
+        _, errors = fetch_all(client, IDS[:3], batch_size=1)
+        assert client.requests_sent == 2  # nothing more was tried
+    assert len(set(errors.values())) == 1 and len(errors) == 3
+
+
+@pytest.mark.parametrize(
+    "error, cause",
+    [
+        ("[Errno -2] Name or service not known", "its name could not be resolved"),
+        ("[Errno -3] Temporary failure in name resolution", "its name could not be resolved"),
+        ("[Errno 111] Connection refused", "connection refused"),
+        ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "TLS failed: [SSL"),
+        ("[Errno 101] Network is unreachable", "no route to it"),
+    ],
+)
+def test_connection_failures_name_their_cause(error, cause):
+    assert connection_failure(httpx.ConnectError(error)).startswith(cause)
 
 
 def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, five_trials):
@@ -167,7 +197,7 @@ def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, fi
     assert sorted(studies) == IDS and errors == {}
     registry.fail(truncate=True, times=1000)
     studies, errors = fetch_all(client, IDS[:1])
-    assert errors == {IDS[0]: "connection failed after 3 attempts (RemoteProtocolError)"}
+    assert errors == {IDS[0]: "connection failed after 3 attempts (the answer broke off halfway)"}
 
 
 def test_one_malformed_record_does_not_take_down_its_batch(client, registry, five_trials):

@@ -100,11 +100,20 @@ class Context:
         if not self.quiet:
             click.echo(terminal_safe(text))
 
-    def show_table(self, table: Table, rows: Iterable[Iterable[object]]) -> None:
+    def show_table(
+        self, table: Table, rows: Iterable[Iterable[object]], *, whole: Iterable[str] = ()
+    ) -> None:
         """Rows (registry text among them) as a table on stdout, unless `-q`: control
-        characters stripped, and `[...]` shown as written, never read as rich markup."""
-        for row in rows:
-            table.add_row(*(terminal_safe(str(cell)) for cell in row))
+        characters stripped, and `[...]` shown as written, never read as rich markup. Columns
+        named in `whole` (ids, dates, counts) are never cut or wrapped, however narrow the
+        terminal: the text columns give way (wrapped, or cut with an ellipsis)."""
+        cells = [[terminal_safe(str(cell)) for cell in row] for row in rows]
+        for index, column in enumerate(table.columns):
+            if column.header in set(whole):
+                column.no_wrap = True
+                column.min_width = max([len(str(column.header))] + [len(r[index]) for r in cells])
+        for row in cells:
+            table.add_row(*row)
         if not self.quiet:
             Console(highlight=False, markup=False).print(table)
 
@@ -146,8 +155,18 @@ def report_to_stderr(outcome: CheckOutcome) -> None:
             "its watch and history moved",
             err=True,
         )
+    by_error: dict[str, list[str]] = {}
     for error in outcome.errors:
-        click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
+        by_error.setdefault(error.error, []).append(error.nct_id)
+    for text, nct_ids in by_error.items():  # "could not reach the registry" once, not per trial
+        if len(nct_ids) == 1:
+            line = f"trialwatch: {nct_ids[0]}: {text}"
+        else:
+            shown = ", ".join(nct_ids[:5]) + (
+                f" and {len(nct_ids) - 5} more" if len(nct_ids) > 5 else ""
+            )
+            line = f"trialwatch: {text}: {len(nct_ids)} trials not checked ({shown})"
+        click.echo(terminal_safe(line), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -179,6 +198,9 @@ def main() -> NoReturn:
     """Console entry point: run the CLI and turn every failure into an exit code."""
     try:
         code = cli.main(prog_name="trialwatch", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `trialwatch`, `trialwatch watch`
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:

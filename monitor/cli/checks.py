@@ -35,7 +35,12 @@ if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a co
     help="Fetch every trial even if the registry's data has not moved since the last "
     "complete check.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON object (checked, fetched, changes, errors).",
+)
 @pass_context
 def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
@@ -59,7 +64,12 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
 
 @cli.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the spec's JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as one JSON object (checked, fetched, changes, errors).",
+)
 @click.option(
     "--as-of",
     type=click.DateTime(["%Y-%m-%d"]),

@@ -49,6 +49,11 @@ def changes(
     if as_json:
         click.echo(format_json(events))
         return
+    if not events:
+        ctx.say(
+            "No changes recorded"
+            + (" matching these filters." if nct_id or since or category else ".")
+        )
     for event in events:
         ctx.say(
             f"{event['detected_at'][:10]}  {event['nct_id']}  {event['category']:<14} "

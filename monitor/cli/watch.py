@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich import box
 from rich.table import Table
 
 from monitor.cli._app import (
@@ -138,37 +139,61 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
         return
     if searches:
         ctx.show_table(
-            Table("search", "criteria", "follow", "matches", "last check", "status"),
+            Table(
+                "search",
+                "criteria",
+                "follow",
+                "matches",
+                "last check (UTC)",
+                "status",
+                box=box.SIMPLE_HEAD,
+            ),
             (
                 (
                     row["name"],
                     _criteria(row["params"]),
                     "yes" if row["follow"] else "no",
                     row["matches"],
-                    row["last_checked_at"] or "-",
+                    _when(row["last_checked_at"]),
                     _check_status(row["last_error"], row["last_checked_at"]),
                 )
                 for row in searches
             ),
+            whole=("search", "follow", "matches", "last check (UTC)"),
         )
     if not watches:
         ctx.say("No trials watched. Add one with: trialwatch watch add NCT05869955")
         return
     ctx.show_table(
-        Table("NCT id", "label", "title", "last check", "status", "snapshots", "changes"),
+        Table(
+            "NCT id",
+            "label",
+            "title",
+            "last check (UTC)",
+            "status",
+            "snapshots",
+            "changes",
+            box=box.SIMPLE_HEAD,
+        ),
         (
             (
                 w.nct_id,
                 w.label or "",
                 w.acronym or w.title or "",
-                w.last_checked_at or "-",
+                _when(w.last_checked_at),
                 _check_status(w.last_error, w.last_checked_at),
                 w.snapshots,
                 w.events,
             )
             for w in watches
         ),
+        whole=("NCT id", "last check (UTC)", "snapshots", "changes"),
     )
+
+
+def _when(timestamp: str | None) -> str:
+    """`2026-06-02T07:00:03Z` -> `2026-06-02 07:00` (UTC): short enough to stay whole."""
+    return timestamp[:16].replace("T", " ") if timestamp else "-"
 
 
 def _criteria(params: dict[str, object]) -> str:

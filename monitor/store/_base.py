@@ -105,6 +105,8 @@ class StoreBase:
         """A consistent copy through SQLite's online backup, safe while others write."""
         if target.exists():
             raise BadInput(f"{target} already exists: back up to a new file")
+        if not target.parent.is_dir():
+            raise BadInput(f"cannot write backup {target}: folder {target.parent} does not exist")
         try:
             copy = sqlite3.connect(target)
         except sqlite3.Error as exc:
