@@ -171,16 +171,36 @@ class SmtpChannel:
             self.close()
 
     def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+        self._transmit(delivery.message, delivery.recipients, before_data=before_data)
+
+    def send_test(self, recipients: list[str], *, now: str) -> None:
+        """A short test message (`doctor --send-test`): does mail from trialwatch arrive?"""
+        message = EmailMessage(policy=email.policy.SMTP)
+        message["Subject"] = "trialwatch test message"
+        message["From"] = self.sender
+        message["To"] = ", ".join(recipients)
+        message["Date"] = email.utils.format_datetime(dt.datetime.fromisoformat(now))
+        message["Message-ID"] = email.utils.make_msgid(domain=self.sender.rpartition("@")[2])
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(
+            "This is a test message from trialwatch doctor --send-test.\n"
+            f"Digests of changes to your watched trials will come from {self.sender}.\n"
+        )
+        self._transmit(message.as_bytes(), recipients, before_data=lambda: None)
+
+    def _transmit(
+        self, message: bytes, recipients: list[str], *, before_data: Callable[[], None]
+    ) -> None:
         where = f"SMTP {self.host}:{self.port}"
         try:
             smtp = self._connect()
             self._expect(smtp.mail(self.sender), "MAIL FROM")
-            refused = [r for r in delivery.recipients if smtp.rcpt(r)[0] not in (250, 251)]
-            if len(refused) == len(delivery.recipients):
+            refused = [r for r in recipients if smtp.rcpt(r)[0] not in (250, 251)]
+            if len(refused) == len(recipients):
                 smtp.rset()
                 raise DeliveryError(f"{where} refused every recipient: {', '.join(refused)}")
             before_data()
-            self._expect(smtp.data(delivery.message), "DATA")
+            self._expect(smtp.data(message), "DATA")
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise DeliveryError(f"{where}: {_smtp_reason(exc)}") from exc

@@ -73,9 +73,7 @@ def check_registry(store: Store, settings: Settings) -> Finding:
 
 def check_smtp(store: Store, settings: Settings) -> Finding:
     if not settings.smtp_host:
-        addressed = sorted(
-            {*settings.mail_to, *(a for t in store.trials().values() for a in t["recipients"])}
-        )
+        addressed = sorted(addressed_recipients(store, settings))
         if addressed:
             return Finding(
                 "smtp",
@@ -107,3 +105,28 @@ CHECKS: list[Callable[[Store, Settings], Finding]] = [
 
 def run_doctor(store: Store, settings: Settings) -> list[Finding]:
     return [check(store, settings) for check in CHECKS]
+
+
+def send_test_message(store: Store, settings: Settings, *, now: str) -> Finding:
+    """Mail a short test message to every recipient a digest can go to."""
+    recipients = sorted(addressed_recipients(store, settings))
+    if not settings.smtp_host:
+        return Finding("test mail", False, "SMTP is not configured: set smtp_host first")
+    if not recipients:
+        return Finding("test mail", False, "no recipients: set mail_to or use watch add --to")
+    channel = SmtpChannel(settings)
+    try:
+        channel.send_test(recipients, now=now)
+    except DeliveryError as exc:
+        return Finding("test mail", False, str(exc))
+    finally:
+        channel.close()
+    return Finding("test mail", True, f"sent to {', '.join(recipients)} through {channel}")
+
+
+def addressed_recipients(store: Store, settings: Settings) -> set[str]:
+    """Everyone a digest is addressed to: `mail_to` and the per-watch `--to` addresses."""
+    return {
+        *settings.mail_to,
+        *(a for trial in store.trials().values() for a in trial["recipients"]),
+    }

@@ -62,3 +62,20 @@ def test_doctor_says_what_a_refusal_by_the_registry_means(trialwatch, registry):
     assert result.code == 1
     assert "refused by the registry (HTTP 403)" in result.stdout
     assert "another network" in result.stdout
+
+
+def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, smtp):
+    trialwatch("watch", "add", "NCT05869955", "--to", "site@example.org")
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    result = trialwatch("doctor", "--send-test", env=env)
+    assert result.code == 0, result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "test mail" in line]
+    assert line.startswith(
+        "ok       test mail sent to ops@example.org, site@example.org through SMTP"
+    )
+    [message] = smtp.received
+    assert sorted(message.recipients) == ["ops@example.org", "site@example.org"]
+    assert message.message["Subject"] == "trialwatch test message"
+    unconfigured = trialwatch("doctor", "--send-test")
+    assert unconfigured.code == 1
+    assert "PROBLEM  test mail SMTP is not configured: set smtp_host first" in unconfigured.stdout

@@ -6,16 +6,23 @@ from pathlib import Path
 
 import click
 
-from monitor.cli._app import Context, cli, pass_context
+from monitor.cli._app import Context, cli, pass_context, utc_now
 
 
 @cli.command()
+@click.option(
+    "--send-test",
+    is_flag=True,
+    help="Also mail a short test message to every recipient, through the configured SMTP.",
+)
 @pass_context
-def doctor(ctx: Context) -> None:
+def doctor(ctx: Context, send_test: bool) -> None:
     """Check the database's integrity and schema, the config, the registry and the SMTP login."""
-    from monitor.doctor import run_doctor
+    from monitor.doctor import run_doctor, send_test_message
 
     findings = run_doctor(ctx.reader, ctx.settings)
+    if send_test:
+        findings.append(send_test_message(ctx.reader, ctx.settings, now=utc_now()))
     for finding in findings:
         ctx.say(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} {finding.detail}")
     if not all(finding.ok for finding in findings):
