@@ -1,7 +1,7 @@
 """Small step charts as inline SVG, so history pages need no script, font or network.
 
-x is always a calendar date (when a snapshot was taken); y is a number or a date. Every point
-carries a `<title>` so hovering shows its exact value.
+x is always a calendar date (when a snapshot was taken); y is a number or a date. Each value is
+written where it changed, and every point carries a `<title>` so hovering shows it too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from monitor.wording import parse_registry_date
 
-WIDTH, HEIGHT = 640, 220
+WIDTH, HEIGHT = 800, 240
 LEFT, RIGHT, TOP, BOTTOM = 92, 16, 16, 40
 
 
@@ -53,10 +53,37 @@ def steps(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return stepped
 
 
+LABEL_ROOM = 84  # viewBox units one date label takes, so neighbours never overlap
+
+
+def spaced(items: list[tuple[float, Any]]) -> list[tuple[float, Any]]:
+    """The items (x, what) whose labels fit side by side: the first and the last always, the
+    ones between only with room on both sides."""
+    if len(items) < 2:
+        return items
+    kept = [items[0]]
+    for x, what in items[1:-1]:
+        if x - kept[-1][0] >= LABEL_ROOM and items[-1][0] - x >= LABEL_ROOM:
+            kept.append((x, what))
+    return [*kept, items[-1]] if items[-1][0] - kept[0][0] >= LABEL_ROOM else kept
+
+
+def label_box(x: float, baseline: float, text: str, anchor: str) -> tuple[float, ...]:
+    """(left, top, right, bottom) a 13-unit label takes, roughly: wide enough to keep apart."""
+    width = 8.0 * len(text)
+    left = x if anchor == "start" else x - width
+    return (left, baseline - 13, left + width, baseline + 3)
+
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def line_chart(
     series: list[Series], *, label: str, format_value: Callable[[float], str] = "{:g}".format
 ) -> Markup:
-    """An SVG line chart of `series` against snapshot dates, with axis labels at both ends."""
+    """An SVG line chart of `series` against snapshot dates: the dates on the x axis (as many
+    as fit), the lowest and highest values on the y axis, and each value where it changed."""
     xs = [x.toordinal() for s in series for x, _ in s.points]
     ys = [y for s in series for _, y in s.points]
     if not xs:
@@ -83,12 +110,14 @@ def line_chart(
             f"{escape(format_value(value))}</text>"
         )
         parts.append(f'<line class="grid" x1="{LEFT}" y1="{py}" x2="{WIDTH - RIGHT}" y2="{py}"/>')
-    for day, anchor in ((x_low, "start"), (x_high, "end")):
-        px, _ = place(dt.date.fromordinal(day), y_low)
+    days = sorted({x for one in series for x, _ in one.points})
+    for px, day in spaced([(place(day, y_low)[0], day) for day in days]):
+        anchor = "start" if day == days[0] else "end" if day == days[-1] else "middle"
         parts.append(
             f'<text class="tick" x="{px}" y="{HEIGHT - BOTTOM + 18}" '
-            f'text-anchor="{anchor}">{dt.date.fromordinal(day).isoformat()}</text>'
+            f'text-anchor="{anchor}">{day.isoformat()}</text>'
         )
+    taken: list[tuple[float, float, float, float]] = []  # value labels' boxes
     for one in series:
         placed = [place(x, y) for x, y in one.points]
         path = " ".join(f"{px},{py}" for px, py in steps(placed))
@@ -97,6 +126,22 @@ def line_chart(
             parts.append(
                 f'<circle class="{one.css_class}" cx="{px}" cy="{py}" r="4"><title>'
                 f"{escape(one.name)} on {x.isoformat()}: {escape(format_value(y))}</title></circle>"
+            )
+        changes = [
+            (px, (py, y))
+            for index, ((_, y), (px, py)) in enumerate(zip(one.points, placed, strict=True))
+            if index == 0 or y != one.points[index - 1][1]
+        ]
+        for px, (py, y) in spaced(changes):
+            text = format_value(y)
+            anchor = "start" if px < WIDTH / 2 else "end"
+            box = label_box(px, py - 8, text, anchor)
+            if any(overlap(box, other) for other in taken):
+                continue  # another series says the same thing here, or there is no room
+            taken.append(box)
+            parts.append(
+                f'<text class="value {one.css_class}" x="{px}" y="{py - 8}" '
+                f'text-anchor="{anchor}">{escape(text)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))

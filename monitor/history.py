@@ -41,6 +41,8 @@ class SiteHistory:
     city: str | None
     country: str
     statuses: tuple[str | None, ...]
+    # "site 0032" or "zip 53705" when another row has the same name in the same city
+    tell_apart: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def build_history(
             if site["facility"] not in row["names"]:
                 row["names"].append(site["facility"])
         previous = {**previous, **sites}
+    repeated = Counter(_name_and_place(row["site"]) for row in site_rows.values())
     rows = [
         SiteHistory(
             key=key,
@@ -119,11 +122,26 @@ def build_history(
             city=row["site"]["city"],
             country=row["site"]["country"] or "(no country)",
             statuses=tuple(row["statuses"]),
+            tell_apart=_tell_apart(row["site"])
+            if repeated[_name_and_place(row["site"])] > 1
+            else None,
         )
         for key, row in site_rows.items()
     ]
     rows.sort(key=lambda site: (site.country, site.city or "", site.facility, site.key))
     return TrialHistory(nct_id, title, acronym, points, rows, events)
+
+
+def _name_and_place(site: dict[str, Any]) -> tuple[str | None, ...]:
+    return (site["facility"], site["city"], site["country"])
+
+
+def _tell_apart(site: dict[str, Any]) -> str | None:
+    """What tells two rows of one name in one city apart: the sponsor's site number, else the
+    zip (the digest shows the same)."""
+    if site["site_number"]:
+        return f"site {site['site_number']}"
+    return f"zip {site['zip']}" if site["zip"] else None
 
 
 def _point(snapshot_id: int, fetched_at: str, record: dict[str, Any]) -> SnapshotPoint:

@@ -160,7 +160,7 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     place = ", ".join(part for part in (city, site.get("country")) if part)
     old, new = event["old"], event["new"]
     change = {
-        Category.SITE_STATUS: f"{readable_status(old)} \u2192 {readable_status(new)}",
+        Category.SITE_STATUS: f"{readable_status(old)} -> {readable_status(new)}",
         Category.SITE_ADDED: f"New site: {readable_status(new)}" if new else "New site",
         Category.SITE_REMOVED: f"Removed (was {readable_status(old)})" if old else "Removed",
         Category.SITE_RENAMED: f"Renamed from {old}",
@@ -288,10 +288,28 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
         days=history.events_by_day(),
         categories=[c for c in Category if any(e["category"] == c for e in history.events)],
         category_counts=Counter(event["category"] for event in history.events),
+        category_label=CATEGORY_LABELS.get,
         readable=readable_status,
         css=lambda status: status_css(status, missing="absent"),
         recruiting_since=lambda site: recruiting_since(history, site),
     )
+
+
+# The timeline's filter and event labels: readers' words, not the JSON's category codes.
+CATEGORY_LABELS = {
+    Category.OVERALL_STATUS: "Overall status",
+    Category.NEW_TRIAL: "New in a search",
+    Category.LEFT_QUERY: "Left a search",
+    Category.SITE_STATUS: "Site status",
+    Category.SITE_ADDED: "Site added",
+    Category.SITE_REMOVED: "Site removed",
+    Category.SITE_RENAMED: "Site renamed",
+    Category.ENROLLMENT: "Enrollment",
+    Category.DATE: "Dates",
+    Category.ELIGIBILITY: "Eligibility",
+    Category.CONTACT: "Contacts",
+    Category.OTHER: "Other",
+}
 
 
 def completion_slips(history: TrialHistory) -> list[str]:
@@ -312,12 +330,14 @@ def completion_slips(history: TrialHistory) -> list[str]:
 
 
 def recruiting_since(history: TrialHistory, site: SiteHistory) -> str:
-    """The first snapshot date showing the site recruiting; "before <date>" if it already was."""
+    """The first snapshot date showing the site recruiting ("before <date>" if it already was);
+    "not yet" for a site still to open, "never" for one that closed without recruiting."""
     for index, status in enumerate(site.statuses):
         if status == "RECRUITING":
             date = history.snapshots[index].date
             return f"before {date}" if index == 0 else date
-    return "not yet"
+    listed = [status for status in site.statuses if status]
+    return "not yet" if not listed or listed[-1] == "NOT_YET_RECRUITING" else "never"
 
 
 def _points(

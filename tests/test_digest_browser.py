@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from monitor.render import render_digest
+from tests.browser import chromium, probe
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-PHONE = (390, 844)
 PROBE = """
 <script>
 window.addEventListener("load", () => {
@@ -30,34 +27,6 @@ window.addEventListener("load", () => {
 """
 
 
-def chromium(*args: str, profile: Path) -> str:
-    binary = shutil.which("chromium")
-    if binary is None:
-        pytest.fail("chromium is not installed: run .ci/install-browser")
-    done = subprocess.run(
-        [
-            binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--window-size={PHONE[0]},{PHONE[1]}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    )
-    return done.stdout
-
-
 LONGEST_LABEL = "Lupus-CAR-T-" + "x" * 88  # 100 characters, no space to wrap at
 
 
@@ -72,16 +41,7 @@ def digest_html(story_store, tmp_path) -> Path:
 def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(digest_html, tmp_path):
     probed = tmp_path / "probed.html"
     probed.write_text(digest_html.read_text().replace("</body>", PROBE + "</body>"))
-    dom = chromium("--dump-dom", probed.as_uri(), profile=tmp_path / "profile")
-    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.S)
-    assert found, "the probe did not run"
-    seen = json.loads(
-        found.group(1)
-        .replace("&quot;", '"')
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-    )
+    seen = probe(probed, profile=tmp_path / "profile")
     text = seen["text"]
     assert f"NCT05869955 Breakfree-1 {LONGEST_LABEL}" in text
     assert "6 sites changed status, 1 added, 1 removed, 1 renamed" in text

@@ -96,7 +96,7 @@ def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slippe
         french["Hopitaux Universitaires de Strasbourg was Local Institution - 0043"] == "2026-02-10"
     )
     assert french["CHU Bordeaux Haut-Leveque"] == "before 2026-01-13"
-    assert french["Local Institution - 0052"] == "not yet"
+    assert french["Local Institution - 0052"] == "never"  # withdrawn without recruiting
     assert len(french) == 8
     assert page.urls == ["https://clinicaltrials.gov/study/NCT05869955"]  # nothing remote
 

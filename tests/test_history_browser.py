@@ -1,0 +1,89 @@
+"""The history page in a real headless browser (Debian's chromium), on a phone and on a desktop:
+nothing prints over anything else, the page itself never scrolls sideways (wide tables and
+charts scroll inside their section), and the page answers what a reader asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.render import render_history_page
+from monitor.report import load_history
+from tests.browser import DESKTOP, PHONE, chromium, probe
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const spilled = [...document.querySelectorAll("th, td")]
+    .filter((cell) => cell.scrollWidth > cell.clientWidth + 1)
+    .map((cell) => cell.textContent.trim().slice(0, 40));
+  const crossed = [];
+  for (const svg of document.querySelectorAll("svg.chart")) {
+    const labels = [...svg.querySelectorAll("text")]
+      .map((t) => [t.textContent, t.getBoundingClientRect()]);
+    labels.forEach(([text, a], i) => labels.slice(i + 1).forEach(([other, b]) => {
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+        crossed.push(text + " / " + other);
+      }
+    }));
+  }
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    text: document.body.innerText,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    spilled: spilled,
+    crossed: crossed,
+    dateTicks: [...document.querySelectorAll("svg.chart text.tick")]
+      .filter((t) => /^\\d{4}-\\d\\d-\\d\\d$/.test(t.textContent)).length,
+    values: [...document.querySelectorAll("svg.chart text.value")].map((t) => t.textContent),
+  });
+  document.body.appendChild(probe);
+});
+</script>
+"""
+
+
+@pytest.fixture
+def history_page(story_store, tmp_path) -> Path:
+    page = tmp_path / "history.html"
+    html = render_history_page(load_history(story_store, "NCT05869955"), generated_at="t")
+    page.write_text(html.replace("</body>", PROBE + "</body>"))
+    return page
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_nothing_prints_over_anything_and_the_page_never_scrolls_sideways(
+    history_page, tmp_path, size
+):
+    seen = probe(history_page, profile=tmp_path / "profile", size=size)
+    assert seen["spilled"] == [], "text runs out of its cell (over its neighbour)"
+    assert seen["crossed"] == [], "chart labels print over each other"
+    assert seen["overflow"] <= 0, f"the page is {seen['overflow']}px wider than the window"
+
+
+def test_the_page_answers_a_readers_questions(history_page, tmp_path):
+    seen = probe(history_page, profile=tmp_path / "profile", size=DESKTOP)
+    text = seen["text"]
+    # the twin UMass rows are told apart, as in the digest
+    assert "University of Massachusetts Chan Medical School (site 0032)" in text
+    assert "University of Massachusetts Chan Medical School (site 0033)" in text
+    # a site withdrawn from the start never recruited; it is not "not yet" recruiting
+    assert "Local Institution - 0052\tParis\tnever" in text
+    assert "not yet" not in text.split("Site status over time")[1].split("Timeline")[0]
+    # readers' words in the timeline filter, not category codes
+    assert "Site status (6)" in text and "site_status" not in text
+    # the charts: every snapshot date that fits on the axis, and each value where it changed
+    assert seen["dateTicks"] >= 2 * 4
+    assert {"270", "300", "2028-08-29", "2029-02-28", "2029-08-31"} <= set(seen["values"])
+
+
+def test_screenshots_at_both_widths_are_kept(history_page, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        shot = ARTIFACTS / f"history-{name}.png"
+        shot.unlink(missing_ok=True)
+        chromium(f"--screenshot={shot}", history_page.as_uri(), profile=tmp_path / name, size=size)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
