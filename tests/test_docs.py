@@ -69,3 +69,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     commands = re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
+def test_help_speaks_the_users_words(path, command):
+    """No help text sends a user to a document they do not have ("the spec's JSON object")."""
+    texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+    assert not any("spec" in text for text in texts), texts
