@@ -220,11 +220,15 @@ class SmtpChannel:
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
                 if self.tls == "starttls":
                     smtp.starttls(context=context)
-            smtp.ehlo()  # MAIL FROM needs a greeting first (again after STARTTLS)
-            if self.user:
-                smtp.login(self.user, self.password or "")
+                smtp.ehlo()  # MAIL FROM needs a greeting first (again after STARTTLS)
+                if self.user:
+                    smtp.login(self.user, self.password or "")
+            except (smtplib.SMTPException, OSError):
+                smtp.close()  # a refused login or TLS must not leave the socket open
+                raise
             self._connection = smtp
         return self._connection
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from monitor.check import record_study
+from monitor.cli import run as cli_main
 from monitor.store import Store
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
@@ -152,18 +154,24 @@ def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
 
 @pytest.fixture
 def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., CliResult]:
-    """Run the real `python -m monitor` in a subprocess, as a user or cron would."""
+    """Run the CLI in this process, as sqlite-utils' tests do (click's CliRunner isolation:
+    its own stdin, stdout, stderr and environment, the entry point's own error handling). The
+    tests where a real process is the point (signals, locks, kill -9, the daemon) use
+    `spawn_trialwatch` instead."""
+    runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
-        done = subprocess.run(
-            [sys.executable, "-m", "monitor", *args],
-            capture_output=True,
-            text=True,
-            env={**cli_env, **(env or {})},
-            cwd=tmp_path,
-            timeout=60,
-        )
-        return CliResult(done.returncode, done.stdout, done.stderr)
+        wanted = {**cli_env, **(env or {})}
+        gone = {key: None for key in os.environ if key not in wanted}
+        cwd = Path.cwd()
+        os.chdir(tmp_path)
+        try:
+            with runner.isolation(env={**gone, **wanted}) as (stdout, stderr, _):
+                code = cli_main(list(args))
+                out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+        finally:
+            os.chdir(cwd)
+        return CliResult(code, out, err)
 
     return run
 

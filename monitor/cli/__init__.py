@@ -1,6 +1,6 @@
 """The command line: parse input, call one stage function, print, set the exit code.
 
-Errors are caught in `_app.main` and only there: `BadInput` and usage errors exit 2 with one
+Errors are caught in `_app.run` and only there: `BadInput` and usage errors exit 2 with one
 line on stderr, run-time failures exit 1; a traceback is shown only with `-v`. Each command
 family lives in its own module and registers itself on the `cli` group when imported.
 """
@@ -8,6 +8,6 @@ family lives in its own module and registers itself on the `cli` group when impo
 from __future__ import annotations
 
 from monitor.cli import checks, maintenance, reports, runs, watch  # noqa: F401 (they register commands)
-from monitor.cli._app import cli, main, terminal_safe
+from monitor.cli._app import cli, main, run, terminal_safe
 
-__all__ = ["cli", "main", "terminal_safe"]
+__all__ = ["cli", "main", "run", "terminal_safe"]

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -185,7 +185,9 @@ def cli(
     level = (
         logging.ERROR if quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     )
-    logging.basicConfig(level=level, format="trialwatch: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="trialwatch: %(message)s", stream=sys.stderr, force=True
+    )
     logging.getLogger().setLevel(level)
     settings = load_settings(
         environ=os.environ, cwd=Path.cwd(), db_option=db_path, config_option=config_path
@@ -194,31 +196,39 @@ def cli(
     ctx.call_on_close(lambda: ctx.obj._store and ctx.obj._store.close())
 
 
-def main() -> NoReturn:
-    """Console entry point: run the CLI and turn every failure into an exit code."""
+def run(args: Sequence[str] | None = None) -> int:
+    """Run the CLI once (`args`, else the command line) and return its exit code: every
+    failure becomes one line on stderr. The tests call it in-process."""
     try:
-        code = cli.main(prog_name="trialwatch", standalone_mode=False)
+        code = cli.main(args=args, prog_name="trialwatch", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `trialwatch`, `trialwatch watch`
         click.echo(exc.ctx.get_help())
-        sys.exit(0)
+        return 0
+    except SystemExit as exc:  # a command's own exit code
+        return exc.code if isinstance(exc.code, int) else 0
     except click.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
+        return _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Abort:
-        _fail("interrupted", 130)
+        return _fail("interrupted", 130)
     except RunInProgress as exc:
-        _fail(str(exc), 0)
+        return _fail(str(exc), 0)
     except BadInput as exc:
-        _fail(str(exc), 2)
+        return _fail(str(exc), 2)
     except TrialwatchError as exc:
-        _fail(str(exc), 1)
+        return _fail(str(exc), 1)
     except Exception as exc:  # the edge: anything unexpected is one line, traceback with -v
-        _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
-    sys.exit(code if isinstance(code, int) else 0)
+        return _fail(f"internal error: {type(exc).__name__}: {exc}", 1)
+    return code if isinstance(code, int) else 0
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def main() -> NoReturn:
+    """Console entry point."""
+    sys.exit(run())
+
+
+def _fail(message: str, code: int) -> int:
     """One line on stderr; the traceback too when -v made the log level INFO or lower."""
     if logging.getLogger().isEnabledFor(logging.INFO):
         logger.exception("details")
     click.echo(terminal_safe(f"trialwatch: {message}").replace("\n", " "), err=True)
-    sys.exit(code)
+    return code
