@@ -146,7 +146,7 @@ def _timezone(value: Any) -> str:
 
 def _cron(value: Any) -> str:
     """A crontab line, checked by the scheduler's own parser (imported only for this key)."""
-    from monitor.schedule import cron_trigger
+    from monitor.jobs.schedule import cron_trigger
 
     expression = _text(value)
     try:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from monitor.check import record_study
 from monitor.cli import run as cli_main
+from monitor.jobs.check import record_study
 from monitor.store import Store
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.diff import diff_records
-from monitor.events import ChangeEvent
-from monitor.normalise import normalise_study
+from monitor.records.diff import diff_records
+from monitor.records.events import ChangeEvent
+from monitor.records.normalise import normalise_study
 
 CORPUS = Path(__file__).parent / "corpus"
 SITE_CATEGORIES = {"site_status", "site_added", "site_removed", "site_renamed"}

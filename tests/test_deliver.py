@@ -5,8 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 
-from monitor.deliver import Audience, build_message, message_id_for, plan_audiences
-from monitor.render import Digest
+from monitor.delivery.deliver import Audience, build_message, message_id_for, plan_audiences
+from monitor.reports.render import Digest
 
 A, B = "NCT00000001", "NCT00000002"
 EVENTS = [{"id": 1, "nct_id": A}, {"id": 2, "nct_id": B}, {"id": 3, "nct_id": A}]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from monitor.diff import diff_records
-from monitor.normalise import normalise_study
+from monitor.records.diff import diff_records
+from monitor.records.normalise import normalise_study
 from tests.conftest import event_keys, find_site, load_seed, locations
 
 Study = dict[str, Any]

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.diff import diff_records
-from monitor.normalise import normalise_study
-from monitor.sites import SITE_NUMBER_IN_CONTACT
+from monitor.records.diff import diff_records
+from monitor.records.normalise import normalise_study
+from monitor.records.sites import SITE_NUMBER_IN_CONTACT
 from tests.conftest import load_seed, locations
 
 SEED = load_seed()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.render import render_digest
+from monitor.reports.render import render_digest
 from tests.browser import chromium, probe
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
-from monitor.history import build_history
-from monitor.render import completion_slips, recruiting_since, render_history_page
-from monitor.report import load_history, write_report
+from monitor.reports.history import build_history
+from monitor.reports.render import completion_slips, recruiting_since, render_history_page
+from monitor.reports.report import load_history, write_report
 
 NCT = "NCT05869955"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.render import render_history_page
-from monitor.report import load_history
+from monitor.reports.render import render_history_page
+from monitor.reports.report import load_history
 from tests.browser import DESKTOP, PHONE, chromium, probe
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

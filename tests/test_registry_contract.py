@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from monitor.registry import RegistryClient
+from monitor.registry.client import RegistryClient
 from tests.conftest import SEED_FILES, load_seed, study_with_id
 
 CONTRACT = Path(__file__).parent / "contract"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import re
 
-from monitor.check import record_study
-from monitor.normalise import study_nct_id
-from monitor.render import header_text, render_digest
+from monitor.jobs.check import record_study
+from monitor.registry.record import study_nct_id
+from monitor.reports.render import header_text, render_digest
 from tests.conftest import completed, load_seed, locations, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"

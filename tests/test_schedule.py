@@ -8,7 +8,7 @@ import pytest
 
 from monitor.config import parse_timezone
 from monitor.errors import BadInput
-from monitor.schedule import cron_trigger, cron_weekdays
+from monitor.jobs.schedule import cron_trigger, cron_weekdays
 
 PARIS = parse_timezone("Europe/Paris")
 

@@ -7,12 +7,12 @@ import sqlite3
 
 import pytest
 
-from monitor.check import record_study
 from monitor.errors import BadInput
-from monitor.events import Category, make_event
-from monitor.normalise import content_hash, normalise_study
-from monitor.schema import SCHEMA_VERSION
+from monitor.jobs.check import record_study
+from monitor.records.events import Category, make_event
+from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import Store
+from monitor.store.schema import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     """Built by the first migration alone, as trialwatch 0.1's first release left it."""
     import sqlite_utils
 
-    from monitor.schema import MIGRATIONS
+    from monitor.store.schema import MIGRATIONS
 
     path = tmp_path / "v1.db"
     old = sqlite_utils.Database(path)

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -28,11 +28,11 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
-from monitor.normalise import normalise_nct_id
+from monitor.registry.record import normalise_nct_id
 from monitor.store import Store
 
 if TYPE_CHECKING:
-    from monitor.check import CheckOutcome
+    from monitor.jobs.check import CheckOutcome, TrialError
 
 logger = logging.getLogger("monitor")
 
@@ -146,17 +146,17 @@ def say_events(ctx: Context, outcome: CheckOutcome) -> None:
         ctx.say(f"{event.nct_id}  {event.summary}")
 
 
-def report_to_stderr(outcome: CheckOutcome) -> None:
+def report_problems(errors: Iterable[TrialError], moved: Mapping[str, str] | None = None) -> None:
     """Each failed trial, and each trial the registry merged into another (told once: the
     watch moves with it)."""
-    for old_id, current_id in outcome.moved.items():
+    for old_id, current_id in (moved or {}).items():
         click.echo(
             f"trialwatch: {old_id} is now {current_id} (the registry merged them): "
             "its watch and history moved",
             err=True,
         )
     by_error: dict[str, list[str]] = {}
-    for error in outcome.errors:
+    for error in errors:
         by_error.setdefault(error.error, []).append(error.nct_id)
     for text, nct_ids in by_error.items():  # "could not reach the registry" once, not per trial
         if len(nct_ids) == 1:

@@ -14,15 +14,14 @@ from monitor.cli._app import (
     format_json,
     parse_ids,
     pass_context,
-    report_to_stderr,
+    report_problems,
     require_watched,
     say_events,
-    terminal_safe,
     utc_now,
 )
 
 if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a command runs
-    from monitor.check import CheckOutcome
+    from monitor.jobs.check import CheckOutcome
 
 
 @cli.command()
@@ -44,7 +43,7 @@ if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a co
 @pass_context
 def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
-    from monitor.run import recorded_check
+    from monitor.jobs.run import recorded_check
 
     ids = parse_ids(nct_ids)
     require_watched(ctx.store, ids)
@@ -82,8 +81,8 @@ def import_files(
     """Like check, but the study JSON comes from local files (API v2 study JSON). Records are
     dated by their last-update post date and imported oldest first; a partial record (a
     search answer) or one older than its trial's latest snapshot is refused."""
-    from monitor.check import date_studies, read_study_files, refuse_unfit_imports
-    from monitor.run import recorded_import
+    from monitor.jobs.check import date_studies, read_study_files, refuse_unfit_imports
+    from monitor.jobs.run import recorded_import
 
     studies = date_studies(
         read_study_files(files), as_of=as_of.date().isoformat() if as_of else None, now=utc_now()
@@ -104,7 +103,7 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
             f"{len(outcome.events)} change(s), "
             f"{len(outcome.errors)} error(s)"
         )
-    report_to_stderr(outcome)
+    report_problems(outcome.errors, outcome.moved)
     if outcome.errors:
         raise SystemExit(1)
 
@@ -119,8 +118,8 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
 @pass_context
 def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
     """Import every past version of the trials from the registry's record history, oldest first."""
-    from monitor.backfill import backfill_trials
-    from monitor.run import registry_client
+    from monitor.jobs.backfill import backfill_trials
+    from monitor.jobs.run import registry_client
 
     ids = parse_ids(nct_ids)
     history_url = ctx.settings.history_url
@@ -132,7 +131,6 @@ def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
             f"{outcome.nct_id}: {outcome.stored} version(s) stored{span}, "
             f"{outcome.skipped} already covered, {len(outcome.events)} change(s)"
         )
-    for error in errors:
-        click.echo(terminal_safe(f"trialwatch: {error.nct_id}: {error.error}"), err=True)
+    report_problems(errors)
     if errors:
         raise SystemExit(1)

@@ -18,7 +18,7 @@ from monitor.cli._app import Context, cli, pass_context, utc_now
 @pass_context
 def doctor(ctx: Context, send_test: bool) -> None:
     """Check the database's integrity and schema, the config, the registry and the SMTP login."""
-    from monitor.doctor import run_doctor, send_test_message
+    from monitor.jobs.doctor import run_doctor, send_test_message
 
     findings = run_doctor(ctx.reader, ctx.settings)
     if send_test:

@@ -16,11 +16,11 @@ from monitor.cli._app import (
     pass_context,
     utc_now,
 )
-from monitor.events import Category
-from monitor.normalise import normalise_nct_id
+from monitor.records.events import Category
+from monitor.registry.record import normalise_nct_id
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
-    from monitor.history import TrialHistory
+    from monitor.reports.history import TrialHistory
 
 
 @cli.command()
@@ -74,8 +74,8 @@ def changes(
 @pass_context
 def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) -> None:
     """The change history of one trial: newest first, as text, JSON or an HTML page."""
-    from monitor.render import render_history_page
-    from monitor.report import load_history, write_page
+    from monitor.reports.render import render_history_page
+    from monitor.reports.report import load_history, write_page
 
     trial = load_history(ctx.reader, normalise_nct_id(nct_id))
     if html_file is not None:
@@ -108,7 +108,7 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
 @pass_context
 def report(ctx: Context, out_dir: Path | None) -> None:
     """An index page of every watched trial and one history page per trial."""
-    from monitor.report import write_report
+    from monitor.reports.report import write_report
 
     folder = out_dir or ctx.settings.data_dir / "report"
     histories = write_report(ctx.reader, folder, now=utc_now())
@@ -119,7 +119,7 @@ def report(ctx: Context, out_dir: Path | None) -> None:
 @pass_context
 def demo(ctx: Context) -> None:
     """Replay the bundled seed story offline and print what changed (no network, no SMTP)."""
-    from monitor.demo import run_demo
+    from monitor.jobs.demo import run_demo
 
     for line in run_demo(ctx.settings.data_dir / "demo"):
         ctx.say(line)

@@ -12,7 +12,7 @@ from monitor.cli._app import (
     Context,
     cli,
     pass_context,
-    report_to_stderr,
+    report_problems,
     say_events,
     terminal_safe,
     utc_now,
@@ -22,8 +22,8 @@ from monitor.errors import BadInput, TrialwatchError
 from monitor.lock import run_lock
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
-    from monitor.deliver import DeliveryReport
-    from monitor.run import RunSummary
+    from monitor.delivery.deliver import DeliveryReport
+    from monitor.jobs.run import RunSummary
 
 
 @cli.command()
@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # the stages themselves are imported by the commands that run
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
-    from monitor.deliver import deliver_pending, open_channel
-    from monitor.render import render_digest
+    from monitor.delivery.deliver import deliver_pending, open_channel
+    from monitor.reports.render import render_digest
 
     if to_stdout:
         click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
@@ -74,7 +74,7 @@ def _say_report(ctx: Context, report: DeliveryReport) -> None:
 @pass_context
 def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
-    from monitor.run import run_once
+    from monitor.jobs.run import run_once
 
     with ctx.locked():
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
@@ -85,7 +85,7 @@ def run(ctx: Context) -> None:
 
 def _say_summary(ctx: Context, summary: RunSummary) -> None:
     say_events(ctx, summary.outcome)
-    report_to_stderr(summary.outcome)
+    report_problems(summary.outcome.errors, summary.outcome.moved)
     _say_report(ctx, summary.report)
 
 
@@ -113,8 +113,8 @@ def schedule(
     ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
 ) -> None:
     """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
-    from monitor.run import run_once
-    from monitor.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
+    from monitor.jobs.run import run_once
+    from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 
     if cron_expression and every:
         raise BadInput("give --cron or --every, not both")

@@ -17,7 +17,7 @@ from monitor.cli._app import (
 )
 from monitor.config import parse_address
 from monitor.errors import BadInput
-from monitor.wording import STATUSES
+from monitor.records.wording import STATUSES
 
 
 @cli.group()
@@ -107,7 +107,7 @@ def watch_query(
 ) -> None:
     """Watch a registry search: report trials entering or leaving it; its first check is a
     baseline."""
-    from monitor.searches import make_search
+    from monitor.jobs.searches import make_search
 
     search = make_search(
         name,

@@ -16,8 +16,8 @@ from typing import Any, Self
 import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
-from monitor.events import ChangeEvent
-from monitor.schema import MIGRATIONS, SCHEMA_VERSION
+from monitor.records.events import ChangeEvent
+from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

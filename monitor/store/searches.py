@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitor.events import ChangeEvent
+from monitor.records.events import ChangeEvent
 from monitor.store._base import StoreBase
 
 

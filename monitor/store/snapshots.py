@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.events import ChangeEvent
+from monitor.records.events import ChangeEvent
 from monitor.store._base import StoreBase, StoredSnapshot
 
 

@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.events import Category, ChangeEvent, SiteRef, make_event
-from monitor.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
+from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.records.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {

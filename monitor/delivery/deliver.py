@@ -15,7 +15,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
 import smtplib
 import ssl
 from collections.abc import Callable, Iterator
@@ -27,8 +26,9 @@ from typing import Any, Protocol
 
 from monitor.config import Settings
 from monitor.errors import DeliveryError
-from monitor.render import Digest, render_digest
+from monitor.reports.render import Digest, render_digest
 from monitor.store import UNMAILED, Delivery, Store
+from monitor.whole_files import write_whole
 
 logger = logging.getLogger(__name__)
 
@@ -126,17 +126,9 @@ class OutboxChannel:
         return self.path_for(delivery).exists()
 
     def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
-        path = self.path_for(delivery)
-        temporary = path.with_suffix(".eml.tmp")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as file:
-                file.write(delivery.message)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
+            write_whole(self.path_for(delivery), delivery.message)
         except OSError as exc:
-            temporary.unlink(missing_ok=True)  # a half-written file (disk full) must not linger
             raise DeliveryError(f"cannot write to outbox {self.folder}: {exc.strerror}") from exc
 
 

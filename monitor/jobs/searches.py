@@ -9,12 +9,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.check import TrialError
 from monitor.errors import BadInput, MalformedResponse, RegistryError
-from monitor.events import Category, ChangeEvent, make_event
-from monitor.registry import RegistryClient
+from monitor.jobs.check import TrialError
+from monitor.records.events import Category, ChangeEvent, make_event
+from monitor.records.wording import readable_status
+from monitor.registry.client import RegistryClient
 from monitor.store import Store
-from monitor.wording import readable_status
 
 SEARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Only what a match needs: the list of a big search stays small.

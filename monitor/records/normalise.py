@@ -5,14 +5,11 @@ sorted, bookkeeping fields dropped. Two records are equal exactly when nothing w
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
-from monitor.errors import BadInput, RegistryError
-from monitor.folding import canonical_json, fold_lines, fold_value
-from monitor.sites import key_sites
-
-NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: \d would take "NCT٠٥٨٦٩٩٥٥"
+from monitor.records.folding import canonical_json, fold_lines, fold_value
+from monitor.records.sites import key_sites
+from monitor.registry.record import study_nct_id
 
 # Fields that move on every registry update; kept in the raw snapshot, never compared.
 BOOKKEEPING_STATUS_FIELDS = (
@@ -37,36 +34,9 @@ ELIGIBILITY_FIELDS = {
 }
 
 
-def normalise_nct_id(text: str) -> str:
-    """`nct05869955` or ` NCT05869955 ` -> `NCT05869955`; anything else is bad input."""
-    candidate = text.strip().upper()
-    if not NCT_ID.fullmatch(candidate):
-        raise BadInput(f"not an NCT id: {text!r} (expected NCT followed by 8 digits)")
-    return candidate
-
-
 def content_hash(record: dict[str, Any]) -> str:
     """sha256 of the canonical JSON: equal hashes mean no diff is needed."""
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
-
-
-def study_nct_id(study: dict[str, Any]) -> str:
-    """The NCT id a study record says it is; a record without one is malformed."""
-    try:
-        return normalise_nct_id(study["protocolSection"]["identificationModule"]["nctId"])
-    except (KeyError, TypeError, BadInput) as exc:
-        raise RegistryError("malformed study record (no valid protocolSection nctId)") from exc
-
-
-# Modules the registry leaves out when they have nothing to say; any other module a record
-# had does not go away between versions.
-OPTIONAL_MODULES = frozenset({"referencesModule", "ipdSharingStatementModule"})
-
-
-def missing_modules(previous: dict[str, Any], study: dict[str, Any]) -> list[str]:
-    """The modules of `previous` that `study` lacks: a partial record, not a change."""
-    had, has = (set(record.get("protocolSection") or {}) for record in (previous, study))
-    return sorted(had - has - OPTIONAL_MODULES)
 
 
 def normalise_study(study: dict[str, Any]) -> dict[str, Any]:

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.check import TrialError
-from monitor.diff import diff_records
 from monitor.errors import MalformedResponse, RegistryError
-from monitor.events import ChangeEvent
-from monitor.normalise import content_hash, normalise_study, study_nct_id
-from monitor.registry import RegistryClient
+from monitor.jobs.check import TrialError
+from monitor.records.diff import diff_records
+from monitor.records.events import ChangeEvent
+from monitor.records.normalise import content_hash, normalise_study
+from monitor.records.wording import parse_registry_date
+from monitor.registry.client import RegistryClient
+from monitor.registry.record import study_nct_id
 from monitor.store import BackfilledVersion, Store
-from monitor.wording import parse_registry_date
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from monitor.folding import canonical_json, fold_name, fold_text, fold_value
+from monitor.records.folding import canonical_json, fold_name, fold_text, fold_value
 
 Site = dict[str, Any]
 Clue = Callable[[Site], Hashable | None]

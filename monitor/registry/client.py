@@ -18,7 +18,7 @@ import tenacity
 
 from monitor import __version__
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
-from monitor.normalise import NCT_ID, study_nct_id
+from monitor.registry.record import last_update_posted, study_ids, study_nct_id
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -360,33 +360,6 @@ class RegistryClient:
     def _log_retry(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)
-
-
-def last_update_posted(study: dict[str, Any]) -> str | None:
-    """The record's `lastUpdatePostDateStruct.date`: it moves whenever the record is updated."""
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    return (status.get("lastUpdatePostDateStruct") or {}).get("date")
-
-
-def study_ids(study: dict[str, Any]) -> list[str]:
-    """The ids a record answers to: its NCT id and the old ids merged into it
-    (`nctIdAliases`)."""
-    nct_id = study_nct_id(study)  # a record without a valid id is malformed: raises
-    aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases")
-    listed = aliases if isinstance(aliases, list) else []
-    valid = [alias for alias in listed if isinstance(alias, str) and NCT_ID.fullmatch(alias)]
-    return [nct_id, *valid]
-
-
-def data_version(study: dict[str, Any]) -> str:
-    """The registry's `versionHolder`: the day of the data refresh a record was served from.
-    It orders two captures of one record whose last-update dates are equal (the registry
-    itself adds auto-linked references, or turns an overdue trial's status to UNKNOWN, without
-    a new update date)."""
-    derived = study.get("derivedSection")
-    info = derived.get("miscInfoModule") if isinstance(derived, dict) else None
-    holder = info.get("versionHolder") if isinstance(info, dict) else None
-    return holder if isinstance(holder, str) else ""
 
 
 def connection_failure(exc: httpx.TransportError) -> str:

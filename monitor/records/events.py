@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from monitor.wording import (
+from monitor.records.wording import (
     date_slip,
     dict_change,
     field_label,

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.diff import diff_records
 from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
-from monitor.events import ChangeEvent
-from monitor.normalise import content_hash, missing_modules, normalise_study, study_nct_id
-from monitor.registry import RegistryClient, data_version, last_update_posted
+from monitor.records.diff import diff_records
+from monitor.records.events import ChangeEvent
+from monitor.records.normalise import content_hash, normalise_study
+from monitor.registry.client import RegistryClient
+from monitor.registry.record import data_version, last_update_posted, missing_modules, study_nct_id
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)

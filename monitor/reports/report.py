@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from monitor.errors import BadInput
-from monitor.history import TrialHistory, build_history
-from monitor.render import render_history_page, render_report_index
+from monitor.reports.history import TrialHistory, build_history
+from monitor.reports.render import render_history_page, render_report_index
 from monitor.store import Store
+from monitor.whole_files import write_whole
 
 
 def load_history(store: Store, nct_id: str) -> TrialHistory:
@@ -28,11 +28,8 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
 
 def write_page(path: Path, html: str) -> None:
     """Write atomically (a reader never sees half a page); an unwritable path is bad input."""
-    temporary = path.with_name(path.name + ".tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(html, encoding="utf-8")
-        os.replace(temporary, path)
+        write_whole(path, html.encode())
     except OSError as exc:
         raise BadInput(f"cannot write {path}: {exc.strerror}") from exc
 

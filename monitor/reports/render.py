@@ -16,10 +16,10 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.charts import Series, count_value, date_value, format_day, line_chart
-from monitor.events import Category
-from monitor.history import SiteHistory, TrialHistory
-from monitor.wording import STATUSES, date_slip, field_label, readable_status, status_css
+from monitor.records.events import Category
+from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
+from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
+from monitor.reports.history import SiteHistory, TrialHistory
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SITE_CATEGORIES = (
@@ -50,7 +50,7 @@ SUBJECT_PARTS = 3
 LATEST_ON_INDEX = 5
 
 environment = Environment(
-    loader=PackageLoader("monitor"),
+    loader=PackageLoader("monitor.reports"),
     autoescape=select_autoescape(["html", "xml"]),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.config import Settings
 from monitor.errors import RegistryError
-from monitor.registry import RegistryClient
-from monitor.searches import check_searches, stored_searches
+from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
+from monitor.jobs.searches import check_searches, stored_searches
+from monitor.registry.client import RegistryClient
 from monitor.store import Store
 
 if TYPE_CHECKING:
-    from monitor.deliver import DeliveryReport
+    from monitor.delivery.deliver import DeliveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +38,16 @@ class RunSummary:
         )
 
 
-def registry_client(settings: Settings, *, base_url: str | None = None) -> RegistryClient:
-    """A client for the API v2 (or, with `base_url`, the record-history endpoints)."""
+def registry_client(
+    settings: Settings, *, base_url: str | None = None, attempts: int | None = None
+) -> RegistryClient:
+    """A client for the API v2 (or, with `base_url`, the record-history endpoints); `attempts`
+    for a one-off question such as `doctor`'s."""
     return RegistryClient(
         base_url or settings.api_url,
         request_interval=settings.request_interval,
         timeout=settings.timeout,
-        max_attempts=settings.max_attempts,
+        max_attempts=attempts or settings.max_attempts,
         backoff_base=settings.backoff_base,
         throttle_wait=settings.throttle_wait,
     )
@@ -174,7 +177,11 @@ def run_once(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
-    from monitor.deliver import DeliveryReport, deliver_pending, open_channel  # see cli._app
+    from monitor.delivery.deliver import (  # see cli._app
+        DeliveryReport,
+        deliver_pending,
+        open_channel,
+    )
 
     outcome = recorded_check(
         store,

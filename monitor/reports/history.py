@@ -10,8 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.diff import reconcile_site_keys
-from monitor.normalise import normalise_study
+from monitor.records.normalise import normalise_study
+from monitor.records.sites import reconcile_site_keys
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ import shlex
 import shutil
 from pathlib import Path
 
-from monitor.check import DatedStudy, import_studies, read_study_files
 from monitor.config import Settings
-from monitor.deliver import OutboxChannel, deliver_pending
-from monitor.render import render_digest
-from monitor.report import write_report
+from monitor.delivery.deliver import OutboxChannel, deliver_pending
+from monitor.jobs.check import DatedStudy, import_studies, read_study_files
+from monitor.reports.render import render_digest
+from monitor.reports.report import write_report
 from monitor.store import Store
 
-PACKAGE_SEEDS = Path(__file__).parent / "seeds"  # where a wheel install puts them
-CHECKOUT_SEEDS = Path(__file__).parent.parent / "seeds"  # a source checkout / editable install
+PACKAGE_SEEDS = Path(__file__).parents[1] / "seeds"  # where a wheel install puts them
+CHECKOUT_SEEDS = Path(__file__).parents[2] / "seeds"  # a source checkout / editable install
 
 
 def seed_dir() -> Path:

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
-from monitor.deliver import SmtpChannel
+from monitor.delivery.deliver import SmtpChannel
 from monitor.errors import DeliveryError, RegistryError
-from monitor.registry import RegistryClient
-from monitor.schema import SCHEMA_VERSION
+from monitor.jobs.run import registry_client
 from monitor.store import Store
+from monitor.store.schema import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ def check_config(store: Store, settings: Settings) -> Finding:
 
 
 def check_registry(store: Store, settings: Settings) -> Finding:
-    with RegistryClient(
-        settings.api_url, request_interval=0, timeout=settings.timeout, max_attempts=1
-    ) as client:
+    with registry_client(settings, attempts=1) as client:
         try:
             answer = client.get_json("/version")
         except RegistryError as exc:

@@ -1,0 +1,1 @@
+"""Deliver: digests to the outbox or through SMTP, exactly once (`deliver`)."""

@@ -1,0 +1,3 @@
+"""The jobs trialwatch runs over the pipeline: a check or import (`check`), watched searches
+(`searches`), the record history (`backfill`), one recorded run and its digest (`run`), the
+schedule (`schedule`), the offline demo (`demo`) and the health checks (`doctor`)."""
