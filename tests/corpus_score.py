@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from monitor.records.diff import diff_records
-from monitor.records.events import ChangeEvent
+from monitor.records.events import SITE_KINDS, ChangeEvent
 from monitor.records.normalise import normalise_study
 
 CORPUS = Path(__file__).parent / "corpus"
-SITE_CATEGORIES = {"site_status", "site_added", "site_removed", "site_renamed"}
+SITE_CATEGORIES = {str(category) for category in SITE_KINDS}
 # A registry code shown as is ("NOT_YET_RECRUITING", "PHASE2") or a bracket doubled by wording.
 RAW_CODE = re.compile(r"\b(?:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|PHASE[0-9]|ESTIMATED|ACTUAL)\b")
 DOUBLED = re.compile(r"\(\(|\)\)")

@@ -113,7 +113,7 @@ def make_event(
     extra: dict[str, Any] | None = None,
 ) -> ChangeEvent:
     """Build an event with its summary from the category table; `extra` adds JSON keys."""
-    summary = SUMMARIES[category](field_name, old, new, site)
+    summary = KINDS[category].summarise(field_name, old, new, site)
     return ChangeEvent(
         nct_id, detected_at, category, field_name, old, new, summary, site, extra or {}
     )
@@ -225,17 +225,63 @@ def _lower(text: str | None) -> str:
     return text.lower() if text else "(no type)"
 
 
-SUMMARIES: dict[Category, Callable[[str, Any, Any, SiteRef | None], str]] = {
-    Category.OVERALL_STATUS: _summarise_overall_status,
-    Category.NEW_TRIAL: _summarise_query,
-    Category.LEFT_QUERY: _summarise_query,
-    Category.SITE_STATUS: _summarise_site_status,
-    Category.SITE_ADDED: _summarise_site_added,
-    Category.SITE_REMOVED: _summarise_site_removed,
-    Category.SITE_RENAMED: _summarise_site_renamed,
-    Category.ENROLLMENT: _summarise_enrollment,
-    Category.DATE: _summarise_date,
-    Category.ELIGIBILITY: _summarise_eligibility,
-    Category.CONTACT: _summarise_contact,
-    Category.OTHER: _summarise_other,
+Summariser = Callable[[str, Any, Any, SiteRef | None], str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything the stages need to know about one category of change, in one place: adding
+    a category is adding one `Kind` (and its summary function)."""
+
+    label: str  # a reader's name for it (the history page's filter)
+    section: str  # the digest section it is listed under
+    summarise: Summariser  # its one-line summary
+    # its phrase in a trial's headline (for a site kind, the verb: "3 sites added")
+    headline: str | None = None
+    # how a digest's site table reads it (old, new -> "Not yet recruiting -> Recruiting");
+    # None for kinds that are not about one site
+    site_change: Callable[[Any, Any], str] | None = None
+
+
+def _status_change(old: Any, new: Any) -> str:
+    return f"{readable_status(old)} -> {readable_status(new)}"
+
+
+def _site_added_change(old: Any, new: Any) -> str:
+    return f"New site: {readable_status(new)}" if new else "New site"
+
+
+def _site_removed_change(old: Any, new: Any) -> str:
+    return f"Removed (was {readable_status(old)})" if old else "Removed"
+
+
+def _site_renamed_change(old: Any, new: Any) -> str:
+    return f"Renamed from {old}"
+
+
+# In order of importance: the digest's order.
+KINDS: dict[Category, Kind] = {
+    Category.OVERALL_STATUS: Kind("Overall status", "Overall status", _summarise_overall_status),
+    Category.NEW_TRIAL: Kind("New in a search", "Searches", _summarise_query),
+    Category.LEFT_QUERY: Kind("Left a search", "Searches", _summarise_query),
+    Category.SITE_STATUS: Kind(
+        "Site status", "Sites", _summarise_site_status, "changed status", _status_change
+    ),
+    Category.SITE_ADDED: Kind(
+        "Site added", "Sites", _summarise_site_added, "added", _site_added_change
+    ),
+    Category.SITE_REMOVED: Kind(
+        "Site removed", "Sites", _summarise_site_removed, "removed", _site_removed_change
+    ),
+    Category.SITE_RENAMED: Kind(
+        "Site renamed", "Sites", _summarise_site_renamed, "renamed", _site_renamed_change
+    ),
+    Category.ENROLLMENT: Kind("Enrollment", "Enrollment", _summarise_enrollment),
+    Category.DATE: Kind("Dates", "Dates", _summarise_date),
+    Category.ELIGIBILITY: Kind(
+        "Eligibility", "Eligibility", _summarise_eligibility, "eligibility changed"
+    ),
+    Category.CONTACT: Kind("Contacts", "Contacts", _summarise_contact, "contacts changed"),
+    Category.OTHER: Kind("Other", "Other changes", _summarise_other),
 }
+SITE_KINDS = tuple(category for category, kind in KINDS.items() if kind.site_change)

@@ -16,34 +16,16 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.records.events import Category
+from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
 from monitor.reports.history import SiteHistory, TrialHistory
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
-SITE_CATEGORIES = (
-    Category.SITE_STATUS,
-    Category.SITE_ADDED,
-    Category.SITE_REMOVED,
-    Category.SITE_RENAMED,
-)
 SECTIONS: dict[str, tuple[Category, ...]] = {
-    "Overall status": (Category.OVERALL_STATUS,),
-    "Searches": (Category.NEW_TRIAL, Category.LEFT_QUERY),
-    "Sites": SITE_CATEGORIES,
-    "Enrollment": (Category.ENROLLMENT,),
-    "Dates": (Category.DATE,),
-    "Eligibility": (Category.ELIGIBILITY,),
-    "Contacts": (Category.CONTACT,),
-    "Other changes": (Category.OTHER,),
+    section: tuple(c for c, kind in KINDS.items() if kind.section == section)
+    for section in dict.fromkeys(kind.section for kind in KINDS.values())
 }
-SITE_VERBS = (
-    (Category.SITE_STATUS, "changed status"),
-    (Category.SITE_ADDED, "added"),
-    (Category.SITE_REMOVED, "removed"),
-    (Category.SITE_RENAMED, "renamed"),
-)
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
@@ -138,7 +120,7 @@ def group_events(
                 label=trial.get("label"),
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events),
-                sites=[site_row(e) for e in trial_events if e["category"] in SITE_CATEGORIES],
+                sites=[site_row(e) for e in trial_events if e["category"] in SITE_KINDS],
                 sections=[(title, found) for title, found in sections if found],
                 count=len(trial_events),
             )
@@ -159,12 +141,9 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     city = " ".join(part for part in (site.get("city"), site.get("zip")) if part)
     place = ", ".join(part for part in (city, site.get("country")) if part)
     old, new = event["old"], event["new"]
-    change = {
-        Category.SITE_STATUS: f"{readable_status(old)} -> {readable_status(new)}",
-        Category.SITE_ADDED: f"New site: {readable_status(new)}" if new else "New site",
-        Category.SITE_REMOVED: f"Removed (was {readable_status(old)})" if old else "Removed",
-        Category.SITE_RENAMED: f"Renamed from {old}",
-    }[Category(event["category"])]
+    change_of = KINDS[Category(event["category"])].site_change
+    assert change_of is not None, "site_row takes site events only"
+    change = change_of(old, new)
     status = new if event["category"] in (Category.SITE_STATUS, Category.SITE_ADDED) else None
     return SiteRow(
         site=site.get("facility") or "(unnamed site)",
@@ -188,7 +167,7 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
             parts.append(f"status {old} -> {new}")
         else:
             parts.append("status changed")
-    site_counts = [(counts[category], verb) for category, verb in SITE_VERBS if counts[category]]
+    site_counts = [(counts[c], KINDS[c].headline) for c in SITE_KINDS if counts[c]]
     if site_counts:
         (number, verb), *rest = site_counts
         phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
@@ -200,12 +179,9 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
         if event["old"] and event["new"] and event["old"]["date"] != event["new"]["date"]:
             slip = date_slip(event["old"]["date"], event["new"]["date"]) or "changed"
             parts.append(f"{field_label(event['field']).lower()} {slip}")
-    for category, what in (
-        (Category.ELIGIBILITY, "eligibility changed"),
-        (Category.CONTACT, "contacts changed"),
-    ):
+    for category in (Category.ELIGIBILITY, Category.CONTACT):
         if counts[category]:
-            parts.append(what)
+            parts.append(str(KINDS[category].headline))
     if counts[Category.OTHER]:
         parts.append(_count(counts[Category.OTHER], "other change"))
     return parts
@@ -288,28 +264,11 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
         days=history.events_by_day(),
         categories=[c for c in Category if any(e["category"] == c for e in history.events)],
         category_counts=Counter(event["category"] for event in history.events),
-        category_label=CATEGORY_LABELS.get,
+        category_label=lambda category: KINDS[Category(category)].label,
         readable=readable_status,
         css=lambda status: status_css(status, missing="absent"),
         recruiting_since=lambda site: recruiting_since(history, site),
     )
-
-
-# The timeline's filter and event labels: readers' words, not the JSON's category codes.
-CATEGORY_LABELS = {
-    Category.OVERALL_STATUS: "Overall status",
-    Category.NEW_TRIAL: "New in a search",
-    Category.LEFT_QUERY: "Left a search",
-    Category.SITE_STATUS: "Site status",
-    Category.SITE_ADDED: "Site added",
-    Category.SITE_REMOVED: "Site removed",
-    Category.SITE_RENAMED: "Site renamed",
-    Category.ENROLLMENT: "Enrollment",
-    Category.DATE: "Dates",
-    Category.ELIGIBILITY: "Eligibility",
-    Category.CONTACT: "Contacts",
-    Category.OTHER: "Other",
-}
 
 
 def completion_slips(history: TrialHistory) -> list[str]:
