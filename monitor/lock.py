@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from monitor.errors import RunInProgress, StoreError
 
@@ -46,7 +47,7 @@ def run_lock(db_path: Path, *, wait: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _try_lock(handle: object) -> bool:
+def _try_lock(handle: IO[Any]) -> bool:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -208,6 +208,7 @@ class SmtpChannel:
     def _connect(self) -> smtplib.SMTP:
         if self._connection is None:
             context = ssl.create_default_context()
+            smtp: smtplib.SMTP
             if self.tls == "ssl":
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:

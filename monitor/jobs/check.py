@@ -59,8 +59,8 @@ def record_study(
     digest = content_hash(record)
     latest = store.latest_hash(nct_id)
     events: list[ChangeEvent] = []
-    if latest is not None and latest[1] != digest:  # only a change needs the old record
-        previous = store.latest_snapshot(nct_id)
+    previous = store.latest_snapshot(nct_id) if latest and latest[1] != digest else None
+    if previous is not None:  # only a change needs the old record
         refuse_partial(previous.raw, study)
         events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
     identification = study["protocolSection"].get("identificationModule", {})

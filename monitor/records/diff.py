@@ -32,7 +32,6 @@ SITE_FIELDS: dict[str, Category] = {
 }
 CATEGORY_ORDER = {category: rank for rank, category in enumerate(Category)}
 FIELD_ORDER = {name: rank for rank, (_, name) in enumerate(RECORD_FIELDS.values()) if name}
-DIFF_OPTIONS = {"view": "tree", "threshold_to_diff_deeper": 0}
 
 
 def diff_records(
@@ -62,10 +61,10 @@ def _record_changes(
 ) -> Iterable[tuple[Category, str, Any, Any]]:
     """(category, field, old, new) for each changed field outside the site list."""
     fields: dict[tuple[str | int, ...], None] = {}
-    for path in _changed_paths(
+    for changed in _changed_paths(
         {key: old.get(key) for key in RECORD_FIELDS}, {key: new.get(key) for key in RECORD_FIELDS}
     ):
-        fields[_field_path(path)] = None
+        fields[_field_path(changed)] = None
     for path in _each_field_of_new_or_gone_modules(fields, old, new):
         category, field_name = RECORD_FIELDS[str(path[0])]
         if field_name is None:
@@ -120,7 +119,7 @@ def _changed_paths(old: Any, new: Any, depth: int = 2) -> Iterable[list[str | in
         return
     from deepdiff import DeepDiff  # here, not at the top: most checks find nothing changed
 
-    tree = DeepDiff(old, new, **DIFF_OPTIONS)
+    tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
     for report in tree.values():
         for level in report:
             yield level.path(output_format="list")
@@ -170,11 +169,8 @@ def diff_sites(
 def _site_changes(
     fields: dict[str, None], old_site: dict[str, Any] | None, new_site: dict[str, Any] | None
 ) -> Iterable[tuple[Category, str, Any, Any]]:
-    if old_site is None:
-        yield Category.SITE_ADDED, "locations", None, new_site["status"]
-        return
-    if new_site is None:
-        yield Category.SITE_REMOVED, "locations", old_site["status"], None
+    if old_site is None or new_site is None:
+        yield from _site_presence(old_site, new_site)
         return
     order = list(SITE_FIELDS)
     for name in sorted(fields, key=lambda name: (order.index(name) if name in order else 99, name)):
@@ -183,6 +179,15 @@ def _site_changes(
         category = SITE_FIELDS.get(name, Category.OTHER)
         field_name = "contacts" if name == "contacts" else f"locations.{name}"
         yield category, field_name, old_site.get(name), new_site.get(name)
+
+
+def _site_presence(
+    old_site: dict[str, Any] | None, new_site: dict[str, Any] | None
+) -> Iterable[tuple[Category, str, Any, Any]]:
+    if new_site is not None:
+        yield Category.SITE_ADDED, "locations", None, new_site["status"]
+    elif old_site is not None:
+        yield Category.SITE_REMOVED, "locations", old_site["status"], None
 
 
 def _same_spelling(name: str, old: Any, new: Any) -> bool:
@@ -200,7 +205,9 @@ def _site_ref(
 ) -> SiteRef:
     site = new_site or old_site
     assert site is not None
-    renamed = old_site and new_site and not same_name(old_site["facility"], new_site["facility"])
+    renamed = bool(old_site and new_site) and not same_name(
+        (old_site or {}).get("facility"), (new_site or {}).get("facility")
+    )
     return SiteRef(
         facility=site["facility"],
         city=site["city"],
@@ -209,7 +216,7 @@ def _site_ref(
         zip=site["zip"],
         key=key,
         site_number=site["site_number"],
-        previous_facility=old_site["facility"] if renamed else None,
+        previous_facility=(old_site or {}).get("facility") if renamed else None,
         show_number=_site_name(site) in ambiguous,
     )
 

@@ -4,9 +4,10 @@ one-line summary a reader sees ("Primary completion 2028-08-29 -> 2029-02-28 (+1
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -87,7 +88,7 @@ class ChangeEvent:
     new: Any
     summary: str
     site: SiteRef | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def site_key(self) -> str:

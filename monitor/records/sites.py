@@ -224,7 +224,7 @@ def _country(site: Site) -> str:
 
 
 def _number(site: Site) -> str | None:
-    return site["site_number"]
+    return str(site["site_number"]) if site["site_number"] else None
 
 
 def _zipless(site: Site) -> str | None:
@@ -234,7 +234,7 @@ def _zipless(site: Site) -> str | None:
 
 
 def _geo_of(site: Site) -> str | None:
-    return site["geo"]
+    return str(site["geo"]) if site["geo"] else None
 
 
 def _status(site: Site) -> str:

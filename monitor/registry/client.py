@@ -234,7 +234,7 @@ class RegistryClient:
         except RegistryError as exc:
             exc.nct_id = nct_id
             raise
-        if nct_id not in study_ids(study):
+        if not isinstance(study, dict) or nct_id not in study_ids(study):
             raise MalformedResponse(
                 f"registry answered with {study_nct_id(study)} instead", nct_id=nct_id
             )
@@ -353,8 +353,8 @@ class RegistryClient:
         if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
             return min(exc.retry_after, self.max_retry_after)
         if isinstance(exc, RetryableResponse) and exc.status in THROTTLING_STATUSES:
-            return min(self.throttle_wait * doubling, self.max_retry_after)
-        return self.backoff_base * doubling
+            return float(min(self.throttle_wait * doubling, self.max_retry_after))
+        return float(self.backoff_base * doubling)
 
     @staticmethod
     def _log_retry(state: tenacity.RetryCallState) -> None:

@@ -117,7 +117,7 @@ def line_chart(
             f'<text class="tick" x="{px}" y="{HEIGHT - BOTTOM + 18}" '
             f'text-anchor="{anchor}">{day.isoformat()}</text>'
         )
-    taken: list[tuple[float, float, float, float]] = []  # value labels' boxes
+    taken: list[tuple[float, ...]] = []  # value labels' boxes
     for one in series:
         placed = [place(x, y) for x, y in one.points]
         path = " ".join(f"{px},{py}" for px, py in steps(placed))

@@ -63,7 +63,7 @@ class TrialHistory:
 
     def status_counts(self, index: int) -> dict[str, int]:
         """How many sites had each status in snapshot `index` (-1: the latest)."""
-        return dict(Counter(s.statuses[index] for s in self.sites if s.statuses[index]))
+        return dict(Counter(s.statuses[index] or "" for s in self.sites if s.statuses[index]))
 
     def to_json(self) -> dict[str, Any]:
         return {

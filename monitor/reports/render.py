@@ -89,10 +89,11 @@ def header_text(text: str) -> str:
 def render_digest(events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]) -> Digest:
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
     grouped = group_events(events, trials)
-    values = {"trials": grouped, "total": len(events), "subject": digest_subject(grouped)}
+    subject = digest_subject(grouped)
+    values = {"trials": grouped, "total": len(events), "subject": subject}
     html = environment.get_template("digest.html").render(**values)
     return Digest(
-        subject=values["subject"],
+        subject=subject,
         text=environment.get_template("digest.txt").render(**values),
         html=inliner.inline(html),
     )
@@ -167,14 +168,16 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
             parts.append(f"status {old} -> {new}")
         else:
             parts.append("status changed")
-    site_counts = [(counts[c], KINDS[c].headline) for c in SITE_KINDS if counts[c]]
+    site_counts = [(counts[c], KINDS[c].headline or "") for c in SITE_KINDS if counts[c]]
     if site_counts:
         (number, verb), *rest = site_counts
         phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
         parts.append(", ".join(phrases))
     for event in _first_and_last(events, Category.ENROLLMENT):
-        old, new = _count_of(event["old"]), _count_of(event["new"])
-        parts.append(f"enrollment {old} -> {new}" if old and new else "enrollment changed")
+        before, after = _count_of(event["old"]), _count_of(event["new"])
+        parts.append(
+            f"enrollment {before} -> {after}" if before and after else "enrollment changed"
+        )
     for event in _first_and_last(events, Category.DATE):
         if event["old"] and event["new"] and event["old"]["date"] != event["new"]["date"]:
             slip = date_slip(event["old"]["date"], event["new"]["date"]) or "changed"

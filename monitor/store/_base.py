@@ -93,7 +93,7 @@ class StoreBase:
                 f"database {path} has schema version {version}, newer than this trialwatch "
                 f"({SCHEMA_VERSION}): upgrade trialwatch"
             )
-        return version
+        return int(version)
 
     def migrate(self, version: int) -> None:
         for number in range(version, SCHEMA_VERSION):
@@ -126,7 +126,7 @@ class StoreBase:
         return problems + [f"{len(broken)} row(s) break a foreign key"] * bool(broken)
 
     def schema_version(self) -> int:
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         self.db.close()
@@ -147,7 +147,7 @@ class StoreBase:
     def _ensure_watch(self, nct_id: str, *, now: str) -> None:
         """Imported files may name a trial not watched yet: importing starts watching it."""
         if self._watch_row(nct_id) is None:
-            self.db["watches"].insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
+            self.db.table("watches").insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
 
     def _insert_snapshot(
         self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
@@ -160,7 +160,7 @@ class StoreBase:
             "source": source,
             "raw": json.dumps(raw, ensure_ascii=False),
         }
-        return self.db["snapshots"].insert(row).last_pk
+        return int(self.db.table("snapshots").insert(row).last_pk or 0)
 
     def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
         rows = list(self.db.query(f"select * from snapshots where {where} limit 1", params))
@@ -190,7 +190,7 @@ class StoreBase:
     def _insert_events(
         self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
     ) -> None:
-        self.db["events"].insert_all(
+        self.db.table("events").insert_all(
             {**self._event_row(event, snapshot_id), "delivered_at": delivered_at}
             for event in events
         )

@@ -25,7 +25,7 @@ class Delivery:
 
     @property
     def recipients(self) -> list[str]:
-        return json.loads(self.audience)
+        return [str(address) for address in json.loads(self.audience)]
 
 
 # A delivery is `prepared` (recorded, not yet handed over), `data_sent` (the mail server was
@@ -70,7 +70,9 @@ class DeliveryQueries(StoreBase):
         with self._writing():
             existing = self._delivery_rows("message_id = ?", [message_id])
             if existing:
-                self.db["deliveries"].update(existing[0].id, {"state": "prepared", "error": None})
+                self.db.table("deliveries").update(
+                    existing[0].id, {"state": "prepared", "error": None}
+                )
             else:
                 row = {
                     "message_id": message_id,
@@ -81,8 +83,8 @@ class DeliveryQueries(StoreBase):
                     "state": "prepared",
                     "created_at": now,
                 }
-                delivery_id = self.db["deliveries"].insert(row).last_pk
-                self.db["delivery_events"].insert_all(
+                delivery_id = self.db.table("deliveries").insert(row).last_pk
+                self.db.table("delivery_events").insert_all(
                     {"delivery_id": delivery_id, "event_id": event_id} for event_id in event_ids
                 )
         return self._delivery_rows("message_id = ?", [message_id])[0]
@@ -91,7 +93,7 @@ class DeliveryQueries(StoreBase):
         self, delivery_id: int, state: str, *, now: str | None = None, error: str | None = None
     ) -> None:
         with self._writing():
-            self.db["deliveries"].update(
+            self.db.table("deliveries").update(
                 delivery_id, {"state": state, "finished_at": now, "error": error}
             )
 
@@ -124,7 +126,9 @@ class DeliveryQueries(StoreBase):
         """Outbox-only digests whose changes a catch-up mail has now carried."""
         with self._writing():
             for delivery_id in delivery_ids:
-                self.db["deliveries"].update(delivery_id, {"state": "mailed", "finished_at": now})
+                self.db.table("deliveries").update(
+                    delivery_id, {"state": "mailed", "finished_at": now}
+                )
 
     def unfinished_deliveries(self) -> list[Delivery]:
         """Attempts a crash interrupted: recorded, but neither sent nor failed."""
@@ -133,7 +137,7 @@ class DeliveryQueries(StoreBase):
     def mark_delivered(self, event_ids: Iterable[int], *, now: str) -> None:
         with self._writing():
             for event_id in event_ids:
-                self.db["events"].update(event_id, {"delivered_at": now})
+                self.db.table("events").update(event_id, {"delivered_at": now})
 
     def _delivery_rows(self, where: str, params: list[Any]) -> list[Delivery]:
         rows = self.db.query(f"select * from deliveries where {where} order by id", params)

@@ -12,7 +12,9 @@ class RunQueries(StoreBase):
 
     def start_run(self, command: str, *, now: str) -> int:
         with self._writing():
-            return self.db["runs"].insert({"command": command, "started_at": now}).last_pk
+            return int(
+                self.db.table("runs").insert({"command": command, "started_at": now}).last_pk or 0
+            )
 
     def finish_run(
         self,
@@ -26,7 +28,7 @@ class RunQueries(StoreBase):
         full: bool = False,
     ) -> None:
         with self._writing():
-            self.db["runs"].update(
+            self.db.table("runs").update(
                 run_id,
                 {
                     "finished_at": now,
@@ -41,7 +43,8 @@ class RunQueries(StoreBase):
     def last_full_check_at(self) -> str | None:
         """When the last check that fetched every trial finished."""
         sql = "select max(finished_at) as at from runs where full = 1 and finished_at is not null"
-        return next(iter(self.db.query(sql)))["at"]
+        at = next(iter(self.db.query(sql)))["at"]
+        return str(at) if at else None
 
     def last_complete_data_timestamp(self) -> str | None:
         """The registry data timestamp of the last check that finished without errors."""

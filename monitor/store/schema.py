@@ -9,7 +9,7 @@ import sqlite_utils
 
 def _create_first_schema(db: sqlite_utils.Database) -> None:
     """Version 1: watches, snapshots, change events and runs."""
-    db["watches"].create(
+    db.table("watches").create(
         {
             "nct_id": str,
             "label": str,
@@ -25,7 +25,7 @@ def _create_first_schema(db: sqlite_utils.Database) -> None:
         not_null={"added_at", "active", "recipients"},
         defaults={"active": 1, "recipients": "[]"},
     )
-    db["snapshots"].create(
+    db.table("snapshots").create(
         {
             "id": int,
             "nct_id": str,
@@ -39,8 +39,8 @@ def _create_first_schema(db: sqlite_utils.Database) -> None:
         not_null={"nct_id", "fetched_at", "last_seen_at", "content_hash", "source", "raw"},
         foreign_keys=[("nct_id", "watches", "nct_id")],
     )
-    db["snapshots"].create_index(["nct_id", "id"])
-    db["events"].create(
+    db.table("snapshots").create_index(["nct_id", "id"])
+    db.table("events").create(
         {
             "id": int,
             "nct_id": str,
@@ -59,11 +59,11 @@ def _create_first_schema(db: sqlite_utils.Database) -> None:
         defaults={"site_key": ""},
         foreign_keys=[("nct_id", "watches", "nct_id"), ("snapshot_id", "snapshots", "id")],
     )
-    db["events"].create_index(["nct_id", "detected_at"])
-    db["events"].create_index(["category"])
+    db.table("events").create_index(["nct_id", "detected_at"])
+    db.table("events").create_index(["category"])
     # One event per field per site per snapshot: a replayed write can never double an event.
-    db["events"].create_index(["snapshot_id", "category", "field", "site_key"], unique=True)
-    db["runs"].create(
+    db.table("events").create_index(["snapshot_id", "category", "field", "site_key"], unique=True)
+    db.table("runs").create(
         {
             "id": int,
             "command": str,
@@ -80,9 +80,9 @@ def _create_first_schema(db: sqlite_utils.Database) -> None:
 
 def _add_deliveries(db: sqlite_utils.Database) -> None:
     """Version 2: digest delivery bookkeeping for exactly-once mail."""
-    db["events"].add_column("delivered_at", str)
-    db["events"].create_index(["delivered_at"])
-    db["deliveries"].create(
+    db.table("events").add_column("delivered_at", str)
+    db.table("events").create_index(["delivered_at"])
+    db.table("deliveries").create(
         {
             "id": int,
             "message_id": str,
@@ -98,20 +98,20 @@ def _add_deliveries(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"message_id", "audience", "channel", "message", "state", "created_at"},
     )
-    db["deliveries"].create_index(["message_id"], unique=True)
-    db["deliveries"].create_index(["state"])
-    db["delivery_events"].create(
+    db.table("deliveries").create_index(["message_id"], unique=True)
+    db.table("deliveries").create_index(["state"])
+    db.table("delivery_events").create(
         {"delivery_id": int, "event_id": int},
         pk=("delivery_id", "event_id"),
         not_null={"delivery_id", "event_id"},
         foreign_keys=[("delivery_id", "deliveries", "id"), ("event_id", "events", "id")],
     )
-    db["delivery_events"].create_index(["event_id"])
+    db.table("delivery_events").create_index(["event_id"])
 
 
 def _add_run_data_timestamp(db: sqlite_utils.Database) -> None:
     """Version 3: the registry's data timestamp each run saw, to skip fetching when unchanged."""
-    db["runs"].add_column("data_timestamp", str)
+    db.table("runs").add_column("data_timestamp", str)
 
 
 SITE_STATUS_OVER_TIME = """
@@ -154,9 +154,9 @@ def _add_searches_and_backfill(db: sqlite_utils.Database) -> None:
     trial nobody watches (a search match) or carry extra keys (`extra`, JSON)."""
     for name in BROWSING_VIEWS:
         db.execute(f"drop view if exists {name}")
-    db["events"].transform(not_null={"snapshot_id": False}, drop_foreign_keys=["nct_id"])
-    db["events"].add_column("extra", str)
-    db["queries"].create(
+    db.table("events").transform(not_null={"snapshot_id": False}, drop_foreign_keys=["nct_id"])
+    db.table("events").add_column("extra", str)
+    db.table("queries").create(
         {
             "name": str,
             "params": str,
@@ -168,13 +168,13 @@ def _add_searches_and_backfill(db: sqlite_utils.Database) -> None:
         pk="name",
         not_null={"params", "follow", "created_at"},
     )
-    db["query_matches"].create(
+    db.table("query_matches").create(
         {"query_name": str, "nct_id": str, "title": str, "first_seen": str},
         pk=("query_name", "nct_id"),
         not_null={"query_name", "nct_id", "first_seen"},
         foreign_keys=[("query_name", "queries", "name")],
     )
-    db["registry_versions"].create(
+    db.table("registry_versions").create(
         {"nct_id": str, "version": int, "version_date": str, "snapshot_id": int},
         pk=("nct_id", "version"),
         not_null={"nct_id", "version", "version_date"},
@@ -186,8 +186,8 @@ def _add_searches_and_backfill(db: sqlite_utils.Database) -> None:
 def _add_update_dates(db: sqlite_utils.Database) -> None:
     """Version 6: each trial's last-update date as last fetched (the daily check's cheap first
     phase compares it), and which runs fetched everything (the weekly safety net)."""
-    db["watches"].add_column("last_update_posted", str)
-    db["runs"].add_column("full", int)
+    db.table("watches").add_column("last_update_posted", str)
+    db.table("runs").add_column("full", int)
 
 
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.

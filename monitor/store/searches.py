@@ -18,9 +18,9 @@ class SearchQueries(StoreBase):
             is_new = not list(self.db.query("select 1 from queries where name = ?", [name]))
             row = {"name": name, "params": json.dumps(params), "follow": int(follow)}
             if is_new:
-                self.db["queries"].insert({**row, "created_at": now})
+                self.db.table("queries").insert({**row, "created_at": now})
             else:
-                self.db["queries"].update(name, row)
+                self.db.table("queries").update(name, row)
         return is_new
 
     def search_rows(self) -> list[dict[str, Any]]:
@@ -57,7 +57,7 @@ class SearchQueries(StoreBase):
                     "delete from query_matches where query_name = ? and nct_id = ?",
                     [name, nct_id],
                 )
-            self.db["query_matches"].insert_all(
+            self.db.table("query_matches").insert_all(
                 (
                     {"query_name": name, "nct_id": nct_id, "title": title, "first_seen": now}
                     for nct_id, title in matches.items()
@@ -67,12 +67,12 @@ class SearchQueries(StoreBase):
             self._insert_events(events, None)
             for nct_id in follow:
                 if self._watch_row(nct_id) is None:
-                    self.db["watches"].insert(
+                    self.db.table("watches").insert(
                         {"nct_id": nct_id, "added_at": now, "recipients": "[]"}
                     )
-            self.db["queries"].update(name, {"last_checked_at": now, "last_error": None})
+            self.db.table("queries").update(name, {"last_checked_at": now, "last_error": None})
 
     def save_search_error(self, name: str, error: str) -> None:
         """Only the error: a search that never succeeded still gets its baseline first."""
         with self._writing():
-            self.db["queries"].update(name, {"last_error": error})
+            self.db.table("queries").update(name, {"last_error": error})

@@ -70,7 +70,7 @@ class SnapshotQueries(StoreBase):
     def is_baseline(self, snapshot_id: int) -> bool:
         """True when no event was recorded against this snapshot."""
         sql = "select count(*) from events where snapshot_id = ?"
-        return self.db.execute(sql, [snapshot_id]).fetchone()[0] == 0
+        return bool(self.db.execute(sql, [snapshot_id]).fetchone()[0] == 0)
 
     def save_backfill(
         self,
@@ -100,7 +100,7 @@ class SnapshotQueries(StoreBase):
                     )
                     previous_hash = version.content_hash
                     self._insert_events(version.events, previous_id, delivered_at=delivered_at)
-                self.db["registry_versions"].insert(
+                self.db.table("registry_versions").insert(
                     {
                         "nct_id": nct_id,
                         "version": version.number,
@@ -132,14 +132,14 @@ class SnapshotQueries(StoreBase):
             self._ensure_watch(nct_id, now=fetched_at)
             latest = self.latest_hash(nct_id)
             is_new = latest is None or latest[1] != content_hash
-            if is_new:
+            if latest is not None and not is_new:  # the same content again: still there
+                self.db.table("snapshots").update(latest[0], {"last_seen_at": fetched_at})
+            else:
                 snapshot_id = self._insert_snapshot(
                     nct_id, fetched_at=fetched_at, content_hash=content_hash, source=source, raw=raw
                 )
                 self._insert_events(events, snapshot_id)
-            else:
-                self.db["snapshots"].update(latest[0], {"last_seen_at": fetched_at})
-            self.db["watches"].update(
+            self.db.table("watches").update(
                 nct_id,
                 {
                     "title": title,

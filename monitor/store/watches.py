@@ -49,14 +49,14 @@ class WatchQueries(StoreBase):
                     row["label"] = label
                 if recipients:
                     row["recipients"] = json.dumps(recipients)
-                self.db["watches"].upsert(row, pk="nct_id")
+                self.db.table("watches").upsert(row, pk="nct_id")
         return added
 
     def remove_watches(self, nct_ids: Iterable[str]) -> None:
         """Stop watching; snapshots and events stay for the history."""
         with self._writing():
             for nct_id in nct_ids:
-                self.db["watches"].update(nct_id, {"active": 0})
+                self.db.table("watches").update(nct_id, {"active": 0})
 
     def unwatched(self, nct_ids: Iterable[str]) -> list[str]:
         """The ids among `nct_ids` that are not actively watched."""
@@ -107,7 +107,7 @@ class WatchQueries(StoreBase):
         had not moved, or the registry's data had not): checked now, all the same."""
         with self._writing():
             for nct_id in nct_ids:
-                self.db["watches"].update(nct_id, {"last_checked_at": now})
+                self.db.table("watches").update(nct_id, {"last_checked_at": now})
 
     def move_trial(self, old_id: str, current_id: str) -> None:
         """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
@@ -120,12 +120,12 @@ class WatchQueries(StoreBase):
         current = self._watch_row(current_id)
         with self._writing():
             if current is None:
-                self.db["watches"].insert({**old, "nct_id": current_id})
+                self.db.table("watches").insert({**old, "nct_id": current_id})
             else:
                 recipients = dict.fromkeys(
                     [*json.loads(current["recipients"]), *json.loads(old["recipients"])]
                 )
-                self.db["watches"].update(
+                self.db.table("watches").update(
                     current_id,
                     {
                         "active": int(bool(current["active"] or old["active"])),
