@@ -57,7 +57,7 @@ def test_first_check_is_a_baseline_then_entries_and_exits_are_events(trialwatch,
         "status": "RECRUITING",
     }
     assert new["summary"] == (
-        "New in search cart-lupus: A new lupus trial (PHASE1; Juno Therapeutics, Inc., a "
+        "New in search cart-lupus: A new lupus trial (Phase 1; Juno Therapeutics, Inc., a "
         "Bristol-Myers Squibb Company; Recruiting)"
     )
     assert events[1]["summary"] == "Left search cart-lupus: CAR T cells for lupus"
@@ -93,7 +93,7 @@ def test_new_trials_appear_in_the_digest_with_title_and_link(trialwatch, registr
     trialwatch("check")
     text = trialwatch("digest", "--stdout").stdout
     assert f"{B}\nSecond lupus trial\nhttps://clinicaltrials.gov/study/{B}\n" in text
-    assert "New in search cart: Second lupus trial (PHASE1;" in text
+    assert "New in search cart: Second lupus trial (Phase 1;" in text
 
 
 def test_a_failing_search_is_reported_and_gets_its_baseline_later(trialwatch, registry):

@@ -96,6 +96,8 @@ def build_message(
 
 class Channel(Protocol):
     name: str
+    mails: bool  # it reaches people (SMTP): it needs recipients, and it can catch up on
+    # digests that only reached the outbox before it was configured
 
     def already_delivered(self, delivery: Delivery) -> bool:
         """After a crash: can this channel tell that the message arrived?"""
@@ -114,6 +116,7 @@ class OutboxChannel:
         land here unmailed, and are mailed in one catch-up once SMTP is set up."""
         self.folder = folder
         self.name = UNMAILED if instead_of_mail else "outbox"
+        self.mails = False
 
     def path_for(self, delivery: Delivery) -> Path:
         token = delivery.message_id.strip("<>").split(".", 1)[0][:16]
@@ -136,6 +139,7 @@ class SmtpChannel:
     """Sends through an SMTP server (none/starttls/ssl, optional login) over one connection."""
 
     name = "smtp"
+    mails = True
 
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host or "localhost"
@@ -290,7 +294,7 @@ def deliver_pending(
     """Finish interrupted attempts, then send every owed digest; events are marked delivered
     only once every audience's message for them was accepted."""
     report = DeliveryReport(channel=channel)
-    if channel.name == "smtp":
+    if channel.mails:
         _mail_what_only_reached_the_outbox(
             store, channel, settings=settings, report=report, now=now
         )
@@ -377,7 +381,7 @@ def _mail_what_only_reached_the_outbox(
 def _send(
     store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
 ) -> None:
-    if channel.name == "smtp" and not delivery.recipients:
+    if channel.mails and not delivery.recipients:
         error = "no recipients: set TRIALWATCH_MAIL_TO or use `watch add --to`"
         store.set_delivery_state(delivery.id, "failed", now=now, error=error)
         report.failures.append((delivery, error))

@@ -20,7 +20,7 @@ from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.records.wording import parse_registry_date
 from monitor.registry.client import RegistryClient
-from monitor.registry.record import study_nct_id
+from monitor.registry.record import last_update_submitted, study_nct_id
 from monitor.store import BackfilledVersion, Store
 
 
@@ -131,9 +131,8 @@ def horizon_version_date(raw: dict[str, Any], fetched_at: str) -> str:
     version by its submission, and a version submitted before that check may have been posted
     only after it. Later versions are the check's business, not history: backfilling them would
     tell the story backwards. Without the record's submit date, the day before the check."""
-    status = raw.get("protocolSection", {}).get("statusModule", {})
-    submitted = status.get("lastUpdateSubmitDate") if isinstance(status, dict) else None
-    if isinstance(submitted, str) and parse_registry_date(submitted):
+    submitted = last_update_submitted(raw)
+    if submitted and parse_registry_date(submitted):
         return submitted[:10]
     day_before = dt.date.fromisoformat(fetched_at[:10]) - dt.timedelta(days=1)
     return day_before.isoformat()

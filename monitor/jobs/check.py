@@ -16,7 +16,13 @@ from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.registry.client import RegistryClient
-from monitor.registry.record import data_version, last_update_posted, missing_modules, study_nct_id
+from monitor.registry.record import (
+    data_version,
+    last_update_posted,
+    missing_modules,
+    study_nct_id,
+    study_titles,
+)
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
@@ -63,7 +69,7 @@ def record_study(
     if previous is not None:  # only a change needs the old record
         refuse_partial(previous.raw, study)
         events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
-    identification = study["protocolSection"].get("identificationModule", {})
+    title, acronym = study_titles(study)
     store.save_check(
         nct_id=nct_id,
         raw=study,
@@ -71,8 +77,8 @@ def record_study(
         events=events,
         fetched_at=fetched_at,
         source=source,
-        title=identification.get("briefTitle"),
-        acronym=identification.get("acronym"),
+        title=title,
+        acronym=acronym,
         last_update_posted=last_update_posted(study),
     )
     logger.info("%s: %d change(s)", nct_id, len(events))

@@ -12,8 +12,9 @@ from typing import Any
 from monitor.errors import BadInput, MalformedResponse, RegistryError
 from monitor.jobs.check import TrialError
 from monitor.records.events import Category, ChangeEvent, make_event
-from monitor.records.wording import readable_status
+from monitor.records.wording import readable_code, readable_status
 from monitor.registry.client import RegistryClient
+from monitor.registry.record import search_match_fields
 from monitor.store import Store
 
 SEARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -101,19 +102,14 @@ def fetch_matches(client: RegistryClient, search: Search) -> list[Match]:
 
 def _match(study: dict[str, Any]) -> Match:
     try:
-        section = study["protocolSection"]
-        identification = section["identificationModule"]
-        return Match(
-            nct_id=identification["nctId"],
-            title=identification.get("briefTitle") or identification["nctId"],
-            phase=", ".join(section.get("designModule", {}).get("phases", [])) or None,
-            sponsor=section.get("sponsorCollaboratorsModule", {})
-            .get("leadSponsor", {})
-            .get("name"),
-            status=section.get("statusModule", {}).get("overallStatus"),
-        )
+        return Match(**search_match_fields(study))
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedResponse("malformed study in search answer") from exc
+
+
+def _phases(codes: str | None) -> str | None:
+    """`PHASE1, PHASE2` -> `Phase 1, Phase 2`."""
+    return ", ".join(readable_code(code) for code in codes.split(", ")) if codes else None
 
 
 def diff_matches(
@@ -142,7 +138,9 @@ def diff_matches(
             extra={"query": search.name, "trial": trial},
         )
         details = "; ".join(
-            part for part in (match.phase, match.sponsor, readable_status(match.status)) if part
+            part
+            for part in (_phases(match.phase), match.sponsor, readable_status(match.status))
+            if part
         )
         events.append(dataclasses.replace(event, summary=f"{event.summary} ({details})"))
     for nct_id in sorted(set(before) - set(now)):

@@ -6,7 +6,7 @@ other stage takes these values from here or the normalised record.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.errors import BadInput, RegistryError
 
@@ -65,3 +65,39 @@ def data_version(study: dict[str, Any]) -> str:
     info = derived.get("miscInfoModule") if isinstance(derived, dict) else None
     holder = info.get("versionHolder") if isinstance(info, dict) else None
     return holder if isinstance(holder, str) else ""
+
+
+def study_titles(study: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(brief title, acronym): what lists and digests call a trial."""
+    identification = study["protocolSection"].get("identificationModule", {})
+    return identification.get("briefTitle"), identification.get("acronym")
+
+
+def last_update_submitted(study: dict[str, Any]) -> str | None:
+    """`lastUpdateSubmitDate`: when the version a record holds was submitted (the record
+    history's version list dates versions by this)."""
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    submitted = status.get("lastUpdateSubmitDate") if isinstance(status, dict) else None
+    return submitted if isinstance(submitted, str) else None
+
+
+class MatchFields(TypedDict):
+    nct_id: str
+    title: str
+    phase: str | None
+    sponsor: str | None
+    status: str | None
+
+
+def search_match_fields(study: dict[str, Any]) -> MatchFields:
+    """What a search answer (`fields=`-limited) says of a trial: id, title, phases (codes),
+    lead sponsor and overall status. A malformed one raises KeyError or TypeError."""
+    section = study["protocolSection"]
+    identification = section["identificationModule"]
+    return {
+        "nct_id": str(identification["nctId"]),
+        "title": str(identification.get("briefTitle") or identification["nctId"]),
+        "phase": ", ".join(section.get("designModule", {}).get("phases", [])) or None,
+        "sponsor": section.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {}).get("name"),
+        "status": section.get("statusModule", {}).get("overallStatus"),
+    }
