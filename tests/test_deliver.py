@@ -6,10 +6,20 @@ import email
 import email.policy
 
 from monitor.delivery.deliver import Audience, build_message, message_id_for, plan_audiences
+from monitor.records.events import Category
 from monitor.reports.render import Digest
+from monitor.store import StoredEvent
 
 A, B = "NCT00000001", "NCT00000002"
-EVENTS = [{"id": 1, "nct_id": A}, {"id": 2, "nct_id": B}, {"id": 3, "nct_id": A}]
+
+
+def event(event_id: int, nct_id: str) -> StoredEvent:
+    return StoredEvent(
+        event_id, nct_id, "t", Category.OTHER, "x", None, 1, 2, "X: 1 -> 2", None, None, {}
+    )
+
+
+EVENTS = [event(1, A), event(2, B), event(3, A)]
 
 
 def test_global_recipients_get_everything_and_watch_recipients_their_trials():

@@ -72,7 +72,7 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
     record_study(store, changed, fetched_at="2026-02-01T07:00:00Z", source="api")
     assert store.latest_snapshot("NCT05869955").raw == changed
     [event] = store.list_events()
-    assert (event["category"], event["old"], event["new"]) == (
+    assert (event.category, event.old, event.new) == (
         "overall_status",
         "RECRUITING",
         "COMPLETED",
@@ -168,5 +168,5 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     assert migrated.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert {"deliveries", "delivery_events"} <= set(migrated.db.table_names())
     [event] = migrated.pending_events()
-    assert (event["summary"], event["delivered_at"]) == ("s", None)
+    assert (event.summary, event.delivered_at) == ("s", None)
     migrated.close()

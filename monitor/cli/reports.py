@@ -47,7 +47,7 @@ def changes(
         category=category,
     )
     if as_json:
-        click.echo(format_json(events))
+        click.echo(format_json([event.to_json() for event in events]))
         return
     if not events:
         ctx.say(
@@ -55,10 +55,7 @@ def changes(
             + (" matching these filters." if nct_id or since or category else ".")
         )
     for event in events:
-        ctx.say(
-            f"{event['detected_at'][:10]}  {event['nct_id']}  {event['category']:<14} "
-            f"{event['summary']}"
-        )
+        ctx.say(f"{event.detected_at[:10]}  {event.nct_id}  {event.category:<14} {event.summary}")
 
 
 @cli.command()
@@ -93,7 +90,7 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
     for day, events in trial.events_by_day():
         ctx.show_table(
             Table(title=day, title_justify="left", show_header=False, box=None),
-            ((event["category"], event["summary"]) for event in events),
+            ((event.category, event.summary) for event in events),
         )
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from monitor.config import Settings
 from monitor.errors import DeliveryError
 from monitor.reports.render import Digest, render_digest
-from monitor.store import UNMAILED, Delivery, Store
+from monitor.store import UNMAILED, Delivery, Store, StoredEvent
 from monitor.whole_files import write_whole
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Audience:
 
 
 def plan_audiences(
-    events: list[dict[str, Any]],
+    events: list[StoredEvent],
     *,
     routes: dict[str, list[str]],
     everyone: tuple[str, ...],
@@ -63,11 +63,11 @@ def plan_audiences(
     for event in events:
         audiences = [everyone] if everyone else []
         audiences += [
-            (address,) for address in routes.get(event["nct_id"], []) if address not in everyone
+            (address,) for address in routes.get(event.nct_id, []) if address not in everyone
         ]
         for recipients in audiences or [()]:
-            if (event["id"], json.dumps(list(recipients))) not in covered:
-                owed.setdefault(recipients, []).append(event["id"])
+            if (event.id, json.dumps(list(recipients))) not in covered:
+                owed.setdefault(recipients, []).append(event.id)
     return [Audience(recipients, tuple(ids)) for recipients, ids in sorted(owed.items())]
 
 
@@ -312,14 +312,14 @@ def deliver_pending(
     for audience in plan_audiences(
         events, routes=routes, everyone=settings.mail_to, covered=store.covered()
     ):
-        chosen = [event for event in events if event["id"] in audience.event_ids]
+        chosen = [event for event in events if event.id in audience.event_ids]
         delivery = _record_digest(store, channel, audience, chosen, trials, domain, settings, now)
         _send(store, channel, delivery, report, now=now)
     still_owed = plan_audiences(
         events, routes=routes, everyone=settings.mail_to, covered=store.covered(states=("sent",))
     )
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
-    store.mark_delivered([e["id"] for e in events if e["id"] not in owed_ids], now=now)
+    store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
     return report
 
 
@@ -327,7 +327,7 @@ def _record_digest(
     store: Store,
     channel: Channel,
     audience: Audience,
-    events: list[dict[str, Any]],
+    events: list[StoredEvent],
     trials: dict[str, dict[str, Any]],
     domain: str,
     settings: Settings,

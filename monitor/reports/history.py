@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.records.normalise import normalise_study
 from monitor.records.sites import reconcile_site_keys
+from monitor.store import StoredEvent
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,13 @@ class TrialHistory:
     acronym: str | None
     snapshots: list[SnapshotPoint]
     sites: list[SiteHistory]
-    events: list[dict[str, Any]]
+    events: list[StoredEvent]
 
-    def events_by_day(self) -> list[tuple[str, list[dict[str, Any]]]]:
+    def events_by_day(self) -> list[tuple[str, list[StoredEvent]]]:
         """Events grouped by detection day, newest day first, in importance order within it."""
-        days: dict[str, list[dict[str, Any]]] = {}
+        days: dict[str, list[StoredEvent]] = {}
         for event in self.events:
-            days.setdefault(event["detected_at"][:10], []).append(event)
+            days.setdefault(event.detected_at[:10], []).append(event)
         return sorted(days.items(), reverse=True)
 
     def status_counts(self, index: int) -> dict[str, int]:
@@ -82,14 +83,14 @@ class TrialHistory:
                 }
                 for point in self.snapshots
             ],
-            "events": self.events,
+            "events": [event.to_json() for event in self.events],
         }
 
 
 def build_history(
     nct_id: str,
     snapshots: list[tuple[int, str, dict[str, Any]]],
-    events: list[dict[str, Any]],
+    events: list[StoredEvent],
     *,
     title: str | None = None,
     acronym: str | None = None,

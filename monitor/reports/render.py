@@ -6,6 +6,7 @@ table. The HTML's CSS is inlined by css-inline so mail clients that drop `<style
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections import Counter, defaultdict
@@ -20,6 +21,7 @@ from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
 from monitor.reports.history import SiteHistory, TrialHistory
+from monitor.store import StoredEvent
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -65,7 +67,7 @@ class TrialDigest:
     url: str
     headline_parts: list[str]
     sites: list[SiteRow]
-    sections: list[tuple[str, list[dict[str, Any]]]]
+    sections: list[tuple[str, list[StoredEvent]]]
     count: int
 
     @property
@@ -86,7 +88,7 @@ def header_text(text: str) -> str:
     return folded if len(folded) <= HEADER_LIMIT else folded[: HEADER_LIMIT - 1] + "\u2026"
 
 
-def render_digest(events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]) -> Digest:
+def render_digest(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) -> Digest:
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
     grouped = group_events(events, trials)
     subject = digest_subject(grouped)
@@ -99,18 +101,16 @@ def render_digest(events: list[dict[str, Any]], trials: dict[str, dict[str, Any]
     )
 
 
-def group_events(
-    events: list[dict[str, Any]], trials: dict[str, dict[str, Any]]
-) -> list[TrialDigest]:
+def group_events(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) -> list[TrialDigest]:
     """Events grouped by trial, then by section in importance order."""
-    by_trial: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_trial: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in events:
-        by_trial[event["nct_id"]].append(event)
+        by_trial[event.nct_id].append(event)
     digests = []
     for nct_id, trial_events in sorted(by_trial.items()):
         trial = trials.get(nct_id, {})
         sections = [
-            (title, [event for event in trial_events if event["category"] in categories])
+            (title, [event for event in trial_events if event.category in categories])
             for title, categories in SECTIONS.items()
         ]
         digests.append(
@@ -121,7 +121,7 @@ def group_events(
                 label=trial.get("label"),
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events),
-                sites=[site_row(e) for e in trial_events if e["category"] in SITE_KINDS],
+                sites=[site_row(e) for e in trial_events if e.category in SITE_KINDS],
                 sections=[(title, found) for title, found in sections if found],
                 count=len(trial_events),
             )
@@ -129,23 +129,23 @@ def group_events(
     return digests
 
 
-def _searched_title(events: list[dict[str, Any]]) -> str | None:
+def _searched_title(events: list[StoredEvent]) -> str | None:
     """A trial known only from a watched search is titled by the search's match."""
-    return next((e["new"] for e in events if e["category"] == Category.NEW_TRIAL), None)
+    return next((e.new for e in events if e.category == Category.NEW_TRIAL), None)
 
 
-def site_row(event: dict[str, Any]) -> SiteRow:
-    site = event["site"] or {}
+def site_row(event: StoredEvent) -> SiteRow:
+    site = event.site or {}
     number = site.get("site_number")
     names = f"{site.get('facility')} {site.get('previous_facility')}"
     # The zip tells apart the sites sponsors give one generic name ("Research Site") in a city.
     city = " ".join(part for part in (site.get("city"), site.get("zip")) if part)
     place = ", ".join(part for part in (city, site.get("country")) if part)
-    old, new = event["old"], event["new"]
-    change_of = KINDS[Category(event["category"])].site_change
+    old, new = event.old, event.new
+    change_of = KINDS[Category(event.category)].site_change
     assert change_of is not None, "site_row takes site events only"
     change = change_of(old, new)
-    status = new if event["category"] in (Category.SITE_STATUS, Category.SITE_ADDED) else None
+    status = new if event.category in (Category.SITE_STATUS, Category.SITE_ADDED) else None
     return SiteRow(
         site=site.get("facility") or "(unnamed site)",
         previous_name=site.get("previous_facility"),
@@ -156,15 +156,15 @@ def site_row(event: dict[str, Any]) -> SiteRow:
     )
 
 
-def headline(events: list[dict[str, Any]]) -> list[str]:
+def headline(events: list[StoredEvent]) -> list[str]:
     """What happened to a trial in a few short phrases, most important first. The phrases make
     the mail's Subject, so they hold our words, known statuses and numbers, never registry text.
     """
-    counts = Counter(event["category"] for event in events)
+    counts = Counter(event.category for event in events)
     parts = []
     for event in _first_and_last(events, Category.OVERALL_STATUS):
-        if all(status is None or status in STATUSES for status in (event["old"], event["new"])):
-            old, new = readable_status(event["old"]), readable_status(event["new"])
+        if all(status is None or status in STATUSES for status in (event.old, event.new)):
+            old, new = readable_status(event.old), readable_status(event.new)
             parts.append(f"status {old} -> {new}")
         else:
             parts.append("status changed")
@@ -174,14 +174,14 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
         phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
         parts.append(", ".join(phrases))
     for event in _first_and_last(events, Category.ENROLLMENT):
-        before, after = _count_of(event["old"]), _count_of(event["new"])
+        before, after = _count_of(event.old), _count_of(event.new)
         parts.append(
             f"enrollment {before} -> {after}" if before and after else "enrollment changed"
         )
     for event in _first_and_last(events, Category.DATE):
-        if event["old"] and event["new"] and event["old"]["date"] != event["new"]["date"]:
-            slip = date_slip(event["old"]["date"], event["new"]["date"]) or "changed"
-            parts.append(f"{field_label(event['field']).lower()} {slip}")
+        if event.old and event.new and event.old["date"] != event.new["date"]:
+            slip = date_slip(event.old["date"], event.new["date"]) or "changed"
+            parts.append(f"{field_label(event.field).lower()} {slip}")
     for category in (Category.ELIGIBILITY, Category.CONTACT):
         if counts[category]:
             parts.append(str(KINDS[category].headline))
@@ -190,13 +190,13 @@ def headline(events: list[dict[str, Any]]) -> list[str]:
     return parts
 
 
-def _first_and_last(events: list[dict[str, Any]], category: Category) -> list[dict[str, Any]]:
+def _first_and_last(events: list[StoredEvent], category: Category) -> list[StoredEvent]:
     """Per field, one event spanning the first old value to the last new one."""
-    spans: dict[str, dict[str, Any]] = {}
+    spans: dict[str, StoredEvent] = {}
     for event in events:
-        if event["category"] == category:
-            first = spans.get(event["field"], event)
-            spans[event["field"]] = {**event, "old": first["old"]}
+        if event.category == category:
+            first = spans.get(event.field, event)
+            spans[event.field] = dataclasses.replace(event, old=first.old)
     return list(spans.values())
 
 
@@ -265,8 +265,8 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
         ),
         countries=sorted(by_country.items()),
         days=history.events_by_day(),
-        categories=[c for c in Category if any(e["category"] == c for e in history.events)],
-        category_counts=Counter(event["category"] for event in history.events),
+        categories=[c for c in Category if any(e.category == c for e in history.events)],
+        category_counts=Counter(event.category for event in history.events),
         category_label=lambda category: KINDS[Category(category)].label,
         readable=readable_status,
         css=lambda status: status_css(status, missing="absent"),

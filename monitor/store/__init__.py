@@ -6,7 +6,7 @@ events are committed together, so a crash loses or doubles nothing.
 
 from __future__ import annotations
 
-from monitor.store._base import StoreBase, StoredSnapshot
+from monitor.store._base import StoreBase, StoredEvent, StoredSnapshot
 from monitor.store.deliveries import UNFAILED_STATES, UNMAILED, Delivery, DeliveryQueries
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
@@ -19,6 +19,7 @@ __all__ = [
     "BackfilledVersion",
     "Delivery",
     "Store",
+    "StoredEvent",
     "StoredSnapshot",
     "Watch",
 ]

@@ -16,8 +16,43 @@ from typing import Any, Self
 import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
-from monitor.records.events import ChangeEvent
+from monitor.records.events import Category, ChangeEvent
 from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A change event as stored: the spec's keys, plus where it came from and whether it was
+    delivered. `site` is the spec's site object."""
+
+    id: int
+    nct_id: str
+    detected_at: str
+    category: Category
+    field: str
+    site: dict[str, Any] | None
+    old: Any
+    new: Any
+    summary: str
+    snapshot_id: int | None
+    delivered_at: str | None
+    extra: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec's JSON object (with `id`, `snapshot_id`, `delivered_at` and extras)."""
+        return self.extra | {
+            "id": self.id,
+            "nct_id": self.nct_id,
+            "detected_at": self.detected_at,
+            "category": str(self.category),
+            "field": self.field,
+            "site": self.site,
+            "old": self.old,
+            "new": self.new,
+            "summary": self.summary,
+            "snapshot_id": self.snapshot_id,
+            "delivered_at": self.delivered_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -196,21 +231,21 @@ class StoreBase:
         )
 
     @staticmethod
-    def _event_json(row: dict[str, Any]) -> dict[str, Any]:
-        extra = json.loads(row["extra"]) if row.get("extra") else {}
-        return extra | {
-            "id": row["id"],
-            "nct_id": row["nct_id"],
-            "detected_at": row["detected_at"],
-            "category": row["category"],
-            "field": row["field"],
-            "site": json.loads(row["site"]) if row["site"] else None,
-            "old": json.loads(row["old"]),
-            "new": json.loads(row["new"]),
-            "summary": row["summary"],
-            "snapshot_id": row["snapshot_id"],
-            "delivered_at": row.get("delivered_at"),
-        }
+    def _stored_event(row: dict[str, Any]) -> StoredEvent:
+        return StoredEvent(
+            id=row["id"],
+            nct_id=row["nct_id"],
+            detected_at=row["detected_at"],
+            category=Category(row["category"]),
+            field=row["field"],
+            site=json.loads(row["site"]) if row["site"] else None,
+            old=json.loads(row["old"]),
+            new=json.loads(row["new"]),
+            summary=row["summary"],
+            snapshot_id=row["snapshot_id"],
+            delivered_at=row.get("delivered_at"),
+            extra=json.loads(row["extra"]) if row.get("extra") else {},
+        )
 
     def __init__(
         self, db: sqlite_utils.Database, path: Path, *, wait: float, read_only: bool = False

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.store._base import StoreBase
+from monitor.store._base import StoreBase, StoredEvent
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ UNMAILED = "outbox-unmailed"
 class DeliveryQueries(StoreBase):
     """Queries about digest deliveries."""
 
-    def pending_events(self) -> list[dict[str, Any]]:
+    def pending_events(self) -> list[StoredEvent]:
         """Events not yet delivered to everyone they are meant for, oldest first."""
         sql = "select * from events where delivered_at is null order by detected_at, id"
-        return [self._event_json(row) for row in self.db.query(sql)]
+        return [self._stored_event(row) for row in self.db.query(sql)]
 
     def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
         """(event id, audience) pairs of pending events already in a delivery in `states`."""
@@ -112,11 +112,11 @@ class DeliveryQueries(StoreBase):
             unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
         return unmailed
 
-    def events_by_id(self, event_ids: Iterable[int]) -> list[dict[str, Any]]:
+    def events_by_id(self, event_ids: Iterable[int]) -> list[StoredEvent]:
         wanted = list(event_ids)
         marks = ", ".join("?" for _ in wanted)
         sql = f"select * from events where id in ({marks}) order by detected_at, id"
-        return [self._event_json(row) for row in self.db.query(sql, wanted)]
+        return [self._stored_event(row) for row in self.db.query(sql, wanted)]
 
     def delivery_state(self, message_id: str) -> str | None:
         found = self._delivery_rows("message_id = ?", [message_id])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.store._base import StoreBase, StoredSnapshot
+from monitor.store._base import StoreBase, StoredEvent, StoredSnapshot
 
 
 @dataclass(frozen=True)
@@ -165,8 +165,8 @@ class SnapshotQueries(StoreBase):
         nct_id: str | None = None,
         since: str | None = None,
         category: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Stored events as the spec's JSON objects, oldest first."""
+    ) -> list[StoredEvent]:
+        """Stored events, oldest first."""
         clauses, params = [], []
         for clause, value in (
             ("nct_id = ?", nct_id),
@@ -178,4 +178,4 @@ class SnapshotQueries(StoreBase):
                 params.append(value)
         where = f"where {' and '.join(clauses)}" if clauses else ""
         sql = f"select * from events {where} order by detected_at, id"
-        return [self._event_json(row) for row in self.db.query(sql, params)]
+        return [self._stored_event(row) for row in self.db.query(sql, params)]
