@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from monitor.config import Settings
 from monitor.errors import DeliveryError
 from monitor.reports.render import Digest, render_digest
-from monitor.store import UNMAILED, Delivery, Store, StoredEvent
+from monitor.store import UNMAILED, Delivery, Store, StoredEvent, Trial
 from monitor.whole_files import write_whole
 
 logger = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ def deliver_pending(
             _send(store, channel, delivery, report, now=now)
     events = store.pending_events()
     trials = store.trials()
-    routes = {nct_id: trial["recipients"] for nct_id, trial in trials.items()}
+    routes = {nct_id: trial.recipients for nct_id, trial in trials.items()}
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
     for audience in plan_audiences(
         events, routes=routes, everyone=settings.mail_to, covered=store.covered()
@@ -328,7 +328,7 @@ def _record_digest(
     channel: Channel,
     audience: Audience,
     events: list[StoredEvent],
-    trials: dict[str, dict[str, Any]],
+    trials: dict[str, Trial],
     domain: str,
     settings: Settings,
     now: str,

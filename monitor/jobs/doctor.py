@@ -126,5 +126,5 @@ def addressed_recipients(store: Store, settings: Settings) -> set[str]:
     """Everyone a digest is addressed to: `mail_to` and the per-watch `--to` addresses."""
     return {
         *settings.mail_to,
-        *(a for trial in store.trials().values() for a in trial["recipients"]),
+        *(a for trial in store.trials().values() for a in trial.recipients),
     }

@@ -21,7 +21,7 @@ from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
 from monitor.reports.history import SiteHistory, TrialHistory
-from monitor.store import StoredEvent
+from monitor.store import StoredEvent, Trial
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -88,7 +88,7 @@ def header_text(text: str) -> str:
     return folded if len(folded) <= HEADER_LIMIT else folded[: HEADER_LIMIT - 1] + "\u2026"
 
 
-def render_digest(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) -> Digest:
+def render_digest(events: list[StoredEvent], trials: dict[str, Trial]) -> Digest:
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
     grouped = group_events(events, trials)
     subject = digest_subject(grouped)
@@ -101,14 +101,14 @@ def render_digest(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) 
     )
 
 
-def group_events(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) -> list[TrialDigest]:
+def group_events(events: list[StoredEvent], trials: dict[str, Trial]) -> list[TrialDigest]:
     """Events grouped by trial, then by section in importance order."""
     by_trial: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in events:
         by_trial[event.nct_id].append(event)
     digests = []
     for nct_id, trial_events in sorted(by_trial.items()):
-        trial = trials.get(nct_id, {})
+        trial = trials.get(nct_id)
         sections = [
             (title, [event for event in trial_events if event.category in categories])
             for title, categories in SECTIONS.items()
@@ -116,9 +116,9 @@ def group_events(events: list[StoredEvent], trials: dict[str, dict[str, Any]]) -
         digests.append(
             TrialDigest(
                 nct_id=nct_id,
-                title=trial.get("title") or _searched_title(trial_events),
-                acronym=trial.get("acronym"),
-                label=trial.get("label"),
+                title=(trial and trial.title) or _searched_title(trial_events),
+                acronym=trial.acronym if trial else None,
+                label=trial.label if trial else None,
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events),
                 sites=[site_row(e) for e in trial_events if e.category in SITE_KINDS],

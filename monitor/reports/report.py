@@ -21,8 +21,8 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
         nct_id,
         snapshots,
         store.list_events(nct_id=nct_id),
-        title=trial["title"],
-        acronym=trial["acronym"],
+        title=trial.title,
+        acronym=trial.acronym,
     )
 
 

@@ -11,7 +11,7 @@ from monitor.store.deliveries import UNFAILED_STATES, UNMAILED, Delivery, Delive
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
 from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
-from monitor.store.watches import Watch, WatchQueries
+from monitor.store.watches import Trial, Watch, WatchQueries
 
 __all__ = [
     "UNFAILED_STATES",
@@ -21,6 +21,7 @@ __all__ = [
     "Store",
     "StoredEvent",
     "StoredSnapshot",
+    "Trial",
     "Watch",
 ]
 

@@ -11,13 +11,21 @@ from monitor.store._base import StoreBase
 
 
 @dataclass(frozen=True)
-class Watch:
+class Trial:
+    """A trial ever watched, as digests and reports name and address it."""
+
     nct_id: str
     label: str | None
     recipients: list[str]
-    added_at: str
     title: str | None
     acronym: str | None
+
+
+@dataclass(frozen=True)
+class Watch(Trial):
+    """A watched trial as `watch list` shows it."""
+
+    added_at: str
     last_checked_at: str | None
     last_error: str | None
     snapshots: int
@@ -85,10 +93,16 @@ class WatchQueries(StoreBase):
             for row in self.db.query(sql)
         ]
 
-    def trials(self) -> dict[str, dict[str, Any]]:
-        """Every trial ever watched: title, acronym, label and recipients, by NCT id."""
+    def trials(self) -> dict[str, Trial]:
+        """Every trial ever watched (also those no longer watched), by NCT id."""
         return {
-            row["nct_id"]: {**row, "recipients": json.loads(row["recipients"])}
+            row["nct_id"]: Trial(
+                nct_id=row["nct_id"],
+                label=row["label"],
+                recipients=json.loads(row["recipients"]),
+                title=row["title"],
+                acronym=row["acronym"],
+            )
             for row in self.db.query("select * from watches")
         }
 
