@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 
-from monitor.delivery.deliver import Audience, build_message, message_id_for, plan_audiences
+from monitor.delivery.digests import Audience, build_message, message_id_for, plan_audiences
 from monitor.records.events import Category
 from monitor.reports.render import Digest
 from monitor.store import StoredEvent

@@ -22,7 +22,7 @@ from monitor.errors import BadInput, TrialwatchError
 from monitor.lock import run_lock
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
-    from monitor.delivery.deliver import DeliveryReport
+    from monitor.delivery.exactly_once import DeliveryReport
     from monitor.jobs.run import RunSummary
 
 
@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # the stages themselves are imported by the commands that run
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
-    from monitor.delivery.deliver import deliver_pending, open_channel
+    from monitor.delivery.channels import open_channel
+    from monitor.delivery.digests import deliver_pending
     from monitor.reports.render import render_digest
 
     if to_stdout:

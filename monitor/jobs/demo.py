@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 from monitor.config import Settings
-from monitor.delivery.deliver import OutboxChannel, deliver_pending
+from monitor.delivery.channels import OutboxChannel
+from monitor.delivery.digests import deliver_pending
 from monitor.jobs.check import DatedStudy, import_studies, read_study_files
-from monitor.reports.render import render_digest
 from monitor.reports.report import write_report
 from monitor.store import Store
 
@@ -47,10 +47,10 @@ def run_demo(demo_dir: Path) -> list[str]:
             verdict = f"{len(outcome.events)} change(s)" if outcome.events else "no changes"
             lines.append(f"{date}  {path.parent.name}  {verdict}")
             lines += [f"    {event.summary}" for event in outcome.events]
-        digest = render_digest(store.pending_events(), store.trials())
-        (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")
         outbox = OutboxChannel(demo_dir / "outbox")
         report = deliver_pending(store, outbox, settings=settings, now=fetched_at)
+        [digest] = report.digests  # one audience: the demo has no recipients
+        (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")
         lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
         lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
         lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
-from monitor.delivery.deliver import SmtpChannel
+from monitor.delivery.channels import SmtpChannel
 from monitor.errors import DeliveryError, RegistryError
 from monitor.jobs.run import registry_client
 from monitor.store import Store

@@ -20,7 +20,7 @@ from monitor.registry.client import RegistryClient
 from monitor.store import Store
 
 if TYPE_CHECKING:
-    from monitor.delivery.deliver import DeliveryReport
+    from monitor.delivery.exactly_once import DeliveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -177,11 +177,9 @@ def run_once(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
-    from monitor.delivery.deliver import (  # see cli._app
-        DeliveryReport,
-        deliver_pending,
-        open_channel,
-    )
+    from monitor.delivery.channels import open_channel  # see cli._app
+    from monitor.delivery.digests import deliver_pending
+    from monitor.delivery.exactly_once import DeliveryReport
 
     outcome = recorded_check(
         store,

@@ -1,0 +1,78 @@
+r"""Exactly once: the small state machine every delivery goes through, with its state in the
+store so that a crash at any point neither loses a digest nor sends it twice.
+
+    prepared --(the server is about to get the content)--> data_sent --(accepted)--> sent
+        \--(refused, or the channel is down)--> failed (its events are planned again)
+
+A delivery is recorded `prepared`, with its final bytes and Message-ID, before anything is
+sent. After a crash, a `prepared` one is sent again with the same bytes (unless the channel can
+tell it arrived: an outbox file is there), and a `data_sent` one counts as sent: the server had
+it all, and sending it again could deliver it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from monitor.delivery.channels import Channel, OutboxChannel
+from monitor.errors import DeliveryError
+from monitor.reports.render import Digest
+from monitor.store import UNMAILED, Delivery, Store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[Delivery] = field(default_factory=list)
+    failures: list[tuple[Delivery, str]] = field(default_factory=list)
+    channel: Channel | None = None
+    digests: list[Digest] = field(default_factory=list)  # the ones rendered this time
+
+    def describe(self, delivery: Delivery) -> str:
+        """What happened to a delivered digest, in words that never claim a mail that was not
+        sent."""
+        who = ", ".join(delivery.recipients)
+        if not isinstance(self.channel, OutboxChannel):
+            return f"Mailed {delivery.subject} -> {who}"
+        path = self.channel.path_for(delivery)
+        if not who:
+            return f"Wrote {delivery.subject} to {path}"
+        if self.channel.name == UNMAILED:
+            return (
+                f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
+                "mailed (it will be, in one catch-up mail, once SMTP is set up)"
+            )
+        return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
+
+
+def finish_interrupted(store: Store, channel: Channel, report: DeliveryReport, *, now: str) -> None:
+    """Deliveries a crash left `prepared` or `data_sent`: settled before anything new."""
+    for delivery in store.unfinished_deliveries():
+        if delivery.state == "data_sent" or channel.already_delivered(delivery):
+            logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
+            store.set_delivery_state(delivery.id, "sent", now=now)
+            report.sent.append(delivery)
+        else:
+            send_once(store, channel, delivery, report, now=now)
+
+
+def send_once(
+    store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
+) -> None:
+    if channel.mails and not delivery.recipients:
+        error = "no recipients: set TRIALWATCH_MAIL_TO or use `watch add --to`"
+        store.set_delivery_state(delivery.id, "failed", now=now, error=error)
+        report.failures.append((delivery, error))
+        return
+    try:
+        channel.send(
+            delivery, before_data=lambda: store.set_delivery_state(delivery.id, "data_sent")
+        )
+    except DeliveryError as exc:
+        store.set_delivery_state(delivery.id, "failed", now=now, error=str(exc))
+        report.failures.append((delivery, str(exc)))
+        return
+    store.set_delivery_state(delivery.id, "sent", now=now)
+    report.sent.append(delivery)
