@@ -135,7 +135,8 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
     watches = ctx.reader.list_watches()
     searches = ctx.reader.search_rows()
     if as_json:
-        click.echo(format_json(searches if list_searches else [w.to_json() for w in watches]))
+        shown = searches if list_searches else watches
+        click.echo(format_json([one.to_json() for one in shown]))
         return
     if searches:
         ctx.show_table(
@@ -150,12 +151,12 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
             ),
             (
                 (
-                    row["name"],
-                    _criteria(row["params"]),
-                    "yes" if row["follow"] else "no",
-                    row["matches"],
-                    _when(row["last_checked_at"]),
-                    _check_status(row["last_error"], row["last_checked_at"]),
+                    row.name,
+                    _criteria(row.params),
+                    "yes" if row.follow else "no",
+                    row.matches,
+                    _when(row.last_checked_at),
+                    _check_status(row.last_error, row.last_checked_at),
                 )
                 for row in searches
             ),

@@ -74,15 +74,15 @@ def stored_searches(store: Store, *, unsettled_only: bool = False) -> list[Searc
     """The searches to run; `unsettled_only`: those never checked or whose last check failed."""
     return [
         Search(
-            row["name"],
-            row["params"]["term"],
-            row["params"]["condition"],
-            row["params"]["intervention"],
-            tuple(row["params"]["statuses"]),
-            bool(row["follow"]),
+            row.name,
+            row.params["term"],
+            row.params["condition"],
+            row.params["intervention"],
+            tuple(row.params["statuses"]),
+            row.follow,
         )
         for row in store.search_rows()
-        if not unsettled_only or row["last_checked_at"] is None or row["last_error"]
+        if not unsettled_only or row.last_checked_at is None or row.last_error
     ]
 
 

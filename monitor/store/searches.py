@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
 from monitor.store._base import StoreBase
+
+
+@dataclass(frozen=True)
+class StoredSearch:
+    """A watched search as stored: its parameters, its last check and how many it matches."""
+
+    name: str
+    params: dict[str, Any]
+    follow: bool
+    created_at: str
+    last_checked_at: str | None
+    last_error: str | None
+    matches: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"follow": int(self.follow)}
 
 
 class SearchQueries(StoreBase):
@@ -23,14 +41,25 @@ class SearchQueries(StoreBase):
                 self.db.table("queries").update(name, row)
         return is_new
 
-    def search_rows(self) -> list[dict[str, Any]]:
+    def search_rows(self) -> list[StoredSearch]:
         """Every search with its parameters and match count, by name."""
         sql = """
             select q.*, (select count(*) from query_matches m where m.query_name = q.name)
               as matches
             from queries q order by name
         """
-        return [{**row, "params": json.loads(row["params"])} for row in self.db.query(sql)]
+        return [
+            StoredSearch(
+                name=row["name"],
+                params=json.loads(row["params"]),
+                follow=bool(row["follow"]),
+                created_at=row["created_at"],
+                last_checked_at=row["last_checked_at"],
+                last_error=row["last_error"],
+                matches=row["matches"],
+            )
+            for row in self.db.query(sql)
+        ]
 
     def search_matches(self, name: str) -> dict[str, str]:
         sql = "select nct_id, title from query_matches where query_name = ?"
