@@ -191,6 +191,8 @@ class RegistryServer:
         return 200, '{"study": ' + versions[number][1] + "}"
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
+        if "filter.advanced" in params:
+            return self._updated_since(params)
         if "filter.ids" not in params:
             if any(_unbalanced(values[0]) for key, values in params.items() if key[:6] == "query."):
                 return 400, "invalid search expression"
@@ -204,6 +206,18 @@ class RegistryServer:
                 [self._update_date_only(i) for i in wanted if i in self.studies], params
             )
         return self._page([self.studies[i] for i in wanted if i in self.studies], params)
+
+    def _updated_since(self, params: dict[str, list[str]]) -> tuple[int, str]:
+        """`AREA[LastUpdatePostDate]RANGE[date,MAX]`: every study updated since the date, with
+        only its id and date, in id order, like the registry's answer to that expression."""
+        since = re.fullmatch(
+            r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d\d-\d\d),MAX\]",
+            params["filter.advanced"][0],
+        )
+        if since is None:
+            return 400, "invalid search expression"
+        updated = sorted(i for i, date in self.update_dates.items() if date >= since.group(1))
+        return self._page([self._update_date_only(nct_id) for nct_id in updated], params)
 
     def _update_date_only(self, nct_id: str) -> str:
         if nct_id not in self.update_dates:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import queue
 import signal
 import sqlite3
@@ -218,3 +220,48 @@ def test_the_daemon_outlives_a_locked_database_and_catches_up(
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(15) == 0
     assert len(smtp.received) == 1
+
+
+def minimal_study(nct_id: str, status: str, posted: str) -> str:
+    return json.dumps(
+        {
+            "protocolSection": {
+                "identificationModule": {"nctId": nct_id},
+                "statusModule": {
+                    "overallStatus": status,
+                    "lastUpdatePostDateStruct": {"date": posted, "type": "ACTUAL"},
+                },
+            }
+        }
+    )
+
+
+def test_a_long_watch_list_asks_the_registry_what_changed_not_about_every_trial(
+    trialwatch, registry
+):
+    """700 watched trials take 3 requests by id (300 a request); the registry updated 1,503
+    studies since the last check (2 pages of 1,000): it is asked for those instead, and only
+    the 3 watched ones that moved are downloaded. Absent from the answer means unchanged."""
+    watched = [f"NCT0100{n:04d}" for n in range(700)]
+    for nct_id in watched:
+        registry.put_raw(nct_id, minimal_study(nct_id, "RECRUITING", "2026-01-05"))
+    trialwatch("watch", "add", *watched)
+    assert trialwatch("check").code == 0  # the first check is a full pass
+    today = dt.date.today().isoformat()
+    for nct_id in watched[:3]:
+        registry.put_raw(nct_id, minimal_study(nct_id, "COMPLETED", today))
+    for n in range(1500):  # a busy day at the registry: trials nobody here watches
+        other = f"NCT0200{n:04d}"
+        registry.put_raw(other, minimal_study(other, "RECRUITING", today))
+    before = len(registry.study_requests())
+    result = trialwatch("check", "--json")
+    assert result.code == 0, result.stderr
+    asked = registry.study_requests()[before:]
+    assert [r.params.get("filter.advanced", [""])[0][:26] for r in asked] == [
+        "AREA[LastUpdatePostDate]RA",
+        "AREA[LastUpdatePostDate]RA",
+        "",
+    ]
+    assert asked[-1].params["filter.ids"] == [",".join(watched[:3])]
+    assert (result.json()["checked"], result.json()["fetched"]) == (700, 3)
+    assert len(result.json()["changes"]) == 3

@@ -116,6 +116,7 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
     with RegistryClient(registry.url, request_interval=0, backoff_base=0) as client:
         client.data_timestamp()
         client.fetch_update_dates([*ids, "NCT05869955"])
+        client.updated_since("2026-01-01", cheaper_than=2)
         list(client.fetch_studies([*ids, "NCT05869955"], batch_size=2))
         client.fetch_study("NCT05869955")
     documented = {p["name"]: p for p in API["paths"]["/studies"]["get"]["parameters"]}
@@ -131,3 +132,5 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
                 jsonschema.validate(items, schema)
             elif schema["type"] == "integer":
                 jsonschema.validate(int(value), schema)
+            elif schema["type"] == "boolean":
+                assert value in ("true", "false")

@@ -120,20 +120,36 @@ def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:
     return age >= dt.timedelta(days=settings.full_check_days)
 
 
+UPDATE_OVERLAP_DAYS = 2  # the registry posts on US Eastern days, our clock is UTC: margin
+
+
 def moved_ids(store: Store, client: RegistryClient, nct_ids: list[str]) -> list[str]:
     """Phase one of a daily check: the trials whose last-update date moved since their last
-    fetch (or that were never fetched, or are missing from the answer). On failure: all."""
+    fetch (or that were never fetched, or failed last time). Whichever takes fewer requests:
+    the registry's list of everything updated since the earliest of these trials' last checks
+    (absent: unchanged), or their update dates asked by id (absent: moved). On failure: all."""
+    known = store.update_dates(nct_ids)
+    unsettled = set(store.unsettled_ids(nct_ids))
+    earliest = store.earliest_check(nct_ids)
     try:
-        dates = client.fetch_update_dates(nct_ids)
+        everything = None
+        by_id = client.requests_by_id(len(nct_ids))
+        if earliest is not None and by_id > 1:  # one request by id: nothing can beat it
+            since = dt.date.fromisoformat(earliest[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
+            everything = client.updated_since(since.isoformat(), cheaper_than=by_id)
+        dates = everything if everything is not None else client.fetch_update_dates(nct_ids)
     except RegistryError as exc:
         logger.info("update dates unavailable (%s): fetching every trial", exc)
         return nct_ids
-    known = store.update_dates(nct_ids)
-    moved = [
-        nct_id
-        for nct_id in nct_ids
-        if nct_id not in known or dates.get(nct_id) is None or dates[nct_id] != known[nct_id]
-    ]
+
+    def has_moved(nct_id: str) -> bool:
+        if nct_id not in known or nct_id in unsettled:
+            return True
+        if nct_id in dates:
+            return dates[nct_id] is None or dates[nct_id] != known[nct_id]
+        return everything is None  # by id, absent is odd (fetch it); registry-wide, unchanged
+
+    moved = [nct_id for nct_id in nct_ids if has_moved(nct_id)]
     logger.info("%d of %d trial(s) updated since their last fetch", len(moved), len(nct_ids))
     return moved
 

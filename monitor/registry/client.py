@@ -28,6 +28,7 @@ RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 # Waits the registry's own signals call for: 429 means a per-minute window; 403 is its
 # firewall, which some networks meet in bursts. Neither passes in 1-2-4 seconds.
 THROTTLING_STATUSES = frozenset({403, 429})
+PAGE_SIZE = 1000  # the registry's largest page
 MAX_URL_LENGTH = 8000  # real clients keep request URLs under ~8 KB; servers refuse longer (414)
 URL_BYTES_PER_ID = len("NCT00000000%2C")
 SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
@@ -146,6 +147,31 @@ class RegistryClient:
             raise failure
         return dates
 
+    def updated_since(self, since: str, *, cheaper_than: int) -> dict[str, str | None] | None:
+        """The last update post date of every study the registry updated since `since`
+        (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page): what it costs depends on how
+        busy the registry was, not on how many trials are watched. The first page's
+        `totalCount` tells how many pages that takes; when asking by id would take no more
+        than `cheaper_than` requests, None (one request spent learning it)."""
+        params = {
+            "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]",
+            "fields": "NCTId|LastUpdatePostDate",
+            "pageSize": PAGE_SIZE,
+            "countTotal": "true",
+        }
+        first = self.get_json("/studies", params=params)
+        total = first.get("totalCount") if isinstance(first, dict) else None
+        if not isinstance(total, int) or -(-total // PAGE_SIZE) >= cheaper_than:
+            return None
+        return {
+            study_nct_id(study): last_update_posted(study)
+            for study in self.list_studies(params, first_page=first)
+        }
+
+    def requests_by_id(self, count: int, *, batch_size: int = 300) -> int:
+        """How many requests asking for `count` trials' update dates by id takes."""
+        return len(list(self._chunks(["NCT00000000"] * count, batch_size)))
+
     def _update_dates_of(self, nct_ids: list[str], *, attempts: int | None = None) -> list[Any]:
         params = {
             "filter.ids": ",".join(nct_ids),
@@ -214,10 +240,15 @@ class RegistryClient:
             return False
         return True
 
-    def list_studies(self, params: dict[str, Any], *, attempts: int | None = None) -> Iterator[Any]:
-        """Every study of a `/studies` list answer, page after page (`nextPageToken`)."""
+    def list_studies(
+        self, params: dict[str, Any], *, attempts: int | None = None, first_page: Any = None
+    ) -> Iterator[Any]:
+        """Every study of a `/studies` list answer, page after page (`nextPageToken`);
+        `first_page` when it was already asked for."""
+        page = first_page
         while True:
-            page = self.get_json("/studies", params=params, attempts=attempts)
+            if page is None:
+                page = self.get_json("/studies", params=params, attempts=attempts)
             studies = page.get("studies") if isinstance(page, dict) else None
             if not isinstance(studies, list):
                 raise MalformedResponse("malformed JSON: no 'studies' list")
@@ -225,7 +256,7 @@ class RegistryClient:
             token = page.get("nextPageToken")
             if not token:
                 return
-            params = {**params, "pageToken": token}
+            params, page = {**params, "pageToken": token}, None
 
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id: `GET /studies/{id}`."""

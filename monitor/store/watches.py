@@ -116,6 +116,17 @@ class WatchQueries(StoreBase):
             if row["nct_id"] in wanted
         }
 
+    def earliest_check(self, nct_ids: Iterable[str]) -> str | None:
+        """The earliest last check among these trials that were ever checked (None if none
+        was): trials never checked are fetched in any case."""
+        wanted = set(nct_ids)
+        checks = [
+            row["last_checked_at"]
+            for row in self.db.query("select nct_id, last_checked_at from watches")
+            if row["nct_id"] in wanted and row["last_checked_at"]
+        ]
+        return str(min(checks)) if checks else None
+
     def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
         had not moved, or the registry's data had not): checked now, all the same."""
