@@ -220,12 +220,15 @@ class RegistryServer:
         return self._page([self._update_date_only(nct_id) for nct_id in updated], params)
 
     def _update_date_only(self, nct_id: str) -> str:
+        """The study with only its id (and the old ids merged into it) and update date."""
         if nct_id not in self.update_dates:
             return self.studies[nct_id]
+        aliases = [old for old, current in self.aliases.items() if current == nct_id]
         return json.dumps(
             {
                 "protocolSection": {
-                    "identificationModule": {"nctId": nct_id},
+                    "identificationModule": {"nctId": nct_id}
+                    | ({"nctIdAliases": aliases} if aliases else {}),
                     "statusModule": {
                         "lastUpdatePostDateStruct": {"date": self.update_dates[nct_id]}
                     },

@@ -155,7 +155,8 @@ class RegistryClient:
         than `cheaper_than` requests, None (one request spent learning it)."""
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]",
-            "fields": "NCTId|LastUpdatePostDate",
+            # with the old ids merged into each study: a watched alias is not "unchanged"
+            "fields": "NCTId|NCTIdAlias|LastUpdatePostDate",
             "pageSize": PAGE_SIZE,
             "countTotal": "true",
         }
@@ -164,8 +165,9 @@ class RegistryClient:
         if not isinstance(total, int) or -(-total // PAGE_SIZE) >= cheaper_than:
             return None
         return {
-            study_nct_id(study): last_update_posted(study)
+            nct_id: last_update_posted(study)
             for study in self.list_studies(params, first_page=first)
+            for nct_id in study_ids(study)
         }
 
     def requests_by_id(self, count: int, *, batch_size: int = 300) -> int:
