@@ -65,6 +65,10 @@ class RegistryServer:
         self.poisoned: set[str] = set()
         self.max_url_length = 8192  # a longer request line gets 414, as real servers answer
         self.aliases: dict[str, str] = {}  # merged trials: old id -> current id
+        # a network between here and the registry (the benchmark's model): seconds before
+        # each answer, and bytes a second (0: as fast as loopback)
+        self.latency = 0.0
+        self.bandwidth = 0.0
         self.rate_limited = 0
         self.hold_request_number: int | None = None
         self.request_held = threading.Event()
@@ -327,6 +331,9 @@ class RegistryServer:
                 self, status: int, body: str, headers: dict[str, str], *, truncate: bool = False
             ) -> None:
                 encoded = body.encode()
+                transfer = len(encoded) / server.bandwidth if server.bandwidth else 0.0
+                if server.latency or transfer:
+                    time.sleep(server.latency + transfer)
                 self.send_response(status)
                 # as the API document says: JSON answers, errors as a text/plain message
                 content_type = "application/json" if status == 200 else "text/plain"

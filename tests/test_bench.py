@@ -11,7 +11,12 @@ from tests.conftest import ROOT
 
 def test_bench_script_runs_and_prints_every_figure():
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "check_bench.py"), "--n", "200"],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "check_bench.py"),
+            *("--n", "200", "--interval", "0", "--latency", "0.01", "--bandwidth-mb", "0"),
+            *("--background", "50"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
