@@ -116,6 +116,8 @@ def bench(
         before = len(server.requests)
         first_seconds, first_mb = spawner.apply(run_cli, (["-q", "check"], env))
         first_requests = len(server.requests) - before
+        database = Path(home) / "trialwatch.db"
+        first_db_mb = database.stat().st_size / 1_000_000
         daily: list[tuple[float, float, int]] = []
         bare: list[float] = []
         for round_number in range(repeat):  # daily check and bare download take turns
@@ -129,6 +131,7 @@ def bench(
             seconds, mb = spawner.apply(run_cli, (["-q", "check"], env))
             daily.append((seconds, mb, len(server.requests) - before))
             bare.append(bare_download(server.url, ids, interval=network.interval))
+        final_db_mb = database.stat().st_size / 1_000_000
     server.stop()
     daily_times = sorted(seconds for seconds, _, _ in daily)
     return {
@@ -143,6 +146,8 @@ def bench(
         "bare_s": statistics.median(bare),
         "bare_spread": f"{min(bare):.2f}-{max(bare):.2f}",
         "repeat": repeat,
+        "first_db_mb": first_db_mb,
+        "final_db_mb": final_db_mb,
     }
 
 
@@ -187,6 +192,8 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"requests); median of {figures['repeat']}: daily check {figures['daily_s']:.2f} s "
         f"({figures['daily_spread']} s, {figures['daily_requests']} requests), bare download "
         f"{figures['bare_s']:.2f} s ({figures['bare_spread']} s)",
+        f"  database {figures['first_db_mb']:.1f} MB after the first check, "
+        f"{figures['final_db_mb']:.1f} MB after {figures['repeat']} daily checks",
     ]
     lines += [
         f"  {name:<30} {value:>10}  target {target:<22} {'ok' if ok else 'MISSED'}"

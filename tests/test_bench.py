@@ -26,7 +26,10 @@ def test_bench_script_runs_and_prints_every_figure():
     lines = done.stdout.splitlines()
     assert lines[0].startswith("machine: ")
     assert lines[1].startswith("N = 200: first check ")
-    assert [line.split()[0] for line in lines[2:]] == ["daily", "daily", "daily", "first", "first"]
+    assert re.fullmatch(
+        r"  database [\d.]+ MB after the first check, [\d.]+ MB after 3 daily checks", lines[2]
+    )
+    assert [line.split()[0] for line in lines[3:]] == ["daily", "daily", "daily", "first", "first"]
     # /version, one batch of update dates, one batch of the 2 changed records
     assert re.search(r"median of 3: daily check [\d.]+ s \([\d.]+-[\d.]+ s, 3 requests\)", lines[1])
 
