@@ -29,6 +29,7 @@ RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
 # firewall, which some networks meet in bursts. Neither passes in 1-2-4 seconds.
 THROTTLING_STATUSES = frozenset({403, 429})
 PAGE_SIZE = 1000  # the registry's largest page
+UPDATE_DATES_BATCH = 300  # ids per request when asking only for last-update dates
 MAX_URL_LENGTH = 8000  # real clients keep request URLs under ~8 KB; servers refuse longer (414)
 URL_BYTES_PER_ID = len("NCT00000000%2C")
 SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
@@ -128,7 +129,7 @@ class RegistryClient:
         return timestamp if isinstance(timestamp, str) else None
 
     def fetch_update_dates(
-        self, nct_ids: list[str], *, batch_size: int = 300
+        self, nct_ids: list[str], *, batch_size: int = UPDATE_DATES_BATCH
     ) -> dict[str, str | None]:
         """Each trial's last update post date, asking for nothing else (the cheap first phase).
 
@@ -170,22 +171,26 @@ class RegistryClient:
             for nct_id in study_ids(study)
         }
 
-    def requests_by_id(self, count: int, *, batch_size: int = 300) -> int:
+    def requests_by_id(self, count: int, *, batch_size: int = UPDATE_DATES_BATCH) -> int:
         """How many requests asking for `count` trials' update dates by id takes."""
-        return len(list(self._chunks(["NCT00000000"] * count, batch_size)))
+        return -(-count // self._ids_per_request(batch_size))
 
     def _update_dates_of(self, nct_ids: list[str], *, attempts: int | None = None) -> list[Any]:
         params = {
             "filter.ids": ",".join(nct_ids),
             "fields": "NCTId|LastUpdatePostDate",
-            "pageSize": 1000,
+            "pageSize": PAGE_SIZE,
         }
         return list(self.list_studies(params, attempts=attempts))
 
+    def _ids_per_request(self, size: int) -> int:
+        """`size`, or fewer if needed to keep the request URL under 8 KB."""
+        room = MAX_URL_LENGTH - len(str(self.http.base_url)) - 200  # path and other parameters
+        return max(1, min(size, room // URL_BYTES_PER_ID))
+
     def _chunks(self, ids: list[str], size: int) -> Iterator[list[str]]:
         """`size` ids at a time, fewer if needed to keep the request URL under 8 KB."""
-        room = MAX_URL_LENGTH - len(str(self.http.base_url)) - 200  # path and other parameters
-        size = max(1, min(size, room // URL_BYTES_PER_ID))
+        size = self._ids_per_request(size)
         for start in range(0, len(ids), size):
             yield ids[start : start + size]
 
