@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from monitor.store.packing import register_raw_function
 from tests.conftest import completed, load_seed, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
@@ -70,7 +71,10 @@ def test_a_ten_megabyte_record_is_checked(trialwatch, registry, home):
     result = trialwatch("check", "--json", env={"TRIALWATCH_TIMEOUT": "30"})
     assert result.code == 0 and result.json()["checked"] == 2
     with sqlite3.connect(home / "trialwatch.db") as conn:
-        [(size,)] = conn.execute("select length(raw) from snapshots where nct_id = ?", [A])
+        register_raw_function(conn)
+        [(size,)] = conn.execute(
+            "select length(trialwatch_raw(id)) from snapshots where nct_id = ?", [A]
+        )
     assert size > 10_000_000
 
 

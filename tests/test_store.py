@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import sqlite3
 
 import pytest
@@ -13,6 +14,9 @@ from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import Store
 from monitor.store.schema import SCHEMA_VERSION
+from tests.conftest import SEED_FILES
+
+NCT = "NCT05869955"
 
 
 @pytest.fixture
@@ -36,7 +40,8 @@ def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     # events may be about a trial nobody watches (a search match): no key to watches
     assert {fk.other_table for fk in db["events"].foreign_keys} == {"snapshots"}
-    assert [fk.other_table for fk in db["snapshots"].foreign_keys] == ["watches"]
+    # a snapshot may be stored as a delta against another (`raw_base_id`)
+    assert {fk.other_table for fk in db["snapshots"].foreign_keys} == {"watches", "snapshots"}
     unique = [index.columns for index in db["events"].indexes if index.unique]
     assert unique == [["snapshot_id", "category", "field", "site_key"]]
 
@@ -50,7 +55,8 @@ def test_foreign_keys_are_enforced(store):
                 "last_seen_at": "t",
                 "content_hash": "x",
                 "source": "api",
-                "raw": "{}",
+                "raw_zstd": b"",
+                "raw_chain": 0,
             }
         )
 
@@ -170,3 +176,68 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     [event] = migrated.pending_events()
     assert (event.summary, event.delivered_at) == ("s", None)
     migrated.close()
+
+
+def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_path):
+    """Real history (the seed's five versions) stored as JSON text by schema 6: after the
+    migration every version reads back equal, the later ones as deltas, and the file shrinks."""
+    import sqlite_utils
+
+    from monitor.store.schema import MIGRATIONS
+
+    path = tmp_path / "v6.db"
+    old = sqlite_utils.Database(path)
+    for migration in MIGRATIONS[:6]:
+        migration(old)
+    old.execute("PRAGMA user_version = 6")
+    versions = [json.loads(file.read_text()) for file in SEED_FILES]
+    old["watches"].insert({"nct_id": NCT, "added_at": "t", "recipients": "[]"})
+    for number, raw in enumerate(versions):
+        old["snapshots"].insert(
+            {
+                "nct_id": NCT,
+                "fetched_at": f"2026-0{number + 1}-01T07:00:00Z",
+                "last_seen_at": "t",
+                "content_hash": str(number),
+                "source": "api",
+                "raw": json.dumps(raw, ensure_ascii=False),
+            }
+        )
+    old.close()
+    size_before = path.stat().st_size
+
+    migrated = Store.open(path)
+    assert [raw for _, _, raw in migrated.snapshots_of(NCT)] == versions
+    chains = [row["raw_chain"] for row in migrated.db.query("select raw_chain from snapshots")]
+    assert chains == [0, 1, 2, 3, 4]
+    rows = migrated.db.execute("select count(*) from site_status_over_time").fetchone()[0]
+    assert rows == sum(
+        len(raw["protocolSection"]["contactsLocationsModule"]["locations"]) for raw in versions
+    )
+    [stored] = migrated.db.execute("select sum(length(raw_zstd)) from snapshots").fetchone()
+    assert stored < sum(len(json.dumps(raw, ensure_ascii=False)) for raw in versions) / 10
+    migrated.close()
+    assert path.stat().st_size < size_before / 2  # the freed pages went back to the disk
+
+
+def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
+    """Past `LONGEST_CHAIN` deltas a snapshot is stored alone, so no read decompresses more."""
+    from monitor.store.packing import LONGEST_CHAIN
+
+    for number in range(LONGEST_CHAIN + 2):
+        version = copy.deepcopy(seed)
+        version["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = number
+        record_study(store, version, fetched_at=f"2026-01-01T07:{number:02d}:00Z", source="api")
+    chains = [row[0] for row in store.db.execute("select raw_chain from snapshots order by id")]
+    assert chains == [*range(LONGEST_CHAIN + 1), 0]
+    counts = [
+        raw["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
+        for _, _, raw in store.snapshots_of(NCT)
+    ]
+    assert counts == list(range(LONGEST_CHAIN + 2))
+    latest = store.latest_snapshot(NCT)
+    assert latest is not None
+    assert (
+        latest.raw["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
+        == LONGEST_CHAIN + 1
+    )

@@ -17,7 +17,8 @@ import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
 from monitor.records.events import Category, ChangeEvent
-from monitor.store.schema import MIGRATIONS, SCHEMA_VERSION
+from monitor.store.packing import Base, RawReader, pack, register_raw_function
+from monitor.store.schema import COMPRESSED_SINCE, MIGRATIONS, SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class StoreBase:
             raise BadInput(f"cannot use database {path}: it is read-only here")
         try:
             db = sqlite_utils.Database(sqlite3.connect(path, timeout=wait))
+            register_raw_function(db.conn)
             db.execute("PRAGMA foreign_keys=ON")
             version = cls._usable_version(db, path)
             if db.journal_mode != "wal":
@@ -103,6 +105,7 @@ class StoreBase:
         for options in ("mode=ro", "mode=ro&immutable=1"):
             uri = f"{path.resolve().as_uri()}?{options}"
             connection = sqlite3.connect(uri, uri=True, timeout=wait)
+            register_raw_function(connection)
             try:
                 db = sqlite_utils.Database(connection)
                 version = cls._usable_version(db, path)
@@ -135,6 +138,8 @@ class StoreBase:
             with self.db.atomic():
                 MIGRATIONS[number](self.db)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
+        if 0 < version < COMPRESSED_SINCE:  # hand the space the old raw JSON took back to the disk
+            self.db.execute("VACUUM")
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy through SQLite's online backup, safe while others write."""
@@ -187,24 +192,37 @@ class StoreBase:
     def _insert_snapshot(
         self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
     ) -> int:
+        raw_bytes = json.dumps(raw, ensure_ascii=False).encode()
+        packed = pack(raw_bytes, self._delta_base(nct_id))
         row = {
             "nct_id": nct_id,
             "fetched_at": fetched_at,
             "last_seen_at": fetched_at,
             "content_hash": content_hash,
             "source": source,
-            "raw": json.dumps(raw, ensure_ascii=False),
+            "raw_zstd": packed.data,
+            "raw_base_id": packed.base_id,
+            "raw_chain": packed.chain,
         }
         return int(self.db.table("snapshots").insert(row).last_pk or 0)
 
+    def _delta_base(self, nct_id: str) -> Base | None:
+        """The trial's newest stored snapshot, which a new one is stored as a delta against."""
+        sql = "select id, raw_chain from snapshots where nct_id = ? order by id desc limit 1"
+        row = self.db.execute(sql, [nct_id]).fetchone()
+        return Base(row[0], self.raw_reader().raw(row[0]), row[1]) if row else None
+
+    def raw_reader(self) -> RawReader:
+        return RawReader(self.db.conn)
+
     def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
-        rows = list(self.db.query(f"select * from snapshots where {where} limit 1", params))
+        sql = f"select id, nct_id, fetched_at, content_hash from snapshots where {where} limit 1"
+        rows = list(self.db.query(sql, params))
         if not rows:
             return None
         row = rows[0]
-        return StoredSnapshot(
-            row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], json.loads(row["raw"])
-        )
+        raw = json.loads(self.raw_reader().raw(row["id"]))
+        return StoredSnapshot(row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], raw)
 
     @staticmethod
     def _event_row(event: ChangeEvent, snapshot_id: int | None) -> dict[str, Any]:

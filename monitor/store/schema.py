@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from monitor.store.packing import Base, pack
+
 
 def _create_first_schema(db: sqlite_utils.Database) -> None:
     """Version 1: watches, snapshots, change events and runs."""
@@ -123,7 +125,7 @@ select s.nct_id, w.acronym, s.id as snapshot_id, s.fetched_at, s.last_seen_at,
   json_extract(site.value, '$.status') as status
 from snapshots s
 join watches w on w.nct_id = s.nct_id,
-  json_each(s.raw, '$.protocolSection.contactsLocationsModule.locations') site
+  json_each(trialwatch_raw(s.id), '$.protocolSection.contactsLocationsModule.locations') site
 """
 LATEST_SITE_STATUS = """
 select * from site_status_over_time
@@ -144,7 +146,8 @@ BROWSING_VIEWS = {
 
 
 def _add_browsing_views(db: sqlite_utils.Database) -> None:
-    """Version 4: views for browsing with Datasette or any SQLite client."""
+    """Version 4: views for browsing with Datasette or any SQLite client (since version 7, one
+    that has the `trialwatch_raw` function: trialwatch itself, or Datasette with its plugin)."""
     for name, sql in BROWSING_VIEWS.items():
         db.create_view(name, sql, replace=True)
 
@@ -190,6 +193,36 @@ def _add_update_dates(db: sqlite_utils.Database) -> None:
     db.table("runs").add_column("full", int)
 
 
+def _compress_snapshots(db: sqlite_utils.Database) -> None:
+    """Version 7: raw JSON stored zstd-compressed, each version as a delta against the trial's
+    version before (`packing`); the browsing views read it through `trialwatch_raw`."""
+    for name in BROWSING_VIEWS:
+        db.execute(f"drop view if exists {name}")
+    snapshots = db.table("snapshots")
+    snapshots.add_column("raw_zstd", bytes)
+    snapshots.add_column("raw_base_id", int)
+    snapshots.add_column("raw_chain", int)
+    latest: dict[str, Base] = {}
+    ids = [row[0] for row in db.execute("select id from snapshots order by id").fetchall()]
+    for snapshot_id in ids:
+        nct_id, text = db.execute(
+            "select nct_id, raw from snapshots where id = ?", [snapshot_id]
+        ).fetchone()
+        raw = text.encode()
+        packed = pack(raw, latest.get(nct_id))
+        db.execute(
+            "update snapshots set raw_zstd = ?, raw_base_id = ?, raw_chain = ? where id = ?",
+            [packed.data, packed.base_id, packed.chain, snapshot_id],
+        )
+        latest[nct_id] = Base(snapshot_id, raw, packed.chain)
+    snapshots.transform(
+        drop={"raw"},
+        not_null={"raw_zstd", "raw_chain"},
+        add_foreign_keys=[("raw_base_id", "snapshots", "id")],
+    )
+    _add_browsing_views(db)
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -199,5 +232,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_browsing_views,
     _add_searches_and_backfill,
     _add_update_dates,
+    _compress_snapshots,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

@@ -38,9 +38,10 @@ class SnapshotQueries(StoreBase):
 
     def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
-        sql = "select id, fetched_at, raw from snapshots where nct_id = ? order by fetched_at, id"
+        sql = "select id, fetched_at from snapshots where nct_id = ? order by fetched_at, id"
+        reader = self.raw_reader()
         return [
-            (row["id"], row["fetched_at"], json.loads(row["raw"]))
+            (row["id"], row["fetched_at"], json.loads(reader.raw(row["id"])))
             for row in self.db.query(sql, [nct_id])
         ]
 
