@@ -44,3 +44,21 @@ def test_corpus_bench_prints_precision_and_recall():
     )
     assert done.returncode == 0, done.stderr
     assert "site events: precision 1.0000, recall 1.0000" in done.stdout
+
+
+def test_storage_bench_prints_bytes_per_snapshot_against_json_text():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "storage_bench.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    ratios = dict(
+        re.findall(
+            r"^(stored alone|stored as deltas|all) .* ratio ([\d.]+)$", done.stdout, re.MULTILINE
+        )
+    )
+    assert float(ratios["stored as deltas"]) < 0.05 < float(ratios["stored alone"]) < 0.4
+    assert re.search(r"^database file: [\d,]+ B as schema 6 .* ratio 0\.\d+$", done.stdout, re.M)
