@@ -7,7 +7,9 @@ environment overrides the file and options override both. Bad values are `BadInp
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import re
 import stat
 import tomllib
 import zoneinfo
@@ -47,6 +49,8 @@ class Settings:
     smtp_tls: str | None = None
     mail_from: str | None = None
     mail_to: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()  # Apprise URLs, or names in `channels`: every change
+    channels: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL): for `watch add --notify`
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
@@ -54,11 +58,31 @@ class Settings:
     full_check_days: float = 7.0
 
     def __repr__(self) -> str:
-        """Like the default, but the SMTP password never shows (logs, tracebacks)."""
+        """Like the default, but the SMTP password and channel URLs (which hold tokens) never
+        show (logs, tracebacks)."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["smtp_password"]:
             shown["smtp_password"] = "***"
+        shown["notify"] = tuple(item if "://" not in item else "***" for item in self.notify)
+        shown["channels"] = tuple((name, "***") for name, _ in self.channels)
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def chat_channels(self) -> dict[str, str]:
+        """{name: Apprise URL} of every channel: the named ones, and each URL given directly in
+        `notify` under a name made from it (so its deliveries stay recognisable across runs)."""
+        named = dict(self.channels)
+        for item in self.notify:
+            if "://" in item:
+                named.setdefault(unnamed_channel(item), item)
+        return named
+
+    def notified_everywhere(self) -> tuple[str, ...]:
+        """Names of the channels that get every change."""
+        return tuple(unnamed_channel(item) if "://" in item else item for item in self.notify)
+
+
+def unnamed_channel(url: str) -> str:
+    return "notify-" + hashlib.sha256(url.encode()).hexdigest()[:10]
 
 
 def _text(value: Any) -> str:
@@ -163,6 +187,45 @@ def _addresses(value: Any) -> tuple[str, ...]:
     return tuple(parse_address(item) for item in items if str(item).strip())
 
 
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _channel_url(value: Any) -> str:
+    url = _text(value)
+    if not re.match(r"[a-z][a-z0-9+.-]*://\S", url):
+        raise ValueError("expected an Apprise URL such as slack://... or json://host/path")
+    return url
+
+
+def _channel_name(value: Any) -> str:
+    name = _text(value)
+    if not CHANNEL_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a channel name (letters, digits, '_', '.', '-')")
+    return name
+
+
+def _notify(value: Any) -> tuple[str, ...]:
+    """Apprise URLs or channel names; from the environment, separated by spaces."""
+    items = value.split() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of Apprise URLs or channel names")
+    return tuple(
+        _channel_url(item) if "://" in str(item) else _channel_name(item) for item in items
+    )
+
+
+def _channels(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table of name = Apprise URL; from the environment, `name=URL` pairs separated by
+    spaces."""
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split()]
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValueError("expected a table of name = Apprise URL")
+    return tuple((_channel_name(name), _channel_url(url)) for name, url in pairs)
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "db": lambda value: Path(_text(value)).expanduser(),
     "api_url": _url,
@@ -180,6 +243,8 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "smtp_tls": _tls,
     "mail_from": parse_address,
     "mail_to": _addresses,
+    "notify": _notify,
+    "channels": _channels,
     "schedule": _cron,
     "timezone": _timezone,
     "lock_wait": _number(0, 86400),
@@ -204,10 +269,12 @@ def load_settings(
     if config_file is not None:
         from_file = read_config_file(config_file)
         values.update(_parse_all(from_file, source=f"config {config_file}"))
-        if "smtp_password" in from_file and readable_by_others(config_file):
+        secrets = {"smtp_password", "notify", "channels"} & set(from_file)
+        if secrets and readable_by_others(config_file):
             logger.warning(
-                "config %s holds the SMTP password and other users can read it: chmod 600 %s",
+                "config %s holds secrets (%s) and other users can read it: chmod 600 %s",
                 config_file,
+                ", ".join(sorted(secrets)),
                 config_file,
             )
     from_env = {
@@ -219,6 +286,10 @@ def load_settings(
     if db_option:
         values["db"] = Path(db_option).expanduser()
     values.setdefault("db", data_dir / "trialwatch.db")
+    names = {name for name, _ in values.get("channels", ())}
+    for item in values.get("notify", ()):
+        if "://" not in item and item not in names:
+            raise BadInput(f"notify: {item!r} is neither a URL nor a channel named in [channels]")
     return Settings(data_dir=data_dir, config_file=config_file, **values)
 
 

@@ -20,6 +20,7 @@ from monitor.jobs.check import record_study
 from monitor.store import Store
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
+from tests.webhook_server import WebhookServer
 
 ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "data"
@@ -114,6 +115,13 @@ def registry() -> Iterator[RegistryServer]:
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    server = WebhookServer().start()
     yield server
     server.stop()
 

@@ -60,6 +60,7 @@ def test_message_is_multipart_alternative_with_clean_headers():
         subject="NCT00000001 X: status Recruiting -> Completed",
         text="plain \u00e9",
         html="<p>html \u00e9</p>",
+        chat="chat \u00e9",
     )
     raw = build_message(
         digest,

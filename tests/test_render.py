@@ -7,7 +7,7 @@ import re
 
 from monitor.jobs.check import record_study
 from monitor.registry.record import study_nct_id
-from monitor.reports.render import header_text, render_digest
+from monitor.reports.render import header_text, markdown_text, render_digest
 from tests.conftest import completed, load_seed, locations, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
@@ -22,6 +22,7 @@ def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
     )
     assert_golden("digest-seed.txt", digest.text)
     assert_golden("digest-seed.html", digest.html)
+    assert_golden("digest-seed.md", digest.chat)
 
 
 def test_html_is_self_contained_with_inlined_css(story_store):
@@ -67,6 +68,15 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
         "NCT05869955: status changed; 1 site renamed; enrollment changed and more"
     )
     assert "Primary completion 2028-08-29 -> Bcc: date@example.org" in digest.text
+    # chat: literal Markdown, on one line, no tag or mention (Slack's <!channel>) left live
+    assert not re.search(r"(?<!\\)<", digest.chat) and r"\<script>alert" in digest.chat
+    assert r"Evil Bcc: victim@example.org" in digest.chat.splitlines()[0]
+
+
+def test_markdown_text_escapes_what_chat_services_would_act_on():
+    assert markdown_text("<!channel> *Mayo* [x](http://evil) a_b `c` ~d~ |e|\n\x1b[31mf") == (
+        r"\<!channel> \*Mayo\* \[x\](http://evil) a\_b \`c\` \~d\~ \|e\| \[31mf"
+    )
 
 
 def test_the_users_label_names_the_trial_in_the_subject(tmp_path):

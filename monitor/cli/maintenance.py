@@ -13,16 +13,18 @@ from monitor.cli._app import Context, cli, pass_context, utc_now
 @click.option(
     "--send-test",
     is_flag=True,
-    help="Also mail a short test message to every recipient, through the configured SMTP.",
+    help="Also mail a short test message to every recipient, through the configured SMTP, "
+    "and post one to every chat or webhook channel.",
 )
 @pass_context
 def doctor(ctx: Context, send_test: bool) -> None:
-    """Check the database's integrity and schema, the config, the registry and the SMTP login."""
-    from monitor.jobs.doctor import run_doctor, send_test_message
+    """Check the database's integrity and schema, the config, the registry, the SMTP login and
+    the chat or webhook channels (their URLs shown masked)."""
+    from monitor.jobs.doctor import run_doctor, send_test_messages
 
     findings = run_doctor(ctx.reader, ctx.settings)
     if send_test:
-        findings.append(send_test_message(ctx.reader, ctx.settings, now=utc_now()))
+        findings += send_test_messages(ctx.reader, ctx.settings, now=utc_now())
     for finding in findings:
         ctx.say(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} {finding.detail}")
     if not all(finding.ok for finding in findings):

@@ -42,15 +42,18 @@ if TYPE_CHECKING:  # the stages themselves are imported by the commands that run
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
-    from monitor.delivery.channels import open_channel
+    from monitor.delivery.channels import open_channel, open_chat_channels
     from monitor.delivery.digests import deliver_pending
     from monitor.reports.render import render_digest
 
     if to_stdout:
         click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
         return
+    chats = open_chat_channels(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:
-        report = deliver_pending(ctx.store, channel, settings=ctx.settings, now=utc_now())
+        report = deliver_pending(
+            ctx.store, channel, settings=ctx.settings, now=utc_now(), chats=chats
+        )
     _say_report(ctx, report)
     if report.failures:
         raise SystemExit(1)
@@ -62,7 +65,7 @@ def _say_report(ctx: Context, report: DeliveryReport) -> None:
     for delivery in report.sent:
         ctx.say(terminal_safe(report.describe(delivery)))
     for delivery, error in report.failures:
-        who = ", ".join(delivery.recipients) or "the outbox"
+        who = report.audience_of(delivery)
         click.echo(
             terminal_safe(
                 f"trialwatch: digest for {who} not delivered (kept for the next run): {error}"
@@ -126,6 +129,9 @@ def schedule(
         expression = cron_expression or ctx.settings.schedule or DEFAULT_CRON
         trigger = cron_trigger(expression, timezone=timezone)
     ctx.open_store().close()  # a bad database path fails now, not at the first run
+    from monitor.delivery.channels import open_chat_channels
+
+    open_chat_channels(ctx.settings)  # and so does a channel Apprise cannot use
 
     def job(stop: threading.Event) -> None:
         """One scheduled run, in the scheduler's thread: its own connection, the shared lock."""

@@ -35,15 +35,34 @@ def watch() -> None:
     metavar="ADDR",
     help="Also mail this trial's changes to ADDR (repeatable).",
 )
+@click.option(
+    "--notify",
+    "channels",
+    multiple=True,
+    metavar="NAME",
+    help="Also post this trial's changes to the channel NAME of the config's [channels] "
+    "(Slack, Teams, Matrix, a webhook...; repeatable).",
+)
 @pass_context
 def watch_add(
-    ctx: Context, nct_ids: tuple[str, ...], label: str | None, recipients: tuple[str, ...]
+    ctx: Context,
+    nct_ids: tuple[str, ...],
+    label: str | None,
+    recipients: tuple[str, ...],
+    channels: tuple[str, ...],
 ) -> None:
     """Start watching trials (ids are case-insensitive: NCT + 8 digits)."""
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
-    added = ctx.store.add_watches(ids, label=label, recipients=addresses, now=utc_now())
+    known = dict(ctx.settings.channels)
+    for name in channels:
+        if name not in known:
+            offered = ", ".join(sorted(known)) or "none is configured"
+            raise BadInput(f"--notify: no channel {name!r} in the config's [channels] ({offered})")
+    added = ctx.store.add_watches(
+        ids, label=label, recipients=addresses, channels=list(channels), now=utc_now()
+    )
     for nct_id in ids:
         ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}")
 

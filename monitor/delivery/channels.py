@@ -1,12 +1,15 @@
-"""Where a digest goes: the outbox folder (files written whole) or an SMTP server (none,
-STARTTLS or SSL, optional login). A channel says whether it mails people; the bookkeeping that
-makes a delivery happen exactly once is `exactly_once`'s."""
+"""Where a digest goes: the outbox folder (files written whole), an SMTP server (none,
+STARTTLS or SSL, optional login), or chat and webhook services through Apprise (Slack, Teams,
+Matrix, `json://` for any webhook: one library, no per-service client). A channel says whether
+it mails people; the bookkeeping that makes a delivery happen exactly once is `exactly_once`'s.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.policy
 import email.utils
+import json
 import logging
 import smtplib
 import ssl
@@ -16,8 +19,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from monitor.config import Settings
-from monitor.errors import DeliveryError
+from monitor.config import Settings, unnamed_channel
+from monitor.errors import BadInput, DeliveryError
 from monitor.store import UNMAILED, Delivery
 from monitor.whole_files import write_whole
 
@@ -195,3 +198,87 @@ def open_channel(settings: Settings, *, outbox: Path | None = None) -> Iterator[
     else:
         folder = outbox or settings.data_dir / "outbox"
         yield OutboxChannel(folder, instead_of_mail=outbox is None)
+
+
+class AppriseChannel:
+    """Posts a digest's title and Markdown body to one Apprise URL. The URL holds the
+    service's token: only its masked form is ever shown."""
+
+    name = "apprise"
+    mails = False
+
+    def __init__(self, label: str, url: str):
+        import apprise  # only installations with channels pay for it
+
+        # Apprise's own log lines may name a service's URL, token and all (Slack's at debug
+        # level): they stay out of trialwatch's log; a failure's reason comes back scrubbed.
+        logging.getLogger("apprise").propagate = False
+        plugin = apprise.Apprise.instantiate(url)
+        if plugin is None:
+            scheme = url.partition("://")[0]
+            raise BadInput(f"channel {label}: Apprise cannot use this {scheme}:// URL")
+        self.label = label
+        self.url = url
+        self.masked = str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
+
+    @property
+    def unnamed(self) -> bool:
+        """Given as a URL in `notify`, not by a name in `channels`."""
+        return self.label == unnamed_channel(self.url)
+
+    def __str__(self) -> str:
+        return f"channel {self.masked if self.unnamed else self.label}"
+
+    def already_delivered(self, delivery: Delivery) -> bool:
+        return False
+
+    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+        content = json.loads(delivery.message)
+        self._post(content["title"], content["body"], before_data=before_data)
+
+    def send_test(self) -> None:
+        """A short test message (`doctor --send-test`): does a post from trialwatch arrive?"""
+        body = "This is a test message from `trialwatch doctor --send-test`."
+        self._post("trialwatch test message", body, before_data=lambda: None)
+
+    def _post(self, title: str, body: str, *, before_data: Callable[[], None]) -> None:
+        import apprise
+
+        sender = apprise.Apprise()
+        sender.add(self.url)
+        before_data()
+        capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
+        with capture as log:
+            posted = sender.notify(
+                title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN
+            )
+        if not posted:
+            said = [line for line in log.getvalue().splitlines() if line.strip()]
+            reason = said[-1].replace(self.url, self.masked) if said else "not accepted"
+            raise DeliveryError(reason)
+
+
+class MissingChannel:
+    """A channel a watch names that the config no longer has: its digests fail (and are kept
+    for a later run) until the channel is configured again."""
+
+    name = "apprise"
+    mails = False
+
+    def __init__(self, label: str):
+        self.label = label
+
+    def __str__(self) -> str:
+        return f"channel {self.label}"
+
+    def already_delivered(self, delivery: Delivery) -> bool:
+        return False
+
+    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+        raise DeliveryError(f"no channel {self.label!r} in the config's [channels]")
+
+
+def open_chat_channels(settings: Settings) -> dict[str, Channel]:
+    """Every configured chat or webhook channel by name; a URL Apprise cannot use is bad input,
+    found before anything is checked or sent."""
+    return {name: AppriseChannel(name, url) for name, url in settings.chat_channels().items()}

@@ -1,6 +1,7 @@
 """Which digests are owed, to whom, and their messages: each audience (the global
 recipients, or one per-watch address) gets one message for the events meant for it, rendered,
-recorded and handed to `exactly_once`. Changes that only reached the outbox while SMTP was not
+recorded and handed to `exactly_once`; so does each chat or webhook channel, with a short
+Markdown digest. Changes that only reached the outbox while SMTP was not
 configured are mailed in one catch-up once it is.
 """
 
@@ -11,11 +12,12 @@ import email.policy
 import email.utils
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 from monitor.config import Settings
-from monitor.delivery.channels import DEFAULT_SENDER, Channel
+from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
 from monitor.reports.render import Digest, render_digest
 from monitor.store import Delivery, Store, StoredEvent, Trial
@@ -23,13 +25,17 @@ from monitor.store import Delivery, Store, StoredEvent, Trial
 
 @dataclass(frozen=True)
 class Audience:
-    """Who gets one message, and which events it carries."""
+    """Who gets one message, and which events it carries: mail recipients, or one chat or
+    webhook channel (by name)."""
 
     recipients: tuple[str, ...]
     event_ids: tuple[int, ...]
+    channel: str | None = None
 
     @property
     def key(self) -> str:
+        if self.channel is not None:
+            return json.dumps({"channel": self.channel})
         return json.dumps(list(self.recipients))
 
 
@@ -39,22 +45,29 @@ def plan_audiences(
     routes: dict[str, list[str]],
     everyone: tuple[str, ...],
     covered: set[tuple[int, str]],
+    channel_routes: dict[str, list[str]] | None = None,
+    everywhere: tuple[str, ...] = (),
 ) -> list[Audience]:
-    """Messages still owed: `everyone` gets every event, a per-watch address its trials' events.
+    """Messages still owed: `everyone` gets every event, a per-watch address its trials' events;
+    likewise each channel in `everywhere`, and a watch's own channels its trial's events.
 
-    With no recipient at all (the offline default) there is one audience without addresses.
-    Pairs in `covered` (already in a delivery) are left out.
+    With no recipient and no channel at all (the offline default) there is one audience
+    without addresses. Pairs in `covered` (already in a delivery) are left out.
     """
-    owed: dict[tuple[str, ...], list[int]] = {}
+    owed: dict[Audience, list[int]] = {}
     for event in events:
-        audiences = [everyone] if everyone else []
-        audiences += [
-            (address,) for address in routes.get(event.nct_id, []) if address not in everyone
-        ]
-        for recipients in audiences or [()]:
-            if (event.id, json.dumps(list(recipients))) not in covered:
-                owed.setdefault(recipients, []).append(event.id)
-    return [Audience(recipients, tuple(ids)) for recipients, ids in sorted(owed.items())]
+        mail = [everyone] if everyone else []
+        mail += [(address,) for address in routes.get(event.nct_id, []) if address not in everyone]
+        chats = dict.fromkeys([*everywhere, *(channel_routes or {}).get(event.nct_id, [])])
+        targets = [Audience(recipients, ()) for recipients in mail]
+        targets += [Audience((), (), channel) for channel in chats]
+        for target in targets or [Audience((), ())]:
+            if (event.id, target.key) not in covered:
+                owed.setdefault(target, []).append(event.id)
+    return [
+        Audience(target.recipients, tuple(ids), target.channel)
+        for target, ids in sorted(owed.items(), key=lambda item: item[0].key)
+    ]
 
 
 def message_id_for(audience: Audience, *, domain: str) -> str:
@@ -81,32 +94,51 @@ def build_message(
 
 
 def deliver_pending(
-    store: Store, channel: Channel, *, settings: Settings, now: str
+    store: Store,
+    channel: Channel,
+    *,
+    settings: Settings,
+    now: str,
+    chats: Mapping[str, Channel] | None = None,
 ) -> DeliveryReport:
-    """Finish interrupted attempts, then send every owed digest; events are marked delivered
-    only once every audience's message for them was accepted."""
-    report = DeliveryReport(channel=channel)
+    """Finish interrupted attempts, then send every owed digest, mail through `channel` and
+    the rest through the chat or webhook channel it names (`chats`, by name); events are
+    marked delivered only once every audience's message for them was accepted."""
+    report = DeliveryReport(channel=channel, chats=chats or {})
     if channel.mails:
         _mail_what_only_reached_the_outbox(
             store, channel, settings=settings, report=report, now=now
         )
-    finish_interrupted(store, channel, report, now=now)
+
+    def channel_for(name: str | None) -> Channel:
+        if name is None:
+            return channel
+        return (chats or {}).get(name) or MissingChannel(name)
+
+    finish_interrupted(store, channel_for, report, now=now)
     events = store.pending_events()
     trials = store.trials()
-    routes = {nct_id: trial.recipients for nct_id, trial in trials.items()}
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
-    for audience in plan_audiences(
-        events, routes=routes, everyone=settings.mail_to, covered=store.covered()
-    ):
-        chosen = [event for event in events if event.id in audience.event_ids]
-        delivery = _record_digest(
-            store, channel, audience, chosen, trials, domain, settings, now, report
+
+    def plan(covered: set[tuple[int, str]]) -> list[Audience]:
+        return plan_audiences(
+            events,
+            routes={nct_id: trial.recipients for nct_id, trial in trials.items()},
+            everyone=settings.mail_to,
+            covered=covered,
+            channel_routes={nct_id: trial.channels for nct_id, trial in trials.items()},
+            everywhere=settings.notified_everywhere(),
         )
-        send_once(store, channel, delivery, report, now=now)
+
+    for audience in plan(store.covered()):
+        chosen = [event for event in events if event.id in audience.event_ids]
+        target = channel_for(audience.channel)
+        delivery = _record_digest(
+            store, target, audience, chosen, trials, domain, settings, now, report
+        )
+        send_once(store, target, delivery, report, now=now)
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
-    still_owed = plan_audiences(
-        events, routes=routes, everyone=settings.mail_to, covered=store.covered(states=("sent",))
-    )
+    still_owed = plan(store.covered(states=("sent",)))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
     return report
@@ -127,13 +159,16 @@ def _record_digest(
     digest = render_digest(events, trials)
     report.digests.append(digest)
     message_id = message_id_for(audience, domain=domain)
-    message = build_message(
-        digest,
-        sender=settings.mail_from or DEFAULT_SENDER,
-        recipients=audience.recipients,
-        message_id=message_id,
-        date=now,
-    )
+    if audience.channel is not None:
+        message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
+    else:
+        message = build_message(
+            digest,
+            sender=settings.mail_from or DEFAULT_SENDER,
+            recipients=audience.recipients,
+            message_id=message_id,
+            date=now,
+        )
     return store.create_delivery(
         message_id=message_id,
         audience=audience.key,

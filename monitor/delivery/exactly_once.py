@@ -13,6 +13,7 @@ it all, and sending it again could deliver it twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.delivery.channels import Channel, OutboxChannel
@@ -28,11 +29,20 @@ class DeliveryReport:
     sent: list[Delivery] = field(default_factory=list)
     failures: list[tuple[Delivery, str]] = field(default_factory=list)
     channel: Channel | None = None
+    chats: Mapping[str, Channel] = field(default_factory=dict)
     digests: list[Digest] = field(default_factory=list)  # the ones rendered this time
+
+    def audience_of(self, delivery: Delivery) -> str:
+        """Who a digest is for, in words: its channel (masked), its addresses, or the outbox."""
+        if delivery.chat_channel is not None:
+            return str(self.chats.get(delivery.chat_channel, f"channel {delivery.chat_channel}"))
+        return ", ".join(delivery.recipients) or "the outbox"
 
     def describe(self, delivery: Delivery) -> str:
         """What happened to a delivered digest, in words that never claim a mail that was not
         sent."""
+        if delivery.chat_channel is not None:
+            return f"Posted {delivery.subject} to {self.audience_of(delivery)}"
         who = ", ".join(delivery.recipients)
         if not isinstance(self.channel, OutboxChannel):
             return f"Mailed {delivery.subject} -> {who}"
@@ -47,9 +57,17 @@ class DeliveryReport:
         return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
 
 
-def finish_interrupted(store: Store, channel: Channel, report: DeliveryReport, *, now: str) -> None:
-    """Deliveries a crash left `prepared` or `data_sent`: settled before anything new."""
+def finish_interrupted(
+    store: Store,
+    channel_for: Callable[[str | None], Channel],
+    report: DeliveryReport,
+    *,
+    now: str,
+) -> None:
+    """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
+    through its own channel (`channel_for` its chat channel's name, None for mail)."""
     for delivery in store.unfinished_deliveries():
+        channel = channel_for(delivery.chat_channel)
         if delivery.state == "data_sent" or channel.already_delivered(delivery):
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
             store.set_delivery_state(delivery.id, "sent", now=now)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
-from monitor.delivery.channels import SmtpChannel
-from monitor.errors import DeliveryError, RegistryError
+from monitor.delivery.channels import AppriseChannel, SmtpChannel
+from monitor.errors import BadInput, DeliveryError, RegistryError
 from monitor.jobs.run import registry_client
 from monitor.store import Store
 from monitor.store.schema import SCHEMA_VERSION
@@ -50,9 +50,12 @@ def check_config(store: Store, settings: Settings) -> Finding:
     """Loading the settings already refused invalid values; what is left is who can read it."""
     if settings.config_file is None:
         return Finding("config", True, "no config file; settings from the environment")
-    exposed = bool(settings.smtp_password) and readable_by_others(settings.config_file)
+    secrets = bool(settings.smtp_password or settings.chat_channels())
+    exposed = secrets and readable_by_others(settings.config_file)
     detail = (
-        "holds the SMTP password and other users can read it (chmod 600)" if exposed else "valid"
+        "holds secrets (SMTP password, channel tokens) and other users can read it (chmod 600)"
+        if exposed
+        else "valid"
     )
     return Finding("config", not exposed, f"{settings.config_file}: {detail}")
 
@@ -79,7 +82,8 @@ def check_smtp(store: Store, settings: Settings) -> Finding:
                 f"not configured, but digests are addressed to {', '.join(addressed)}: they only "
                 "go to the outbox and nothing is mailed; set smtp_host (TRIALWATCH_SMTP_HOST)",
             )
-        return Finding("smtp", True, "not configured: digests go to the outbox")
+        elsewhere = "the channels in notify" if settings.notify else "the outbox"
+        return Finding("smtp", True, f"not configured: digests go to {elsewhere}")
     try:
         SmtpChannel(settings).verify()
     except DeliveryError as exc:
@@ -89,6 +93,40 @@ def check_smtp(store: Store, settings: Settings) -> Finding:
         True,
         f"{settings.smtp_host}: connected" + (" and logged in" if settings.smtp_user else ""),
     )
+
+
+def check_channels(store: Store, settings: Settings) -> list[Finding]:
+    """Each chat or webhook channel: can Apprise use its URL (shown masked)? And does every
+    channel a watch names exist?"""
+    findings = [
+        _channel_finding(name, url, lambda channel: "usable")
+        for name, url in settings.chat_channels().items()
+    ]
+    named = {name for trial in store.trials().values() for name in trial.channels}
+    for name in sorted(named - set(settings.chat_channels())):
+        watching = sorted(n for n, trial in store.trials().items() if name in trial.channels)
+        findings.append(
+            Finding(
+                "channel",
+                False,
+                f"{name}: named by {', '.join(watching)} but not in the config's [channels]: "
+                "their digests for it wait until it is",
+            )
+        )
+    return findings
+
+
+def _channel_finding(name: str, url: str, act: Callable[[AppriseChannel], str]) -> Finding:
+    try:
+        channel = AppriseChannel(name, url)
+    except BadInput as exc:
+        return Finding("channel", False, str(exc))
+    try:
+        done = act(channel)
+    except DeliveryError as exc:
+        return Finding("channel", False, f"{channel}: {exc}")
+    shown = channel.masked if channel.unnamed else f"{name} ({channel.masked})"
+    return Finding("channel", True, f"{shown}: {done}")
 
 
 CHECKS: list[Callable[[Store, Settings], Finding]] = [
@@ -102,10 +140,25 @@ CHECKS: list[Callable[[Store, Settings], Finding]] = [
 
 
 def run_doctor(store: Store, settings: Settings) -> list[Finding]:
-    return [check(store, settings) for check in CHECKS]
+    return [check(store, settings) for check in CHECKS] + check_channels(store, settings)
 
 
-def send_test_message(store: Store, settings: Settings, *, now: str) -> Finding:
+def send_test_messages(store: Store, settings: Settings, *, now: str) -> list[Finding]:
+    """A test message through every way a digest can go: mail (unless only channels are
+    configured) and each chat or webhook channel."""
+    channels = settings.chat_channels()
+    mail = settings.smtp_host or addressed_recipients(store, settings) or not channels
+    return [send_test_mail(store, settings, now=now)] * bool(mail) + [
+        _channel_finding(name, url, _posted_test) for name, url in channels.items()
+    ]
+
+
+def _posted_test(channel: AppriseChannel) -> str:
+    channel.send_test()
+    return "test message posted"
+
+
+def send_test_mail(store: Store, settings: Settings, *, now: str) -> Finding:
     """Mail a short test message to every recipient a digest can go to."""
     recipients = sorted(addressed_recipients(store, settings))
     if not settings.smtp_host:

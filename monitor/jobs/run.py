@@ -193,10 +193,11 @@ def run_once(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
-    from monitor.delivery.channels import open_channel  # see cli._app
+    from monitor.delivery.channels import open_channel, open_chat_channels  # see cli._app
     from monitor.delivery.digests import deliver_pending
     from monitor.delivery.exactly_once import DeliveryReport
 
+    chats = open_chat_channels(settings)  # a channel Apprise cannot use stops the run first
     outcome = recorded_check(
         store,
         settings,
@@ -209,5 +210,5 @@ def run_once(
     if should_stop():
         return RunSummary(outcome, DeliveryReport())
     with open_channel(settings) as channel:
-        report = deliver_pending(store, channel, settings=settings, now=clock())
+        report = deliver_pending(store, channel, settings=settings, now=clock(), chats=chats)
     return RunSummary(outcome, report)

@@ -80,6 +80,39 @@ class Digest:
     subject: str
     text: str
     html: str
+    chat: str  # short Markdown for chat and webhook channels
+
+
+CHAT_LINES = 12  # per trial: a chat message is read at a glance; the rest is a link away
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<~|])")
+
+
+def markdown_text(text: object) -> str:
+    """Registry text as literal Markdown on one line: its `*`, `[`, `<` (a Slack mention, an
+    HTML tag) and the like are escaped, control characters dropped."""
+    flat = " ".join(CONTROL_CHARACTERS.sub(" ", str(text)).split())
+    return MARKDOWN_SPECIALS.sub(r"\\\1", flat)
+
+
+environment.filters["md"] = markdown_text
+
+
+def chat_lines(trial: TrialDigest) -> list[str]:
+    """A trial's lines in a chat digest: site changes first, then the other changes."""
+    sites = [
+        row.site
+        + (f" (site {row.site_number})" if row.site_number else "")
+        + (f" (was {row.previous_name})" if row.previous_name else "")
+        + f", {row.place}: {row.change}"
+        for row in trial.sites
+    ]
+    others = [
+        event.summary
+        for title, events in trial.sections
+        for event in events
+        if event.category not in SITE_KINDS
+    ]
+    return [*sites, *others][:CHAT_LINES]
 
 
 def header_text(text: str) -> str:
@@ -98,6 +131,7 @@ def render_digest(events: list[StoredEvent], trials: dict[str, Trial]) -> Digest
         subject=subject,
         text=environment.get_template("digest.txt").render(**values),
         html=inliner.inline(html),
+        chat=environment.get_template("digest.md").render(**values, chat_lines=chat_lines),
     )
 
 

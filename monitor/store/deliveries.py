@@ -25,7 +25,15 @@ class Delivery:
 
     @property
     def recipients(self) -> list[str]:
-        return [str(address) for address in json.loads(self.audience)]
+        """Mail addresses (none for a chat or webhook channel's delivery)."""
+        audience = json.loads(self.audience)
+        return [str(address) for address in audience] if isinstance(audience, list) else []
+
+    @property
+    def chat_channel(self) -> str | None:
+        """The chat or webhook channel's name, for a delivery that goes to one."""
+        audience = json.loads(self.audience)
+        return str(audience["channel"]) if isinstance(audience, dict) else None
 
 
 # A delivery is `prepared` (recorded, not yet handed over), `data_sent` (the mail server was

@@ -222,6 +222,12 @@ def _compress_snapshots(db: sqlite_utils.Database) -> None:
     _add_browsing_views(db)
 
 
+def _add_watch_channels(db: sqlite_utils.Database) -> None:
+    """Version 8: the chat or webhook channels (names in the config's `channels`) a watch's
+    changes also go to. Names only: the URLs hold tokens and stay in the config."""
+    db.table("watches").add_column("channels", str, not_null_default="[]")
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -232,6 +238,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_searches_and_backfill,
     _add_update_dates,
     _compress_snapshots,
+    _add_watch_channels,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

@@ -17,6 +17,7 @@ class Trial:
     nct_id: str
     label: str | None
     recipients: list[str]
+    channels: list[str]  # names of chat or webhook channels in the config
     title: str | None
     acronym: str | None
 
@@ -39,7 +40,13 @@ class WatchQueries(StoreBase):
     """Queries about watched trials."""
 
     def add_watches(
-        self, nct_ids: Iterable[str], *, label: str | None, recipients: list[str], now: str
+        self,
+        nct_ids: Iterable[str],
+        *,
+        label: str | None,
+        recipients: list[str],
+        now: str,
+        channels: list[str] | None = None,
     ) -> list[str]:
         """Start (or resume) watching; returns the ids that were not watched before."""
         added = []
@@ -53,10 +60,13 @@ class WatchQueries(StoreBase):
                     row["added_at"] = existing["added_at"]
                     row["recipients"] = existing["recipients"]
                     row["label"] = existing["label"]
+                    row["channels"] = existing["channels"]
                 if label is not None:
                     row["label"] = label
                 if recipients:
                     row["recipients"] = json.dumps(recipients)
+                if channels:
+                    row["channels"] = json.dumps(channels)
                 self.db.table("watches").upsert(row, pk="nct_id")
         return added
 
@@ -88,6 +98,7 @@ class WatchQueries(StoreBase):
                 **{
                     **{key: row[key] for key in Watch.__dataclass_fields__ if key in row},
                     "recipients": json.loads(row["recipients"]),
+                    "channels": json.loads(row["channels"]),
                 }
             )
             for row in self.db.query(sql)
@@ -100,6 +111,7 @@ class WatchQueries(StoreBase):
                 nct_id=row["nct_id"],
                 label=row["label"],
                 recipients=json.loads(row["recipients"]),
+                channels=json.loads(row["channels"]),
                 title=row["title"],
                 acronym=row["acronym"],
             )
@@ -147,14 +159,16 @@ class WatchQueries(StoreBase):
             if current is None:
                 self.db.table("watches").insert({**old, "nct_id": current_id})
             else:
-                recipients = dict.fromkeys(
-                    [*json.loads(current["recipients"]), *json.loads(old["recipients"])]
+                recipients, channels = (
+                    list(dict.fromkeys([*json.loads(current[key]), *json.loads(old[key])]))
+                    for key in ("recipients", "channels")
                 )
                 self.db.table("watches").update(
                     current_id,
                     {
                         "active": int(bool(current["active"] or old["active"])),
-                        "recipients": json.dumps(list(recipients)),
+                        "recipients": json.dumps(recipients),
+                        "channels": json.dumps(channels),
                         "label": current["label"] or old["label"],
                     },
                 )

@@ -1,0 +1,174 @@
+"""Chat and webhook channels through Apprise, against a real webhook receiver on loopback
+(`json://`): one post per digest, never the same change twice, a failing channel retried
+without holding back the others, tokens never printed."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED_FILES
+from tests.test_cli_digest import pending
+from tests.webhook_server import WebhookServer
+
+NCT = "NCT05869955"
+
+
+@pytest.fixture
+def story(trialwatch):
+    """The seed story imported: 17 undelivered changes to NCT05869955."""
+    assert trialwatch("import", *map(str, SEED_FILES)).code == 0
+    return trialwatch
+
+
+def test_a_webhook_gets_one_post_per_digest_and_never_the_same_change_again(story, webhook, home):
+    env = {"TRIALWATCH_NOTIFY": webhook.url()}
+    sent = story("digest", env=env)
+    assert sent.code == 0, sent.stderr
+    [post] = webhook.bodies()
+    assert post["title"].startswith(f"{NCT}: 6 sites changed status, 1 added")
+    lines = post["message"].splitlines()
+    assert lines[0].startswith(f"**{NCT}** Breakfree-1: 6 sites changed status")
+    assert (
+        "- Hopitaux Universitaires de Strasbourg (was Local Institution - 0043), Strasbourg, "
+        "France: Not yet recruiting -> Recruiting"
+    ) in lines
+    assert lines[-1] == f"https://clinicaltrials.gov/study/{NCT}"
+    assert sent.stdout.startswith(f"Posted {post['title']} to channel json://127.0.0.1:")
+    assert pending(home) == 0
+    assert not (home / "outbox").exists()  # a channel instead of mail: no outbox digest
+    again = story("digest", env=env)
+    assert again.code == 0 and len(webhook.posts) == 1
+
+
+def test_a_channel_answering_500_is_retried_next_run_and_loses_nothing(story, webhook, home):
+    env = {"TRIALWATCH_NOTIFY": webhook.url()}
+    webhook.status = 500
+    failed = story("digest", env=env)
+    assert failed.code == 1
+    assert "digest for channel json://127.0.0.1:" in failed.stderr
+    assert "/hook not delivered (kept for the next run): Failed to send" in failed.stderr
+    assert "error=500" in failed.stderr
+    assert pending(home) == 17 and webhook.posts == []
+    webhook.status = 200
+    assert story("digest", env=env).code == 0
+    assert len(webhook.bodies()) == 1 and pending(home) == 0
+
+
+def test_channels_of_one_digest_succeed_or_fail_independently(story, webhook, home, smtp):
+    down = WebhookServer().start()
+    down.status = 500
+    try:
+        env = {
+            **smtp.env(),
+            "TRIALWATCH_MAIL_TO": "ops@example.org",
+            "TRIALWATCH_CHANNELS": f"up={webhook.url('up')} down={down.url('down')}",
+            "TRIALWATCH_NOTIFY": "up down",
+        }
+        first = story("digest", env=env)
+        assert first.code == 1 and "digest for channel down not delivered" in first.stderr
+        assert len(webhook.bodies("/up")) == 1 and len(smtp.received) == 1
+        assert pending(home) == 17  # not yet delivered to every channel
+        down.status = 200
+        second = story("digest", env=env)
+        assert second.code == 0, second.stderr
+        assert second.stdout.startswith(f"Posted {NCT}: ") and "to channel down" in second.stdout
+        assert len(down.bodies("/down")) == 1
+        assert len(webhook.bodies("/up")) == 1 and len(smtp.received) == 1  # nothing again
+        assert pending(home) == 0
+    finally:
+        down.stop()
+
+
+def test_crash_after_the_channel_accepted_never_posts_twice(story, webhook, home, spawn_trialwatch):
+    """Killed between the webhook's answer and the database update: the rerun must not post."""
+    env = {"TRIALWATCH_NOTIFY": webhook.url()}
+    blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None, check_same_thread=False)
+    webhook.on_post = lambda: blocker.execute("BEGIN IMMEDIATE")  # it cannot record "sent"
+    process = spawn_trialwatch("digest", env=env)
+    assert webhook.arrived.wait(30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    webhook.on_post = None
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        assert conn.execute("select state from deliveries").fetchall() == [("data_sent",)]
+    rerun = story("digest", env=env)
+    assert rerun.code == 0, rerun.stderr
+    assert len(webhook.bodies()) == 1 and pending(home) == 0
+
+
+def test_a_watch_posts_its_own_trials_changes_to_its_named_channel(story, webhook, home):
+    env = {"TRIALWATCH_CHANNELS": f"vasculitis-team={webhook.url('team')}"}
+    refused = story("watch", "add", NCT, "--notify", "oncology", env=env)
+    assert refused.code == 2
+    assert refused.stderr == (
+        "trialwatch: --notify: no channel 'oncology' in the config's [channels] (vasculitis-team)\n"
+    )
+    assert story("watch", "add", NCT, "--notify", "vasculitis-team", env=env).code == 0
+    [listed] = story("watch", "list", "--json", env=env).json()
+    assert listed["channels"] == ["vasculitis-team"]
+    sent = story("digest", env=env)
+    assert sent.code == 0, sent.stderr
+    assert len(webhook.bodies("/team")) == 1
+    assert not (home / "outbox").exists()  # its changes had somewhere to go
+
+
+def test_a_channel_the_config_no_longer_has_keeps_its_changes_waiting(story, webhook, home):
+    env = {"TRIALWATCH_CHANNELS": f"team={webhook.url('team')}"}
+    assert story("watch", "add", NCT, "--notify", "team", env=env).code == 0
+    gone = story("digest")
+    assert gone.code == 1
+    assert (
+        "digest for channel team not delivered (kept for the next run): no channel 'team'"
+    ) in gone.stderr
+    assert pending(home) == 17
+    doctor = story("doctor")
+    assert f"team: named by {NCT} but not in the config's [channels]" in doctor.stdout
+    assert story("digest", env=env).code == 0 and pending(home) == 0
+
+
+def test_tokens_in_channel_urls_are_never_printed(story, webhook):
+    secret = webhook.url().replace("json://", "json://alice:s3cr3t-token@")
+    env = {"TRIALWATCH_NOTIFY": secret}
+    doctor = story("doctor", "--send-test", env=env)
+    assert "s3cr3t" not in doctor.stdout + doctor.stderr
+    assert "test message posted" in doctor.stdout and "alice:****@127.0.0.1" in doctor.stdout
+    assert [body["title"] for body in webhook.bodies()] == ["trialwatch test message"]
+    webhook.status = 500
+    failed = story("-vv", "digest", env=env)
+    assert failed.code == 1 and "s3cr3t" not in failed.stdout + failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("notify", "error"),
+    [
+        ("nosuchservice://x", "channel notify-"),
+        ("ops", "notify: 'ops' is neither a URL nor a channel named in [channels]"),
+    ],
+)
+def test_a_channel_trialwatch_cannot_use_is_bad_input_before_anything_runs(
+    trialwatch, registry, notify, error
+):
+    trialwatch("watch", "add", NCT)
+    result = trialwatch("run", env={"TRIALWATCH_NOTIFY": notify})
+    assert result.code == 2 and error in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "nosuchservice://x" not in result.stderr
+    assert registry.requests == []
+
+
+def test_the_readme_channel_example_is_a_valid_config(trialwatch, home, tmp_path):
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[channels]" in b]
+    config = tmp_path / "channels.toml"
+    config.write_text(example, encoding="utf-8")
+    config.chmod(0o600)
+    doctor = trialwatch("--config", str(config), "doctor")
+    channels = [line for line in doctor.stdout.splitlines() if " channel " in line]
+    assert [line.split()[0] for line in channels] == ["ok", "ok"], doctor.stdout
+    assert "slack://T...A/B...B/c...c" in doctor.stdout and "cccccccc" not in doctor.stdout
