@@ -16,11 +16,32 @@ from monitor.cli._app import (
     pass_context,
     utc_now,
 )
+from monitor.errors import BadInput
 from monitor.records.events import Category
 from monitor.registry.record import normalise_nct_id
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
     from monitor.reports.history import TrialHistory
+    from monitor.store import StoredEvent
+
+
+CSV_HELP = (
+    "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."
+)
+BOM_HELP = "With --csv: start with a UTF-8 byte order mark (for Excel)."
+
+
+def _one_format(*, as_json: bool, as_csv: bool, bom: bool) -> None:
+    if as_json and as_csv:
+        raise BadInput("give --json or --csv, not both")
+    if bom and not as_csv:
+        raise BadInput("--bom goes with --csv")
+
+
+def _echo_csv(ctx: Context, events: list[StoredEvent], *, bom: bool) -> None:
+    from monitor.reports.export import events_csv
+
+    click.echo(events_csv(events, ctx.reader.trials(), byte_order_mark=bom), nl=False)
 
 
 @cli.command()
@@ -36,11 +57,20 @@ if TYPE_CHECKING:  # the stages themselves are imported by the commands that run
     help="Only events of this category.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of events.")
+@click.option("--csv", "as_csv", is_flag=True, help=CSV_HELP)
+@click.option("--bom", is_flag=True, help=BOM_HELP)
 @pass_context
 def changes(
-    ctx: Context, nct_id: str | None, since: dt.datetime | None, category: str | None, as_json: bool
+    ctx: Context,
+    nct_id: str | None,
+    since: dt.datetime | None,
+    category: str | None,
+    as_json: bool,
+    as_csv: bool,
+    bom: bool,
 ) -> None:
     """List stored change events, oldest first."""
+    _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
     events = ctx.reader.list_events(
         nct_id=normalise_nct_id(nct_id) if nct_id else None,
         since=since.strftime("%Y-%m-%dT%H:%M:%S") if since else None,
@@ -48,6 +78,9 @@ def changes(
     )
     if as_json:
         click.echo(format_json([event.to_json() for event in events]))
+        return
+    if as_csv:
+        _echo_csv(ctx, events, bom=bom)
         return
     if not events:
         ctx.say(
@@ -61,6 +94,8 @@ def changes(
 @cli.command()
 @click.argument("nct_id", metavar="NCT")
 @click.option("--json", "as_json", is_flag=True, help="Every snapshot and every event, as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help=CSV_HELP + " Oldest first.")
+@click.option("--bom", is_flag=True, help=BOM_HELP)
 @click.option(
     "--html",
     "html_file",
@@ -69,13 +104,18 @@ def changes(
     help="Write a self-contained HTML history page to FILE.",
 )
 @pass_context
-def history(ctx: Context, nct_id: str, as_json: bool, html_file: Path | None) -> None:
-    """The change history of one trial: newest first, as text, JSON or an HTML page."""
+def history(
+    ctx: Context, nct_id: str, as_json: bool, as_csv: bool, bom: bool, html_file: Path | None
+) -> None:
+    """The change history of one trial: newest first, as text, JSON, CSV or an HTML page."""
     from monitor.reports.render import render_history_page
     from monitor.reports.report import load_history, write_page
 
+    _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
     trial = load_history(ctx.reader, normalise_nct_id(nct_id))
-    if html_file is not None:
+    if as_csv:
+        _echo_csv(ctx, trial.events, bom=bom)
+    elif html_file is not None:
         write_page(html_file, render_history_page(trial, generated_at=utc_now()))
         ctx.say(f"Wrote {html_file}")
     elif as_json:
