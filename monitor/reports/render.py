@@ -263,8 +263,11 @@ def digest_subject(trials: list[TrialDigest]) -> str:
     )
 
 
-def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
-    """One self-contained HTML page: summary, charts, site-status matrix, filterable timeline."""
+def render_history_page(
+    history: TrialHistory, *, generated_at: str, feed: str | None = None
+) -> str:
+    """One self-contained HTML page: summary, charts, site-status matrix, filterable timeline.
+    `feed`: the address of the trial's Atom feed, announced to browsers and feed readers."""
     first, last = history.snapshots[0], history.snapshots[-1]
     now_counts, first_counts = history.status_counts(-1), history.status_counts(0)
     by_country: dict[str, list[SiteHistory]] = defaultdict(list)
@@ -274,6 +277,7 @@ def render_history_page(history: TrialHistory, *, generated_at: str) -> str:
         history=history,
         url=STUDY_URL.format(nct_id=history.nct_id),
         generated_at=generated_at,
+        feed=feed,
         first=first,
         last=last,
         slips=completion_slips(history),
@@ -344,11 +348,15 @@ def _points(
     return [(dt.date.fromisoformat(day), y) for day, y in values if y is not None]
 
 
-def render_report_index(histories: list[TrialHistory], *, generated_at: str) -> str:
-    """The report's front page: each trial with its latest changes, linking to its history."""
+def render_report_index(
+    histories: list[TrialHistory], *, generated_at: str, feed: str | None = None
+) -> str:
+    """The report's front page: each trial with its latest changes, linking to its history
+    (and, with `feed`, announcing the Atom feed of every change)."""
     return environment.get_template("index.html").render(
         histories=histories,
         generated_at=generated_at,
+        feed=feed,
         latest=LATEST_ON_INDEX,
         readable=readable_status,
     )

@@ -27,21 +27,42 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
 
 
 def write_page(path: Path, html: str) -> None:
+    _write(path, html.encode())
+
+
+def _write(path: Path, content: bytes) -> None:
     """Write atomically (a reader never sees half a page); an unwritable path is bad input."""
     try:
-        write_whole(path, html.encode())
+        write_whole(path, content)
     except OSError as exc:
         raise BadInput(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
-    """`index.html` for every watched trial with history, plus one `NCT....html` page each."""
+    """`index.html` for every watched trial with history, plus one `NCT....html` page each,
+    and their Atom feeds: `index.atom` (every watched trial) and one `NCT....atom` each."""
+    from monitor.reports.feeds import atom_feed
+
     histories = [
         load_history(store, nct_id)
         for nct_id in store.watched_ids()
         if store.latest_hash(nct_id) is not None
     ]
+    trials = store.trials()
     for trial in histories:
-        write_page(folder / f"{trial.nct_id}.html", render_history_page(trial, generated_at=now))
-    write_page(folder / "index.html", render_report_index(histories, generated_at=now))
+        feed = f"{trial.nct_id}.atom"
+        name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
+        title = f"trialwatch: {name}"
+        _write(folder / feed, atom_feed(trial.nct_id, title, trial.events, trials, now=now))
+        page = render_history_page(trial, generated_at=now, feed=feed)
+        write_page(folder / f"{trial.nct_id}.html", page)
+    every = sorted(
+        (event for trial in histories for event in trial.events),
+        key=lambda event: (event.detected_at, event.id),
+    )
+    title = "trialwatch: every watched trial"
+    _write(folder / "index.atom", atom_feed("index", title, every, trials, now=now))
+    write_page(
+        folder / "index.html", render_report_index(histories, generated_at=now, feed="index.atom")
+    )
     return histories

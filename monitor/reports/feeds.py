@@ -1,0 +1,61 @@
+"""Atom feeds of change events (feedgen): one per watched trial and one for everything. An
+entry is one trial's changes found by one check; its id is derived from the trial and that
+check's time, so re-writing a feed never makes a reader show a change twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import uuid
+
+from feedgen.feed import FeedGenerator
+from markupsafe import escape
+
+from monitor.reports.render import STUDY_URL, headline
+from monitor.store import StoredEvent, Trial
+
+FEED_ENTRIES = 200  # the newest; a feed reader polls, it does not page back through years
+ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinicaltrials.gov/#trialwatch")
+
+
+def atom_feed(
+    name: str, title: str, events: list[StoredEvent], trials: dict[str, Trial], *, now: str
+) -> bytes:
+    """The Atom document for `events` (oldest first, as the store lists them)."""
+    feed = FeedGenerator()
+    feed.id(_urn(f"feed:{name}"))
+    feed.title(title)
+    feed.author({"name": "trialwatch"})
+    feed.link(href="https://clinicaltrials.gov/", rel="related")
+    feed.generator("trialwatch")
+    groups = [
+        list(group)
+        for _, group in itertools.groupby(events, key=lambda e: (e.detected_at, e.nct_id))
+    ]
+    groups = sorted(groups, key=lambda group: (group[0].detected_at, group[0].nct_id))
+    latest = groups[-FEED_ENTRIES:]
+    # A feed's time is its newest entry's, so an unchanged feed stays byte for byte the same.
+    feed.updated(_time(latest[-1][0].detected_at if latest else now))
+    for group in latest:
+        _add_entry(feed, group, trials.get(group[0].nct_id))
+    return bytes(feed.atom_str(pretty=True))
+
+
+def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | None) -> None:
+    first = events[0]
+    name = " ".join(part for part in (first.nct_id, trial and trial.acronym) if part)
+    entry = feed.add_entry(order="prepend")  # newest first in the document
+    entry.id(_urn(f"changes:{first.nct_id}:{first.detected_at}"))
+    entry.title(f"{name}: {'; '.join(headline(events))}")
+    entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
+    entry.updated(_time(first.detected_at))
+    items = "".join(f"<li>{escape(event.summary)}</li>" for event in events)
+    entry.content(f"<ul>{items}</ul>", type="html")
+
+
+def _urn(key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, key)}"
+
+
+def _time(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))

@@ -1,0 +1,80 @@
+"""Atom feeds written by `report`, parsed back by a feed parser (feedparser): valid Atom, one
+entry per trial per check, entry ids that stay the same when the feed is written again."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import feedparser
+
+from monitor.jobs.check import record_study
+from monitor.reports.report import write_report
+from tests.conftest import locations
+
+NCT = "NCT05869955"
+
+
+def parse(path):
+    feed = feedparser.parse(path.read_bytes())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    return feed
+
+
+def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store, tmp_path):
+    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    write_report(story_store, tmp_path / "report", now="2026-06-02T08:00:00Z")
+    trial = parse(tmp_path / "report" / f"{NCT}.atom")
+    everything = parse(tmp_path / "report" / "index.atom")
+    assert trial.feed.title == f"trialwatch: {NCT} Breakfree-1"
+    # the seed story: four later versions, each a check with changes, newest first
+    assert [entry.updated[:10] for entry in trial.entries] == [
+        "2026-06-02",
+        "2026-04-21",
+        "2026-03-17",
+        "2026-02-10",
+    ]
+    newest = trial.entries[0]
+    assert (
+        newest.title
+        == f"{NCT} Breakfree-1: 1 site changed status; contacts changed; 1 other change"
+    )
+    assert newest.link == f"https://clinicaltrials.gov/study/{NCT}"
+    assert "<li>Conditions: added ANCA-Associated Vasculitis</li>" in newest.content[0].value
+    assert [e.id for e in everything.entries] == [e.id for e in trial.entries]
+    assert len({entry.id for entry in trial.entries}) == 4
+    assert all(re.fullmatch(r"urn:uuid:[0-9a-f-]{36}", entry.id) for entry in trial.entries)
+    page = (tmp_path / "report" / f"{NCT}.html").read_text()
+    assert (
+        '<link rel="alternate" type="application/atom+xml" title="Changes (Atom)" '
+        f'href="{NCT}.atom">' in page
+    )
+
+
+def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(story_store, tmp_path):
+    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    folder = tmp_path / "report"
+    write_report(story_store, folder, now="2026-06-02T08:00:00Z")
+    before = (folder / f"{NCT}.atom").read_bytes()
+    write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    assert (folder / f"{NCT}.atom").read_bytes() == before  # readers see nothing new
+    latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    locations(latest)[0]["status"] = "COMPLETED"
+    record_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
+    write_report(story_store, folder, now="2026-06-09T08:00:00Z")
+    old_ids = [entry.id for entry in feedparser.parse(before).entries]
+    new_ids = [entry.id for entry in parse(folder / f"{NCT}.atom").entries]
+    assert new_ids[1:] == old_ids and new_ids[0] not in old_ids
+
+
+def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
+    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    locations(hostile)[0]["facility"] = "<script>alert(1)</script>"
+    record_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
+    write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
+    raw = (tmp_path / "report" / f"{NCT}.atom").read_bytes()
+    # html content is escaped text: the tag itself must arrive escaped once more
+    assert b"&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;" in raw
+    assert b"&lt;script&gt;" not in raw and b"<script" not in raw
