@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -117,6 +119,27 @@ def smtp() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+def kill_once_handed_over(
+    spawn: Callable[..., subprocess.Popen],
+    database: Path,
+    server: Any,
+    hook: str,
+    *args: str,
+    env: dict[str, str],
+) -> None:
+    """Run the CLI and kill -9 it as soon as `server` has the message (its `hook` fires), while
+    the database is held so that it cannot record the delivery as sent."""
+    blocker = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    setattr(server, hook, lambda: blocker.execute("BEGIN IMMEDIATE"))
+    process = spawn(*args, env=env)
+    assert server.arrived.wait(30)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    setattr(server, hook, None)
 
 
 @pytest.fixture

@@ -9,21 +9,27 @@ import sys
 from tests.conftest import ROOT
 
 
-def test_bench_script_runs_and_prints_every_figure():
+def run_bench(script: str, *args: str, timeout: float = 120) -> str:
+    """A bench script's output; it must exit 0."""
     done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "check_bench.py"),
-            *("--n", "200", "--interval", "0", "--latency", "0.01", "--bandwidth-mb", "0"),
-            *("--background", "50"),
-        ],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    return done.stdout
+
+
+def test_bench_script_runs_and_prints_every_figure():
+    output = run_bench(
+        "check_bench.py",
+        *("--n", "200", "--interval", "0", "--latency", "0.01", "--bandwidth-mb", "0"),
+        *("--background", "50"),
+        timeout=300,
+    )
+    lines = output.splitlines()
     assert lines[0].startswith("machine: ")
     assert lines[1].startswith("N = 200: first check ")
     assert re.fullmatch(
@@ -35,30 +41,13 @@ def test_bench_script_runs_and_prints_every_figure():
 
 
 def test_corpus_bench_prints_precision_and_recall():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "corpus_bench.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "site events: precision 1.0000, recall 1.0000" in done.stdout
+    assert "site events: precision 1.0000, recall 1.0000" in run_bench("corpus_bench.py")
 
 
 def test_storage_bench_prints_bytes_per_snapshot_against_json_text():
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "storage_bench.py")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr
+    output = run_bench("storage_bench.py")
     ratios = dict(
-        re.findall(
-            r"^(stored alone|stored as deltas|all) .* ratio ([\d.]+)$", done.stdout, re.MULTILINE
-        )
+        re.findall(r"^(stored alone|stored as deltas|all) .* ratio ([\d.]+)$", output, re.M)
     )
     assert float(ratios["stored as deltas"]) < 0.05 < float(ratios["stored alone"]) < 0.4
-    assert re.search(r"^database file: [\d,]+ B as schema 6 .* ratio 0\.\d+$", done.stdout, re.M)
+    assert re.search(r"^database file: [\d,]+ B as schema 6 .* ratio 0\.\d+$", output, re.M)

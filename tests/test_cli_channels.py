@@ -5,13 +5,12 @@ without holding back the others, tokens never printed."""
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_FILES
+from tests.conftest import SEED_FILES, kill_once_handed_over
 from tests.test_cli_digest import pending
 from tests.webhook_server import WebhookServer
 
@@ -87,15 +86,8 @@ def test_channels_of_one_digest_succeed_or_fail_independently(story, webhook, ho
 def test_crash_after_the_channel_accepted_never_posts_twice(story, webhook, home, spawn_trialwatch):
     """Killed between the webhook's answer and the database update: the rerun must not post."""
     env = {"TRIALWATCH_NOTIFY": webhook.url()}
-    blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None, check_same_thread=False)
-    webhook.on_post = lambda: blocker.execute("BEGIN IMMEDIATE")  # it cannot record "sent"
-    process = spawn_trialwatch("digest", env=env)
-    assert webhook.arrived.wait(30)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    blocker.execute("ROLLBACK")
-    blocker.close()
-    webhook.on_post = None
+    database = home / "trialwatch.db"
+    kill_once_handed_over(spawn_trialwatch, database, webhook, "on_post", "digest", env=env)
     with sqlite3.connect(home / "trialwatch.db") as conn:
         assert conn.execute("select state from deliveries").fetchall() == [("data_sent",)]
     rerun = story("digest", env=env)

@@ -11,7 +11,13 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SEED_FILES, completed, find_site, study_with_id
+from tests.conftest import (
+    SEED_FILES,
+    completed,
+    find_site,
+    kill_once_handed_over,
+    study_with_id,
+)
 from tests.smtp_server import SmtpServer
 
 A, B = "NCT00000001", "NCT00000002"
@@ -118,15 +124,9 @@ def test_smtp_without_any_recipient_is_a_clear_failure(story, smtp, home):
 def test_crash_after_the_server_accepted_never_sends_twice(story, smtp, home, spawn_trialwatch):
     """Killed between the server's 250 and the database update: the rerun must not resend."""
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
-    blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None, check_same_thread=False)
-    smtp.on_data = lambda: blocker.execute("BEGIN IMMEDIATE")  # the client cannot mark "sent"
-    process = spawn_trialwatch("digest", env=env)
-    assert smtp.arrived.wait(30)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    blocker.execute("ROLLBACK")
-    blocker.close()
-    smtp.on_data = None
+    kill_once_handed_over(
+        spawn_trialwatch, home / "trialwatch.db", smtp, "on_data", "digest", env=env
+    )
     assert pending(home) == 17  # nothing marked: the crash came first
     with sqlite3.connect(home / "trialwatch.db") as conn:
         assert conn.execute("select state from deliveries").fetchall() == [("data_sent",)]
