@@ -164,3 +164,16 @@ def test_the_readme_channel_example_is_a_valid_config(trialwatch, home, tmp_path
     channels = [line for line in doctor.stdout.splitlines() if " channel " in line]
     assert [line.split()[0] for line in channels] == ["ok", "ok"], doctor.stdout
     assert "slack://T...A/B...B/c...c" in doctor.stdout and "cccccccc" not in doctor.stdout
+
+
+def test_registry_text_reaches_slack_without_a_live_mention_or_link():
+    """Through Apprise's own CommonMark-to-Slack conversion, as a real post would go."""
+    import apprise
+
+    from monitor.reports.render import markdown_text
+
+    slack = apprise.Apprise.instantiate("slack://T0AAAAAAA/B0BBBBBBB/cccccccccccccccccccccccc/#x")
+    hostile = "<!channel> Mayo *Clinic* [win](http://evil.example) <@U123> <http://evil|x>"
+    sent = slack.dialect_convert(markdown_text(hostile), apprise.NotifyFormat.MARKDOWN)
+    assert "<" not in sent  # Slack's mentions and links all start with "<"
+    assert sent.startswith("&lt;!channel> Mayo \\*Clinic\\* [win](http://evil.example)")
