@@ -177,3 +177,22 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
     sent = slack.dialect_convert(markdown_text(hostile), apprise.NotifyFormat.MARKDOWN)
     assert "<" not in sent  # Slack's mentions and links all start with "<"
     assert sent.startswith("&lt;!channel> Mayo \\*Clinic\\* [win](http://evil.example)")
+
+
+def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever():
+    import apprise
+
+    from monitor.delivery.channels import AppriseChannel
+
+    discord = AppriseChannel("team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").plugin
+    long_digest = "\n".join(
+        f"- Site {n}, Boston, United States: Recruiting -> Completed" for n in range(500)
+    )
+    [post] = discord._apply_overflow(
+        long_digest, "title", body_format=apprise.NotifyFormat.MARKDOWN
+    )
+    assert post["body"].startswith("- Site 0,") and len(post["title"] + post["body"]) <= 2000
+    chosen = AppriseChannel(
+        "team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js?overflow=split"
+    )
+    assert chosen.plugin.overflow_mode == apprise.OverflowMode.SPLIT  # the user's choice stays

@@ -217,6 +217,11 @@ class AppriseChannel:
         if plugin is None:
             scheme = url.partition("://")[0]
             raise BadInput(f"channel {label}: Apprise cannot use this {scheme}:// URL")
+        if "overflow=" not in url.partition("?")[2]:
+            # A digest longer than the service takes (Discord: 2,000 characters, Slack: 35,000)
+            # is cut to fit, most important first, rather than refused on every run forever.
+            plugin.overflow_mode = apprise.OverflowMode.TRUNCATE
+        self.plugin = plugin
         self.label = label
         self.url = url
         self.masked = str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
@@ -245,7 +250,7 @@ class AppriseChannel:
         import apprise
 
         sender = apprise.Apprise()
-        sender.add(self.url)
+        sender.add(self.plugin)
         before_data()
         capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
         with capture as log:
