@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -19,6 +20,8 @@ from monitor.errors import BadInput, StoreError, TrialwatchError
 from monitor.records.events import Category, ChangeEvent
 from monitor.store.packing import Base, RawReader, pack, register_raw_function
 from monitor.store.schema import COMPRESSED_SINCE, MIGRATIONS, SCHEMA_VERSION
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,17 @@ class StoreBase:
                 MIGRATIONS[number](self.db)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
         if 0 < version < COMPRESSED_SINCE:  # hand the space the old raw JSON took back to the disk
-            self.db.execute("VACUUM")
+            try:
+                self.db.execute("VACUUM")
+            except sqlite3.OperationalError as exc:  # a reader holds it: the space is reused anyway
+                logger.warning(
+                    "database %s: snapshots compressed, but the freed space could not be handed "
+                    "back to the disk now (%s); it is reused as trialwatch writes, or run "
+                    "`sqlite3 %s VACUUM` when nothing else has it open",
+                    self.path,
+                    exc,
+                    self.path,
+                )
 
     def backup_to(self, target: Path) -> None:
         """A consistent copy through SQLite's online backup, safe while others write."""
