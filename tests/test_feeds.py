@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from xml.etree import ElementTree
 
 import feedparser
 
@@ -15,11 +16,37 @@ from tests.conftest import locations
 NCT = "NCT05869955"
 
 
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
 def parse(path):
+    """The feed as a reader gets it, after checking what RFC 4287 requires of it."""
+    assert_rfc_4287(ElementTree.fromstring(path.read_bytes()))
     feed = feedparser.parse(path.read_bytes())
     assert not feed.bozo, feed.get("bozo_exception")
     assert feed.version == "atom10"
     return feed
+
+
+def assert_rfc_4287(root):
+    """atom:feed has exactly one id, title and updated, and an author (or every entry has);
+    each atom:entry exactly one id, title and updated, and content or an alternate link; times
+    are RFC 3339."""
+    assert root.tag == f"{ATOM}feed"
+    entries = root.findall(f"{ATOM}entry")
+    for element in (root, *entries):
+        for child in ("id", "title", "updated"):
+            assert len(element.findall(f"{ATOM}{child}")) == 1, (element.tag, child)
+        updated = element.find(f"{ATOM}updated").text
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)", updated)
+    assert root.find(f"{ATOM}author/{ATOM}name") is not None
+    for entry in entries:
+        alternate = [
+            link
+            for link in entry.findall(f"{ATOM}link")
+            if link.get("rel", "alternate") == "alternate"
+        ]
+        assert entry.find(f"{ATOM}content") is not None or alternate
 
 
 def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store, tmp_path):
