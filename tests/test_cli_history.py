@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.test_digest_browser import ARTIFACTS, chromium
 
 NCT = "NCT05869955"
@@ -83,3 +84,19 @@ def test_report_writes_an_index_and_trial_pages(trialwatch, demo_db, tmp_path):
     assert result.code == 0 and "1 trial page(s)" in result.stdout
     assert (tmp_path / "out" / "index.html").is_file()
     assert (tmp_path / "out" / f"{NCT}.html").is_file()
+
+
+def test_stored_versions_come_out_as_files_that_import_reads_back(trialwatch, demo_db, tmp_path):
+    """Snapshots are compressed in the database: this is how a person gets the JSON back."""
+    folder = tmp_path / "versions"
+    result = trialwatch("--db", demo_db, "history", NCT.lower(), "--snapshots", str(folder))
+    assert result.code == 0 and result.stdout == f"Wrote 5 version(s) of {NCT} to {folder}\n"
+    files = sorted(folder.glob("*.json"))
+    assert [path.name for path in files][0] == "2026-01-13T070000Z.json"
+    seeds = sorted((ROOT / "seeds" / NCT).glob("*.json"))
+    assert [json.loads(p.read_text()) for p in files] == [json.loads(p.read_text()) for p in seeds]
+    copy = str(tmp_path / "copy.db")
+    assert trialwatch("--db", copy, "import", *map(str, files)).code == 0
+    again = trialwatch("--db", copy, "changes", "--json").json()
+    original = trialwatch("--db", demo_db, "changes", "--json").json()
+    assert [e["summary"] for e in again] == [e["summary"] for e in original]

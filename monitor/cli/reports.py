@@ -103,15 +103,33 @@ def changes(
     metavar="FILE",
     help="Write a self-contained HTML history page to FILE.",
 )
+@click.option(
+    "--snapshots",
+    "snapshot_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Write every stored version of the record to DIR as JSON files (`import` reads them).",
+)
 @pass_context
 def history(
-    ctx: Context, nct_id: str, as_json: bool, as_csv: bool, bom: bool, html_file: Path | None
+    ctx: Context,
+    nct_id: str,
+    as_json: bool,
+    as_csv: bool,
+    bom: bool,
+    html_file: Path | None,
+    snapshot_dir: Path | None,
 ) -> None:
-    """The change history of one trial: newest first, as text, JSON, CSV or an HTML page."""
+    """The change history of one trial: newest first, as text, JSON, CSV or an HTML page, or
+    the stored versions of its record as files."""
     from monitor.reports.render import render_history_page
-    from monitor.reports.report import load_history, write_page
+    from monitor.reports.report import load_history, write_page, write_snapshot_files
 
     _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
+    if snapshot_dir is not None:
+        written = write_snapshot_files(ctx.reader, normalise_nct_id(nct_id), snapshot_dir)
+        ctx.say(f"Wrote {len(written)} version(s) of {normalise_nct_id(nct_id)} to {snapshot_dir}")
+        return
     trial = load_history(ctx.reader, normalise_nct_id(nct_id))
     if as_csv:
         _echo_csv(ctx, trial.events, bom=bom)

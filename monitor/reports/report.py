@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from monitor.errors import BadInput
@@ -24,6 +25,19 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
         title=trial.title,
         acronym=trial.acronym,
     )
+
+
+def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
+    """Every stored version of a trial's record as `folder/<fetched time>.json`, the registry's
+    JSON as it came, in files `trialwatch import` reads back (into another database, say)."""
+    snapshots = store.snapshots_of(nct_id)
+    if not snapshots:
+        raise BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
+    paths = []
+    for _, fetched_at, raw in snapshots:
+        paths.append(folder / f"{fetched_at.replace(':', '')}.json")
+        _write(paths[-1], json.dumps(raw, ensure_ascii=False, indent=2).encode() + b"\n")
+    return paths
 
 
 def write_page(path: Path, html: str) -> None:
