@@ -68,17 +68,27 @@ class Settings:
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def chat_channels(self) -> dict[str, str]:
-        """{name: Apprise URL} of every channel: the named ones, and each URL given directly in
-        `notify` under a name made from it (so its deliveries stay recognisable across runs)."""
-        named = dict(self.channels)
-        for item in self.notify:
-            if "://" in item:
-                named.setdefault(unnamed_channel(item), item)
-        return named
+        """{name: Apprise URL} of every channel, one name per URL: the first name `channels`
+        gives it, else (a URL given directly in `notify`) a name made from it, so that its
+        deliveries stay recognisable across runs."""
+        urls = {url: None for _, url in self.channels} | {
+            item: None for item in self.notify if "://" in item
+        }
+        return {self.channel_name(url): url for url in urls}
+
+    def channel_name(self, name_or_url: str) -> str:
+        """The one name trialwatch knows a channel by (two names or a name and a URL for the
+        same address must not post the same change there twice)."""
+        if "://" not in name_or_url:
+            name_or_url = dict(self.channels).get(name_or_url, name_or_url)
+            if "://" not in name_or_url:
+                return name_or_url  # a name the config does not have (any more)
+        first = next((name for name, url in self.channels if url == name_or_url), None)
+        return first or unnamed_channel(name_or_url)
 
     def notified_everywhere(self) -> tuple[str, ...]:
         """Names of the channels that get every change."""
-        return tuple(unnamed_channel(item) if "://" in item else item for item in self.notify)
+        return tuple(self.channel_name(item) for item in self.notify)
 
 
 def unnamed_channel(url: str) -> str:

@@ -196,3 +196,17 @@ def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_foreve
         "team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js?overflow=split"
     )
     assert chosen.plugin.overflow_mode == apprise.OverflowMode.SPLIT  # the user's choice stays
+
+
+def test_one_address_named_twice_gets_each_change_once(story, webhook, home):
+    """The same webhook as a `notify` URL and as two named channels a watch uses: one post."""
+    url = webhook.url("team")
+    env = {"TRIALWATCH_NOTIFY": url, "TRIALWATCH_CHANNELS": f"team={url} also-team={url}"}
+    assert (
+        story("watch", "add", NCT, "--notify", "team", "--notify", "also-team", env=env).code == 0
+    )
+    sent = story("digest", env=env)
+    assert sent.code == 0, sent.stderr
+    assert len(webhook.bodies("/team")) == 1 and pending(home) == 0
+    assert sent.stdout.count("Posted ") == 1 and "to channel team" in sent.stdout
+    assert "PROBLEM" not in story("doctor", env=env).stdout

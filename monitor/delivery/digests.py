@@ -126,7 +126,10 @@ def deliver_pending(
             routes={nct_id: trial.recipients for nct_id, trial in trials.items()},
             everyone=settings.mail_to,
             covered=covered,
-            channel_routes={nct_id: trial.channels for nct_id, trial in trials.items()},
+            channel_routes={
+                nct_id: [settings.channel_name(name) for name in trial.channels]
+                for nct_id, trial in trials.items()
+            },
             everywhere=settings.notified_everywhere(),
         )
 

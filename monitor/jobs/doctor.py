@@ -103,7 +103,7 @@ def check_channels(store: Store, settings: Settings) -> list[Finding]:
         for name, url in settings.chat_channels().items()
     ]
     named = {name for trial in store.trials().values() for name in trial.channels}
-    for name in sorted(named - set(settings.chat_channels())):
+    for name in sorted(named - {name for name, _ in settings.channels}):
         watching = sorted(n for n, trial in store.trials().items() if name in trial.channels)
         findings.append(
             Finding(
