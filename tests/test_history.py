@@ -10,9 +10,11 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
+from monitor.jobs.check import record_study
 from monitor.reports.history import build_history
 from monitor.reports.render import completion_slips, recruiting_since, render_history_page
 from monitor.reports.report import load_history, write_report
+from tests.conftest import SEED_FILES
 
 NCT = "NCT05869955"
 
@@ -152,3 +154,19 @@ def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_fo
     foch = next(s for s in history.sites if s.city == "Suresnes")
     assert (foch.facility, foch.former_names) == ('Hă"Pital Foch', ("Hăpital Foch",))
     assert foch.statuses == (None, "NOT_YET_RECRUITING", "NOT_YET_RECRUITING")
+
+
+def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_later(tmp_path):
+    """Backfill stores older registry versions after the checked one (higher ids): the view
+    must still show the newest version's sites."""
+    from monitor.store import Store
+
+    store = Store.open(tmp_path / "t.db")
+    newest, oldest = (json.loads(path.read_text()) for path in (SEED_FILES[-1], SEED_FILES[0]))
+    record_study(store, newest, fetched_at="2026-06-02T07:00:00Z", source="api")
+    record_study(store, oldest, fetched_at="2026-01-13T07:00:00Z", source="history:1")
+    rows = store.db.execute(
+        "select fetched_at, status from latest_site_status where city = 'Strasbourg'"
+    ).fetchall()
+    store.close()
+    assert rows == [("2026-06-02T07:00:00Z", "RECRUITING")]

@@ -127,10 +127,13 @@ from snapshots s
 join watches w on w.nct_id = s.nct_id,
   json_each(trialwatch_raw(s.id), '$.protocolSection.contactsLocationsModule.locations') site
 """
-LATEST_SITE_STATUS = """
-select * from site_status_over_time
-where snapshot_id in (select max(id) from snapshots group by nct_id)
+# The latest snapshot is the newest fetched (a backfilled older version has a higher id).
+LATEST_SITE_STATUS = (
+    SITE_STATUS_OVER_TIME
+    + """where s.id = (select latest.id from snapshots latest where latest.nct_id = s.nct_id
+  order by latest.fetched_at desc, latest.id desc limit 1)
 """
+)
 EVENTS_WITH_TITLES = """
 select e.id, e.nct_id, w.acronym, w.title, w.label, e.detected_at, e.category, e.field,
   json_extract(e.site, '$.facility') as facility,
