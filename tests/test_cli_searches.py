@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import feedparser
+
 from tests.conftest import study_with_id
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
@@ -127,3 +129,15 @@ def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, re
             "error": "the registry refused the search expression (HTTP 400): check its terms",
         }
     ]
+
+
+def test_the_feed_of_every_change_carries_a_searchs_new_matches(trialwatch, registry, home):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
+    trialwatch("check")
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    trialwatch("check")
+    assert trialwatch("report").code == 0
+    [entry] = feedparser.parse((home / "report" / "index.atom").read_bytes()).entries
+    assert entry.title.startswith(f"{C}: New in search cart-lupus: A new lupus trial (Phase 1;")
+    assert "<li>New in search cart-lupus: A new lupus trial" in entry.content[0].value

@@ -54,7 +54,8 @@ def _write(path: Path, content: bytes) -> None:
 
 def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
     """`index.html` for every watched trial with history, plus one `NCT....html` page each,
-    and their Atom feeds: `index.atom` (every watched trial) and one `NCT....atom` each."""
+    and their Atom feeds: `index.atom` (every change recorded, watched searches' included) and
+    one `NCT....atom` each."""
     from monitor.reports.feeds import atom_feed
 
     histories = [
@@ -70,12 +71,9 @@ def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
         _write(folder / feed, atom_feed(trial.nct_id, title, trial.events, trials, now=now))
         page = render_history_page(trial, generated_at=now, feed=feed)
         write_page(folder / f"{trial.nct_id}.html", page)
-    every = sorted(
-        (event for trial in histories for event in trial.events),
-        key=lambda event: (event.detected_at, event.id),
-    )
-    title = "trialwatch: every watched trial"
-    _write(folder / "index.atom", atom_feed("index", title, every, trials, now=now))
+    # Everything recorded: the watched trials' changes and the watched searches' new matches.
+    title = "trialwatch: every change"
+    _write(folder / "index.atom", atom_feed("index", title, store.list_events(), trials, now=now))
     write_page(
         folder / "index.html", render_report_index(histories, generated_at=now, feed="index.atom")
     )
