@@ -141,3 +141,17 @@ def test_the_feed_of_every_change_carries_a_searchs_new_matches(trialwatch, regi
     [entry] = feedparser.parse((home / "report" / "index.atom").read_bytes()).entries
     assert entry.title.startswith(f"{C}: New in search cart-lupus: A new lupus trial (Phase 1;")
     assert "<li>New in search cart-lupus: A new lupus trial" in entry.content[0].value
+
+
+def test_a_chat_digest_of_a_searchs_new_match_reads_whole(trialwatch, registry, webhook):
+    registry.put(lupus_trial(A))
+    env = {"TRIALWATCH_NOTIFY": webhook.url()}
+    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
+    trialwatch("run", env=env)
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    assert trialwatch("run", env=env).code == 0
+    [post] = webhook.bodies()
+    first, match, link = post["message"].splitlines()
+    assert first == f"**{C}**"
+    assert match.startswith("- New in search cart-lupus: A new lupus trial (Phase 1;")
+    assert link == f"https://clinicaltrials.gov/study/{C}"
