@@ -139,7 +139,7 @@ def test_the_feed_of_every_change_carries_a_searchs_new_matches(trialwatch, regi
     trialwatch("check")
     assert trialwatch("report").code == 0
     [entry] = feedparser.parse((home / "report" / "index.atom").read_bytes()).entries
-    assert entry.title.startswith(f"{C}: New in search cart-lupus: A new lupus trial (Phase 1;")
+    assert entry.title == f"{C}: new in search cart-lupus"
     assert "<li>New in search cart-lupus: A new lupus trial" in entry.content[0].value
 
 
@@ -152,6 +152,16 @@ def test_a_chat_digest_of_a_searchs_new_match_reads_whole(trialwatch, registry, 
     assert trialwatch("run", env=env).code == 0
     [post] = webhook.bodies()
     first, match, link = post["message"].splitlines()
-    assert first == f"**{C}**"
+    assert first == f"**{C}**: new in search cart-lupus"
     assert match.startswith("- New in search cart-lupus: A new lupus trial (Phase 1;")
     assert link == f"https://clinicaltrials.gov/study/{C}"
+
+
+def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
+    trialwatch("check")
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    trialwatch("check")
+    result = trialwatch("digest")
+    assert result.stdout.startswith(f"Wrote {C}: new in search cart-lupus to ")

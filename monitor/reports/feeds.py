@@ -46,20 +46,11 @@ def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | No
     name = " ".join(part for part in (first.nct_id, trial and trial.acronym) if part)
     entry = feed.add_entry(order="prepend")  # newest first in the document
     entry.id(_urn(f"changes:{first.nct_id}:{first.detected_at}"))
-    entry.title(f"{name}: {entry_headline(events)}")
+    entry.title(f"{name}: {'; '.join(headline(events))}")
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
     entry.updated(_time(first.detected_at))
     items = "".join(f"<li>{escape(event.summary)}</li>" for event in events)
     entry.content(f"<ul>{items}</ul>", type="html")
-
-
-def entry_headline(events: list[StoredEvent]) -> str:
-    """The digest's headline; a search's new or leaving match has none, so its sentence."""
-    phrases = headline(events)
-    if phrases:
-        return "; ".join(phrases)
-    more = f" (and {len(events) - 1} more)" if len(events) > 1 else ""
-    return events[0].summary + more
 
 
 def _urn(key: str) -> str:

@@ -202,6 +202,12 @@ def headline(events: list[StoredEvent]) -> list[str]:
             parts.append(f"status {old} -> {new}")
         else:
             parts.append("status changed")
+    for event in events:  # the search's name is the user's own (letters, digits, . _ -)
+        search = event.field.removeprefix("query:")
+        if event.category == Category.NEW_TRIAL:
+            parts.append(f"new in search {search}")
+        elif event.category == Category.LEFT_QUERY:
+            parts.append(f"left search {search}")
     site_counts = [(counts[c], KINDS[c].headline or "") for c in SITE_KINDS if counts[c]]
     if site_counts:
         (number, verb), *rest = site_counts
