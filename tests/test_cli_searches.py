@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import feedparser
+import pytest
 
 from tests.conftest import study_with_id
 
@@ -87,15 +88,10 @@ def test_follow_starts_watching_new_matches_in_the_same_run(trialwatch, registry
     assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == [B]
 
 
-def test_new_trials_appear_in_the_digest_with_title_and_link(trialwatch, registry):
-    registry.put(lupus_trial(A))
-    trialwatch("watch", "query", "cart", "--term", "lupus")
-    trialwatch("check")
-    registry.put(lupus_trial(B, "Second lupus trial"))
-    trialwatch("check")
-    text = trialwatch("digest", "--stdout").stdout
-    assert f"{B}\nSecond lupus trial\nhttps://clinicaltrials.gov/study/{B}\n" in text
-    assert "New in search cart: Second lupus trial (Phase 1;" in text
+def test_new_trials_appear_in_the_digest_with_title_and_link(new_match):
+    text = new_match("digest", "--stdout").stdout
+    assert f"{C}\nA new lupus trial\nhttps://clinicaltrials.gov/study/{C}\n" in text
+    assert "New in search cart-lupus: A new lupus trial (Phase 1;" in text
 
 
 def test_a_failing_search_is_reported_and_gets_its_baseline_later(trialwatch, registry):
@@ -131,25 +127,26 @@ def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, re
     ]
 
 
-def test_the_feed_of_every_change_carries_a_searchs_new_matches(trialwatch, registry, home):
+@pytest.fixture
+def new_match(trialwatch, registry):
+    """A watched search's baseline, then a check that finds one new match (C), undelivered."""
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
     trialwatch("check")
     registry.put(lupus_trial(C, "A new lupus trial"))
     trialwatch("check")
-    assert trialwatch("report").code == 0
+    return trialwatch
+
+
+def test_the_feed_of_every_change_carries_a_searchs_new_matches(new_match, home):
+    assert new_match("report").code == 0
     [entry] = feedparser.parse((home / "report" / "index.atom").read_bytes()).entries
     assert entry.title == f"{C}: new in search cart-lupus"
     assert "<li>New in search cart-lupus: A new lupus trial" in entry.content[0].value
 
 
-def test_a_chat_digest_of_a_searchs_new_match_reads_whole(trialwatch, registry, webhook):
-    registry.put(lupus_trial(A))
-    env = {"TRIALWATCH_NOTIFY": webhook.url()}
-    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
-    trialwatch("run", env=env)
-    registry.put(lupus_trial(C, "A new lupus trial"))
-    assert trialwatch("run", env=env).code == 0
+def test_a_chat_digest_of_a_searchs_new_match_reads_whole(new_match, webhook):
+    assert new_match("digest", env={"TRIALWATCH_NOTIFY": webhook.url()}).code == 0
     [post] = webhook.bodies()
     first, match, link = post["message"].splitlines()
     assert first == f"**{C}**: new in search cart-lupus"
@@ -157,11 +154,6 @@ def test_a_chat_digest_of_a_searchs_new_match_reads_whole(trialwatch, registry, 
     assert link == f"https://clinicaltrials.gov/study/{C}"
 
 
-def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(trialwatch, registry):
-    registry.put(lupus_trial(A))
-    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
-    trialwatch("check")
-    registry.put(lupus_trial(C, "A new lupus trial"))
-    trialwatch("check")
-    result = trialwatch("digest")
+def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(new_match):
+    result = new_match("digest")
     assert result.stdout.startswith(f"Wrote {C}: new in search cart-lupus to ")
