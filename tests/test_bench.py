@@ -49,5 +49,6 @@ def test_storage_bench_prints_bytes_per_snapshot_against_json_text():
     ratios = dict(
         re.findall(r"^(stored alone|stored as deltas|all) .* ratio ([\d.]+)$", output, re.M)
     )
-    assert float(ratios["stored as deltas"]) < 0.05 < float(ratios["stored alone"]) < 0.4
+    # a first version with the trained dictionary (0.256 without it), a later one as a delta
+    assert float(ratios["stored as deltas"]) < 0.05 < float(ratios["stored alone"]) < 0.23
     assert re.search(r"^database file: [\d,]+ B as schema 6 .* ratio 0\.\d+$", output, re.M)

@@ -7,6 +7,7 @@ import json
 import sqlite3
 
 import pytest
+import zstandard
 
 from monitor.errors import BadInput
 from monitor.jobs.check import record_study
@@ -14,7 +15,7 @@ from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import Store
 from monitor.store.schema import SCHEMA_VERSION
-from tests.conftest import SEED_FILES
+from tests.conftest import ROOT, SEED_FILES
 
 NCT = "NCT05869955"
 
@@ -209,6 +210,9 @@ def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_
     assert [raw for _, _, raw in migrated.snapshots_of(NCT)] == versions
     chains = [row["raw_chain"] for row in migrated.db.query("select raw_chain from snapshots")]
     assert chains == [0, 1, 2, 3, 4]
+    [first] = migrated.db.execute("select raw_zstd from snapshots where raw_chain = 0").fetchone()
+    trained = zstandard.ZstdCompressionDict((ROOT / "monitor/store/records-v1.zdict").read_bytes())
+    assert zstandard.get_frame_parameters(first).dict_id == trained.dict_id() != 0
     rows = migrated.db.execute("select count(*) from site_status_over_time").fetchone()[0]
     assert rows == sum(
         len(raw["protocolSection"]["contactsLocationsModule"]["locations"]) for raw in versions
