@@ -34,7 +34,8 @@ def main() -> None:
             samples.append(json.dumps(study, ensure_ascii=False).encode())
     dictionary = zstandard.train_dictionary(SIZE, samples, level=LEVEL)
     target.write_bytes(dictionary.as_bytes())
-    print(f"{len(samples)} records -> {target} ({len(dictionary.as_bytes()):,} B, id {dictionary.dict_id()})")
+    size = len(dictionary.as_bytes())
+    print(f"{len(samples)} records -> {target} ({size:,} B, id {dictionary.dict_id()})")
 
 
 if __name__ == "__main__":
