@@ -126,11 +126,12 @@ def history(
     from monitor.reports.report import load_history, write_page, write_snapshot_files
 
     _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
+    nct_id = normalise_nct_id(nct_id)
     if snapshot_dir is not None:
-        written = write_snapshot_files(ctx.reader, normalise_nct_id(nct_id), snapshot_dir)
-        ctx.say(f"Wrote {len(written)} version(s) of {normalise_nct_id(nct_id)} to {snapshot_dir}")
+        written = write_snapshot_files(ctx.reader, nct_id, snapshot_dir)
+        ctx.say(f"Wrote {len(written)} version(s) of {nct_id} to {snapshot_dir}")
         return
-    trial = load_history(ctx.reader, normalise_nct_id(nct_id))
+    trial = load_history(ctx.reader, nct_id)
     if as_csv:
         _echo_csv(ctx, trial.events, bom=bom)
     elif html_file is not None:
@@ -143,7 +144,9 @@ def history(
 
 
 def _print_history(ctx: Context, trial: TrialHistory) -> None:
-    name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
+    from monitor.reports.history import trial_name
+
+    name = trial_name(trial.nct_id, trial.acronym)
     ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
     for day, events in trial.events_by_day():
         ctx.show_table(

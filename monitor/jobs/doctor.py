@@ -102,9 +102,10 @@ def check_channels(store: Store, settings: Settings) -> list[Finding]:
         _channel_finding(name, url, lambda channel: "usable")
         for name, url in settings.chat_channels().items()
     ]
-    named = {name for trial in store.trials().values() for name in trial.channels}
+    trials = store.trials()
+    named = {name for trial in trials.values() for name in trial.channels}
     for name in sorted(named - {name for name, _ in settings.channels}):
-        watching = sorted(n for n, trial in store.trials().items() if name in trial.channels)
+        watching = sorted(n for n, trial in trials.items() if name in trial.channels)
         findings.append(
             Finding(
                 "channel",

@@ -5,12 +5,12 @@ check's time, so re-writing a feed never makes a reader show a change twice."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import uuid
 
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+from monitor.reports.history import trial_name
 from monitor.reports.render import STUDY_URL, headline
 from monitor.store import StoredEvent, Trial
 
@@ -28,12 +28,10 @@ def atom_feed(
     feed.author({"name": "trialwatch"})
     feed.link(href="https://clinicaltrials.gov/", rel="related")
     feed.generator("trialwatch")
-    groups = [
-        list(group)
-        for _, group in itertools.groupby(events, key=lambda e: (e.detected_at, e.nct_id))
-    ]
-    groups = sorted(groups, key=lambda group: (group[0].detected_at, group[0].nct_id))
-    latest = groups[-FEED_ENTRIES:]
+    by_check: dict[tuple[str, str], list[StoredEvent]] = {}
+    for event in events:  # one entry per trial per check, wherever its events stand
+        by_check.setdefault((event.detected_at, event.nct_id), []).append(event)
+    latest = [by_check[key] for key in sorted(by_check)][-FEED_ENTRIES:]
     # A feed's time is its newest entry's, so an unchanged feed stays byte for byte the same.
     feed.updated(_time(latest[-1][0].detected_at if latest else now))
     for group in latest:
@@ -43,7 +41,7 @@ def atom_feed(
 
 def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | None) -> None:
     first = events[0]
-    name = " ".join(part for part in (first.nct_id, trial and trial.acronym) if part)
+    name = trial_name(first.nct_id, trial.acronym if trial else None)
     entry = feed.add_entry(order="prepend")  # newest first in the document
     entry.id(_urn(f"changes:{first.nct_id}:{first.detected_at}"))
     entry.title(f"{name}: {'; '.join(headline(events))}")

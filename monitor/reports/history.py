@@ -46,6 +46,11 @@ class SiteHistory:
     tell_apart: str | None = None
 
 
+def trial_name(nct_id: str, acronym: str | None) -> str:
+    """How feeds and the terminal name a trial: its id, then its acronym if it has one."""
+    return " ".join(part for part in (nct_id, acronym) if part)
+
+
 @dataclass(frozen=True)
 class TrialHistory:
     nct_id: str

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from monitor.errors import BadInput
-from monitor.reports.history import TrialHistory, build_history
+from monitor.reports.history import TrialHistory, build_history, trial_name
 from monitor.reports.render import render_history_page, render_report_index
 from monitor.store import Store
 from monitor.whole_files import write_whole
@@ -17,7 +17,7 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
     trial = store.trials().get(nct_id)
     snapshots = store.snapshots_of(nct_id)
     if trial is None or not snapshots:
-        raise BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
+        raise no_history(nct_id)
     return build_history(
         nct_id,
         snapshots,
@@ -27,12 +27,16 @@ def load_history(store: Store, nct_id: str) -> TrialHistory:
     )
 
 
+def no_history(nct_id: str) -> BadInput:
+    return BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
+
+
 def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
     """Every stored version of a trial's record as `folder/<fetched time>.json`, the registry's
     JSON as it came, in files `trialwatch import` reads back (into another database, say)."""
     snapshots = store.snapshots_of(nct_id)
     if not snapshots:
-        raise BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
+        raise no_history(nct_id)
     paths = []
     for _, fetched_at, raw in snapshots:
         paths.append(folder / f"{fetched_at.replace(':', '')}.json")
@@ -66,8 +70,7 @@ def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
     trials = store.trials()
     for trial in histories:
         feed = f"{trial.nct_id}.atom"
-        name = " ".join(part for part in (trial.nct_id, trial.acronym) if part)
-        title = f"trialwatch: {name}"
+        title = f"trialwatch: {trial_name(trial.nct_id, trial.acronym)}"
         _write(folder / feed, atom_feed(trial.nct_id, title, trial.events, trials, now=now))
         page = render_history_page(trial, generated_at=now, feed=feed)
         write_page(folder / f"{trial.nct_id}.html", page)
