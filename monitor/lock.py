@@ -7,6 +7,7 @@ pid) is only for messages.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import time
@@ -25,9 +26,12 @@ def run_lock(db_path: Path, *, wait: float) -> Iterator[None]:
     """Hold the lock for the block; wait up to `wait` seconds, then raise `RunInProgress`."""
     path = db_path.with_name(db_path.name + ".lock")
     try:
-        handle = open(path, "a+")
+        # never through a symlink planted at its name: its target would be truncated
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        handle = os.fdopen(descriptor, "r+")
     except OSError as exc:
-        raise StoreError(f"cannot open run lock {path}: {exc.strerror}") from exc
+        reason = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
+        raise StoreError(f"cannot open run lock {path}: {reason}") from exc
     with handle:
         deadline = time.monotonic() + wait
         while not _try_lock(handle):

@@ -4,20 +4,42 @@ for a delivered digest) never finds half of one, even after a crash or a full di
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 from pathlib import Path
+
+# The process's umask, read once at start (reading it means setting it, which is not safe once
+# the daemon has threads): mkstemp makes files 0600, a page or digest is made as `open` would.
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 def write_whole(path: Path, content: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it into place.
-    On failure (an `OSError` for the caller to word) no temporary file is left behind."""
-    temporary = path.with_name(path.name + ".tmp")
+    """Write to a new temporary file beside `path` (created exclusively: nothing planted at a
+    guessable name is followed), flush it to disk, then rename it into place. What the user
+    named is what gets written: through a symlink to its target, and into a FIFO or a device
+    (`/dev/stdout`) directly, never replaced by a regular file. On failure (an `OSError` for
+    the caller to word) no temporary file is left behind."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as file:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        kind = stat.S_IFREG
+    if not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+        with open(path, "wb") as stream:
+            stream.write(content)
+        return
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as file:
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        os.chmod(temporary, 0o666 & ~UMASK)
+        os.replace(temporary, target)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise

@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,12 +166,16 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
+    return cli_environment(home, registry_url=registry.url)
+
+
+def cli_environment(home: Path, *, registry_url: str) -> dict[str, str]:
     """Environment for the CLI: its own data dir, the loopback registry, no politeness delays."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRIALWATCH_")}
     env.update(
         TRIALWATCH_HOME=str(home),
-        TRIALWATCH_API_URL=registry.url,
-        TRIALWATCH_HISTORY_URL=f"{registry.url}/api/int",
+        TRIALWATCH_API_URL=registry_url,
+        TRIALWATCH_HISTORY_URL=f"{registry_url}/api/int",
         TRIALWATCH_REQUEST_INTERVAL="0",
         TRIALWATCH_BACKOFF_BASE="0",
         TRIALWATCH_THROTTLE_WAIT="0",
@@ -189,22 +193,25 @@ def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., CliResu
     its own stdin, stdout, stderr and environment, the entry point's own error handling). The
     tests where a real process is the point (signals, locks, kill -9, the daemon) use
     `spawn_trialwatch` instead."""
-    runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
-        wanted = {**cli_env, **(env or {})}
-        gone = {key: None for key in os.environ if key not in wanted}
-        cwd = Path.cwd()
-        os.chdir(tmp_path)
-        try:
-            with runner.isolation(env={**gone, **wanted}) as (stdout, stderr, _):
-                code = cli_main(list(args))
-                out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
-        finally:
-            os.chdir(cwd)
-        return CliResult(code, out, err)
+        return run_in_process(args, env={**cli_env, **(env or {})}, cwd=tmp_path)
 
     return run
+
+
+def run_in_process(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> CliResult:
+    """The CLI's entry point in this process, with exactly `env` as its environment."""
+    gone = {key: None for key in os.environ if key not in env}
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with CliRunner().isolation(env={**gone, **env}) as (stdout, stderr, _):
+            code = cli_main(list(args))
+            out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    finally:
+        os.chdir(before)
+    return CliResult(code, out, err)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ class Fault:
     delay: float = 0.0
     reset: bool = False
     truncate: bool = False  # the normal answer, cut off halfway (Content-Length promises all)
+    trickle: float = 0.0  # the normal answer, status line and all, one byte every so often
     path_prefix: str = "/studies"
     times: int = 1
 
@@ -65,6 +66,10 @@ class RegistryServer:
         self.poisoned: set[str] = set()
         self.max_url_length = 8192  # a longer request line gets 414, as real servers answer
         self.aliases: dict[str, str] = {}  # merged trials: old id -> current id
+        self.repeat_page_token = False  # every page points to the first page again
+        # as the registry's filter.ids: an id matches its own record and every record that
+        # lists it among its merged ids (nctIdAliases): {listed id: those records' ids}
+        self.listed_by: dict[str, set[str]] = {}
         # a network between here and the registry (the benchmark's model): seconds before
         # each answer, and bytes a second (0: as fast as loopback)
         self.latency = 0.0
@@ -108,10 +113,14 @@ class RegistryServer:
     def put_raw(self, nct_id: str, text: str) -> None:
         """Store a record as served; like the registry, publishing moves the data timestamp."""
         self.studies[nct_id] = text
+        for listing in self.listed_by.values():
+            listing.discard(nct_id)
         try:
-            status = json.loads(text)["protocolSection"]["statusModule"]
-            self.update_dates[nct_id] = status["lastUpdatePostDateStruct"]["date"]
-        except (ValueError, KeyError, TypeError):
+            section = json.loads(text)["protocolSection"]
+            self.update_dates[nct_id] = section["statusModule"]["lastUpdatePostDateStruct"]["date"]
+            for old in section["identificationModule"].get("nctIdAliases") or []:
+                self.listed_by.setdefault(old, set()).add(nct_id)
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             self.update_dates.pop(nct_id, None)  # a broken record poisons every answer with it
         self.publications += 1
         self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
@@ -202,7 +211,15 @@ class RegistryServer:
                 return 400, "invalid search expression"
             return self._page(self._search(params), params)
         asked = params.get("filter.ids", [""])[0].split(",")
-        wanted = list(dict.fromkeys(self.aliases.get(nct_id, nct_id) for nct_id in asked))
+        # as the registry's filter.ids does: an id matches its own record and any record
+        # that lists it among its merged ids (nctIdAliases)
+        wanted = list(
+            dict.fromkeys(
+                found
+                for nct_id in asked
+                for found in (self.aliases.get(nct_id, nct_id), *self.listed_by.get(nct_id, []))
+            )
+        )
         if any(not re.fullmatch(r"NCT\d{8}", nct_id) for nct_id in wanted):
             return 400, "invalid filter.ids"
         if params.get("fields") == ["NCTId|LastUpdatePostDate"]:
@@ -279,7 +296,8 @@ class RegistryServer:
         size = min(int(params.get("pageSize", ["0"])[0]) or 10, self.max_page_size)
         start = int(params.get("pageToken", ["0"])[0])
         page = found[start : start + size]
-        token = f', "nextPageToken": "{start + size}"' if start + size < len(found) else ""
+        next_token = "0" if self.repeat_page_token else str(start + size)
+        token = f', "nextPageToken": "{next_token}"' if start + size < len(found) else ""
         first = "pageToken" not in params and params.get("countTotal") == ["true"]
         total = f', "totalCount": {len(found)}' if first else ""
         return 200, '{"studies": [' + ",".join(page) + "]" + token + total + "}"
@@ -317,6 +335,9 @@ class RegistryServer:
                 if fault is not None and fault.reset:
                     self.close_connection = True
                     return
+                if fault is not None and fault.trickle:
+                    self._trickle(*server._answer(url.path, parse_qs(url.query)), fault.trickle)
+                    return
                 if fault is not None and not fault.truncate:
                     self._reply(fault.status, fault.body, fault.headers)
                 else:
@@ -344,6 +365,21 @@ class RegistryServer:
                 self.end_headers()
                 self.wfile.write(encoded[: len(encoded) // 2] if truncate else encoded)
                 self.close_connection = self.close_connection or truncate
+
+            def _trickle(self, status: int, body: str, every: float) -> None:
+                """The whole answer, one byte at a time: each byte resets a read timeout."""
+                encoded = body.encode()
+                head = (
+                    f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(encoded)}\r\n\r\n"
+                ).encode()
+                for byte in head + encoded:
+                    if server.release.is_set():
+                        break
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(every)
+                self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

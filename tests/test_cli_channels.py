@@ -179,6 +179,22 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
     assert sent.startswith("&lt;!channel> Mayo \\*Clinic\\* [win](http://evil.example)")
 
 
+def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
+    import apprise
+
+    from monitor.reports.render import markdown_text
+
+    hostile = "Join @everyone @HERE @channel @room now; mail ops@example.org"
+    for url in (
+        "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+        "matrix://user:pass@localhost/#room",
+    ):
+        plugin = apprise.Apprise.instantiate(url)
+        sent = plugin.dialect_convert(markdown_text(hostile), apprise.NotifyFormat.MARKDOWN)
+        assert not re.search(r"@(everyone|here|channel|room)\b", sent, re.IGNORECASE), sent
+        assert "ops@example.org" in sent
+
+
 def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever():
     import apprise
 

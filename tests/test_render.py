@@ -75,7 +75,7 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
 
 def test_markdown_text_escapes_what_chat_services_would_act_on():
     assert markdown_text("<!channel> *Mayo* [x](http://evil) a_b `c` ~d~ |e|\n\x1b[31mf") == (
-        r"\<!channel> \*Mayo\* \[x\](http://evil) a\_b \`c\` \~d\~ \|e\| \[31mf"
+        r"\<!channel> \*Mayo\* \[x\](http://evil) a\_b \`c\` \~d\~ \|e\| f"
     )
 
 

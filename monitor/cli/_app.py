@@ -28,7 +28,7 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
-from monitor.registry.record import normalise_nct_id
+from monitor.registry.record import ESCAPE_SEQUENCE, normalise_nct_id
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -37,18 +37,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("monitor")
 
 
-# ANSI escape sequences (CSI, OSC, and two-byte escapes), then any other control character.
-TERMINAL_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
-    r"|\x1b[@-_]"  # other two-byte escapes
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # remaining C0 and C1 controls
-)
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def terminal_safe(text: str) -> str:
     """Registry text with escape sequences and control characters removed (newlines, tabs kept)."""
-    return TERMINAL_ESCAPES.sub("", text)
+    return TERMINAL_CONTROLS.sub("", ESCAPE_SEQUENCE.sub("", text))
 
 
 def format_json(value: Any) -> str:

@@ -18,9 +18,8 @@ from monitor.jobs.check import TrialError
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
-from monitor.records.wording import parse_registry_date
 from monitor.registry.client import RegistryClient
-from monitor.registry.record import last_update_submitted, study_nct_id
+from monitor.registry.record import iso_date, last_update_submitted, study_nct_id
 from monitor.store import BackfilledVersion, Store
 
 
@@ -45,12 +44,18 @@ def fetch_version_list(client: RegistryClient, nct_id: str) -> list[RegistryVers
     answer = client.get_json(f"/studies/{nct_id}", params={"history": "true"})
     try:
         changes = answer["history"]["changes"]
-        versions = [
-            RegistryVersion(int(item["version"]), str(item["date"])[:10]) for item in changes
-        ]
+        versions = [RegistryVersion(int(item["version"]), _version_date(item)) for item in changes]
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedResponse("record history has no version list", nct_id=nct_id) from exc
     return sorted(versions, key=lambda version: version.number)
+
+
+def _version_date(item: dict[str, Any]) -> str:
+    """A version's date; anything but a real date (it becomes a file name) is malformed."""
+    date = iso_date(str(item["date"])[:10])
+    if date is None or len(date) != 10:
+        raise ValueError(f"version date {item['date']!r}")
+    return date
 
 
 def fetch_version(client: RegistryClient, nct_id: str, number: int) -> dict[str, Any]:
@@ -132,7 +137,7 @@ def horizon_version_date(raw: dict[str, Any], fetched_at: str) -> str:
     only after it. Later versions are the check's business, not history: backfilling them would
     tell the story backwards. Without the record's submit date, the day before the check."""
     submitted = last_update_submitted(raw)
-    if submitted and parse_registry_date(submitted):
+    if submitted:
         return submitted[:10]
     day_before = dt.date.fromisoformat(fetched_at[:10]) - dt.timedelta(days=1)
     return day_before.isoformat()

@@ -4,7 +4,6 @@ snapshot and store snapshot and events together. A failing trial is recorded and
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from monitor.registry.client import RegistryClient
 from monitor.registry.record import (
     data_version,
     last_update_posted,
+    loads_registry_json,
     missing_modules,
     study_nct_id,
     study_titles,
@@ -26,6 +26,7 @@ from monitor.registry.record import (
 from monitor.store import Store
 
 logger = logging.getLogger(__name__)
+MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is under 100 MB
 
 
 @dataclass(frozen=True)
@@ -228,10 +229,14 @@ def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
     studies = []
     for path in paths:
         try:
-            content = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as file:
+                text = file.read(MAX_FILE_BYTES + 1)
+            if len(text) > MAX_FILE_BYTES:
+                raise BadInput(f"{path} is larger than {MAX_FILE_BYTES >> 20} MB: not a record")
+            content = loads_registry_json(text)
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
-        except ValueError as exc:
+        except ValueError as exc:  # UnicodeDecodeError included
             raise BadInput(f"{path} is not JSON: {exc}") from exc
         if isinstance(content, list):
             raise BadInput(

@@ -39,10 +39,14 @@ class RunSummary:
 
 
 def registry_client(
-    settings: Settings, *, base_url: str | None = None, attempts: int | None = None
+    settings: Settings,
+    *,
+    base_url: str | None = None,
+    attempts: int | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> RegistryClient:
     """A client for the API v2 (or, with `base_url`, the record-history endpoints); `attempts`
-    for a one-off question such as `doctor`'s."""
+    for a one-off question such as `doctor`'s; `should_stop` ends a request under way."""
     return RegistryClient(
         base_url or settings.api_url,
         request_interval=settings.request_interval,
@@ -50,6 +54,7 @@ def registry_client(
         max_attempts=attempts or settings.max_attempts,
         backoff_base=settings.backoff_base,
         throttle_wait=settings.throttle_wait,
+        should_stop=should_stop,
     )
 
 
@@ -71,7 +76,7 @@ def recorded_check(
     searches never checked or whose last check failed are fetched (unless `force`).
     """
     run_id = store.start_run(command, now=clock())
-    with registry_client(settings) as client:
+    with registry_client(settings, should_stop=should_stop) as client:
         timestamp = client.data_timestamp()
         unchanged = (
             nct_ids is None

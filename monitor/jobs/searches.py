@@ -103,8 +103,8 @@ def fetch_matches(client: RegistryClient, search: Search) -> list[Match]:
 def _match(study: dict[str, Any]) -> Match:
     try:
         return Match(**search_match_fields(study))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise MalformedResponse("malformed study in search answer") from exc
+    except RegistryError as exc:
+        raise MalformedResponse(f"{exc} in a search answer") from exc
 
 
 def _phases(codes: str | None) -> str | None:

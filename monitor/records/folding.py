@@ -11,17 +11,20 @@ from typing import Any
 
 from anyascii import anyascii
 
+from monitor.registry.record import printable
+
 NOT_A_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 
 
 def fold_text(text: str) -> str:
-    """Unicode NFC and runs of whitespace folded to one space, so re-spacing is not a change."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """Unicode NFC and runs of whitespace folded to one space, so re-spacing is not a change;
+    control characters are whitespace."""
+    return " ".join(printable(unicodedata.normalize("NFC", text)).split())
 
 
 def fold_lines(text: str) -> str:
     """Like `fold_text` but keeps line structure (for eligibility criteria); blank lines dropped."""
-    lines = (fold_text(line) for line in unicodedata.normalize("NFC", text).splitlines())
+    lines = (fold_text(line) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 

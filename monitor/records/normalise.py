@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from monitor.records.folding import canonical_json, fold_lines, fold_value
+from monitor.records.folding import canonical_json, fold_lines, fold_text, fold_value
 from monitor.records.sites import key_sites
 from monitor.registry.record import study_nct_id
 
@@ -93,9 +93,15 @@ def _is_default(value: Any) -> bool:
 
 
 def _normalise_date(struct: dict[str, Any] | None) -> dict[str, str | None] | None:
+    """A date struct. A date that is not a date ("2028-02-30", "soon") is kept as written:
+    shown as the registry wrote it, never counted in days (see `wording.date_slip`)."""
     if not struct or not struct.get("date"):
         return None
-    return {"date": struct["date"].strip(), "type": struct.get("type")}
+    kind = struct.get("type")
+    return {
+        "date": fold_text(struct["date"]),
+        "type": fold_text(kind) if isinstance(kind, str) else None,
+    }
 
 
 def _normalise_enrollment(info: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -9,6 +9,8 @@ import difflib
 import re
 from typing import Any
 
+from monitor.registry.record import parse_registry_date
+
 # The registry's overall and site statuses (expanded access ones last).
 STATUSES = (
     "NOT_YET_RECRUITING",
@@ -190,23 +192,6 @@ def _shorten(text: str, limit: int) -> str:
 
 def _lower_code(code: Any) -> str:
     return readable_code(code).lower() if isinstance(code, str) else ""
-
-
-REGISTRY_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
-
-
-def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
-    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None); anything that is
-    not a real date (registry text is untrusted) -> None."""
-    match = REGISTRY_DATE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        return None
-    year, month, day = int(match[1]), int(match[2] or 1), int(match[3]) if match[3] else None
-    try:
-        dt.date(year, month, day or 1)
-    except ValueError:
-        return None
-    return year, month, day
 
 
 def date_slip(old: Any, new: Any) -> str | None:

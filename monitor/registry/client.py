@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import threading
 import time
@@ -18,7 +17,13 @@ import tenacity
 
 from monitor import __version__
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
-from monitor.registry.record import last_update_posted, study_ids, study_nct_id
+from monitor.registry.deadline import RequestDeadline, deadline_transport
+from monitor.registry.record import (
+    last_update_posted,
+    loads_registry_json,
+    study_ids,
+    study_nct_id,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +38,9 @@ UPDATE_DATES_BATCH = 300  # ids per request when asking only for last-update dat
 MAX_URL_LENGTH = 8000  # real clients keep request URLs under ~8 KB; servers refuse longer (414)
 URL_BYTES_PER_ID = len("NCT00000000%2C")
 SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
+# A request's whole answer must arrive within this many `timeout`s, however it trickles in.
+DEADLINE_TIMEOUTS = 4
+MAX_ANSWER_BYTES = 128 * 1024 * 1024  # a full page of 1,000 records is well under 100 MB
 REFUSAL_ATTEMPTS = 2  # a 403 is tried again once: a lasting refusal will not lift by waiting
 REFUSED = (
     "refused by the registry (HTTP 403): its firewall turns away some networks, cloud hosts in "
@@ -73,14 +81,18 @@ class RegistryClient:
         backoff_base: float = 1.0,
         throttle_wait: float = 30.0,
         max_retry_after: float = 300.0,
+        should_stop: Callable[[], bool] = lambda: False,
     ):
+        self._deadline = RequestDeadline(should_stop=should_stop)
         self.http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            transport=httpx.HTTPTransport(retries=0),
+            transport=deadline_transport(self._deadline),
             follow_redirects=True,  # a merged trial's old id answers 301 to the current one
         )
+        self.request_deadline = DEADLINE_TIMEOUTS * timeout
+        self.should_stop = should_stop
         self.request_interval = request_interval
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -143,7 +155,10 @@ class RegistryClient:
                     failure = answer  # those trials count as moved: phase two fetches them
                     continue
                 for study in answer:
-                    dates[study_nct_id(study)] = last_update_posted(study)
+                    try:
+                        dates[study_nct_id(study)] = last_update_posted(study)
+                    except RegistryError:
+                        continue  # absent, so fetched: the trial's own fetch says what is wrong
         if failure is not None and not dates:
             raise failure
         return dates
@@ -252,7 +267,7 @@ class RegistryClient:
     ) -> Iterator[Any]:
         """Every study of a `/studies` list answer, page after page (`nextPageToken`);
         `first_page` when it was already asked for."""
-        page = first_page
+        page, seen_tokens = first_page, set()
         while True:
             if page is None:
                 page = self.get_json("/studies", params=params, attempts=attempts)
@@ -263,6 +278,9 @@ class RegistryClient:
             token = page.get("nextPageToken")
             if not token:
                 return
+            if not isinstance(token, str) or token in seen_tokens:
+                raise MalformedResponse(f"malformed answer: page token {token!r} seen before")
+            seen_tokens.add(token)
             params, page = {**params, "pageToken": token}, None
 
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
@@ -282,18 +300,26 @@ class RegistryClient:
         wanted = set(nct_ids)
         batch = FetchBatch()
         params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
+        merged_into: set[str] = set()  # asked ids another record lists as merged into it
         for study in self.list_studies(params, attempts=attempts):
             try:
-                asked = [nct_id for nct_id in study_ids(study) if nct_id in wanted]
+                nct_id, *aliases = study_ids(study)
             except RegistryError as exc:
                 raise MalformedResponse(f"{exc} in a batch answer") from exc
-            for nct_id in asked:  # filter.ids matches aliases too: the old id of a merged trial
+            if nct_id in wanted:
                 batch.studies[nct_id] = study
-                if nct_id != study_nct_id(study):
-                    batch.moved[nct_id] = study_nct_id(study)
+            merged_into.update(alias for alias in aliases if alias in wanted)
+        # filter.ids matches aliases too. A record claiming an id is no proof that the id moved
+        # (it may still be served as itself): the registry's answer to that id decides.
+        claimed = [nct_id for nct_id in nct_ids if nct_id in merged_into - set(batch.studies)]
+        proven = self._fetch_one_by_one(claimed)
+        batch.studies.update(proven.studies)
+        batch.moved.update(proven.moved)
         for nct_id in nct_ids:
             if nct_id not in batch.studies:
-                batch.errors[nct_id] = StudyNotFound("not found in the registry", nct_id=nct_id)
+                batch.errors[nct_id] = proven.errors.get(nct_id) or StudyNotFound(
+                    "not found in the registry", nct_id=nct_id
+                )
         return batch
 
     def _fetch_one_by_one(self, nct_ids: list[str]) -> FetchBatch:
@@ -321,11 +347,12 @@ class RegistryClient:
             retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
             stop=lambda state: self._stop_retrying(state, attempts),
             wait=self._retry_wait,
+            sleep=self._sleep_unless_stopped,
             before_sleep=self._log_retry,
             reraise=True,
         )
         try:
-            response = retrying(self._get_once, path, params)
+            answer = retrying(self._get_once, path, params)
         except RetryableResponse as exc:
             if exc.status == 403:
                 self.refused = True
@@ -341,33 +368,39 @@ class RegistryClient:
             )
             raise self.unreachable from exc
         except httpx.TimeoutException as exc:
+            if self.should_stop():
+                raise RegistryError("not answered: the run was asked to stop") from exc
             raise RegistryError(f"timed out after {attempts} attempts") from exc
         except httpx.TransportError as exc:
             raise RegistryError(
                 f"connection failed after {attempts} attempts ({connection_failure(exc)})"
             ) from exc
-        if response.status_code == 404:
+        status, content = answer
+        if status == 404:
             raise StudyNotFound("not found (HTTP 404)", status=404)
-        if response.status_code == 400:
+        if status == 400:
             raise RegistryError("invalid id (HTTP 400)", status=400)
-        if response.status_code == 414:
+        if status == 414:
             raise RegistryError("request URL too long (HTTP 414)", status=414)
-        if response.status_code != 200:
-            raise RegistryError(
-                f"unexpected HTTP {response.status_code}", status=response.status_code
-            )
-        try:
-            return json.loads(response.content)
-        except ValueError as exc:
-            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+        if status != 200:
+            raise RegistryError(f"unexpected HTTP {status}", status=status)
+        return parse_json(content)
 
-    def _get_once(self, path: str, params: dict[str, Any] | None) -> httpx.Response:
+    def _get_once(self, path: str, params: dict[str, Any] | None) -> tuple[int, bytes]:
+        """(status, body) of one GET, which must be over within the request's deadline."""
         self._wait_for_turn()
         self.requests_sent += 1
-        response = self.http.get(path, params=params)
-        if response.status_code in RETRYABLE_STATUSES:
-            raise RetryableResponse(response.status_code, parse_retry_after(response))
-        return response
+        self._deadline.start(self.request_deadline)
+        with self.http.stream("GET", path, params=params) as response:
+            if response.status_code in RETRYABLE_STATUSES:
+                raise RetryableResponse(response.status_code, parse_retry_after(response))
+            return response.status_code, read_capped(response)
+
+    def _sleep_unless_stopped(self, seconds: float) -> None:
+        """A wait before retrying (up to minutes, for Retry-After) that a stop cuts short."""
+        until = time.monotonic() + seconds
+        while not self.should_stop() and time.monotonic() < until:
+            time.sleep(min(0.2, max(0.0, until - time.monotonic())))
 
     def _wait_for_turn(self) -> None:
         """Politeness: at most one request per `request_interval` seconds, across threads."""
@@ -378,6 +411,8 @@ class RegistryClient:
             self._next_request_at = time.monotonic() + self.request_interval
 
     def _stop_retrying(self, state: tenacity.RetryCallState, attempts: int) -> bool:
+        if self.should_stop():
+            return True
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableResponse) and exc.status == 403:
             return self.refused or state.attempt_number >= min(REFUSAL_ATTEMPTS, attempts)
@@ -427,6 +462,24 @@ def connection_failure(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ReadError):
         return "the connection was reset"
     return type(exc).__name__
+
+
+def read_capped(response: httpx.Response) -> bytes:
+    """The body, refused once it grows past `MAX_ANSWER_BYTES` (an endless answer)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB", status=200)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(content: bytes) -> Any:
+    try:
+        return loads_registry_json(content)
+    except ValueError as exc:
+        raise MalformedResponse("malformed JSON from the registry", status=200) from exc
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:

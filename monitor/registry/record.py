@@ -5,12 +5,37 @@ other stage takes these values from here or the normalised record.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from typing import Any, TypedDict
 
 from monitor.errors import BadInput, RegistryError
 
 NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: \d would take "NCT٠٥٨٦٩٩٥٥"
+# Terminal escape sequences (CSI: colours, cursor moves; OSC: window titles, hyperlinks; other
+# two-byte escapes), then control characters (NUL, C1) and lone surrogates: never text a
+# person wrote, and neither a terminal, XML, mail nor UTF-8 should carry them.
+ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]"
+)
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` without escape sequences, each other control character or lone surrogate
+    turned into a space."""
+    return UNPRINTABLE.sub(" ", ESCAPE_SEQUENCE.sub("", text))
+
+
+def one_line(text: str) -> str:
+    """Registry text on one printable line: runs of whitespace and controls as one space."""
+    return " ".join(printable(text).split())
+
+
+def _text(value: Any) -> str | None:
+    """A registry string as text that can be shown anywhere; None if it is not a string."""
+    return one_line(value) if isinstance(value, str) else None
 
 
 def normalise_nct_id(text: str) -> str:
@@ -21,11 +46,59 @@ def normalise_nct_id(text: str) -> str:
     return candidate
 
 
+def loads_registry_json(text: str | bytes) -> Any:
+    """The registry's JSON, strictly: NaN and Infinity (which Python's json takes) are not
+    JSON; nesting too deep to read raises ValueError too."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def field_at(study: Any, *path: str) -> Any:
+    """The value at `path` of a record of any shape; None where a level is missing or is
+    not an object (the registry's JSON is untrusted: a string where an object belongs)."""
+    value = study
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+REGISTRY_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+
+
+def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
+    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None); anything that is
+    not a real date (registry text is untrusted) -> None."""
+    match = REGISTRY_DATE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    year, month, day = int(match[1]), int(match[2] or 1), int(match[3]) if match[3] else None
+    try:
+        dt.date(year, month, day or 1)
+    except ValueError:
+        return None
+    return year, month, day
+
+
+def iso_date(value: Any) -> str | None:
+    """`value` if it is a real date as the registry writes them (`2028-08-29`, `2027-08`),
+    else None: dates become file names, sort keys and day counts, nothing else may pass."""
+    return value if parse_registry_date(value) else None
+
+
 def study_nct_id(study: dict[str, Any]) -> str:
     """The NCT id a study record says it is; a record without one is malformed."""
+    nct_id = field_at(study, "protocolSection", "identificationModule", "nctId")
     try:
-        return normalise_nct_id(study["protocolSection"]["identificationModule"]["nctId"])
-    except (KeyError, TypeError, BadInput) as exc:
+        return normalise_nct_id(nct_id if isinstance(nct_id, str) else "")
+    except BadInput as exc:
         raise RegistryError("malformed study record (no valid protocolSection nctId)") from exc
 
 
@@ -36,21 +109,23 @@ OPTIONAL_MODULES = frozenset({"referencesModule", "ipdSharingStatementModule"})
 
 def missing_modules(previous: dict[str, Any], study: dict[str, Any]) -> list[str]:
     """The modules of `previous` that `study` lacks: a partial record, not a change."""
-    had, has = (set(record.get("protocolSection") or {}) for record in (previous, study))
+    sections = (field_at(record, "protocolSection") for record in (previous, study))
+    had, has = (set(section) if isinstance(section, dict) else set() for section in sections)
     return sorted(had - has - OPTIONAL_MODULES)
 
 
 def last_update_posted(study: dict[str, Any]) -> str | None:
-    """The record's `lastUpdatePostDateStruct.date`: it moves whenever the record is updated."""
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    return (status.get("lastUpdatePostDateStruct") or {}).get("date")
+    """The record's `lastUpdatePostDateStruct.date`: it moves whenever the record is updated.
+    None when it is missing or not a date."""
+    path = ("protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+    return iso_date(field_at(study, *path))
 
 
 def study_ids(study: dict[str, Any]) -> list[str]:
     """The ids a record answers to: its NCT id and the old ids merged into it
     (`nctIdAliases`)."""
     nct_id = study_nct_id(study)  # a record without a valid id is malformed: raises
-    aliases = study["protocolSection"]["identificationModule"].get("nctIdAliases")
+    aliases = field_at(study, "protocolSection", "identificationModule", "nctIdAliases")
     listed = aliases if isinstance(aliases, list) else []
     valid = [alias for alias in listed if isinstance(alias, str) and NCT_ID.fullmatch(alias)]
     return [nct_id, *valid]
@@ -69,16 +144,15 @@ def data_version(study: dict[str, Any]) -> str:
 
 def study_titles(study: dict[str, Any]) -> tuple[str | None, str | None]:
     """(brief title, acronym): what lists and digests call a trial."""
-    identification = study["protocolSection"].get("identificationModule", {})
-    return identification.get("briefTitle"), identification.get("acronym")
+    identification = field_at(study, "protocolSection", "identificationModule")
+    title, acronym = (field_at(identification, key) for key in ("briefTitle", "acronym"))
+    return _text(title), _text(acronym)
 
 
 def last_update_submitted(study: dict[str, Any]) -> str | None:
     """`lastUpdateSubmitDate`: when the version a record holds was submitted (the record
     history's version list dates versions by this)."""
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    submitted = status.get("lastUpdateSubmitDate") if isinstance(status, dict) else None
-    return submitted if isinstance(submitted, str) else None
+    return iso_date(field_at(study, "protocolSection", "statusModule", "lastUpdateSubmitDate"))
 
 
 class MatchFields(TypedDict):
@@ -91,13 +165,19 @@ class MatchFields(TypedDict):
 
 def search_match_fields(study: dict[str, Any]) -> MatchFields:
     """What a search answer (`fields=`-limited) says of a trial: id, title, phases (codes),
-    lead sponsor and overall status. A malformed one raises KeyError or TypeError."""
-    section = study["protocolSection"]
-    identification = section["identificationModule"]
+    lead sponsor and overall status. One without a valid NCT id raises RegistryError: an id
+    becomes a watch, a subject line and a chat title, so nothing else may pass for one."""
+    nct_id = study_nct_id(study)
+    section = field_at(study, "protocolSection")
+    title = field_at(section, "identificationModule", "briefTitle")
+    phases = field_at(section, "designModule", "phases")
+    codes = [code for code in phases if isinstance(code, str)] if isinstance(phases, list) else []
+    sponsor = field_at(section, "sponsorCollaboratorsModule", "leadSponsor", "name")
+    status = field_at(section, "statusModule", "overallStatus")
     return {
-        "nct_id": str(identification["nctId"]),
-        "title": str(identification.get("briefTitle") or identification["nctId"]),
-        "phase": ", ".join(section.get("designModule", {}).get("phases", [])) or None,
-        "sponsor": section.get("sponsorCollaboratorsModule", {}).get("leadSponsor", {}).get("name"),
-        "status": section.get("statusModule", {}).get("overallStatus"),
+        "nct_id": nct_id,
+        "title": _text(title) or nct_id,
+        "phase": _text(", ".join(codes)) or None,
+        "sponsor": _text(sponsor),
+        "status": _text(status),
     }

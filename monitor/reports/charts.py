@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from monitor.records.wording import parse_registry_date
+from monitor.registry.record import parse_registry_date
 
 WIDTH, HEIGHT = 800, 240
 LEFT, RIGHT, TOP, BOTTOM = 92, 16, 16, 40

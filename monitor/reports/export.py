@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from typing import Any
 
+from monitor.registry.record import printable
 from monitor.store import StoredEvent, Trial
 
 COLUMNS = (
@@ -31,7 +31,6 @@ COLUMNS = (
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # (OWASP's list, with tab and carriage return): such text is prefixed with a quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 BYTE_ORDER_MARK = "\ufeff"
 
 
@@ -79,5 +78,5 @@ def cell(value: Any) -> str:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     else:
         text = str(value)
-    text = CONTROL_CHARACTERS.sub("", text)
+    text = printable(text)
     return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
+from monitor.registry.record import one_line
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
 from monitor.reports.history import SiteHistory, TrialHistory
 from monitor.store import StoredEvent, Trial
@@ -28,7 +29,6 @@ SECTIONS: dict[str, tuple[Category, ...]] = {
     section: tuple(c for c, kind in KINDS.items() if kind.section == section)
     for section in dict.fromkeys(kind.section for kind in KINDS.values())
 }
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
 LATEST_ON_INDEX = 5
@@ -85,13 +85,17 @@ class Digest:
 
 CHAT_LINES = 12  # per trial: a chat message is read at a glance; the rest is a link away
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<~|])")
+# Words that page a whole channel when a chat service reads them: Discord's @everyone and
+# @here, Slack's and Mattermost's @channel and @all, Matrix's @room.
+GROUP_MENTION = re.compile(r"@(?=(?:everyone|here|channel|all|room)\b)", re.IGNORECASE)
 
 
 def markdown_text(text: object) -> str:
     """Registry text as literal Markdown on one line: its `*`, `[`, `<` (a Slack mention, an
-    HTML tag) and the like are escaped, control characters dropped."""
-    flat = " ".join(CONTROL_CHARACTERS.sub(" ", str(text)).split())
-    return MARKDOWN_SPECIALS.sub(r"\\\1", flat)
+    HTML tag) and the like are escaped, control characters dropped, and a group mention
+    broken by a zero-width space so that no service pings anyone."""
+    escaped = MARKDOWN_SPECIALS.sub(r"\\\1", one_line(str(text)))
+    return GROUP_MENTION.sub("@\u200b", escaped)
 
 
 environment.filters["md"] = markdown_text
@@ -117,7 +121,7 @@ def chat_lines(trial: TrialDigest) -> list[str]:
 
 def header_text(text: str) -> str:
     """Registry text made safe for a mail header: no control characters, one line, bounded."""
-    folded = " ".join(CONTROL_CHARACTERS.sub(" ", text).split())
+    folded = one_line(text)
     return folded if len(folded) <= HEADER_LIMIT else folded[: HEADER_LIMIT - 1] + "\u2026"
 
 

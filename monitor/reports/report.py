@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from monitor.errors import BadInput
@@ -31,6 +32,9 @@ def no_history(nct_id: str) -> BadInput:
     return BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
 
 
+SNAPSHOT_NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_.+-]|^\.")  # a time is all it may hold
+
+
 def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
     """Every stored version of a trial's record as `folder/<fetched time>.json`, the registry's
     JSON as it came, in files `trialwatch import` reads back (into another database, say)."""
@@ -39,7 +43,7 @@ def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
         raise no_history(nct_id)
     paths = []
     for _, fetched_at, raw in snapshots:
-        paths.append(folder / f"{fetched_at.replace(':', '')}.json")
+        paths.append(folder / f"{SNAPSHOT_NAME_UNSAFE.sub('_', fetched_at.replace(':', ''))}.json")
         _write(paths[-1], json.dumps(raw, ensure_ascii=False, indent=2).encode() + b"\n")
     return paths
 

@@ -1,0 +1,124 @@
+"""A whole-request deadline under httpx: its timeouts count each read on its own, so a server
+that trickles one byte a second never times out. Every connect, read and write here is cut to
+what is left of the request's deadline, and gives up within a second once the run is asked to
+stop (the `schedule` daemon's SIGTERM).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+STOP_POLL_SECONDS = 0.5  # how long a stop request waits for a blocked read
+
+
+class RequestDeadline:
+    """When the request under way must be over (monotonic seconds), and whether to stop now."""
+
+    def __init__(self, *, should_stop: Callable[[], bool]):
+        self.should_stop = should_stop
+        self.ends_at = float("inf")
+
+    def start(self, seconds: float) -> None:
+        self.ends_at = time.monotonic() + seconds
+
+    def remaining(self, step_timeout: float | None, *, poll: bool = False) -> float:
+        """How long the next step may block: its own timeout cut to the deadline (and, to
+        `poll` for a stop, to half a second); raises a timeout once the deadline passed or a
+        stop was asked."""
+        left = self.ends_at - time.monotonic()
+        if self.should_stop():
+            raise httpcore.ReadTimeout("the run was asked to stop")
+        if left <= 0:
+            raise httpcore.ReadTimeout("the whole answer took longer than the request's deadline")
+        limits = [left, *([STOP_POLL_SECONDS] if poll else [])]
+        return min(limits if step_timeout is None else [*limits, step_timeout])
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write keeps to the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: RequestDeadline):
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        started = time.monotonic()
+        while True:
+            wait = self._deadline.remaining(timeout, poll=True)  # raises once over or stopped
+            try:
+                return self._stream.read(max_bytes, wait)
+            except httpcore.ReadTimeout:
+                if timeout is not None and time.monotonic() - started >= timeout:
+                    raise  # the read's own timeout; a shorter slice just looks again
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._deadline.remaining(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        upgraded = self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return DeadlineStream(upgraded, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own sockets, each wrapped in a `DeadlineStream`."""
+
+    def __init__(self, deadline: RequestDeadline):
+        self._backend = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host,
+            port,
+            self._deadline.remaining(timeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(
+            path, self._deadline.remaining(timeout), socket_options
+        )
+        return DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def deadline_transport(deadline: RequestDeadline) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool whose sockets keep to `deadline`. httpx 0.28
+    (pinned) takes no network backend, so its pool is replaced by an equal one that does."""
+    transport = httpx.HTTPTransport(retries=0)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        retries=0,
+        network_backend=DeadlineBackend(deadline),
+    )
+    return transport

@@ -1,0 +1,102 @@
+"""A hostile or broken registry (issue 22): an answer that trickles in, pages that point to
+themselves, an id claimed by another record; none may hang a run or move a watch."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from tests.conftest import study_with_id
+from tests.test_cli_schedule import LineReader
+
+A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
+FAST_GIVE_UP = {"TRIALWATCH_TIMEOUT": "1", "TRIALWATCH_MAX_ATTEMPTS": "1"}
+
+
+def test_a_trickling_answer_ends_at_the_request_deadline(trialwatch, registry):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    registry.fail(trickle=0.05)  # a byte every 50 ms: each resets a read timeout
+    started = time.monotonic()
+    result = trialwatch("check", "--json", env=FAST_GIVE_UP)
+    took = time.monotonic() - started
+    assert result.code == 1
+    [error] = result.json()["errors"]
+    assert error["nct_id"] == A and "timed out" in error["error"]
+    assert took < 15  # 4 x the 1 s timeout per request, not the 50 minutes the answer takes
+    # the run lock went with it: the next run checks instead of saying "skipped"
+    assert trialwatch("check", "--json").json()["checked"] == 1
+
+
+def test_sigterm_stops_the_daemon_within_seconds_during_a_trickling_answer(
+    trialwatch, spawn_trialwatch, registry
+):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    registry.fail(trickle=0.05)
+    daemon = spawn_trialwatch("schedule", "--every", "3600", env={"TRIALWATCH_TIMEOUT": "600"})
+    output = LineReader(daemon.stderr)
+    deadline = time.monotonic() + 20
+    while not any(r.path == f"/studies/{A}" or "filter.ids" in r.params for r in registry.requests):
+        assert time.monotonic() < deadline, "the daemon never asked for the trial"
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the trickle
+    daemon.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    assert daemon.wait(10) == 0
+    assert time.monotonic() - stopped < 5, output.seen
+    # the lock is free: another run starts at once
+    assert trialwatch("check", "--json").json()["checked"] == 1
+
+
+def test_a_page_token_seen_before_is_a_malformed_answer(trialwatch, registry):
+    registry.put(*(study_with_id(f"NCT{n:08d}") for n in range(1, 6)))
+    trialwatch("watch", "add", *(f"NCT{n:08d}" for n in range(1, 6)))
+    trialwatch("check")
+    registry.max_page_size = 2
+    registry.repeat_page_token = True
+    before = len(registry.requests)
+    result = trialwatch("check", "--force", "--json")
+    # the looping list is malformed: the trials are then asked for one by one
+    assert result.code == 0 and result.json()["checked"] == 5
+    assert len(registry.requests) - before < 30  # 5,000 in 18 s before
+
+
+def test_a_record_listing_a_watched_id_as_merged_does_not_take_it_over(trialwatch, registry):
+    claimant = study_with_id(B)
+    claimant["protocolSection"]["identificationModule"]["nctIdAliases"] = [A]
+    registry.put(study_with_id(A), claimant)
+    trialwatch("watch", "add", A, "--label", "mine")
+    result = trialwatch("check", "--json")
+    assert result.code == 0 and "moved" not in result.json()
+    listed = trialwatch("watch", "list", "--json").json()
+    assert [watch["nct_id"] for watch in listed] == [A]
+
+
+def test_a_merge_the_registry_answers_for_the_old_id_still_moves_the_watch(trialwatch, registry):
+    registry.put(study_with_id(A), study_with_id(C))
+    trialwatch("watch", "add", A)
+    trialwatch("check")
+    registry.merge(A, C)
+    result = trialwatch("check", "--json")
+    assert result.json()["moved"] == [{"nct_id": A, "now": C}]
+
+
+def test_an_id_in_a_search_answer_must_be_an_nct_id_before_it_is_followed(
+    trialwatch, registry, home
+):
+    """A search answer's nctId would become a watch, a mail subject and a chat title."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "query", "lupus", "--condition", "CAR", "--follow")
+    assert trialwatch("check").code == 0
+    hostile = study_with_id(B)
+    hostile["protocolSection"]["identificationModule"]["nctId"] = (
+        "NCT99999999 URGENT <!channel> @everyone [log in](https://evil.example/login)"
+    )
+    registry.put_raw(B, json.dumps(hostile))
+    result = trialwatch("check", "--json")
+    assert result.code == 1 and "malformed study record" in result.stderr
+    assert trialwatch("watch", "list", "--json").json() == []  # nothing followed
+    assert trialwatch("changes", "--json").json() == []
+    assert trialwatch("digest").code == 0 and not list((home / "outbox").glob("*.eml"))
