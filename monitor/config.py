@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.errors import BadInput
 
@@ -89,6 +90,20 @@ class Settings:
     def notified_everywhere(self) -> tuple[str, ...]:
         """Names of the channels that get every change."""
         return tuple(self.channel_name(item) for item in self.notify)
+
+
+def mask_url(url: str) -> str:
+    """A URL as it may be shown anywhere (doctor, run, errors, logs): scheme, host and port;
+    its user and password, path and query, where services keep tokens, only as `***`."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return (
+        f"{parts.scheme}://"
+        + ("***@" if "@" in parts.netloc else "")
+        + host
+        + ("/***" if parts.path.strip("/") else "")
+        + ("?***" if parts.query else "")
+    )
 
 
 def unnamed_channel(url: str) -> str:
@@ -209,6 +224,11 @@ def _channel_url(value: Any) -> str:
 
 def _channel_name(value: Any) -> str:
     name = _text(value)
+    if re.search(r"[:/@?]", name):  # a mistyped URL: it may hold a token, so it is not shown
+        raise ValueError(
+            "an Apprise URL must start with scheme:// (such as slack:// or json://); "
+            "the value is not shown, as it may hold a token"
+        )
     if not CHANNEL_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a channel name (letters, digits, '_', '.', '-')")
     return name

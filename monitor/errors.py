@@ -6,6 +6,7 @@ TrialwatchError
  |    +-- StudyNotFound
  |    +-- MalformedResponse  the answer was not the study JSON asked for
  +-- DeliveryError     a digest could not be delivered
+ |    +-- UnconfirmedDelivery  handed over whole, no answer came: counted as delivered
  +-- StoreError        the database failed at run time: locked, disk full, I/O error
  +-- RunInProgress     another run holds the lock (not a failure: exit 0)
 """
@@ -45,6 +46,12 @@ class PartialRecord(RegistryError):
 
 class DeliveryError(TrialwatchError):
     """A digest could not be handed to the mail server or written to the outbox."""
+
+
+class UnconfirmedDelivery(DeliveryError):
+    """The whole message was handed over and only the server's answer is missing (it dropped
+    the connection or timed out): counted as delivered, as after a crash at that point, since
+    sending it again could deliver it twice."""
 
 
 class StoreError(TrialwatchError):

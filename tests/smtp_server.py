@@ -3,6 +3,7 @@ optionally behind STARTTLS or implicit TLS with a certificate from a throwaway C
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import functools
@@ -70,6 +71,11 @@ class SmtpServer:
         self.port = free_port()
         self.received: list[Received] = []
         self.reject_data: str | None = None
+        self.refused_recipients: set[str] = set()  # answered 550 at RCPT
+        # after taking the whole message: close the connection without answering, or answer
+        # only after this many seconds
+        self.drop_after_data = False
+        self.answer_delay = 0.0
         self.on_rcpt: Callable[[], None] | None = None
         self.on_data: Callable[[], None] | None = None
         self.login = login
@@ -111,6 +117,8 @@ class SmtpServer:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.on_rcpt:
             self.on_rcpt()
+        if address in self.refused_recipients:
+            return "550 5.1.1 mailbox unavailable"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -123,6 +131,10 @@ class SmtpServer:
         if self.on_data:
             self.on_data()
         self.arrived.set()
+        if self.drop_after_data:
+            server.transport.close()
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         return "250 OK"
 
     def env(self) -> dict[str, str]:

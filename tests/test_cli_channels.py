@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_FILES, kill_once_handed_over
+from tests.conftest import SEED_FILES, completed, kill_once_handed_over, study_with_id
 from tests.test_cli_digest import pending
 from tests.webhook_server import WebhookServer
 
@@ -50,7 +50,7 @@ def test_a_channel_answering_500_is_retried_next_run_and_loses_nothing(story, we
     failed = story("digest", env=env)
     assert failed.code == 1
     assert "digest for channel json://127.0.0.1:" in failed.stderr
-    assert "/hook not delivered (kept for the next run): Failed to send" in failed.stderr
+    assert "/*** not delivered (kept for the next run): Failed to send" in failed.stderr
     assert "error=500" in failed.stderr
     assert pending(home) == 17 and webhook.posts == []
     webhook.status = 200
@@ -130,11 +130,35 @@ def test_tokens_in_channel_urls_are_never_printed(story, webhook):
     env = {"TRIALWATCH_NOTIFY": secret}
     doctor = story("doctor", "--send-test", env=env)
     assert "s3cr3t" not in doctor.stdout + doctor.stderr
-    assert "test message posted" in doctor.stdout and "alice:****@127.0.0.1" in doctor.stdout
+    assert "test message posted" in doctor.stdout and "json://***@127.0.0.1:" in doctor.stdout
     assert [body["title"] for body in webhook.bodies()] == ["trialwatch test message"]
     webhook.status = 500
     failed = story("-vv", "digest", env=env)
     assert failed.code == 1 and "s3cr3t" not in failed.stdout + failed.stderr
+
+
+def test_a_token_in_a_webhook_path_or_in_api_url_is_never_printed(story, webhook, registry):
+    env = {
+        "TRIALWATCH_NOTIFY": webhook.url("teamhook/T0KEN-s3cr3t"),
+        "TRIALWATCH_API_URL": registry.url.replace("http://", "http://reader:pa55-s3cr3t@"),
+    }
+    story("watch", "add", NCT)
+    registry.put(study_with_id(NCT))
+    for args in (("doctor", "--send-test"), ("-vv", "run"), ("-vv", "digest")):
+        result = story(*args, env=env)
+        assert "s3cr3t" not in result.stdout + result.stderr, args
+    assert webhook.bodies("/teamhook/T0KEN-s3cr3t")  # the posts went where they should
+    webhook.status = 500
+    registry.put(completed(NCT))
+    failed = story("-vv", "run", env=env)
+    assert failed.code == 1 and "s3cr3t" not in failed.stdout + failed.stderr
+    assert "json://127.0.0.1:" in failed.stderr and "/***" in failed.stderr
+
+
+def test_a_mistyped_channel_url_is_refused_without_showing_it(trialwatch):
+    result = trialwatch("doctor", env={"TRIALWATCH_NOTIFY": "slack:/T0AAAAAAA/B0BBBBBBB/s3cr3t"})
+    assert result.code == 2 and "scheme://" in result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -163,7 +187,7 @@ def test_the_readme_channel_example_is_a_valid_config(trialwatch, home, tmp_path
     doctor = trialwatch("--config", str(config), "doctor")
     channels = [line for line in doctor.stdout.splitlines() if " channel " in line]
     assert [line.split()[0] for line in channels] == ["ok", "ok"], doctor.stdout
-    assert "slack://T...A/B...B/c...c" in doctor.stdout and "cccccccc" not in doctor.stdout
+    assert "slack://T...A/***" in doctor.stdout and "cccccccc" not in doctor.stdout
 
 
 def test_registry_text_reaches_slack_without_a_live_mention_or_link():

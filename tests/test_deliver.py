@@ -47,11 +47,17 @@ def test_events_already_in_a_delivery_are_not_planned_again():
     assert plan == [Audience((), (2,))]
 
 
-def test_message_id_is_deterministic_per_audience_and_events():
-    one = message_id_for(Audience(("a@example.org",), (1, 2)), domain="example.org")
-    assert one == message_id_for(Audience(("a@example.org",), (1, 2)), domain="example.org")
-    assert one != message_id_for(Audience(("b@example.org",), (1, 2)), domain="example.org")
-    assert one != message_id_for(Audience(("a@example.org",), (1, 3)), domain="example.org")
+def test_message_id_is_deterministic_per_audience_events_and_database():
+    def message_id(recipient: str, events: tuple[int, ...], database: str = "db1") -> str:
+        return message_id_for(
+            Audience((recipient,), events), domain="example.org", database=database
+        )
+
+    one = message_id("a@example.org", (1, 2))
+    assert one == message_id("a@example.org", (1, 2))
+    assert one != message_id("b@example.org", (1, 2))
+    assert one != message_id("a@example.org", (1, 3))
+    assert one != message_id("a@example.org", (1, 2), database="db2")  # another home's
     assert one.startswith("<") and one.endswith(".trialwatch@example.org>")
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import stat
 import threading
+import time
 
 import pytest
 
@@ -123,3 +126,39 @@ def test_a_page_can_be_written_to_standard_output(trialwatch, spawn_trialwatch, 
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert out.startswith(b"<!DOCTYPE html>") and b"</html>" in out
+
+
+def test_a_database_held_by_another_writer_is_waited_for_as_long_as_db_wait(
+    trialwatch, tmp_path, home
+):
+    trialwatch("watch", "add", A)
+    imported(trialwatch, tmp_path, study_with_id(A))
+    blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    changed = study_with_id(A)
+    changed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    started = time.monotonic()
+    result = trialwatch("import", str(tmp_path / "changed.json"), env={"TRIALWATCH_DB_WAIT": "1.5"})
+    waited = time.monotonic() - started
+    blocker.execute("ROLLBACK")
+    assert result.code == 1 and "is locked by another program (waited 1.5 s)" in result.stderr
+    assert waited >= 1.5  # it gave up after 0.3 s before
+    assert trialwatch("import", str(tmp_path / "changed.json")).code == 0
+
+
+def test_doctor_reports_a_database_with_garbage_in_its_middle(trialwatch, tmp_path, home):
+    trialwatch("watch", "add", A)
+    imported(trialwatch, tmp_path, study_with_id(A), load_seed(1), load_seed(2))
+    database = home / "trialwatch.db"
+    with open(database, "r+b") as file:
+        file.seek(database.stat().st_size // 2)
+        file.write(b"\xde\xad" * 4096)
+    result = trialwatch("doctor")
+    assert result.code == 1 and "internal error" not in result.stderr
+    assert re.search(r"PROBLEM\s+database\s+.*damaged", result.stdout), result.stdout
+
+
+def test_import_reads_no_more_than_a_record_can_be(trialwatch):
+    result = trialwatch("import", "/dev/zero")
+    assert result.code == 2 and "larger than 128 MB" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -24,6 +25,7 @@ class WebhookServer:
         self.posts: list[Post] = []
         self.status = 200
         self.on_post: Callable[[], None] | None = None  # runs before the answer is sent
+        self.answer_delay = 0.0  # seconds between taking a post and answering it
         self.arrived = threading.Event()
         self._httpd = QuietServer(("127.0.0.1", 0), self._handler_class())
 
@@ -54,6 +56,7 @@ class WebhookServer:
                 server.arrived.set()
                 if server.on_post is not None:
                     server.on_post()
+                time.sleep(server.answer_delay)
                 self.send_response(server.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

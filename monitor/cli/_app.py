@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("monitor")
 
 
+CONNECTION_LOGS = ("httpx", "httpcore", "urllib3", "requests")
 TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -183,6 +184,10 @@ def cli(
         level=level, format="trialwatch: %(message)s", stream=sys.stderr, force=True
     )
     logging.getLogger().setLevel(level)
+    # Connection logs name whole URLs and paths (a webhook's token, credentials in api_url):
+    # never shown, whatever -v asks for.
+    for connection_log in CONNECTION_LOGS:
+        logging.getLogger(connection_log).setLevel(max(level, logging.WARNING))
     settings = load_settings(
         environ=os.environ, cwd=Path.cwd(), db_option=db_path, config_option=config_path
     )

@@ -11,6 +11,7 @@ import email.policy
 import email.utils
 import json
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Callable, Iterator
@@ -19,8 +20,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from monitor.config import Settings, unnamed_channel
-from monitor.errors import BadInput, DeliveryError
+from monitor.config import Settings, mask_url, unnamed_channel
+from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
 from monitor.store import UNMAILED, Delivery
 from monitor.whole_files import write_whole
 
@@ -37,9 +38,10 @@ class Channel(Protocol):
     def already_delivered(self, delivery: Delivery) -> bool:
         """After a crash: can this channel tell that the message arrived?"""
 
-    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
-        """Hand the message over. A channel that cannot check afterwards (SMTP) calls
-        `before_data` just before the server gets the content."""
+    def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
+        """Hand the message over; the recipients the server refused (mail only). A channel
+        that cannot check afterwards calls `handing_over` just before the message's last bytes
+        leave: from then on an ending without an answer raises `UnconfirmedDelivery`."""
 
 
 class OutboxChannel:
@@ -63,11 +65,12 @@ class OutboxChannel:
     def already_delivered(self, delivery: Delivery) -> bool:
         return self.path_for(delivery).exists()
 
-    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+    def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
         try:
             write_whole(self.path_for(delivery), delivery.message)
         except OSError as exc:
             raise DeliveryError(f"cannot write to outbox {self.folder}: {exc.strerror}") from exc
+        return []
 
 
 class SmtpChannel:
@@ -101,8 +104,8 @@ class SmtpChannel:
         finally:
             self.close()
 
-    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
-        self._transmit(delivery.message, delivery.recipients, before_data=before_data)
+    def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
+        return self._transmit(delivery.message, delivery.recipients, handing_over=handing_over)
 
     def send_test(self, recipients: list[str], *, now: str) -> None:
         """A short test message (`doctor --send-test`): does mail from trialwatch arrive?"""
@@ -117,26 +120,51 @@ class SmtpChannel:
             "This is a test message from trialwatch doctor --send-test.\n"
             f"Digests of changes to your watched trials will come from {self.sender}.\n"
         )
-        self._transmit(message.as_bytes(), recipients, before_data=lambda: None)
+        refused = self._transmit(message.as_bytes(), recipients, handing_over=lambda: None)
+        if refused:
+            raise DeliveryError(f"{self} refused {', '.join(refused)}")
 
     def _transmit(
-        self, message: bytes, recipients: list[str], *, before_data: Callable[[], None]
-    ) -> None:
-        where = f"SMTP {self.host}:{self.port}"
+        self, message: bytes, recipients: list[str], *, handing_over: Callable[[], None]
+    ) -> list[str]:
+        """Send to `recipients`; those the server refused (the others got it)."""
         try:
             smtp = self._connect()
             self._expect(smtp.mail(self.sender), "MAIL FROM")
             refused = [r for r in recipients if smtp.rcpt(r)[0] not in (250, 251)]
             if len(refused) == len(recipients):
                 smtp.rset()
-                raise DeliveryError(f"{where} refused every recipient: {', '.join(refused)}")
-            before_data()
-            self._expect(smtp.data(message), "DATA")
+                raise DeliveryError(f"{self} refused every recipient: {', '.join(refused)}")
+            self._send_data(smtp, message, handing_over=handing_over)
+        except UnconfirmedDelivery:
+            self.close()
+            raise
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise DeliveryError(f"{where}: {_smtp_reason(exc)}") from exc
-        if refused:
-            logger.warning("%s refused %s", where, ", ".join(refused))
+            raise DeliveryError(f"{self}: {_smtp_reason(exc)}") from exc
+        return refused
+
+    def _send_data(
+        self, smtp: smtplib.SMTP, message: bytes, *, handing_over: Callable[[], None]
+    ) -> None:
+        """DATA, as `smtplib.SMTP.data` does it, with the moment the message is whole at the
+        server told apart: `handing_over` just before the final "." leaves, and no answer after
+        it is an unconfirmed delivery, not a failed one."""
+        code, reply = smtp.docmd("DATA")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        content = re.sub(rb"(?m)^\.", b"..", message)
+        smtp.send(content if content.endswith(b"\r\n") else content + b"\r\n")
+        handing_over()
+        smtp.send(b".\r\n")
+        try:
+            code, reply = smtp.getreply()
+        except smtplib.SMTPServerDisconnected as exc:
+            raise UnconfirmedDelivery(
+                f"{self}: the whole message was handed over but no answer came "
+                f"({_smtp_reason(exc)})"
+            ) from exc
+        self._expect((code, reply), "DATA")
 
     @staticmethod
     def _expect(reply: tuple[int, bytes], step: str) -> None:
@@ -210,9 +238,13 @@ class AppriseChannel:
     def __init__(self, label: str, url: str):
         import apprise  # only installations with channels pay for it
 
-        # Apprise's own log lines may name a service's URL, token and all (Slack's at debug
-        # level): they stay out of trialwatch's log; a failure's reason comes back scrubbed.
-        logging.getLogger("apprise").propagate = False
+        # Apprise's own log lines may name a service's URL, token and all: they stay out of
+        # trialwatch's log (and, with a handler of their own, out of Python's last-resort
+        # printing to stderr); a failure's reason comes back scrubbed.
+        apprise_log = logging.getLogger("apprise")
+        apprise_log.propagate = False
+        if not apprise_log.handlers:
+            apprise_log.addHandler(logging.NullHandler())
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             scheme = url.partition("://")[0]
@@ -224,7 +256,9 @@ class AppriseChannel:
         self.plugin = plugin
         self.label = label
         self.url = url
-        self.masked = str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
+        # Apprise's own privacy form first: for Slack or Discord the "host" is a token too
+        privacy = str(plugin.url(privacy=True)).partition("?")[0]  # type: ignore[no-untyped-call]
+        self.masked = mask_url(privacy)
 
     @property
     def unnamed(self) -> bool:
@@ -237,30 +271,37 @@ class AppriseChannel:
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
 
-    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+    def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
         content = json.loads(delivery.message)
-        self._post(content["title"], content["body"], before_data=before_data)
+        self._post(content["title"], content["body"], handing_over=handing_over)
+        return []
 
     def send_test(self) -> None:
         """A short test message (`doctor --send-test`): does a post from trialwatch arrive?"""
         body = "This is a test message from `trialwatch doctor --send-test`."
-        self._post("trialwatch test message", body, before_data=lambda: None)
+        self._post("trialwatch test message", body, handing_over=lambda: None)
 
-    def _post(self, title: str, body: str, *, before_data: Callable[[], None]) -> None:
+    def _post(self, title: str, body: str, *, handing_over: Callable[[], None]) -> None:
+        """Post through Apprise. Its requests send the whole body before reading the answer,
+        so a read timeout means the service has the post: unconfirmed, not failed."""
         import apprise
 
         sender = apprise.Apprise()
         sender.add(self.plugin)
-        before_data()
-        capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")  # type: ignore[no-untyped-call]
+        handing_over()
+        capture = apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s")  # type: ignore[no-untyped-call]
         with capture as log:
             posted = sender.notify(
                 title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN
             )
-        if not posted:
-            said = [line for line in log.getvalue().splitlines() if line.strip()]
-            reason = said[-1].replace(self.url, self.masked) if said else "not accepted"
-            raise DeliveryError(reason)
+        if posted:
+            return
+        said = log.getvalue().splitlines()
+        warned = [line.partition(" ")[2] for line in said if line.startswith(("WARNING", "ERROR"))]
+        reason = (warned[-1] if warned else "not accepted").replace(self.url, self.masked)
+        if any("Read timed out" in line for line in said):
+            raise UnconfirmedDelivery(f"{reason} (the post was sent whole; no answer came)")
+        raise DeliveryError(reason)
 
 
 class MissingChannel:
@@ -279,7 +320,7 @@ class MissingChannel:
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
 
-    def send(self, delivery: Delivery, *, before_data: Callable[[], None]) -> None:
+    def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
         raise DeliveryError(f"no channel {self.label!r} in the config's [channels]")
 
 

@@ -20,7 +20,9 @@ from monitor.config import Settings
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
 from monitor.reports.render import Digest, render_digest
-from monitor.store import Delivery, Store, StoredEvent, Trial
+from monitor.store import DELIVERED_STATES, Delivery, Store, StoredEvent, Trial, audience_key
+
+HANDED_OVER = ("data_sent", *DELIVERED_STATES)  # a catch-up in these states went out
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Audience:
     def key(self) -> str:
         if self.channel is not None:
             return json.dumps({"channel": self.channel})
-        return json.dumps(list(self.recipients))
+        return audience_key(self.recipients)
 
 
 def plan_audiences(
@@ -52,7 +54,8 @@ def plan_audiences(
     likewise each channel in `everywhere`, and a watch's own channels its trial's events.
 
     With no recipient and no channel at all (the offline default) there is one audience
-    without addresses. Pairs in `covered` (already in a delivery) are left out.
+    without addresses. Pairs in `covered` (already in a delivery) are left out; mail counts
+    address by address, so a recipient the server refused is owed the events on its own.
     """
     owed: dict[Audience, list[int]] = {}
     for event in events:
@@ -62,18 +65,29 @@ def plan_audiences(
         targets = [Audience(recipients, ()) for recipients in mail]
         targets += [Audience((), (), channel) for channel in chats]
         for target in targets or [Audience((), ())]:
-            if (event.id, target.key) not in covered:
-                owed.setdefault(target, []).append(event.id)
+            if target.recipients:
+                target = Audience(
+                    tuple(
+                        a for a in target.recipients if (event.id, audience_key([a])) not in covered
+                    ),
+                    (),
+                )
+                if not target.recipients:
+                    continue
+            elif (event.id, target.key) in covered:
+                continue
+            owed.setdefault(target, []).append(event.id)
     return [
         Audience(target.recipients, tuple(ids), target.channel)
         for target, ids in sorted(owed.items(), key=lambda item: item[0].key)
     ]
 
 
-def message_id_for(audience: Audience, *, domain: str) -> str:
-    """The same audience and events always give the same Message-ID: a resend is recognisable."""
-    token = hashlib.sha256(f"{audience.key}:{audience.event_ids}".encode()).hexdigest()[:32]
-    return f"<{token}.trialwatch@{domain}>"
+def message_id_for(audience: Audience, *, domain: str, database: str) -> str:
+    """The same audience and events always give the same Message-ID in one database (a resend
+    is recognisable); `database`, its own random token, keeps another database's apart."""
+    seed = f"{database}:{audience.key}:{audience.event_ids}"
+    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}.trialwatch@{domain}>"
 
 
 def build_message(
@@ -141,7 +155,7 @@ def deliver_pending(
         )
         send_once(store, target, delivery, report, now=now)
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
-    still_owed = plan(store.covered(states=("sent",)))
+    still_owed = plan(store.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
     return report
@@ -161,7 +175,7 @@ def _record_digest(
     """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
     digest = render_digest(events, trials)
     report.digests.append(digest)
-    message_id = message_id_for(audience, domain=domain)
+    message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
     if audience.channel is not None:
         message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
     else:
@@ -192,16 +206,17 @@ def _mail_what_only_reached_the_outbox(
     has been handed over, so a crash in between mails nothing twice."""
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
     trials = store.trials()
-    for audience_key, unmailed in store.unmailed_deliveries().items():
+    for stored_audience, unmailed in store.unmailed_deliveries().items():
         event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
-        audience = Audience(tuple(json.loads(audience_key)), event_ids)
-        state = store.delivery_state(message_id_for(audience, domain=domain))
-        if state not in ("sent", "data_sent"):
+        audience = Audience(tuple(json.loads(stored_audience)), event_ids)
+        message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
+        state = store.delivery_state(message_id)
+        if state not in HANDED_OVER:
             events = store.events_by_id(event_ids)
             delivery = _record_digest(
                 store, channel, audience, events, trials, domain, settings, now, report
             )
             send_once(store, channel, delivery, report, now=now)
             state = store.delivery_state(delivery.message_id)
-        if state in ("sent", "data_sent"):
+        if state in HANDED_OVER:
             store.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)

@@ -1,25 +1,30 @@
 r"""Exactly once: the small state machine every delivery goes through, with its state in the
 store so that a crash at any point neither loses a digest nor sends it twice.
 
-    prepared --(the server is about to get the content)--> data_sent --(accepted)--> sent
+    prepared --(its last bytes are about to leave)--> data_sent --(accepted)--> sent
+        |                                                 \--(no answer)--> unconfirmed
         \--(refused, or the channel is down)--> failed (its events are planned again)
 
 A delivery is recorded `prepared`, with its final bytes and Message-ID, before anything is
-sent. After a crash, a `prepared` one is sent again with the same bytes (unless the channel can
-tell it arrived: an outbox file is there), and a `data_sent` one counts as sent: the server had
-it all, and sending it again could deliver it twice.
+sent. One rule for every ending whose outcome is unknown, a crash or the network alike: once
+the whole message was handed over and only the answer is missing, it counts as sent
+(`unconfirmed`, which `doctor` lists), because sending it again could deliver it twice; what
+was not wholly handed over goes again with the same bytes (after a crash, unless the channel
+can tell it arrived: an outbox file is there). Recipients the server refused while it took the
+message for the others are kept on the delivery and owed it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from monitor.delivery.channels import Channel, OutboxChannel
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
-from monitor.store import UNMAILED, Delivery, Store
+from monitor.store import UNMAILED, Delivery, Store, audience_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +45,17 @@ class DeliveryReport:
 
     def describe(self, delivery: Delivery) -> str:
         """What happened to a delivered digest, in words that never claim a mail that was not
-        sent."""
+        sent (nor one the server refused, nor an answer that never came)."""
+        unconfirmed = (
+            " (unconfirmed: handed over whole, no answer came)"
+            if delivery.state == "unconfirmed"
+            else ""
+        )
         if delivery.chat_channel is not None:
-            return f"Posted {delivery.subject} to {self.audience_of(delivery)}"
-        who = ", ".join(delivery.recipients)
+            return f"Posted {delivery.subject} to {self.audience_of(delivery)}{unconfirmed}"
+        who = ", ".join(delivery.accepted)
         if not isinstance(self.channel, OutboxChannel):
-            return f"Mailed {delivery.subject} -> {who}"
+            return f"Mailed {delivery.subject} -> {who}{unconfirmed}"
         path = self.channel.path_for(delivery)
         if not who:
             return f"Wrote {delivery.subject} to {path}"
@@ -68,8 +78,11 @@ def finish_interrupted(
     through its own channel (`channel_for` its chat channel's name, None for mail)."""
     for delivery in store.unfinished_deliveries():
         channel = channel_for(delivery.chat_channel)
-        if delivery.state == "data_sent" or channel.already_delivered(delivery):
+        if delivery.state == "data_sent":
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
+            store.set_delivery_state(delivery.id, "unconfirmed", now=now)
+            report.sent.append(dataclasses.replace(delivery, state="unconfirmed"))
+        elif channel.already_delivered(delivery):
             store.set_delivery_state(delivery.id, "sent", now=now)
             report.sent.append(delivery)
         else:
@@ -85,12 +98,22 @@ def send_once(
         report.failures.append((delivery, error))
         return
     try:
-        channel.send(
-            delivery, before_data=lambda: store.set_delivery_state(delivery.id, "data_sent")
+        refused = channel.send(
+            delivery, handing_over=lambda: store.set_delivery_state(delivery.id, "data_sent")
         )
+    except UnconfirmedDelivery as exc:
+        logger.warning("%s: counted as sent", exc)
+        store.set_delivery_state(delivery.id, "unconfirmed", now=now, error=str(exc))
+        report.sent.append(dataclasses.replace(delivery, state="unconfirmed"))
+        return
     except DeliveryError as exc:
         store.set_delivery_state(delivery.id, "failed", now=now, error=str(exc))
         report.failures.append((delivery, str(exc)))
         return
-    store.set_delivery_state(delivery.id, "sent", now=now)
-    report.sent.append(delivery)
+    store.set_delivery_state(delivery.id, "sent", now=now, refused=refused)
+    report.sent.append(dataclasses.replace(delivery, state="sent", refused=tuple(refused)))
+    if refused:
+        reason = f"{channel} refused {', '.join(refused)}"
+        report.failures.append(
+            (dataclasses.replace(delivery, audience=audience_key(refused)), reason)
+        )

@@ -7,13 +7,21 @@ events are committed together, so a crash loses or doubles nothing.
 from __future__ import annotations
 
 from monitor.store._base import StoreBase, StoredEvent, StoredSnapshot
-from monitor.store.deliveries import UNFAILED_STATES, UNMAILED, Delivery, DeliveryQueries
+from monitor.store.deliveries import (
+    DELIVERED_STATES,
+    UNFAILED_STATES,
+    UNMAILED,
+    Delivery,
+    DeliveryQueries,
+    audience_key,
+)
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
 from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
 from monitor.store.watches import Trial, Watch, WatchQueries
 
 __all__ = [
+    "DELIVERED_STATES",
     "UNFAILED_STATES",
     "UNMAILED",
     "BackfilledVersion",
@@ -23,6 +31,7 @@ __all__ = [
     "StoredSnapshot",
     "Trial",
     "Watch",
+    "audience_key",
 ]
 
 

@@ -172,10 +172,14 @@ class StoreBase:
             copy.close()
 
     def integrity_problems(self) -> list[str]:
-        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound."""
-        rows = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
+        """What `PRAGMA integrity_check` and `foreign_key_check` report; empty when sound. A
+        file too damaged for SQLite to check is one problem, said in words."""
+        try:
+            rows = [row[0] for row in self.db.execute("PRAGMA integrity_check").fetchall()]
+            broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return [f"{self.path}: damaged ({exc}): restore it from a backup"]
         problems = [] if rows == ["ok"] else rows
-        broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
         return problems + [f"{len(broken)} row(s) break a foreign key"] * bool(broken)
 
     def schema_version(self) -> int:
@@ -186,10 +190,23 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """A transaction whose database failures surface as `StoreError`."""
+        """A transaction whose database failures surface as `StoreError`. It takes the write
+        lock first (BEGIN IMMEDIATE): a deferred transaction that has read cannot wait for
+        another writer (SQLite refuses it at once), so `db_wait` would never be waited."""
+        connection = self.db.conn
         try:
-            with self.db.atomic():
+            if connection.in_transaction:
+                with self.db.atomic():  # a savepoint in the transaction under way
+                    yield
+                return
+            connection.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
         except sqlite3.OperationalError as exc:
             raise database_failure(self.path, exc, wait=self.wait) from exc
 

@@ -22,6 +22,7 @@ class Delivery:
     message: bytes
     state: str
     created_at: str
+    refused: tuple[str, ...] = ()  # recipients the mail server refused: owed it again
 
     @property
     def recipients(self) -> list[str]:
@@ -30,18 +31,32 @@ class Delivery:
         return [str(address) for address in audience] if isinstance(audience, list) else []
 
     @property
+    def accepted(self) -> list[str]:
+        """The recipients the mail server took the message for."""
+        return [address for address in self.recipients if address not in self.refused]
+
+    @property
     def chat_channel(self) -> str | None:
         """The chat or webhook channel's name, for a delivery that goes to one."""
         audience = json.loads(self.audience)
         return str(audience["channel"]) if isinstance(audience, dict) else None
 
 
-# A delivery is `prepared` (recorded, not yet handed over), `data_sent` (the mail server was
-# given the whole message), `sent` (accepted) or `failed` (refused; its events are sent again).
+# A delivery is `prepared` (recorded, not yet handed over), `data_sent` (its last bytes are on
+# their way: from here an ending without an answer counts as delivered), `sent` (accepted),
+# `unconfirmed` (handed over whole, no answer came: counted as sent, listed by `doctor`) or
+# `failed` (refused; its events are sent again). Recipients refused one by one are `refused`
+# on a delivery otherwise sent, and owed it again.
 # A digest for addressed recipients written to the outbox because SMTP was not configured is
 # `sent` on the UNMAILED channel until a later catch-up mail carries its changes: then `mailed`.
-UNFAILED_STATES = ("prepared", "data_sent", "sent")
+DELIVERED_STATES = ("sent", "unconfirmed")
+UNFAILED_STATES = ("prepared", "data_sent", *DELIVERED_STATES)
 UNMAILED = "outbox-unmailed"
+
+
+def audience_key(recipients: Iterable[str]) -> str:
+    """A mail audience as stored: the JSON list of its addresses."""
+    return json.dumps(list(recipients))
 
 
 class DeliveryQueries(StoreBase):
@@ -53,15 +68,29 @@ class DeliveryQueries(StoreBase):
         return [self._stored_event(row) for row in self.db.query(sql)]
 
     def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
-        """(event id, audience) pairs of pending events already in a delivery in `states`."""
+        """(event id, audience) pairs of pending events already in a delivery in `states`; a
+        mail audience counts address by address (`audience_key` of each one the server did
+        not refuse), so a recipient refused is still owed what the others got."""
         marks = ", ".join("?" for _ in states)
         sql = f"""
-            select de.event_id, d.audience from delivery_events de
+            select de.event_id, d.audience, d.refused from delivery_events de
             join deliveries d on d.id = de.delivery_id
             join events e on e.id = de.event_id
             where e.delivered_at is null and d.state in ({marks})
         """
-        return {(row["event_id"], row["audience"]) for row in self.db.query(sql, states)}
+        covered = set()
+        for row in self.db.query(sql, states):
+            addresses = json.loads(row["audience"])
+            if not isinstance(addresses, list) or not addresses:
+                covered.add((row["event_id"], row["audience"]))
+                continue
+            refused = json.loads(row["refused"] or "[]")
+            covered |= {
+                (row["event_id"], audience_key([address]))
+                for address in addresses
+                if address not in refused
+            }
+        return covered
 
     def create_delivery(
         self,
@@ -98,12 +127,33 @@ class DeliveryQueries(StoreBase):
         return self._delivery_rows("message_id = ?", [message_id])[0]
 
     def set_delivery_state(
-        self, delivery_id: int, state: str, *, now: str | None = None, error: str | None = None
+        self,
+        delivery_id: int,
+        state: str,
+        *,
+        now: str | None = None,
+        error: str | None = None,
+        refused: Iterable[str] = (),
     ) -> None:
+        refusals = list(refused)
         with self._writing():
             self.db.table("deliveries").update(
-                delivery_id, {"state": state, "finished_at": now, "error": error}
+                delivery_id,
+                {
+                    "state": state,
+                    "finished_at": now,
+                    "error": error,
+                    "refused": json.dumps(refusals) if refusals else None,
+                },
             )
+
+    def message_id_token(self) -> str:
+        """This database's own random token, which its Message-IDs carry."""
+        return str(self.db.table("meta").get("message_id_token")["value"])
+
+    def unconfirmed_deliveries(self) -> list[Delivery]:
+        """Messages handed over whole that no answer confirmed (counted as sent)."""
+        return self._delivery_rows("state = 'unconfirmed'", [])
 
     def unmailed_deliveries(self) -> dict[str, list[tuple[int, list[int]]]]:
         """{audience: [(delivery id, event ids)]} of digests for addressed recipients that only
@@ -159,6 +209,7 @@ class DeliveryQueries(StoreBase):
                 message=row["message"],
                 state=row["state"],
                 created_at=row["created_at"],
+                refused=tuple(json.loads(row["refused"] or "[]")),
             )
             for row in rows
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import sqlite_utils
@@ -231,6 +232,15 @@ def _add_watch_channels(db: sqlite_utils.Database) -> None:
     db.table("watches").add_column("channels", str, not_null_default="[]")
 
 
+def _add_refusals_and_database_token(db: sqlite_utils.Database) -> None:
+    """Version 9: the recipients a mail server refused (owed the digest again), and a random
+    token of this database's own that its Message-IDs carry (two databases mailing the same
+    events to the same people must not send one Message-ID for two digests)."""
+    db.table("deliveries").add_column("refused", str)
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("meta").insert({"key": "message_id_token", "value": secrets.token_hex(8)})
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -242,6 +252,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_update_dates,
     _compress_snapshots,
     _add_watch_channels,
+    _add_refusals_and_database_token,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1
