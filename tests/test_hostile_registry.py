@@ -100,3 +100,16 @@ def test_an_id_in_a_search_answer_must_be_an_nct_id_before_it_is_followed(
     assert trialwatch("watch", "list", "--json").json() == []  # nothing followed
     assert trialwatch("changes", "--json").json() == []
     assert trialwatch("digest").code == 0 and not list((home / "outbox").glob("*.eml"))
+
+
+def test_the_registry_is_reached_through_the_proxy_the_environment_names(trialwatch, registry):
+    """What the 403 message advises (HTTPS_PROXY) works: the look-alike, asked with an absolute
+    URL as a proxy is, answers for a registry host that does not resolve."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    env = {"TRIALWATCH_API_URL": "http://registry.invalid", "HTTP_PROXY": registry.url}
+    result = trialwatch("check", "--json", env=env)
+    assert result.code == 0, result.stderr
+    assert result.json()["checked"] == 1
+    direct = trialwatch("check", "--json", env={**env, "NO_PROXY": "registry.invalid"})
+    assert direct.code == 1 and "registry.invalid" in direct.stderr

@@ -88,7 +88,7 @@ class RegistryClient:
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            transport=deadline_transport(self._deadline),
+            transport=deadline_transport(self._deadline, base_url=base_url),
             follow_redirects=True,  # a merged trial's old id answers 301 to the current one
         )
         self.request_deadline = DEADLINE_TIMEOUTS * timeout

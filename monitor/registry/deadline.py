@@ -7,8 +7,10 @@ stop (the `schedule` daemon's SIGTERM).
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -108,17 +110,44 @@ class DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-def deadline_transport(deadline: RequestDeadline) -> httpx.HTTPTransport:
-    """httpx's transport over a connection pool whose sockets keep to `deadline`. httpx 0.28
-    (pinned) takes no network backend, so its pool is replaced by an equal one that does."""
+def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTTPTransport:
+    """httpx's transport over a connection pool whose sockets keep to `deadline`, through the
+    proxy the environment names for `base_url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY:
+    httpx itself reads them only when it builds its own transport). httpx 0.28 (pinned) takes
+    no network backend, so its pool is replaced by an equal one that does."""
     transport = httpx.HTTPTransport(retries=0)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's own
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        retries=0,
-        network_backend=DeadlineBackend(deadline),
-    )
+    options: dict[str, Any] = {
+        "ssl_context": httpx.create_ssl_context(),
+        "max_connections": 100,  # httpx's own limits
+        "max_keepalive_connections": 20,
+        "keepalive_expiry": 5.0,
+        "retries": 0,
+        "network_backend": DeadlineBackend(deadline),
+    }
+    proxy = environment_proxy(base_url)
+    if proxy is None:
+        transport._pool = httpcore.ConnectionPool(**options)
+    else:
+        transport._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=proxy.url.raw_scheme,
+                host=proxy.url.raw_host,
+                port=proxy.url.port,
+                target=proxy.url.raw_path,
+            ),
+            proxy_auth=proxy.raw_auth,
+            **options,
+        )
     return transport
+
+
+def environment_proxy(url: str) -> httpx.Proxy | None:
+    """The HTTP proxy the environment names for `url`, unless NO_PROXY exempts its host."""
+    target = urlsplit(url)
+    if target.hostname is None or urllib.request.proxy_bypass(target.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    address = proxies.get(target.scheme) or proxies.get("all")
+    if not address or not address.startswith(("http://", "https://")):
+        return None
+    return httpx.Proxy(address)
