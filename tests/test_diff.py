@@ -519,3 +519,65 @@ def test_a_site_without_a_status_reads_without_empty_brackets():
     assert diff(*edited(add_unstatused)) == [
         ("site_added", "locations", "New site: Aichi Cancer Center, Nagoya, Japan")
     ]
+
+
+def test_a_country_the_registry_renamed_is_the_same_country_and_no_event():
+    """Real captures from 2016-2018 spell "Czech Republic" and "Turkey"; today's records
+    "Czechia" and "Turkey (Türkiye)": every site there stays, nothing is told."""
+
+    old, new = edited(lambda study: None)
+    for site in locations(old):
+        site["country"] = {"Spain": "Czech Republic", "France": "Turkey"}.get(
+            site["country"], site["country"]
+        )
+    for site in locations(new):
+        site["country"] = {"Spain": "Czechia", "France": "Turkey (Türkiye)"}.get(
+            site["country"], site["country"]
+        )
+    assert diff(old, new) == []
+
+
+def site_in(study: Study, facility: str, city: str, **fields: Any) -> None:
+    locations(study).append(
+        {"facility": facility, "status": "RECRUITING", "city": city, "country": "Italy"} | fields
+    )
+
+
+NAPLES = {"lat": 40.85216, "lon": 14.26811}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (("Napoli", NAPLES), ("Naples", {"lat": 40.8522, "lon": 14.2681})),  # translated
+        (("Padua", None), ("Padova", None)),  # no points: the spellings are alike
+    ],
+)
+def test_a_city_respelled_for_a_site_without_a_zip_is_the_same_site(before, after):
+    old, new = edited(lambda study: None)
+    for study, (city, point) in ((old, before), (new, after)):
+        site_in(study, "Azienda Ospedaliera Universitaria Federico II", city)
+        if point:
+            locations(study)[-1]["geoPoint"] = point
+    events = diff(old, new)
+    assert [e[:2] for e in events] == [("other", "locations.city")]
+
+
+def test_generic_names_in_cities_far_apart_stay_different_sites():
+    old, new = edited(lambda study: None)
+    site_in(old, "Research Site", "Roma", geoPoint={"lat": 41.89, "lon": 12.51})
+    site_in(new, "Research Site", "Milano", geoPoint={"lat": 45.46, "lon": 9.19})
+    assert sorted(e[0] for e in diff(old, new)) == ["site_added", "site_removed"]
+    old, new = edited(lambda study: None)
+    site_in(old, "Research Site", "Napoli", zip="80131")
+    site_in(new, "Research Site", "Naples", zip="80138")  # another zip: another site
+    assert sorted(e[0] for e in diff(old, new)) == ["site_added", "site_removed"]
+
+
+def test_zips_written_differently_are_the_same_zip():
+    old, new = edited(lambda study: None)
+    site_in(old, "Hospital del Mar", "Barcelona", zip="08003")
+    site_in(new, "Hospital del Mar", "Barcelona", zip="8003")
+    for study, code in ((old, "01655"), (new, "01655-0002")):
+        find_site(study, UMASS, contact="Site 0032")["zip"] = code
+    assert diff(old, new) == []

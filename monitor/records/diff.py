@@ -8,8 +8,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
-from monitor.records.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
+from monitor.records.sites import (
+    CLUE_FIELDS,
+    reconcile_site_keys,
+    same_name,
+    same_place_name,
+    same_zip,
+)
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
@@ -191,10 +198,16 @@ def _site_presence(
 
 
 def _same_spelling(name: str, old: Any, new: Any) -> bool:
-    """A facility re-cased or a city re-accented is the same value to a reader."""
-    if name == "facility":
-        return same_name(old, new)
-    return name == "city" and same_place_name(old, new)
+    """A facility re-cased, a city re-accented, a country renamed by the registry ("Czech
+    Republic" -> "Czechia") or a zip re-written ("8035" -> "08035") is the same value to a
+    reader."""
+    same = {
+        "facility": same_name,
+        "city": same_place_name,
+        "country": same_country,
+        "zip": same_zip,
+    }.get(name)
+    return same is not None and same(old, new)
 
 
 def _site_ref(

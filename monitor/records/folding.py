@@ -18,8 +18,9 @@ NOT_A_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 
 def fold_text(text: str) -> str:
     """Unicode NFC and runs of whitespace folded to one space, so re-spacing is not a change;
-    control characters are whitespace."""
-    return " ".join(printable(unicodedata.normalize("NFC", text)).split())
+    control characters are whitespace; mis-encoded text ("HÃ´pital") is read as it was meant,
+    so the registry breaking or repairing an encoding is not a change either."""
+    return " ".join(printable(unicodedata.normalize("NFC", repair_mojibake(text))).split())
 
 
 def fold_lines(text: str) -> str:
@@ -49,3 +50,33 @@ def fold_name(text: str | None) -> str:
     if not text:
         return ""
     return " ".join(NOT_A_LETTER_OR_DIGIT.split(anyascii(text).casefold())).strip()
+
+
+# What UTF-8 looks like read as Windows-1252 or Latin-1: a lead byte (Â..ï) before a
+# continuation byte (\x80..\xbf, or a Windows-1252 letter standing for one).
+MOJIBAKE_SIGNS = re.compile("[\u00c2-\u00ef][\u0080-\u00bf\u0152-\u2122]")
+
+
+def repair_mojibake(text: str) -> str:
+    """UTF-8 read as Windows-1252 ("HÃ´pital", "Universitâ€™s"; the five bytes it leaves
+    undefined as C1 controls, as browsers read them) read back as UTF-8 ("Hôpital"); text
+    without the signs of it, or that does not read back, unchanged."""
+    if not MOJIBAKE_SIGNS.search(text):
+        return text
+    try:
+        raw = bytes(_windows_1252_byte(char) for char in text)
+        return raw.decode("utf-8")
+    except (ValueError, UnicodeError):
+        return text
+
+
+def _windows_1252_byte(char: str) -> int:
+    """The byte Windows-1252 (as browsers read it) shows as `char`; ValueError for none."""
+    code = ord(char)
+    if code in UNDEFINED_1252 or (code < 0x100 and not 0x80 <= code <= 0x9F):
+        return code
+    encoded = char.encode("cp1252")  # UnicodeEncodeError (a ValueError) when it has none
+    return encoded[0]
+
+
+UNDEFINED_1252 = frozenset({0x81, 0x8D, 0x8F, 0x90, 0x9D})

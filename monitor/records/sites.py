@@ -5,6 +5,7 @@ shows up as a change at another.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable
@@ -12,6 +13,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from monitor.records.countries import country_identity
 from monitor.records.folding import canonical_json, fold_name, fold_text, fold_value
 
 Site = dict[str, Any]
@@ -48,7 +50,8 @@ def site_number(location: dict[str, Any]) -> str | None:
 
 
 def site_identity(site: Site) -> str:
-    """Country, city and the site number when the record gives one, else the facility name."""
+    """Country, city and the site number when the record gives one, else the facility name:
+    a site's name within one version (across versions, `pair_sites` decides, by identity)."""
     place = f"{site['country'] or ''}|{site['city'] or ''}".casefold()
     if site["site_number"]:
         return f"{place}|#{site['site_number']}"
@@ -72,8 +75,10 @@ def key_sites(locations: list[dict[str, Any]]) -> dict[str, Site]:
 
 
 def same_name(old: str | None, new: str | None) -> bool:
-    """Names that differ only in letter case or whitespace: not a rename."""
-    return (old or "").casefold() == (new or "").casefold()
+    """Names that differ only in letter case, accents or how punctuation is spaced ("Hôpital
+    Saint-Louis", "HOPITAL SAINT LOUIS"): not a rename. A mark taken out of a word ("St.
+    Mary's" -> "St Marys") is one a reader sees, and is told."""
+    return fold_name(old) == fold_name(new)
 
 
 def same_place_name(old: str | None, new: str | None) -> bool:
@@ -113,20 +118,24 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
     name and zip (city re-spelled); the same zip in the city (renamed); a similar name in the
     city (re-spelled, repaired); a numbered placeholder and the one unnumbered new name there.
     """
-    old_left, new_left = dict(old_sites), dict(new_sites)
+    old_left, new_left = dict(old_sites), _with_old_city_spellings(old_sites, new_sites)
     pairs: dict[str, str] = {}
 
     def pair(new_key: str, old_key: str) -> None:
         pairs[new_key] = old_key
         del new_left[new_key], old_left[old_key]
 
-    for new_key, old_key in _pair_identical(old_left, new_left):
-        pair(new_key, old_key)
+    for row in (canonical_json, _row_as_identity_sees_it):
+        for new_key, old_key in _pair_identical(old_left, new_left, row):
+            pair(new_key, old_key)
     for clue in SAME_SITE_CLUES:
         for new_key, old_key in _pair_unique(old_left, new_left, clue, clue):
             pair(new_key, old_key)
     for new_key, old_key in _pair_similar(old_left, new_left):
         pair(new_key, old_key)
+    for new_key, old_key in _pair_unique(old_left, new_left, _country_name, _country_name):
+        if _same_place_respelled(old_left[old_key], new_left[new_key]):
+            pair(new_key, old_key)
     for new_key, old_key in _pair_unique(
         old_left, new_left, _place_of_placeholder, _place_of_unnumbered
     ):
@@ -134,17 +143,126 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
     return pairs
 
 
-def _pair_identical(old: dict[str, Site], new: dict[str, Site]) -> list[tuple[str, str]]:
-    """Rows equal in every field pair in order: identical twins are interchangeable."""
+def _with_old_city_spellings(old: dict[str, Site], new: dict[str, Site]) -> dict[str, Site]:
+    """`new`, for pairing only, with each city re-spelled as a whole (every row of Seoul now
+    in Seoul-si, a sponsor's list corrected) given its old spelling back, so its rows pair as
+    they did before, generic names included. A city counts as re-spelled when it vanished and
+    another appeared in the same country with exactly the same facility names, nearby."""
+    old_cities, new_cities = _names_by_city(old), _names_by_city(new)
+    gone = {place: names for place, names in old_cities.items() if place not in new_cities}
+    came = {place: names for place, names in new_cities.items() if place not in old_cities}
+    spelled: dict[tuple[str, str], str] = {}
+    for new_place, names in came.items():
+        matches = [
+            old_place
+            for old_place, old_names in gone.items()
+            if old_place[0] == new_place[0] and old_names == names
+        ]
+        rivals = [
+            place for place, other in came.items() if other == names and place[0] == new_place[0]
+        ]
+        if len(matches) == 1 and len(rivals) == 1:
+            old_city = next(s["city"] for s in old.values() if _place(s) == matches[0])
+            new_city = next(s["city"] for s in new.values() if _place(s) == new_place)
+            zips = [
+                _zips_in(sites, place) for sites, place in ((old, matches[0]), (new, new_place))
+            ]
+            contradicted = all(zips) and zips[0] != zips[1]  # other zips: other sites
+            if not contradicted and _cities_alike(old_city, new_city, old, new):
+                spelled[new_place] = old_city
+    return {
+        key: {**site, "city": spelled[_place(site)]} if _place(site) in spelled else site
+        for key, site in new.items()
+    }
+
+
+def _zips_in(sites: dict[str, Site], place: tuple[str, str]) -> set[str]:
+    return {code for site in sites.values() if _place(site) == place and (code := _zip(site))}
+
+
+def _names_by_city(sites: dict[str, Site]) -> dict[tuple[str, str], tuple[str, ...]]:
+    names: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for site in sites.values():
+        names[_place(site)].append(_name(site))
+    return {place: tuple(sorted(found)) for place, found in names.items()}
+
+
+SAME_CITY_KM = 30.0  # a city re-spelled or re-geocoded stays within this of its old point
+SIMILAR_CITY = 60  # without geoPoints: how alike two spellings of one city are (Napoli, Naples)
+
+
+def _same_place_respelled(old: Site, new: Site) -> bool:
+    """One facility, unique in its country on both sides, whose city changed spelling only:
+    zips that do not contradict, and a point nearby (or, without points, a similar spelling).
+    Generic names in cities far apart, or with different zips, stay different sites."""
+    if _zip(old) and _zip(new) and _zip(old) != _zip(new):
+        return False
+    return _cities_alike(old["city"], new["city"], {"": old}, {"": new})
+
+
+def _cities_alike(
+    old_city: str | None, new_city: str | None, old: dict[str, Site], new: dict[str, Site]
+) -> bool:
+    """Whether two spellings name one city: the sites there lie within `SAME_CITY_KM` of each
+    other, or, where the record has no points, the spellings are alike."""
+    old_points = [_point(s) for s in old.values() if s["city"] == old_city and _point(s)]
+    new_points = [_point(s) for s in new.values() if s["city"] == new_city and _point(s)]
+    if old_points and new_points:
+        return _km(old_points[0], new_points[0]) <= SAME_CITY_KM
+    a, b = fold_name(old_city), fold_name(new_city)
+    return bool(a and b) and max(fuzz.ratio(a, b), fuzz.token_set_ratio(a, b)) >= SIMILAR_CITY
+
+
+def _point(site: Site) -> tuple[float, float] | None:
+    if not site["geo"]:
+        return None
+    lat, lon = str(site["geo"]).split(",")
+    return float(lat), float(lon)
+
+
+def _km(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float:
+    """Great-circle distance in kilometres (haversine)."""
+    assert a is not None and b is not None
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def _pair_identical(
+    old: dict[str, Site], new: dict[str, Site], row: Callable[[Site], str]
+) -> list[tuple[str, str]]:
+    """Rows equal in every field (as `row` writes them) pair in order: identical twins are
+    interchangeable."""
     old_by_row: dict[str, list[str]] = defaultdict(list)
     for key, site in sorted(old.items()):
-        old_by_row[canonical_json(site)].append(key)
+        old_by_row[row(site)].append(key)
     found = []
     for key, site in sorted(new.items()):
-        candidates = old_by_row.get(canonical_json(site))
+        candidates = old_by_row.get(row(site))
         if candidates:
             found.append((key, candidates.pop(0)))
     return found
+
+
+def _row_as_identity_sees_it(site: Site) -> str:
+    """A row with its spellings folded (names re-cased, re-accented, re-punctuated or
+    mis-encoded; a country renamed; a zip re-written) and its geoPoint left out (re-geocoded):
+    twins told apart only by status or contacts still pair after such housekeeping."""
+    return canonical_json(
+        {
+            "facility": _name(site),
+            "city": fold_name(site["city"]),
+            "state": fold_name(site["state"]),
+            "country": _country(site),
+            "zip": _zip(site),
+            "status": site["status"],
+            "site_number": site["site_number"],
+            "contacts": site["contacts"],
+        }
+    )
 
 
 def _pair_unique(
@@ -198,11 +316,35 @@ def _keys_by(sites: dict[str, Site], clue: Clue) -> dict[Hashable, list[str]]:
 
 
 def _place(site: Site) -> tuple[str, str]:
-    return (fold_name(site["country"]), fold_name(site["city"]))
+    return (country_identity(site["country"]), fold_name(site["city"]))
 
 
 def _zip(site: Site) -> str | None:
-    return fold_name(site["zip"]).replace(" ", "") or None
+    return zip_identity(site["zip"])
+
+
+ZIP_PLUS_FOUR = re.compile(r"(\d{5})[- ]\d{4}")
+
+
+def zip_identity(text: Any) -> str | None:
+    """A postal code as identity sees it: "08035" and "8035" (a leading zero lost), "02115"
+    and ZIP+4 "02115-1234", "SW1A 1AA" and "sw1a1aa" are each one code; stray marks go."""
+    return _postal_code(text, fold=fold_name)
+
+
+def same_zip(old: Any, new: Any) -> bool:
+    """Two zips a reader would call one value: spacing, case, a lost leading zero and ZIP+4
+    aside, every character counts (a stray mark removed is a correction worth telling)."""
+    as_written = _postal_code(old, fold=str.upper), _postal_code(new, fold=str.upper)
+    return as_written[0] == as_written[1]
+
+
+def _postal_code(text: Any, *, fold: Callable[[str], str]) -> str | None:
+    if not isinstance(text, str):
+        return None
+    plus_four = ZIP_PLUS_FOUR.fullmatch(text.strip())
+    folded = plus_four.group(1) if plus_four else "".join(fold(text).split())
+    return (folded.lstrip("0") or "0" if folded.isdigit() else folded) or None
 
 
 def _with(*parts: Callable[[Site], Hashable | None]) -> Clue:
@@ -220,7 +362,7 @@ def _name(site: Site) -> str:
 
 
 def _country(site: Site) -> str:
-    return fold_name(site["country"])
+    return country_identity(site["country"])
 
 
 def _number(site: Site) -> str | None:
@@ -257,6 +399,7 @@ def _place_of_unnumbered(site: Site) -> Hashable | None:
     return _place(site)
 
 
+_country_name = _with(_country, _name)
 # Strongest first; `pair_sites` tells them in words.
 SAME_SITE_CLUES: list[Clue] = [
     _with(_country, _number),

@@ -1,0 +1,127 @@
+"""Metamorphic tests over every real record of the corpus (issue 23): the registry's own
+housekeeping (countries renamed, cities re-spelled, zips re-formatted, names re-cased or
+mis-encoded and repaired, lists re-ordered, points re-geocoded) moves no site; real edits made
+on top come out exactly."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.records.diff import diff_records
+from monitor.records.normalise import normalise_study
+from tests.metamorphic import (
+    HOUSEKEEPING,
+    housekeeping_pair,
+    locations,
+    respell_one_city_without_zips,
+    without_zips,
+)
+
+CORPUS = sorted((Path(__file__).parent / "corpus" / "records").glob("*/*.json"))
+MOVED = {"site_added", "site_removed", "site_status"}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def site_events(before: dict, after: dict) -> Counter[str]:
+    events = diff_records(normalise_study(before), normalise_study(after), detected_at="t")
+    return Counter(str(event.category) for event in events if event.site is not None)
+
+
+def false_site_events() -> dict[str, Counter[str]]:
+    """For each transformation, the site events it makes over every real record (all false)."""
+    found: dict[str, Counter[str]] = {}
+    for name, transformation, backwards in HOUSEKEEPING:
+        found[name] = Counter()
+        for number, path in enumerate(CORPUS):
+            before, after = housekeeping_pair(
+                load(path), transformation, backwards=backwards, seed=number
+            )
+            found[name] += site_events(before, after)
+    return found
+
+
+def test_the_corpus_has_the_records_the_transformations_need():
+    countries = {site.get("country") for path in CORPUS for site in locations(load(path))}
+    assert len(CORPUS) > 100
+    assert {"Czechia", "Turkey (Türkiye)", "South Korea", "Vietnam", "Moldova"} <= countries
+
+
+def test_registry_housekeeping_adds_removes_or_changes_the_status_of_no_site():
+    found = false_site_events()
+    moved = {
+        name: {k: n for k, n in counts.items() if k in MOVED} for name, counts in found.items()
+    }
+    assert {name: counts for name, counts in moved.items() if counts} == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "facility names re-cased",
+        "zips re-formatted (leading zero, ZIP+4)",
+        "locations and contacts re-ordered",
+        "geoPoints re-geocoded",
+        "country renamed to its historical spelling",
+    ],
+)
+def test_pure_respellings_make_no_site_event_at_all(name):
+    [(transformation, backwards)] = [(t, b) for n, t, b in HOUSEKEEPING if n == name]
+    total: Counter[str] = Counter()
+    for number, path in enumerate(CORPUS):
+        before, after = housekeeping_pair(
+            load(path), transformation, backwards=backwards, seed=number
+        )
+        total += site_events(before, after)
+    assert total == Counter()
+
+
+NEW_SITE = {
+    "facility": "Trialwatch Metamorphic Test Clinic",
+    "status": "RECRUITING",
+    "city": "Reykjavik",
+    "country": "Iceland",
+    "geoPoint": {"lat": 64.1355, "lon": -21.8954},
+}
+STATUSES = ["RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "WITHDRAWN"]
+
+
+KINDS = list(dict.fromkeys(transformation for _, transformation, _ in HOUSEKEEPING))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    record=st.sampled_from(CORPUS),
+    chosen=st.lists(st.sampled_from(range(len(KINDS))), min_size=1, max_size=3, unique=True),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_real_edits_on_top_of_housekeeping_come_out_exactly(record, chosen, seed, data):
+    """Up to three kinds of housekeeping at once, then a site's status changed and a site
+    added: exactly those two site events, whatever the housekeeping was."""
+    transformations = [KINDS[index] for index in sorted(chosen)]
+    study = load(record)
+    if respell_one_city_without_zips in transformations:
+        study = without_zips(study)
+    if not locations(study):
+        return
+    after = copy.deepcopy(study)
+    for number, transformation in enumerate(transformations):
+        after = transformation(after, random.Random(seed + number))
+    sites = locations(after)
+    edited = data.draw(st.integers(0, len(sites) - 1))
+    old_status = sites[edited].get("status")
+    sites[edited]["status"] = data.draw(st.sampled_from([s for s in STATUSES if s != old_status]))
+    sites.append(copy.deepcopy(NEW_SITE))
+    moved = {k: n for k, n in site_events(study, after).items() if k in MOVED}
+    assert moved == {"site_status": 1, "site_added": 1}
