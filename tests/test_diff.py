@@ -298,8 +298,21 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
     ),
     (
         "results_posted",
-        lambda s: s.update(hasResults=True),
-        [("other", "hasResults", "Has results: no -> yes")],
+        lambda s: s.update(
+            hasResults=True,
+            resultsSection={
+                "outcomeMeasuresModule": {
+                    "outcomeMeasures": [{"type": "PRIMARY", "title": "Remission at week 24"}]
+                }
+            },
+        ),
+        [
+            (
+                "results_posted",
+                "resultsSection",
+                "Results posted: primary outcome 'Remission at week 24'",
+            )
+        ],
     ),
 ]
 

@@ -4,12 +4,21 @@ the routing table below says which category and field each moved path belongs to
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.records.results import (
+    OUTCOME_KINDS,
+    changed_results_modules,
+    outcome_measures,
+    results_posted,
+    summarise_results_module,
+    why_stopped_note,
+)
 from monitor.records.sites import (
     CLUE_FIELDS,
     reconcile_site_keys,
@@ -29,8 +38,7 @@ RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
     "officials": (Category.CONTACT, "contacts.officials"),
     "eligibility": (Category.ELIGIBILITY, None),
     "protocol": (Category.OTHER, None),
-    "has_results": (Category.OTHER, "hasResults"),
-    "results": (Category.OTHER, None),
+    "documents": (Category.DOCUMENT, "documents"),
 }
 SITE_FIELDS: dict[str, Category] = {
     "status": Category.SITE_STATUS,
@@ -52,8 +60,97 @@ def diff_records(
         make_event(nct_id, category, field_name, old_value, new_value, detected_at=detected_at)
         for category, field_name, old_value, new_value in _record_changes(old, new)
     ]
+    events = _outcomes_told_apart(_why_stopped_told_with_the_status(events, new))
+    events += _results_events(old, new, nct_id=nct_id, detected_at=detected_at)
     events += diff_sites(old["sites"], new["sites"], nct_id=nct_id, detected_at=detected_at)
     return sorted(events, key=event_order)
+
+
+def _results_events(
+    old: dict[str, Any], new: dict[str, Any], *, nct_id: str, detected_at: str
+) -> list[ChangeEvent]:
+    """Results newly posted: one event with what a reader wants to know of them. Results
+    updated: one event per results module, saying what changed in it."""
+    had, has = old.get("results") or {}, new.get("results") or {}
+    if has and not had:
+        first_posted = (new.get("results_dates") or {}).get("resultsFirstPostDateStruct") or {}
+        posted = results_posted(has, nct_id=nct_id, first_posted=first_posted.get("date"))
+        return [
+            make_event(
+                nct_id,
+                Category.RESULTS_POSTED,
+                "resultsSection",
+                None,
+                posted,
+                detected_at=detected_at,
+            )
+        ]
+    return [
+        make_event(
+            nct_id,
+            Category.RESULTS_UPDATED,
+            f"resultsSection.{module}",
+            None,
+            summarise_results_module(module, had.get(module), has.get(module)),
+            detected_at=detected_at,
+        )
+        for module in changed_results_modules(had, has)
+    ]
+
+
+def _why_stopped_told_with_the_status(
+    events: list[ChangeEvent], new: dict[str, Any]
+) -> list[ChangeEvent]:
+    """A trial that became Terminated, Suspended or Withdrawn says why in the same sentence
+    (the registry's why-stopped text), not in a line of its own."""
+    why = ((new.get("protocol") or {}).get("statusModule") or {}).get("whyStopped")
+    told = []
+    for event in events:
+        note = (
+            why_stopped_note(event.new, why) if event.category == Category.OVERALL_STATUS else None
+        )
+        if note:
+            event = dataclasses.replace(
+                event,
+                summary=f"{event.summary} ({note})",
+                extra={**event.extra, "why_stopped": why},
+            )
+        told.append(event)
+    if any("why_stopped" in event.extra for event in told):
+        told = [event for event in told if event.field != "statusModule.whyStopped"]
+    return told
+
+
+def _outcomes_told_apart(events: list[ChangeEvent]) -> list[ChangeEvent]:
+    """Outcome measures are a category of their own, primary and secondary told apart; one
+    that moved between them says so ("now a secondary outcome")."""
+    outcomes = {event.field: event for event in events if event.field in OUTCOME_KINDS}
+    told = []
+    for event in events:
+        if event.field not in OUTCOME_KINDS:
+            told.append(event)
+            continue
+        event = make_event(
+            event.nct_id,
+            Category.OUTCOME,
+            event.field,
+            event.old,
+            event.new,
+            detected_at=event.detected_at,
+        )
+        moved = [
+            f"'{measure}' now a {OUTCOME_KINDS[other.field]} outcome"
+            for other in outcomes.values()
+            if other.field != event.field
+            for measure in sorted(
+                (outcome_measures(event.old) - outcome_measures(event.new))
+                & (outcome_measures(other.new) - outcome_measures(other.old))
+            )
+        ]
+        if moved:
+            event = dataclasses.replace(event, summary=f"{event.summary} ({'; '.join(moved)})")
+        told.append(event)
+    return told
 
 
 def event_order(event: ChangeEvent) -> tuple[int, int, str, str]:

@@ -11,6 +11,11 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from monitor.records.results import (
+    summarise_documents,
+    summarise_outcomes,
+    summarise_results_posted,
+)
 from monitor.records.wording import (
     date_slip,
     dict_change,
@@ -26,6 +31,7 @@ class Category(StrEnum):
     """Event categories in order of importance (the digest's order)."""
 
     OVERALL_STATUS = "overall_status"
+    RESULTS_POSTED = "results_posted"
     NEW_TRIAL = "new_trial"
     LEFT_QUERY = "left_query"
     SITE_STATUS = "site_status"
@@ -34,6 +40,9 @@ class Category(StrEnum):
     SITE_RENAMED = "site_renamed"
     ENROLLMENT = "enrollment"
     DATE = "date"
+    OUTCOME = "outcome"
+    RESULTS_UPDATED = "results_updated"
+    DOCUMENT = "document"
     ELIGIBILITY = "eligibility"
     CONTACT = "contact"
     OTHER = "other"
@@ -125,6 +134,22 @@ def make_event(
 
 def _summarise_overall_status(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
     return f"Overall status: {readable_status(old)} -> {readable_status(new)}"
+
+
+def _summarise_results_posted(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return summarise_results_posted(new if isinstance(new, dict) else {})
+
+
+def _summarise_results_update(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return str(new)  # the change in words, made where both modules were at hand (`diff`)
+
+
+def _summarise_outcome(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return summarise_outcomes(field_name, old, new)
+
+
+def _summarise_document(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
+    return summarise_documents(old, new)
 
 
 def _summarise_site_status(field_name: str, old: Any, new: Any, site: SiteRef | None) -> str:
@@ -263,6 +288,9 @@ def _site_renamed_change(old: Any, new: Any) -> str:
 # In order of importance: the digest's order.
 KINDS: dict[Category, Kind] = {
     Category.OVERALL_STATUS: Kind("Overall status", "Overall status", _summarise_overall_status),
+    Category.RESULTS_POSTED: Kind(
+        "Results posted", "Results", _summarise_results_posted, "results posted"
+    ),
     Category.NEW_TRIAL: Kind("New in a search", "Searches", _summarise_query),
     Category.LEFT_QUERY: Kind("Left a search", "Searches", _summarise_query),
     Category.SITE_STATUS: Kind(
@@ -279,6 +307,13 @@ KINDS: dict[Category, Kind] = {
     ),
     Category.ENROLLMENT: Kind("Enrollment", "Enrollment", _summarise_enrollment),
     Category.DATE: Kind("Dates", "Dates", _summarise_date),
+    Category.OUTCOME: Kind(
+        "Outcome measures", "Outcome measures", _summarise_outcome, "outcomes changed"
+    ),
+    Category.RESULTS_UPDATED: Kind(
+        "Results updated", "Results", _summarise_results_update, "results updated"
+    ),
+    Category.DOCUMENT: Kind("Documents", "Documents", _summarise_document, "documents changed"),
     Category.ELIGIBILITY: Kind(
         "Eligibility", "Eligibility", _summarise_eligibility, "eligibility changed"
     ),

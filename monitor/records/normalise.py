@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from monitor.records.folding import canonical_json, fold_lines, fold_text, fold_value
+from monitor.records.results import RESULTS_DATE_FIELDS, normalise_documents
 from monitor.records.sites import key_sites
 from monitor.registry.record import study_nct_id
 
@@ -48,6 +49,7 @@ def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
     contacts_locations = protocol.pop("contactsLocationsModule", {})
     for field in BOOKKEEPING_STATUS_FIELDS:
         status.pop(field, None)
+    results_dates = {field: status.pop(field, None) for field in RESULTS_DATE_FIELDS}
     identification = protocol.get("identificationModule")
     if isinstance(identification, dict):  # the id is the record's key; a merge is told apart
         protocol["identificationModule"] = {
@@ -72,8 +74,10 @@ def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
     if contacts_locations:
         protocol["contactsLocationsModule"] = contacts_locations
     record["protocol"] = without_defaults(fold_value(protocol))
-    record["has_results"] = bool(study.get("hasResults", False))
-    record["results"] = without_defaults(fold_value(study.get("resultsSection", {})))
+    record["results"] = without_defaults(fold_value(study.get("resultsSection") or {}))
+    # when results were submitted and posted: told with the results, never on their own
+    record["results_dates"] = fold_value(results_dates)
+    record["documents"] = fold_value(normalise_documents(study.get("documentSection")))
     return record
 
 

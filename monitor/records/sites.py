@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -147,29 +147,28 @@ def _with_old_city_spellings(old: dict[str, Site], new: dict[str, Site]) -> dict
     """`new`, for pairing only, with each city re-spelled as a whole (every row of Seoul now
     in Seoul-si, a sponsor's list corrected) given its old spelling back, so its rows pair as
     they did before, generic names included. A city counts as re-spelled when it vanished and
-    another appeared in the same country with exactly the same facility names, nearby."""
+    another appeared in the same country with exactly the same facility names, nearby (or
+    alike), with no other zips, and no other city fits either of them as well."""
     old_cities, new_cities = _names_by_city(old), _names_by_city(new)
+    spelling = {_place(site): site["city"] for sites in (old, new) for site in sites.values()}
     gone = {place: names for place, names in old_cities.items() if place not in new_cities}
     came = {place: names for place, names in new_cities.items() if place not in old_cities}
-    spelled: dict[tuple[str, str], str] = {}
-    for new_place, names in came.items():
-        matches = [
-            old_place
-            for old_place, old_names in gone.items()
-            if old_place[0] == new_place[0] and old_names == names
-        ]
-        rivals = [
-            place for place, other in came.items() if other == names and place[0] == new_place[0]
-        ]
-        if len(matches) == 1 and len(rivals) == 1:
-            old_city = next(s["city"] for s in old.values() if _place(s) == matches[0])
-            new_city = next(s["city"] for s in new.values() if _place(s) == new_place)
-            zips = [
-                _zips_in(sites, place) for sites, place in ((old, matches[0]), (new, new_place))
-            ]
-            contradicted = all(zips) and zips[0] != zips[1]  # other zips: other sites
-            if not contradicted and _cities_alike(old_city, new_city, old, new):
-                spelled[new_place] = old_city
+
+    def fits(old_place: tuple[str, str], new_place: tuple[str, str]) -> bool:
+        if old_place[0] != new_place[0] or gone[old_place] != came[new_place]:
+            return False
+        zips = (_zips_in(old, old_place), _zips_in(new, new_place))
+        if all(zips) and zips[0] != zips[1]:  # other zips: other sites
+            return False
+        return _cities_alike(spelling[old_place], spelling[new_place], old, new)
+
+    fitting = {new_place: [p for p in gone if fits(p, new_place)] for new_place in came}
+    taken = Counter(match for matches in fitting.values() for match in matches)
+    spelled = {
+        new_place: spelling[matches[0]]
+        for new_place, matches in fitting.items()
+        if len(matches) == 1 and taken[matches[0]] == 1
+    }
     return {
         key: {**site, "city": spelled[_place(site)]} if _place(site) in spelled else site
         for key, site in new.items()

@@ -199,7 +199,7 @@ def headline(events: list[StoredEvent]) -> list[str]:
     the mail's Subject, so they hold our words, known statuses and numbers, never registry text.
     """
     counts = Counter(event.category for event in events)
-    parts = []
+    parts = [str(KINDS[Category.RESULTS_POSTED].headline)] * bool(counts[Category.RESULTS_POSTED])
     for event in _first_and_last(events, Category.OVERALL_STATUS):
         if all(status is None or status in STATUSES for status in (event.old, event.new)):
             old, new = readable_status(event.old), readable_status(event.new)
@@ -226,7 +226,14 @@ def headline(events: list[StoredEvent]) -> list[str]:
         if event.old and event.new and event.old["date"] != event.new["date"]:
             slip = date_slip(event.old["date"], event.new["date"]) or "changed"
             parts.append(f"{field_label(event.field).lower()} {slip}")
-    for category in (Category.ELIGIBILITY, Category.CONTACT):
+    told_by_name = (
+        Category.OUTCOME,
+        Category.RESULTS_UPDATED,
+        Category.DOCUMENT,
+        Category.ELIGIBILITY,
+        Category.CONTACT,
+    )
+    for category in told_by_name:
         if counts[category]:
             parts.append(str(KINDS[category].headline))
     if counts[Category.OTHER]:
