@@ -43,7 +43,7 @@ def test_digest_goes_out_once_by_smtp(story, smtp, home):
     assert received.recipients == ["ops@example.org", "lead@example.org"]
     message = received.message
     assert message["To"] == "ops@example.org, lead@example.org"
-    assert message["Subject"].startswith("NCT05869955: 6 sites changed status")
+    assert message["Subject"].startswith("NCT05869955: 5 sites changed status")
     assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days)" in received.part("plain")
     html = received.part("html")
     assert (
@@ -67,7 +67,7 @@ def test_without_smtp_the_digest_lands_in_the_outbox(story, home):
 
 def test_preview_on_stdout_delivers_nothing(story, home):
     preview = story("digest", "--stdout")
-    assert preview.stdout.startswith("trialwatch: 17 changes in 1 trial\n")
+    assert preview.stdout.startswith("trialwatch: 16 changes in 1 trial\n")
     assert pending(home) == 17 and not (home / "outbox").exists()
 
 
@@ -305,12 +305,35 @@ def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_
     doctor = trialwatch("doctor")
     assert doctor.code == 1
     assert "PROBLEM  smtp" in doctor.stdout and "ops@example.org" in doctor.stdout
+    changed = study_with_id(A)
+    find_site(changed, "Cleveland Clinic")["status"] = "ACTIVE_NOT_RECRUITING"
+    registry.put(changed)
+    assert trialwatch("run").code == 0
     mailed = trialwatch("digest", env=smtp.env())
     assert mailed.code == 0
     assert [line.split(" -> ")[-1] for line in mailed.stdout.splitlines()] == ["ops@example.org"]
     [message] = smtp.received
     assert message.recipients == ["ops@example.org"]
-    body = message.part("plain")
-    assert "Recruiting -> Suspended" in body and "Suspended -> Recruiting" in body
+    body = message.part("plain")  # the net change of the three runs the mail catches up on
+    assert (
+        "Cleveland Clinic, Cleveland, United States: Recruiting -> Active, not recruiting" in body
+    )
+    assert "Suspended" not in body
     assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"
     assert len(smtp.received) == 1
+
+
+def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(trialwatch, registry, smtp):
+    """The history keeps both steps; the digest says the net change, which is none."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    for status in ("SUSPENDED", "RECRUITING"):
+        changed = study_with_id(A)
+        find_site(changed, "Cleveland Clinic")["status"] = status
+        registry.put(changed)
+        assert trialwatch("check").code == 0
+    assert len(trialwatch("changes", "--json").json()) == 2
+    assert trialwatch("digest", env=smtp.env()).code == 0
+    assert smtp.received == []
+    assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"

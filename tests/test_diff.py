@@ -263,8 +263,7 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
                 "contact",
                 "contacts",
                 "Contacts at Cleveland Clinic, Cleveland, United States: "
-                "added Jane Doe, Site 0005; "
-                "removed Emily Littlejohn, Site 0005",
+                "Emily Littlejohn, Site 0005 -> Jane Doe, Site 0005",
             )
         ],
     ),

@@ -17,7 +17,7 @@ HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
     digest = render_digest(story_store.pending_events(), story_store.trials())
     assert digest.subject == (
-        "NCT05869955: 6 sites changed status, 1 added, 1 removed, 1 renamed; "
+        "NCT05869955: 5 sites changed status, 1 added, 1 removed, 1 renamed; "
         "enrollment 270 -> 300; primary completion +183 days and more"
     )
     assert_golden("digest-seed.txt", digest.text)

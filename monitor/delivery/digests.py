@@ -153,12 +153,23 @@ def deliver_pending(
         delivery = _record_digest(
             store, target, audience, chosen, trials, domain, settings, now, report
         )
-        send_once(store, target, delivery, report, now=now)
+        _send_unless_nothing_to_tell(store, target, delivery, report, now=now)
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
     still_owed = plan(store.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
     return report
+
+
+def _send_unless_nothing_to_tell(
+    store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
+) -> None:
+    """Send the digest just recorded, unless everything in it was changed back (its net
+    change is nothing): then it is settled as delivered without a message."""
+    if report.digests and report.digests[-1].changes == 0:
+        store.set_delivery_state(delivery.id, "sent", now=now)
+        return
+    send_once(store, channel, delivery, report, now=now)
 
 
 def _record_digest(
@@ -216,7 +227,7 @@ def _mail_what_only_reached_the_outbox(
             delivery = _record_digest(
                 store, channel, audience, events, trials, domain, settings, now, report
             )
-            send_once(store, channel, delivery, report, now=now)
+            _send_unless_nothing_to_tell(store, channel, delivery, report, now=now)
             state = store.delivery_state(delivery.message_id)
         if state in HANDED_OVER:
             store.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)

@@ -212,7 +212,7 @@ def date_slip(old: Any, new: Any) -> str | None:
 
 def list_changes(old: list[Any] | None, new: list[Any] | None) -> str:
     """ "added X; removed Y; changed Z (what changed)" for two lists, items matched by their
-    identity (a reference's PMID) or name."""
+    identity (a reference's PMID) or name; one item replaced by another reads "Y -> X"."""
     old_items = {_item_identity(item): item for item in old or []}
     new_items = {_item_identity(item): item for item in new or []}
     added = {
@@ -231,6 +231,8 @@ def list_changes(old: list[Any] | None, new: list[Any] | None) -> str:
         text_change(_item_name_of(removed.pop(text)), _item_name_of(added.pop(text)))
         for text in [text for text in added if text in removed]
     ]
+    if len(added) == 1 and len(removed) == 1 and not changed and not renamed:
+        return f"{next(iter(removed))} -> {next(iter(added))}"  # one replaced by another
     parts = [
         f"{verb} {'; '.join(items)}"
         for verb, items in (

@@ -22,6 +22,7 @@ from monitor.records.wording import STATUSES, date_slip, field_label, readable_s
 from monitor.registry.record import one_line
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
 from monitor.reports.history import SiteHistory, TrialHistory
+from monitor.reports.net_changes import net_changes
 from monitor.store import StoredEvent, Trial
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -81,6 +82,7 @@ class Digest:
     text: str
     html: str
     chat: str  # short Markdown for chat and webhook channels
+    changes: int = 1  # net changes told: none when everything was changed back
 
 
 CHAT_LINES = 12  # per trial: a chat message is read at a glance; the rest is a link away
@@ -129,23 +131,29 @@ def render_digest(events: list[StoredEvent], trials: dict[str, Trial]) -> Digest
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
     grouped = group_events(events, trials)
     subject = digest_subject(grouped)
-    values = {"trials": grouped, "total": len(events), "subject": subject}
+    total = sum(trial.count for trial in grouped)
+    values = {"trials": grouped, "total": total, "subject": subject}
     html = environment.get_template("digest.html").render(**values)
     return Digest(
         subject=subject,
         text=environment.get_template("digest.txt").render(**values),
         html=inliner.inline(html),
         chat=environment.get_template("digest.md").render(**values, chat_lines=chat_lines),
+        changes=total,
     )
 
 
 def group_events(events: list[StoredEvent], trials: dict[str, Trial]) -> list[TrialDigest]:
-    """Events grouped by trial, then by section in importance order."""
+    """Events grouped by trial, each thing's net change once, then by section in importance
+    order."""
     by_trial: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in events:
         by_trial[event.nct_id].append(event)
     digests = []
-    for nct_id, trial_events in sorted(by_trial.items()):
+    for nct_id, all_events in sorted(by_trial.items()):
+        trial_events = net_changes(all_events)
+        if not trial_events:
+            continue
         trial = trials.get(nct_id)
         sections = [
             (title, [event for event in trial_events if event.category in categories])
@@ -272,6 +280,8 @@ def digest_subject(trials: list[TrialDigest]) -> str:
         parts = trial.headline_parts[:SUBJECT_PARTS]
         more = " and more" if len(trial.headline_parts) > SUBJECT_PARTS else ""
         return header_text(f"{trial.nct_id}{name}: {'; '.join(parts)}{more}")
+    if not trials:
+        return "trialwatch: no net change (what changed was changed back)"
     total = sum(trial.count for trial in trials)
     ids = ", ".join(trial.nct_id for trial in trials[:3])
     more = f" and {len(trials) - 3} more" if len(trials) > 3 else ""
