@@ -7,7 +7,8 @@ import pytest
 
 from monitor import __version__
 from monitor.errors import RegistryError, StudyNotFound
-from monitor.registry.client import RegistryClient, connection_failure
+from monitor.registry.answers import connection_failure
+from monitor.registry.client import RegistryClient
 from tests.conftest import study_with_id
 
 IDS = [f"NCT0000000{n}" for n in range(1, 6)]

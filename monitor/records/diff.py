@@ -11,6 +11,7 @@ from typing import Any
 
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.records.places import same_zip
 from monitor.records.results import (
     OUTCOME_KINDS,
     changed_results_modules,
@@ -19,13 +20,7 @@ from monitor.records.results import (
     summarise_results_module,
     why_stopped_note,
 )
-from monitor.records.sites import (
-    CLUE_FIELDS,
-    reconcile_site_keys,
-    same_name,
-    same_place_name,
-    same_zip,
-)
+from monitor.records.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {

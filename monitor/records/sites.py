@@ -5,7 +5,6 @@ shows up as a change at another.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
@@ -15,6 +14,13 @@ from rapidfuzz import fuzz
 
 from monitor.records.countries import country_identity
 from monitor.records.folding import canonical_json, fold_name, fold_text, fold_value
+from monitor.records.places import (
+    SAME_CITY_KM,
+    km,
+    point,
+    spellings_alike,
+    zip_identity,
+)
 
 Site = dict[str, Any]
 Clue = Callable[[Site], Hashable | None]
@@ -186,10 +192,6 @@ def _names_by_city(sites: dict[str, Site]) -> dict[tuple[str, str], tuple[str, .
     return {place: tuple(sorted(found)) for place, found in names.items()}
 
 
-SAME_CITY_KM = 30.0  # a city re-spelled or re-geocoded stays within this of its old point
-SIMILAR_CITY = 60  # without geoPoints: how alike two spellings of one city are (Napoli, Naples)
-
-
 def _same_place_respelled(old: Site, new: Site) -> bool:
     """One facility, unique in its country on both sides, whose city changed spelling only:
     zips that do not contradict, and a point nearby (or, without points, a similar spelling).
@@ -204,30 +206,11 @@ def _cities_alike(
 ) -> bool:
     """Whether two spellings name one city: the sites there lie within `SAME_CITY_KM` of each
     other, or, where the record has no points, the spellings are alike."""
-    old_points = [_point(s) for s in old.values() if s["city"] == old_city and _point(s)]
-    new_points = [_point(s) for s in new.values() if s["city"] == new_city and _point(s)]
+    old_points = [point(s["geo"]) for s in old.values() if s["city"] == old_city and s["geo"]]
+    new_points = [point(s["geo"]) for s in new.values() if s["city"] == new_city and s["geo"]]
     if old_points and new_points:
-        return _km(old_points[0], new_points[0]) <= SAME_CITY_KM
-    a, b = fold_name(old_city), fold_name(new_city)
-    return bool(a and b) and max(fuzz.ratio(a, b), fuzz.token_set_ratio(a, b)) >= SIMILAR_CITY
-
-
-def _point(site: Site) -> tuple[float, float] | None:
-    if not site["geo"]:
-        return None
-    lat, lon = str(site["geo"]).split(",")
-    return float(lat), float(lon)
-
-
-def _km(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float:
-    """Great-circle distance in kilometres (haversine)."""
-    assert a is not None and b is not None
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
+        return km(old_points[0], new_points[0]) <= SAME_CITY_KM
+    return spellings_alike(old_city, new_city)
 
 
 def _pair_identical(
@@ -320,30 +303,6 @@ def _place(site: Site) -> tuple[str, str]:
 
 def _zip(site: Site) -> str | None:
     return zip_identity(site["zip"])
-
-
-ZIP_PLUS_FOUR = re.compile(r"(\d{5})[- ]\d{4}")
-
-
-def zip_identity(text: Any) -> str | None:
-    """A postal code as identity sees it: "08035" and "8035" (a leading zero lost), "02115"
-    and ZIP+4 "02115-1234", "SW1A 1AA" and "sw1a1aa" are each one code; stray marks go."""
-    return _postal_code(text, fold=fold_name)
-
-
-def same_zip(old: Any, new: Any) -> bool:
-    """Two zips a reader would call one value: spacing, case, a lost leading zero and ZIP+4
-    aside, every character counts (a stray mark removed is a correction worth telling)."""
-    as_written = _postal_code(old, fold=str.upper), _postal_code(new, fold=str.upper)
-    return as_written[0] == as_written[1]
-
-
-def _postal_code(text: Any, *, fold: Callable[[str], str]) -> str | None:
-    if not isinstance(text, str):
-        return None
-    plus_four = ZIP_PLUS_FOUR.fullmatch(text.strip())
-    folded = plus_four.group(1) if plus_four else "".join(fold(text).split())
-    return (folded.lstrip("0") or "0" if folded.isdigit() else folded) or None
 
 
 def _with(*parts: Callable[[Site], Hashable | None]) -> Clue:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import threading
 import time
@@ -17,10 +16,15 @@ import tenacity
 
 from monitor import __version__
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
+from monitor.registry.answers import (
+    connection_failure,
+    parse_json,
+    parse_retry_after,
+    read_capped,
+)
 from monitor.registry.deadline import RequestDeadline, deadline_transport
 from monitor.registry.record import (
     last_update_posted,
-    loads_registry_json,
     study_ids,
     study_nct_id,
 )
@@ -40,7 +44,6 @@ URL_BYTES_PER_ID = len("NCT00000000%2C")
 SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
 # A request's whole answer must arrive within this many `timeout`s, however it trickles in.
 DEADLINE_TIMEOUTS = 4
-MAX_ANSWER_BYTES = 128 * 1024 * 1024  # a full page of 1,000 records is well under 100 MB
 REFUSAL_ATTEMPTS = 2  # a 403 is tried again once: a lasting refusal will not lift by waiting
 REFUSED = (
     "refused by the registry (HTTP 403): its firewall turns away some networks, cloud hosts in "
@@ -433,64 +436,3 @@ class RegistryClient:
     def _log_retry(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)
-
-
-def connection_failure(exc: httpx.TransportError) -> str:
-    """Why a connection failed, in a user's words (the cause, not the exception's class)."""
-    text = str(exc)
-    causes = (
-        (
-            (
-                "Name or service not known",
-                "name resolution",
-                "nodename nor servname",
-                "getaddrinfo",
-            ),
-            "its name could not be resolved (no network, or no DNS?)",
-        ),
-        (("Connection refused",), "connection refused"),
-        (("SSL", "CERTIFICATE", "certificate"), f"TLS failed: {text}"),
-        (("Network is unreachable", "No route to host"), "no route to it (no network?)"),
-    )
-    for signs, cause in causes:
-        if any(sign in text for sign in signs):
-            return cause
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connecting timed out"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the answer broke off halfway"
-    if isinstance(exc, httpx.ReadError):
-        return "the connection was reset"
-    return type(exc).__name__
-
-
-def read_capped(response: httpx.Response) -> bytes:
-    """The body, refused once it grows past `MAX_ANSWER_BYTES` (an endless answer)."""
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB", status=200)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json(content: bytes) -> Any:
-    try:
-        return loads_registry_json(content)
-    except ValueError as exc:
-        raise MalformedResponse("malformed JSON from the registry", status=200) from exc
-
-
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
