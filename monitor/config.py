@@ -52,6 +52,7 @@ class Settings:
     mail_to: tuple[str, ...] = ()
     notify: tuple[str, ...] = ()  # Apprise URLs, or names in `channels`: every change
     channels: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL): for `watch add --notify`
+    materiality: tuple[tuple[str, str], ...] = ()  # (kind, level): overrides of the defaults
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
@@ -256,6 +257,28 @@ def _channels(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple((_channel_name(name), _channel_url(url)) for name, url in pairs)
 
 
+def _materiality(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table of kind = level ("contact" = "medium"); from the environment, `kind=level`
+    pairs separated by spaces. An unknown kind or level is refused: a rule that can never
+    apply is a mistake."""
+    from monitor.records.events import Category
+    from monitor.records.materiality import Materiality
+
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split()]
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValueError("expected a table of kind = level")
+    kinds, levels = [str(c) for c in Category], [str(m) for m in Materiality]
+    for kind, level in pairs:
+        if kind not in kinds:
+            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
+        if level not in levels:
+            raise ValueError(f"unknown level {level!r} for {kind} (high, medium or low)")
+    return tuple((str(kind), str(level)) for kind, level in pairs)
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "db": lambda value: Path(_text(value)).expanduser(),
     "api_url": _url,
@@ -275,6 +298,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "mail_to": _addresses,
     "notify": _notify,
     "channels": _channels,
+    "materiality": _materiality,
     "schedule": _cron,
     "timezone": _timezone,
     "lock_wait": _number(0, 86400),

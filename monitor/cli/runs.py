@@ -44,10 +44,13 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
     from monitor.delivery.channels import open_channel, open_chat_channels
     from monitor.delivery.digests import deliver_pending
+    from monitor.records.materiality import levels_by_kind
     from monitor.reports.render import render_digest
 
     if to_stdout:
-        click.echo(render_digest(ctx.store.pending_events(), ctx.store.trials()).text, nl=False)
+        levels = levels_by_kind(ctx.settings.materiality)
+        preview = render_digest(ctx.store.pending_events(), ctx.store.trials(), materiality=levels)
+        click.echo(preview.text, nl=False)
         return
     chats = open_chat_channels(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:

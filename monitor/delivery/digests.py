@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from monitor.config import Settings
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
+from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import Digest, render_digest
 from monitor.store import DELIVERED_STATES, Delivery, Store, StoredEvent, Trial, audience_key
 
@@ -184,7 +185,7 @@ def _record_digest(
     report: DeliveryReport,
 ) -> Delivery:
     """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
-    digest = render_digest(events, trials)
+    digest = render_digest(events, trials, materiality=levels_by_kind(settings.materiality))
     report.digests.append(digest)
     message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
     if audience.channel is not None:

@@ -11,7 +11,7 @@ from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
 from monitor.reports.history import trial_name
-from monitor.reports.render import STUDY_URL, headline
+from monitor.reports.render import STUDY_URL, headline, most_material
 from monitor.store import StoredEvent, Trial
 
 FEED_ENTRIES = 200  # the newest; a feed reader polls, it does not page back through years
@@ -47,7 +47,10 @@ def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | No
     entry.title(f"{name}: {'; '.join(headline(events))}")
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
     entry.updated(_time(first.detected_at))
-    items = "".join(f"<li>{escape(event.summary)}</li>" for event in events)
+    most = most_material(events, None)  # the most material first, with why
+    told = {event.id for event in most}
+    shown = [*most, *(event for event in events if event.id not in told)]
+    items = "".join(f"<li>{escape(event.summary)}</li>" for event in shown)
     entry.content(f"<ul>{items}</ul>", type="html")
 
 

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from monitor.records.events import KINDS, SITE_KINDS, Category
+from monitor.records.materiality import Materiality, rate
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.registry.record import one_line
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
@@ -30,6 +31,7 @@ SECTIONS: dict[str, tuple[Category, ...]] = {
     section: tuple(c for c, kind in KINDS.items() if kind.section == section)
     for section in dict.fromkeys(kind.section for kind in KINDS.values())
 }
+MOST = "Most material"  # the section that leads a trial's digest
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
 LATEST_ON_INDEX = 5
@@ -104,7 +106,9 @@ environment.filters["md"] = markdown_text
 
 
 def chat_lines(trial: TrialDigest) -> list[str]:
-    """A trial's lines in a chat digest: site changes first, then the other changes."""
+    """A trial's lines in a chat digest: the most material changes with why, then site changes,
+    then the others."""
+    most = [event.summary for title, events in trial.sections if title == MOST for event in events]
     sites = [
         row.site
         + (f" (site {row.site_number})" if row.site_number else "")
@@ -116,9 +120,9 @@ def chat_lines(trial: TrialDigest) -> list[str]:
         event.summary
         for title, events in trial.sections
         for event in events
-        if event.category not in SITE_KINDS
+        if event.category not in SITE_KINDS and title != MOST
     ]
-    return [*sites, *others][:CHAT_LINES]
+    return [*most, *sites, *others][:CHAT_LINES]
 
 
 def header_text(text: str) -> str:
@@ -127,9 +131,15 @@ def header_text(text: str) -> str:
     return folded if len(folded) <= HEADER_LIMIT else folded[: HEADER_LIMIT - 1] + "\u2026"
 
 
-def render_digest(events: list[StoredEvent], trials: dict[str, Trial]) -> Digest:
-    """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym."""
-    grouped = group_events(events, trials)
+def render_digest(
+    events: list[StoredEvent],
+    trials: dict[str, Trial],
+    *,
+    materiality: Mapping[str, Materiality] | None = None,
+) -> Digest:
+    """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym;
+    `materiality` the config's levels for kinds of change (see `records.materiality`)."""
+    grouped = group_events(events, trials, materiality=materiality)
     subject = digest_subject(grouped)
     total = sum(trial.count for trial in grouped)
     values = {"trials": grouped, "total": total, "subject": subject}
@@ -143,9 +153,14 @@ def render_digest(events: list[StoredEvent], trials: dict[str, Trial]) -> Digest
     )
 
 
-def group_events(events: list[StoredEvent], trials: dict[str, Trial]) -> list[TrialDigest]:
-    """Events grouped by trial, each thing's net change once, then by section in importance
-    order."""
+def group_events(
+    events: list[StoredEvent],
+    trials: dict[str, Trial],
+    *,
+    materiality: Mapping[str, Materiality] | None = None,
+) -> list[TrialDigest]:
+    """Events grouped by trial, each thing's net change once, the most material first (with
+    why), then by section in importance order."""
     by_trial: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in events:
         by_trial[event.nct_id].append(event)
@@ -155,8 +170,18 @@ def group_events(events: list[StoredEvent], trials: dict[str, Trial]) -> list[Tr
         if not trial_events:
             continue
         trial = trials.get(nct_id)
-        sections = [
-            (title, [event for event in trial_events if event.category in categories])
+        most = most_material(trial_events, materiality)
+        told = {event.id for event in most}
+        sections = [(MOST, most)] + [
+            (
+                title,
+                [
+                    event
+                    for event in trial_events
+                    if event.category in categories
+                    and (event.id not in told or event.category in SITE_KINDS)
+                ],
+            )
             for title, categories in SECTIONS.items()
         ]
         digests.append(
@@ -173,6 +198,21 @@ def group_events(events: list[StoredEvent], trials: dict[str, Trial]) -> list[Tr
             )
         )
     return digests
+
+
+def most_material(
+    events: list[StoredEvent], overrides: Mapping[str, Materiality] | None
+) -> list[StoredEvent]:
+    """The high-materiality changes, each with its reason beside it ("... (high: primary
+    completion slipped 183 days)")."""
+    most = []
+    for event in events:
+        rating = rate(
+            Category(event.category), event.field, event.old, event.new, overrides=overrides
+        )
+        if rating.level == Materiality.HIGH:
+            most.append(dataclasses.replace(event, summary=f"{event.summary} ({rating})"))
+    return sorted(most, key=lambda event: list(KINDS).index(Category(event.category)))
 
 
 def _searched_title(events: list[StoredEvent]) -> str | None:

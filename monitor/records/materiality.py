@@ -1,0 +1,136 @@
+"""How much a change matters, and why, in words a reader can check: high (a trial stopped,
+results posted, a primary outcome replaced, primary completion slipping 90 days or more,
+enrollment cut by a fifth or more), low (contacts, wording, references and links), medium
+(the rest). Each kind is rated by one small function in one table; a config can set any kind
+to a level of its own. Services that sell such a ranking keep it opaque; this one explains
+itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from monitor.records.events import Category
+from monitor.records.wording import readable_status
+from monitor.registry.record import parse_registry_date
+
+SLIP_DAYS = 90  # a primary completion slip this long or longer is high
+ENROLLMENT_CUT = 0.2  # an enrollment cut by this share or more is high
+STOPPED = frozenset({"TERMINATED", "SUSPENDED", "WITHDRAWN"})
+# Protocol fields whose changes are wording or links, not substance: low
+WORDING_FIELDS = ("descriptionModule.", "referencesModule.", "identificationModule.")
+
+
+class Materiality(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class Rating:
+    level: Materiality
+    reason: str  # "primary completion slipped 183 days"
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.reason}"
+
+
+Rater = Callable[[str, Any, Any], Rating]
+
+
+def levels_by_kind(pairs: Iterable[tuple[str, str]]) -> dict[str, Materiality]:
+    """The config's (kind, level) pairs as the `overrides` `rate` takes."""
+    return {kind: Materiality(level) for kind, level in pairs}
+
+
+def rate(
+    category: Category,
+    field: str,
+    old: Any,
+    new: Any,
+    *,
+    overrides: Mapping[str, Materiality] | None = None,
+) -> Rating:
+    """The change's materiality: the config's level for its kind, else the default rule's."""
+    chosen = (overrides or {}).get(str(category))
+    default = RATERS.get(category, _medium)(field, old, new)
+    if chosen is not None and chosen != default.level:
+        return Rating(chosen, f"{str(category).replace('_', ' ')}, as configured")
+    return default
+
+
+def _medium(field: str, old: Any, new: Any) -> Rating:
+    return Rating(Materiality.MEDIUM, "a change of substance")
+
+
+def _overall_status(field: str, old: Any, new: Any) -> Rating:
+    if new in STOPPED:
+        return Rating(Materiality.HIGH, f"the trial is {readable_status(new).lower()}")
+    return Rating(Materiality.MEDIUM, "overall status changed")
+
+
+def _date(field: str, old: Any, new: Any) -> Rating:
+    days = _days_between(old, new)
+    if field == "primary_completion_date" and days is not None and days >= SLIP_DAYS:
+        return Rating(Materiality.HIGH, f"primary completion slipped {days} days")
+    return Rating(Materiality.MEDIUM, "a date moved")
+
+
+def _enrollment(field: str, old: Any, new: Any) -> Rating:
+    before, after = (_count(value) for value in (old, new))
+    if before and after is not None and after <= before * (1 - ENROLLMENT_CUT):
+        return Rating(Materiality.HIGH, f"enrollment cut {round(100 * (1 - after / before))}%")
+    return Rating(Materiality.MEDIUM, "enrollment changed")
+
+
+def _outcome(field: str, old: Any, new: Any) -> Rating:
+    if field.endswith("primaryOutcomes"):
+        before, after = (_measures(value) for value in (old, new))
+        if before - after:
+            return Rating(Materiality.HIGH, "a primary outcome replaced or dropped")
+    return Rating(Materiality.MEDIUM, "outcome measures changed")
+
+
+def _other(field: str, old: Any, new: Any) -> Rating:
+    if field.startswith(WORDING_FIELDS):
+        return Rating(Materiality.LOW, "wording, references or links")
+    return Rating(Materiality.MEDIUM, "a change of substance")
+
+
+RATERS: dict[Category, Rater] = {
+    Category.OVERALL_STATUS: _overall_status,
+    Category.RESULTS_POSTED: lambda field, old, new: Rating(Materiality.HIGH, "results posted"),
+    Category.DATE: _date,
+    Category.ENROLLMENT: _enrollment,
+    Category.OUTCOME: _outcome,
+    Category.CONTACT: lambda field, old, new: Rating(Materiality.LOW, "contacts"),
+    Category.OTHER: _other,
+}
+
+
+def _days_between(old: Any, new: Any) -> int | None:
+    """Days from the old date to the new, where both are whole dates."""
+    days = [_day(value) for value in (old, new)]
+    return (days[1] - days[0]).days if days[0] and days[1] else None
+
+
+def _day(struct: Any) -> dt.date | None:
+    parsed = parse_registry_date(struct.get("date") if isinstance(struct, dict) else None)
+    if parsed is None or parsed[2] is None:
+        return None
+    return dt.date(parsed[0], parsed[1], parsed[2])
+
+
+def _count(enrollment: Any) -> int | None:
+    count = enrollment.get("count") if isinstance(enrollment, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _measures(outcomes: Any) -> set[str]:
+    items = outcomes if isinstance(outcomes, list) else []
+    return {str(item.get("measure")) for item in items if isinstance(item, dict)}
