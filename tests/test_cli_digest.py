@@ -115,9 +115,15 @@ def test_refused_content_stays_pending(story, smtp, home):
     assert len(smtp.received) == 1
 
 
-def test_smtp_without_any_recipient_is_a_clear_failure(story, smtp, home):
+def test_smtp_without_any_recipient_is_a_clear_failure_that_doctor_sees_first(story, smtp, home):
+    doctor = story("doctor", env=smtp.env())
+    assert doctor.code == 1
+    [line] = [line for line in doctor.stdout.splitlines() if line.split()[1] == "smtp"]
+    assert line.startswith("PROBLEM") and "nobody to mail" in line
+    assert "mail_to in trialwatch.toml (or TRIALWATCH_MAIL_TO)" in line
     result = story("digest", env=smtp.env())
-    assert result.code == 1 and "no recipients: set TRIALWATCH_MAIL_TO" in result.stderr
+    assert result.code == 1 and "no recipients: set mail_to in trialwatch.toml" in result.stderr
+    assert "TRIALWATCH_MAIL_TO" in result.stderr
     assert pending(home) == 17 and smtp.received == []
 
 

@@ -28,6 +28,11 @@ from monitor.store import UNMAILED, Delivery, Store, audience_key
 
 logger = logging.getLogger(__name__)
 
+NO_RECIPIENTS = (
+    "set mail_to in trialwatch.toml (or TRIALWATCH_MAIL_TO), or use `watch add --to`; "
+    "until then digests wait, kept for the next run"
+)
+
 
 @dataclass
 class DeliveryReport:
@@ -93,7 +98,7 @@ def send_once(
     store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
 ) -> None:
     if channel.mails and not delivery.recipients:
-        error = "no recipients: set TRIALWATCH_MAIL_TO or use `watch add --to`"
+        error = f"no recipients: {NO_RECIPIENTS}"
         store.set_delivery_state(delivery.id, "failed", now=now, error=error)
         report.failures.append((delivery, error))
         return

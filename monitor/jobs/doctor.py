@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from monitor.config import Settings, mask_url, readable_by_others
 from monitor.delivery.channels import AppriseChannel, SmtpChannel
+from monitor.delivery.exactly_once import NO_RECIPIENTS
 from monitor.errors import BadInput, DeliveryError, RegistryError
 from monitor.jobs.run import registry_client
 from monitor.store import Store
@@ -89,11 +90,12 @@ def check_smtp(store: Store, settings: Settings) -> Finding:
         SmtpChannel(settings).verify()
     except DeliveryError as exc:
         return Finding("smtp", False, str(exc))
-    return Finding(
-        "smtp",
-        True,
-        f"{settings.smtp_host}: connected" + (" and logged in" if settings.smtp_user else ""),
+    connected = f"{settings.smtp_host}: connected" + (
+        " and logged in" if settings.smtp_user else ""
     )
+    if not addressed_recipients(store, settings) and not settings.notify:
+        return Finding("smtp", False, f"{connected}, but nobody to mail: {NO_RECIPIENTS}")
+    return Finding("smtp", True, connected)
 
 
 def check_channels(store: Store, settings: Settings) -> list[Finding]:
