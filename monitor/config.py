@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 import stat
@@ -16,10 +17,13 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from monitor.errors import BadInput
+
+if TYPE_CHECKING:
+    from monitor.records.rules import Rule
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class Settings:
     notify: tuple[str, ...] = ()  # Apprise URLs, or names in `channels`: every change
     channels: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL): for `watch add --notify`
     materiality: tuple[tuple[str, str], ...] = ()  # (kind, level): overrides of the defaults
+    # (mail address or channel name, rule): what each destination wants to hear
+    rules: tuple[tuple[str, Rule], ...] = ()
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
@@ -279,6 +285,29 @@ def _materiality(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(kind), str(level)) for kind, level in pairs)
 
 
+def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:
+    """A table of destination = rule (`[rules."ops@example.org"]` with `only`, `country`,
+    `state`, `level`, `min_slip`, `min_enrollment_change`); from the environment, the same as
+    JSON."""
+    from monitor.records.rules import parse_rule
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(
+                f'expected JSON like {{"ops@example.org": {{"only": "date"}}}}: {exc}'
+            ) from exc
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ValueError("expected a table of destination = { only = [...], level = ... }")
+    try:
+        return tuple(
+            (str(name), parse_rule(spec, where=f"rules for {name}")) for name, spec in value.items()
+        )
+    except BadInput as exc:
+        raise ValueError(str(exc)) from exc
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "db": lambda value: Path(_text(value)).expanduser(),
     "api_url": _url,
@@ -299,6 +328,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "notify": _notify,
     "channels": _channels,
     "materiality": _materiality,
+    "rules": _rules,
     "schedule": _cron,
     "timezone": _timezone,
     "lock_wait": _number(0, 86400),

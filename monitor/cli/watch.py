@@ -43,6 +43,31 @@ def watch() -> None:
     help="Also post this trial's changes to the channel NAME of the config's [channels] "
     "(Slack, Teams, Matrix, a webhook...; repeatable).",
 )
+@click.option(
+    "--only",
+    metavar="KINDS",
+    help="Tell only these kinds of change, comma-separated (site_status,date,...).",
+)
+@click.option(
+    "--country",
+    metavar="COUNTRIES",
+    help="Tell a site's changes only in these countries (ISO codes or names, comma-separated).",
+)
+@click.option("--state", metavar="STATES", help="Likewise for states or provinces.")
+@click.option(
+    "--level",
+    type=click.Choice(["high", "medium", "low"]),
+    help="Tell only changes at least this material (see the materiality table).",
+)
+@click.option(
+    "--min-slip", type=click.IntRange(min=0), metavar="DAYS", help="Tell dates moved this far."
+)
+@click.option(
+    "--min-enrollment-change",
+    type=click.IntRange(min=0),
+    metavar="PERCENT",
+    help="Tell enrollment moved by this share.",
+)
 @pass_context
 def watch_add(
     ctx: Context,
@@ -50,8 +75,31 @@ def watch_add(
     label: str | None,
     recipients: tuple[str, ...],
     channels: tuple[str, ...],
+    only: str | None,
+    country: str | None,
+    state: str | None,
+    level: str | None,
+    min_slip: int | None,
+    min_enrollment_change: int | None,
 ) -> None:
-    """Start watching trials (ids are case-insensitive: NCT + 8 digits)."""
+    """Start watching trials (ids are case-insensitive: NCT + 8 digits). The rule options
+    (--only, --country, --state, --level, --min-slip, --min-enrollment-change) say which of
+    their changes are told at all; all of them must hold."""
+    from monitor.records.rules import parse_rule
+
+    written = {
+        key: value
+        for key, value in {
+            "only": only,
+            "country": country,
+            "state": state,
+            "level": level,
+            "min_slip": min_slip,
+            "min_enrollment_change": min_enrollment_change,
+        }.items()
+        if value is not None
+    }
+    rules = parse_rule(written, where="watch add") if written else None
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
@@ -61,10 +109,11 @@ def watch_add(
             offered = ", ".join(sorted(known)) or "none is configured"
             raise BadInput(f"--notify: no channel {name!r} in the config's [channels] ({offered})")
     added = ctx.store.add_watches(
-        ids, label=label, recipients=addresses, channels=list(channels), now=utc_now()
+        ids, label=label, recipients=addresses, channels=list(channels), now=utc_now(), rules=rules
     )
     for nct_id in ids:
-        ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}")
+        told = f" (told: {rules.describe()})" if rules else ""
+        ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}{told}")
 
 
 LABEL_LIMIT = 100

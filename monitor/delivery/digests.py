@@ -12,14 +12,16 @@ import email.policy
 import email.utils
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
 from monitor.config import Settings
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
+from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
+from monitor.records.rules import Change
 from monitor.reports.render import Digest, render_digest
 from monitor.store import DELIVERED_STATES, Delivery, Store, StoredEvent, Trial, audience_key
 
@@ -50,6 +52,7 @@ def plan_audiences(
     covered: set[tuple[int, str]],
     channel_routes: dict[str, list[str]] | None = None,
     everywhere: tuple[str, ...] = (),
+    allows: Callable[[StoredEvent, str], bool] = lambda event, destination: True,
 ) -> list[Audience]:
     """Messages still owed: `everyone` gets every event, a per-watch address its trials' events;
     likewise each channel in `everywhere`, and a watch's own channels its trial's events.
@@ -57,6 +60,8 @@ def plan_audiences(
     With no recipient and no channel at all (the offline default) there is one audience
     without addresses. Pairs in `covered` (already in a delivery) are left out; mail counts
     address by address, so a recipient the server refused is owed the events on its own.
+    An event `allows` keeps from a destination (a mail address, a channel's name, "" for the
+    outbox) is never owed to it.
     """
     owed: dict[Audience, list[int]] = {}
     for event in events:
@@ -69,19 +74,37 @@ def plan_audiences(
             if target.recipients:
                 target = Audience(
                     tuple(
-                        a for a in target.recipients if (event.id, audience_key([a])) not in covered
+                        a
+                        for a in target.recipients
+                        if (event.id, audience_key([a])) not in covered and allows(event, a)
                     ),
                     (),
                 )
                 if not target.recipients:
                     continue
-            elif (event.id, target.key) in covered:
+            elif (event.id, target.key) in covered or not allows(event, target.channel or ""):
                 continue
             owed.setdefault(target, []).append(event.id)
     return [
         Audience(target.recipients, tuple(ids), target.channel)
         for target, ids in sorted(owed.items(), key=lambda item: item[0].key)
     ]
+
+
+def rules_of(settings: Settings, trials: Mapping[str, Trial]) -> Callable[[StoredEvent, str], bool]:
+    """Whether an event may go to a destination: its watch's rule and the destination's own
+    (the config's `rules`, by mail address or channel name) must both let it through, each
+    judging materiality with the config's levels."""
+    levels = levels_by_kind(settings.materiality)
+    by_destination = {name: replace(rule, levels=levels) for name, rule in settings.rules}
+    by_trial = {nct_id: replace(trial.rules, levels=levels) for nct_id, trial in trials.items()}
+
+    def allows(event: StoredEvent, destination: str) -> bool:
+        change = Change(Category(event.category), event.field, event.old, event.new, event.site)
+        rules = [by_trial.get(event.nct_id), by_destination.get(destination)]
+        return all(rule.allows(change) for rule in rules if rule is not None)
+
+    return allows
 
 
 def message_id_for(audience: Audience, *, domain: str, database: str) -> str:
@@ -146,6 +169,7 @@ def deliver_pending(
                 for nct_id, trial in trials.items()
             },
             everywhere=settings.notified_everywhere(),
+            allows=rules_of(settings, trials),
         )
 
     for audience in plan(store.covered()):

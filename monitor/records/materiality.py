@@ -75,7 +75,7 @@ def _overall_status(field: str, old: Any, new: Any) -> Rating:
 
 
 def _date(field: str, old: Any, new: Any) -> Rating:
-    days = _days_between(old, new)
+    days = days_between(old, new)
     if field == "primary_completion_date" and days is not None and days >= SLIP_DAYS:
         return Rating(Materiality.HIGH, f"primary completion slipped {days} days")
     return Rating(Materiality.MEDIUM, "a date moved")
@@ -113,7 +113,7 @@ RATERS: dict[Category, Rater] = {
 }
 
 
-def _days_between(old: Any, new: Any) -> int | None:
+def days_between(old: Any, new: Any) -> int | None:
     """Days from the old date to the new, where both are whole dates."""
     days = [_day(value) for value in (old, new)]
     return (days[1] - days[0]).days if days[0] and days[1] else None

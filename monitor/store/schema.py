@@ -241,6 +241,11 @@ def _add_refusals_and_database_token(db: sqlite_utils.Database) -> None:
     db.table("meta").insert({"key": "message_id_token", "value": secrets.token_hex(8)})
 
 
+def _add_watch_rules(db: sqlite_utils.Database) -> None:
+    """Version 10: a watch's alert rule (what its changes must be to be told), as JSON."""
+    db.table("watches").add_column("rules", str, not_null_default="{}")
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -253,6 +258,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _compress_snapshots,
     _add_watch_channels,
     _add_refusals_and_database_token,
+    _add_watch_rules,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.records.rules import Rule, parse_rule
 from monitor.store._base import StoreBase
 
 
@@ -20,6 +21,7 @@ class Trial:
     channels: list[str]  # names of chat or webhook channels in the config
     title: str | None
     acronym: str | None
+    rules: Rule  # what its changes must be to be told to anyone
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Watch(Trial):
     events: int
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "rules": self.rules.to_json()}
 
 
 class WatchQueries(StoreBase):
@@ -47,6 +49,7 @@ class WatchQueries(StoreBase):
         recipients: list[str],
         now: str,
         channels: list[str] | None = None,
+        rules: Rule | None = None,
     ) -> list[str]:
         """Start (or resume) watching; returns the ids that were not watched before."""
         added = []
@@ -67,6 +70,8 @@ class WatchQueries(StoreBase):
                     row["recipients"] = json.dumps(recipients)
                 if channels:
                     row["channels"] = json.dumps(channels)
+                if rules is not None:
+                    row["rules"] = json.dumps(rules.to_json())
                 self.db.table("watches").upsert(row, pk="nct_id")
         return added
 
@@ -99,6 +104,7 @@ class WatchQueries(StoreBase):
                     **{key: row[key] for key in Watch.__dataclass_fields__ if key in row},
                     "recipients": json.loads(row["recipients"]),
                     "channels": json.loads(row["channels"]),
+                    "rules": _stored_rule(row),
                 }
             )
             for row in self.db.query(sql)
@@ -114,6 +120,7 @@ class WatchQueries(StoreBase):
                 channels=json.loads(row["channels"]),
                 title=row["title"],
                 acronym=row["acronym"],
+                rules=_stored_rule(row),
             )
             for row in self.db.query("select * from watches")
         }
@@ -190,3 +197,7 @@ class WatchQueries(StoreBase):
         sql = "select nct_id from watches where last_checked_at is not null and last_error is null"
         settled = {row["nct_id"] for row in self.db.query(sql)}
         return [nct_id for nct_id in wanted if nct_id not in settled]
+
+
+def _stored_rule(row: dict[str, Any]) -> Rule:
+    return parse_rule(json.loads(row.get("rules") or "{}"), where=f"watch {row['nct_id']}")

@@ -1,0 +1,198 @@
+"""Alert rules: what a watch, a recipient or a channel wants to hear. A rule is a few
+conditions, all of which a change must meet: its kind, the country or state of its site, its
+materiality, how far a date slipped, how much enrollment moved. Each condition is one small
+function in one table. A rule that could never match (an unknown kind or country) is refused
+when it is written, not discovered when nothing arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.errors import BadInput
+from monitor.records.countries import country_identity
+from monitor.records.events import Category
+from monitor.records.folding import fold_name
+from monitor.records.materiality import Materiality, days_between, rate
+
+LEVEL_ORDER = {Materiality.LOW: 0, Materiality.MEDIUM: 1, Materiality.HIGH: 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a rule looks at in a change event."""
+
+    category: Category
+    field: str
+    old: Any
+    new: Any
+    site: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    only: frozenset[str] = frozenset()  # kinds of change (categories)
+    countries: frozenset[str] = frozenset()  # ISO 3166 codes: a site's change must be there
+    states: frozenset[str] = frozenset()  # folded state names, likewise
+    level: Materiality | None = None  # at least this material
+    min_slip_days: int | None = None  # a date change must move the date this far
+    min_enrollment_change: int | None = None  # percent an enrollment must move
+    levels: Mapping[str, Materiality] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Rule()
+
+    def allows(self, change: Change) -> bool:
+        return all(condition(self, change) for condition in CONDITIONS)
+
+    def describe(self) -> str:
+        """ "site_status, date; in DE; high and above; slips of 30+ days", or "everything"."""
+        parts = [", ".join(sorted(self.only))] if self.only else []
+        parts += [f"in {', '.join(sorted(self.countries))}"] if self.countries else []
+        parts += [f"in {', '.join(sorted(self.states))}"] if self.states else []
+        parts += [f"{self.level} and above" if self.level != "high" else "high only"] * bool(
+            self.level
+        )
+        parts += [f"slips of {self.min_slip_days}+ days"] * bool(self.min_slip_days)
+        if self.min_enrollment_change:
+            parts.append(f"enrollment moves of {self.min_enrollment_change}%+")
+        return "; ".join(parts) or "everything"
+
+    def to_json(self) -> dict[str, Any]:
+        found = {
+            "only": sorted(self.only),
+            "country": sorted(self.countries),
+            "state": sorted(self.states),
+            "level": str(self.level) if self.level else None,
+            "min_slip": self.min_slip_days,
+            "min_enrollment_change": self.min_enrollment_change,
+        }
+        return {key: value for key, value in found.items() if value}
+
+
+def parse_rule(spec: Mapping[str, Any], *, where: str) -> Rule:
+    """A rule from its written form (the CLI's options, a TOML table, stored JSON): `only`,
+    `country`, `state` (lists, or comma-separated text), `level`, `min_slip`,
+    `min_enrollment_change`. Anything unknown, or that could never match, is bad input."""
+    unknown = set(spec) - set(RULE_KEYS)
+    if unknown:
+        raise BadInput(
+            f"{where}: unknown rule key {sorted(unknown)[0]!r} (one of {', '.join(RULE_KEYS)})"
+        )
+    kinds = {str(category) for category in Category}
+    only = frozenset(_listed(spec.get("only")))
+    if only - kinds:
+        raise BadInput(
+            f"{where}: no kind of change is called {sorted(only - kinds)[0]!r} "
+            f"(one of {', '.join(sorted(kinds))})"
+        )
+    countries = frozenset(_country_code(name, where=where) for name in _listed(spec.get("country")))
+    level = spec.get("level")
+    if level is not None and level not in {str(m) for m in Materiality}:
+        raise BadInput(f"{where}: level {level!r} is not high, medium or low")
+    return Rule(
+        only=only,
+        countries=countries,
+        states=frozenset(fold_name(state) for state in _listed(spec.get("state"))),
+        level=Materiality(level) if level else None,
+        min_slip_days=_whole(spec.get("min_slip"), where=f"{where}: min_slip"),
+        min_enrollment_change=_whole(
+            spec.get("min_enrollment_change"), where=f"{where}: min_enrollment_change"
+        ),
+    )
+
+
+RULE_KEYS = ("only", "country", "state", "level", "min_slip", "min_enrollment_change")
+
+
+def _listed(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | frozenset | set):
+        raise BadInput(f"expected a list or comma-separated text, not {value!r}")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _country_code(name: str, *, where: str) -> str:
+    code = country_identity(name)
+    if code.startswith("name:"):
+        raise BadInput(f"{where}: no country is called {name!r} (an ISO code like DE, or a name)")
+    return code
+
+
+def _whole(value: Any, *, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"{where}: expected a whole number, not {value!r}") from exc
+    if number < 0:
+        raise BadInput(f"{where}: expected a whole number of 0 or more")
+    return number
+
+
+# --- conditions: each says whether one part of a rule lets a change through ---------------
+
+
+def _kind(rule: Rule, change: Change) -> bool:
+    return not rule.only or str(change.category) in rule.only
+
+
+def _country(rule: Rule, change: Change) -> bool:
+    """Only a site's change has a country; trial-wide changes (dates, status) pass."""
+    if not rule.countries or not change.site:
+        return True
+    return country_identity(change.site.get("country")) in rule.countries
+
+
+def _state(rule: Rule, change: Change) -> bool:
+    if not rule.states or not change.site:
+        return True
+    return fold_name(change.site.get("state")) in rule.states
+
+
+def _level(rule: Rule, change: Change) -> bool:
+    if rule.level is None:
+        return True
+    rating = rate(change.category, change.field, change.old, change.new, overrides=rule.levels)
+    return LEVEL_ORDER[rating.level] >= LEVEL_ORDER[rule.level]
+
+
+def _slip(rule: Rule, change: Change) -> bool:
+    if not rule.min_slip_days or change.category != Category.DATE:
+        return True
+    days = days_between(change.old, change.new)
+    return days is None or abs(days) >= rule.min_slip_days
+
+
+def _enrollment(rule: Rule, change: Change) -> bool:
+    if not rule.min_enrollment_change or change.category != Category.ENROLLMENT:
+        return True
+    before, after = (_count(value) for value in (change.old, change.new))
+    if before is None or after is None or before == 0:
+        return True
+    return abs(after - before) * 100 >= rule.min_enrollment_change * before
+
+
+def _count(enrollment: Any) -> int | None:
+    count = enrollment.get("count") if isinstance(enrollment, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+CONDITIONS: list[Callable[[Rule, Change], bool]] = [
+    _kind,
+    _country,
+    _state,
+    _level,
+    _slip,
+    _enrollment,
+]
+
+
+def allowed_by_all(rules: Iterable[Rule], change: Change) -> bool:
+    return all(rule.allows(change) for rule in rules)

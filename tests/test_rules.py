@@ -1,0 +1,142 @@
+"""Alert rules (issue 24, point 1): on a watch, a recipient and a channel; each audience gets
+exactly the changes its rules let through, once, through the real SMTP server and webhook
+receiver; a change no rule lets through is never owed; a crash between audiences loses and
+doubles nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monitor.records.events import Category
+from monitor.records.rules import Change, parse_rule
+from tests.conftest import find_site, kill_once_handed_over, study_with_id
+from tests.test_cli_digest import pending
+
+A = "NCT00000001"
+OPS, CI = "ops@example.org", "ci@example.org"
+
+
+def changed_everywhere() -> dict:
+    """A site in the United States suspended, a site in Spain recruiting, the primary
+    completion slipped 300 days, a condition added."""
+    study = study_with_id(A)
+    find_site(study, "Cleveland Clinic")["status"] = "SUSPENDED"
+    spanish = next(
+        site
+        for site in study["protocolSection"]["contactsLocationsModule"]["locations"]
+        if site["country"] == "Spain"
+    )
+    spanish["status"] = "COMPLETED"
+    status = study["protocolSection"]["statusModule"]
+    status["primaryCompletionDateStruct"]["date"] = "2029-06-25"
+    study["protocolSection"]["conditionsModule"]["conditions"].append("Lupus nephritis")
+    return study
+
+
+@pytest.fixture
+def watched(trialwatch, registry, home):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0
+    registry.put(changed_everywhere())
+    assert trialwatch("check").code == 0
+    return trialwatch
+
+
+def rules_env(smtp, rules: dict) -> dict:
+    return {
+        **smtp.env(),
+        "TRIALWATCH_MAIL_TO": f"{OPS},{CI}",
+        "TRIALWATCH_RULES": json.dumps(rules),
+    }
+
+
+def body_of(smtp, address: str) -> str:
+    [message] = [m for m in smtp.received if m.recipients == [address]]
+    return message.part("plain")
+
+
+def test_each_recipient_gets_exactly_what_its_rule_lets_through(watched, smtp, home):
+    env = rules_env(smtp, {OPS: {"only": "site_status", "country": "US"}, CI: {"level": "high"}})
+    assert watched("digest", env=env).code == 0
+    ops, ci = body_of(smtp, OPS), body_of(smtp, CI)
+    assert "Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended" in ops
+    assert "Spain" not in ops and "Primary completion" not in ops and "Conditions" not in ops
+    assert "Primary completion" in ci and "high: primary completion slipped" in ci
+    assert "Cleveland Clinic" not in ci and "Conditions" not in ci
+    # the condition no rule lets through is owed to no one: nothing stays pending
+    assert pending(home) == 0
+    assert watched("digest", env=env).stdout == "No undelivered changes.\n"
+    assert len(smtp.received) == 2
+
+
+def test_a_watch_rule_applies_to_everyone_and_a_channel_rule_to_its_channel(
+    trialwatch, registry, smtp, webhook, home
+):
+    registry.put(study_with_id(A))
+    added = trialwatch("watch", "add", A, "--only", "site_status,date", "--min-slip", "200")
+    assert added.stdout.startswith(f"Watching {A} (told: date, site_status; slips of 200+ days)")
+    trialwatch("check")
+    registry.put(changed_everywhere())
+    trialwatch("check")
+    env = {
+        **smtp.env(),
+        "TRIALWATCH_MAIL_TO": OPS,
+        "TRIALWATCH_CHANNELS": f"team={webhook.url()}",
+        "TRIALWATCH_NOTIFY": "team",
+        "TRIALWATCH_RULES": json.dumps({"team": {"only": "date"}}),
+    }
+    assert trialwatch("digest", env=env).code == 0
+    mail = body_of(smtp, OPS)
+    assert "Suspended" in mail and "Primary completion" in mail and "Conditions" not in mail
+    [post] = webhook.bodies()
+    assert "Primary completion" in post["message"] and "Suspended" not in post["message"]
+    assert pending(home) == 0
+
+
+def test_a_crash_between_two_audiences_loses_and_doubles_nothing(
+    watched, smtp, home, spawn_trialwatch
+):
+    env = rules_env(smtp, {OPS: {"only": "site_status"}, CI: {"only": "date"}})
+    kill_once_handed_over(
+        spawn_trialwatch, home / "trialwatch.db", smtp, "on_data", "digest", env=env
+    )
+    assert len(smtp.received) == 1  # the first audience's mail, then kill -9
+    assert watched("digest", env=env).code == 0
+    assert sorted(m.recipients[0] for m in smtp.received) == sorted([OPS, CI])
+    assert watched("digest", env=env).stdout == "No undelivered changes.\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({"only": "site"}, "no kind of change is called 'site'"),
+        ({"country": "Atlantis"}, "no country is called 'Atlantis'"),
+        ({"level": "urgent"}, "level 'urgent' is not high, medium or low"),
+        ({"region": "EU"}, "unknown rule key 'region'"),
+    ],
+)
+def test_a_rule_that_can_never_match_is_refused_before_anything_runs(
+    trialwatch, registry, spec, error
+):
+    result = trialwatch("run", env={"TRIALWATCH_RULES": json.dumps({OPS: spec})})
+    assert result.code == 2 and error in result.stderr
+    assert registry.requests == []
+
+
+def test_rule_conditions_on_their_own():
+    site = {"country": "Czech Republic", "state": "Praha"}
+    change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", site)
+    assert parse_rule({"country": "Czechia"}, where="t").allows(change)  # one country
+    assert not parse_rule({"country": "DE"}, where="t").allows(change)
+    assert parse_rule({"state": "praha"}, where="t").allows(change)
+    date = Change(Category.DATE, "completion_date", {"date": "2028-01-01"}, {"date": "2028-01-20"})
+    assert not parse_rule({"min_slip": 30}, where="t").allows(date)
+    assert parse_rule({"min_slip": 30, "country": "DE"}, where="t").allows(
+        Change(Category.DATE, "completion_date", {"date": "2028-01-01"}, {"date": "2028-03-01"})
+    )  # a trial-wide change has no country: the country condition lets it pass
+    enrollment = Change(Category.ENROLLMENT, "enrollment", {"count": 100}, {"count": 90})
+    assert not parse_rule({"min_enrollment_change": 20}, where="t").allows(enrollment)
+    assert parse_rule({"min_enrollment_change": 10}, where="t").allows(enrollment)
