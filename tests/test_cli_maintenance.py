@@ -19,6 +19,7 @@ def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry,
         ["ok", "registry"],
         ["ok", "smtp"],
         ["ok", "delivery"],
+        ["ok", "audience"],
     ]
     smtp.stop()
     broken = trialwatch(

@@ -168,9 +168,37 @@ def run_doctor(store: Store, settings: Settings) -> list[Finding]:
     still run."""
     findings = [_run_check(check, store, settings) for check in CHECKS]
     try:
-        return findings + check_channels(store, settings)
+        return findings + check_channels(store, settings) + list_audiences(store, settings)
     except sqlite3.DatabaseError as exc:
         return [*findings, Finding("channel", False, f"database: {exc}")]
+
+
+def list_audiences(store: Store, settings: Settings) -> list[Finding]:
+    """Who hears what, one line each: every mail address and channel with its own rule, and
+    the watches whose rules narrow what anyone hears of them."""
+    rules = dict(settings.rules)
+    trials = store.trials()
+    destinations = [
+        *sorted(addressed_recipients(store, settings)),
+        *(name for name in settings.chat_channels()),
+    ]
+    findings = [
+        Finding(
+            "audience", True, f"{name}: {rules[name].describe() if name in rules else 'everything'}"
+        )
+        for name in destinations
+    ]
+    findings += [
+        Finding("audience", True, f"watch {nct_id}: {trial.rules.describe()}")
+        for nct_id, trial in sorted(trials.items())
+        if not trial.rules.is_empty and nct_id in store.watched_ids()
+    ]
+    unknown = sorted(set(rules) - set(destinations))
+    findings += [
+        Finding("audience", False, f"rules for {name}: no such recipient or channel")
+        for name in unknown
+    ]
+    return findings
 
 
 def _run_check(
