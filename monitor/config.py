@@ -59,6 +59,8 @@ class Settings:
     materiality: tuple[tuple[str, str], ...] = ()  # (kind, level): overrides of the defaults
     # (mail address or channel name, rule): what each destination wants to hear
     rules: tuple[tuple[str, Rule], ...] = ()
+    # (mail address or channel name, "daily" | "weekly:<weekday>"): when each destination hears
+    cadence: tuple[tuple[str, str], ...] = ()
     schedule: str | None = None
     timezone: str | None = None
     lock_wait: float = 5.0
@@ -308,6 +310,20 @@ def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:
         raise ValueError(str(exc)) from exc
 
 
+def _cadence(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table of destination = "daily" | "weekly" | "weekly:friday"; from the environment,
+    `destination=cadence` pairs separated by spaces."""
+    from monitor.delivery.cadence import parse_cadence
+
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split()]
+    elif isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        raise ValueError("expected a table of destination = cadence")
+    return tuple((str(name), parse_cadence(str(cadence))) for name, cadence in pairs)
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "db": lambda value: Path(_text(value)).expanduser(),
     "api_url": _url,
@@ -329,6 +345,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "channels": _channels,
     "materiality": _materiality,
     "rules": _rules,
+    "cadence": _cadence,
     "schedule": _cron,
     "timezone": _timezone,
     "lock_wait": _number(0, 86400),

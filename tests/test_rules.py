@@ -71,8 +71,8 @@ def test_each_recipient_gets_exactly_what_its_rule_lets_through(watched, smtp, h
     assert watched("digest", env=env).stdout == "No undelivered changes.\n"
     assert len(smtp.received) == 2
     doctor = watched("doctor", env=env).stdout.splitlines()
-    assert f"ok       audience  {OPS}: site_status; in US" in doctor
-    assert f"ok       audience  {CI}: high only" in doctor
+    assert f"ok       audience  {OPS}: site_status; in US, daily" in doctor
+    assert f"ok       audience  {CI}: high only, daily" in doctor
 
 
 def test_a_watch_rule_applies_to_everyone_and_a_channel_rule_to_its_channel(

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
-from monitor.config import Settings
+from monitor.config import Settings, parse_timezone
+from monitor.delivery.cadence import due_destinations
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
 from monitor.records.events import Category
@@ -172,7 +173,10 @@ def deliver_pending(
             allows=rules_of(settings, trials),
         )
 
-    for audience in plan(store.covered()):
+    for planned in plan(store.covered()):
+        audience = _due_part(planned, store, settings=settings, now=now)
+        if audience is None:
+            continue  # a weekly audience's changes stay owed to it until its day
         chosen = [event for event in events if event.id in audience.event_ids]
         target = channel_for(audience.channel)
         delivery = _record_digest(
@@ -184,6 +188,29 @@ def deliver_pending(
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
     return report
+
+
+def _due_part(audience: Audience, store: Store, *, settings: Settings, now: str) -> Audience | None:
+    """The part of `audience` whose cadence lets it hear now (see `cadence`); None if none."""
+    if not settings.cadence or (not audience.recipients and audience.channel is None):
+        return audience
+    named = [*audience.recipients, *([audience.channel] if audience.channel else [])]
+    today = _start_of_day(now, settings)
+    due = due_destinations(
+        named, settings=settings, now=now, heard_today=store.destinations_heard_since(today)
+    )
+    if audience.channel is not None:
+        return audience if audience.channel in due else None
+    recipients = tuple(address for address in audience.recipients if address in due)
+    return Audience(recipients, audience.event_ids) if recipients else None
+
+
+def _start_of_day(now: str, settings: Settings) -> str:
+    """Midnight of `now`'s day in the config's timezone, as the store writes times (UTC)."""
+    moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
+    local = moment.astimezone(parse_timezone(settings.timezone))
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _send_unless_nothing_to_tell(

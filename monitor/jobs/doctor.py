@@ -13,6 +13,7 @@ from monitor.delivery.channels import AppriseChannel, SmtpChannel
 from monitor.delivery.exactly_once import NO_RECIPIENTS
 from monitor.errors import BadInput, DeliveryError, RegistryError
 from monitor.jobs.run import registry_client
+from monitor.records.rules import Rule
 from monitor.store import Store
 from monitor.store.schema import SCHEMA_VERSION
 
@@ -174,31 +175,36 @@ def run_doctor(store: Store, settings: Settings) -> list[Finding]:
 
 
 def list_audiences(store: Store, settings: Settings) -> list[Finding]:
-    """Who hears what, one line each: every mail address and channel with its own rule, and
-    the watches whose rules narrow what anyone hears of them."""
-    rules = dict(settings.rules)
-    trials = store.trials()
+    """Who hears what and when, one line each: every mail address and channel with its own
+    rule and cadence, and the watches whose rules narrow what anyone hears of them."""
+    rules, cadences = dict(settings.rules), dict(settings.cadence)
     destinations = [
         *sorted(addressed_recipients(store, settings)),
         *(name for name in settings.chat_channels()),
     ]
     findings = [
-        Finding(
-            "audience", True, f"{name}: {rules[name].describe() if name in rules else 'everything'}"
-        )
+        Finding("audience", True, f"{name}: {_told(rules.get(name))}, {_when(cadences, name)}")
         for name in destinations
     ]
+    watched = set(store.watched_ids())
     findings += [
         Finding("audience", True, f"watch {nct_id}: {trial.rules.describe()}")
-        for nct_id, trial in sorted(trials.items())
-        if not trial.rules.is_empty and nct_id in store.watched_ids()
+        for nct_id, trial in sorted(store.trials().items())
+        if not trial.rules.is_empty and nct_id in watched
     ]
-    unknown = sorted(set(rules) - set(destinations))
     findings += [
-        Finding("audience", False, f"rules for {name}: no such recipient or channel")
-        for name in unknown
+        Finding("audience", False, f"rules or cadence for {name}: no such recipient or channel")
+        for name in sorted((set(rules) | set(cadences)) - set(destinations))
     ]
     return findings
+
+
+def _told(rule: Rule | None) -> str:
+    return rule.describe() if rule else "everything"
+
+
+def _when(cadences: dict[str, str], name: str) -> str:
+    return cadences.get(name, "daily").replace("weekly:", "weekly on ")
 
 
 def _run_check(

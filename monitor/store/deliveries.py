@@ -151,6 +151,16 @@ class DeliveryQueries(StoreBase):
         """This database's own random token, which its Message-IDs carry."""
         return str(self.db.table("meta").get("message_id_token")["value"])
 
+    def destinations_heard_since(self, since: str) -> set[str]:
+        """Mail addresses (those not refused) and channel names with a delivery recorded at
+        or after `since`, failed ones aside."""
+        marks = ", ".join("?" for _ in UNFAILED_STATES)
+        found = self._delivery_rows(
+            f"created_at >= ? and state in ({marks})", [since, *UNFAILED_STATES]
+        )
+        heard = {delivery.chat_channel for delivery in found if delivery.chat_channel}
+        return heard | {address for delivery in found for address in delivery.accepted}
+
     def unconfirmed_deliveries(self) -> list[Delivery]:
         """Messages handed over whole that no answer confirmed (counted as sent)."""
         return self._delivery_rows("state = 'unconfirmed'", [])
