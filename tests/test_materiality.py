@@ -103,3 +103,17 @@ def test_the_config_makes_site_status_high_for_a_chat_channel_first(
         "- Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended (high: site "
         "status, as configured)"
     )
+
+
+def test_the_feed_leads_with_what_the_config_calls_high(trialwatch, tmp_path):
+    import feedparser
+
+    assert trialwatch("import", *map(str, SEED_FILES)).code == 0
+    out = tmp_path / "report"
+    env = {"TRIALWATCH_MATERIALITY": "site_added=high"}
+    assert trialwatch("report", "--out", str(out), env=env).code == 0
+    entries = feedparser.parse((out / "index.atom").read_bytes()).entries
+    [entry] = [e for e in entries if "New site" in e.content[0].value]
+    first_item = entry.content[0].value.split("<li>")[1]
+    assert first_item.startswith("New site: Hospital Universitario 12 de Octubre")
+    assert "(high: site added, as configured)" in first_item

@@ -18,6 +18,7 @@ from monitor.cli._app import (
 )
 from monitor.errors import BadInput
 from monitor.records.events import Category
+from monitor.records.materiality import levels_by_kind
 from monitor.registry.record import normalise_nct_id
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
@@ -169,7 +170,8 @@ def report(ctx: Context, out_dir: Path | None) -> None:
     from monitor.reports.report import write_report
 
     folder = out_dir or ctx.settings.data_dir / "report"
-    histories = write_report(ctx.reader, folder, now=utc_now())
+    levels = levels_by_kind(ctx.settings.materiality)
+    histories = write_report(ctx.reader, folder, now=utc_now(), materiality=levels)
     ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+from monitor.records.materiality import Materiality
 from monitor.reports.history import trial_name
 from monitor.reports.render import STUDY_URL, headline, most_material
 from monitor.store import StoredEvent, Trial
@@ -19,7 +21,13 @@ ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinicaltrials.gov/#trial
 
 
 def atom_feed(
-    name: str, title: str, events: list[StoredEvent], trials: dict[str, Trial], *, now: str
+    name: str,
+    title: str,
+    events: list[StoredEvent],
+    trials: dict[str, Trial],
+    *,
+    now: str,
+    materiality: Mapping[str, Materiality] | None = None,
 ) -> bytes:
     """The Atom document for `events` (oldest first, as the store lists them)."""
     feed = FeedGenerator()
@@ -35,11 +43,16 @@ def atom_feed(
     # A feed's time is its newest entry's, so an unchanged feed stays byte for byte the same.
     feed.updated(_time(latest[-1][0].detected_at if latest else now))
     for group in latest:
-        _add_entry(feed, group, trials.get(group[0].nct_id))
+        _add_entry(feed, group, trials.get(group[0].nct_id), materiality)
     return bytes(feed.atom_str(pretty=True))
 
 
-def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | None) -> None:
+def _add_entry(
+    feed: FeedGenerator,
+    events: list[StoredEvent],
+    trial: Trial | None,
+    materiality: Mapping[str, Materiality] | None,
+) -> None:
     first = events[0]
     name = trial_name(first.nct_id, trial.acronym if trial else None)
     entry = feed.add_entry(order="prepend")  # newest first in the document
@@ -47,7 +60,7 @@ def _add_entry(feed: FeedGenerator, events: list[StoredEvent], trial: Trial | No
     entry.title(f"{name}: {'; '.join(headline(events))}")
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
     entry.updated(_time(first.detected_at))
-    most = most_material(events, None)  # the most material first, with why
+    most = most_material(events, materiality)  # the most material first, with why
     told = {event.id for event in most}
     shown = [*most, *(event for event in events if event.id not in told)]
     items = "".join(f"<li>{escape(event.summary)}</li>" for event in shown)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from monitor.errors import BadInput
+from monitor.records.materiality import Materiality
 from monitor.reports.history import TrialHistory, build_history, trial_name
 from monitor.reports.render import render_history_page, render_report_index
 from monitor.store import Store
@@ -60,10 +62,17 @@ def _write(path: Path, content: bytes) -> None:
         raise BadInput(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
+def write_report(
+    store: Store,
+    folder: Path,
+    *,
+    now: str,
+    materiality: Mapping[str, Materiality] | None = None,
+) -> list[TrialHistory]:
     """`index.html` for every watched trial with history, plus one `NCT....html` page each,
     and their Atom feeds: `index.atom` (every change recorded, watched searches' included) and
-    one `NCT....atom` each."""
+    one `NCT....atom` each, the most material changes first (`materiality`: the config's
+    levels)."""
     from monitor.reports.feeds import atom_feed
 
     histories = [
@@ -75,12 +84,18 @@ def write_report(store: Store, folder: Path, *, now: str) -> list[TrialHistory]:
     for trial in histories:
         feed = f"{trial.nct_id}.atom"
         title = f"trialwatch: {trial_name(trial.nct_id, trial.acronym)}"
-        _write(folder / feed, atom_feed(trial.nct_id, title, trial.events, trials, now=now))
+        entries = atom_feed(
+            trial.nct_id, title, trial.events, trials, now=now, materiality=materiality
+        )
+        _write(folder / feed, entries)
         page = render_history_page(trial, generated_at=now, feed=feed)
         write_page(folder / f"{trial.nct_id}.html", page)
     # Everything recorded: the watched trials' changes and the watched searches' new matches.
     title = "trialwatch: every change"
-    _write(folder / "index.atom", atom_feed("index", title, store.list_events(), trials, now=now))
+    everything = atom_feed(
+        "index", title, store.list_events(), trials, now=now, materiality=materiality
+    )
+    _write(folder / "index.atom", everything)
     write_page(
         folder / "index.html", render_report_index(histories, generated_at=now, feed="index.atom")
     )
