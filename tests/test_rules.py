@@ -143,3 +143,31 @@ def test_rule_conditions_on_their_own():
     enrollment = Change(Category.ENROLLMENT, "enrollment", {"count": 100}, {"count": 90})
     assert not parse_rule({"min_enrollment_change": 20}, where="t").allows(enrollment)
     assert parse_rule({"min_enrollment_change": 10}, where="t").allows(enrollment)
+
+
+def test_a_search_rule_tells_only_the_matches_it_asks_for(trialwatch, registry, home):
+    from tests.test_cli_searches import lupus_trial
+
+    B, C = "NCT00000002", "NCT00000003"
+    registry.put(lupus_trial(B))
+    added = trialwatch(
+        "watch", "query", "lupus", "--condition", "lupus", "--status", "recruiting",
+        "--only", "new_trial",
+    )  # fmt: skip
+    assert added.stdout == "Watching search lupus (told: new_trial)\n"
+    trialwatch("check")  # the search's baseline
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    gone = lupus_trial(B)
+    gone["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    registry.put(gone)
+    events = trialwatch("check", "--json").json()["changes"]
+    assert sorted(e["category"] for e in events) == ["left_query", "new_trial"]
+    preview = trialwatch("digest", "--stdout").stdout
+    assert trialwatch("digest").code == 0
+    [eml] = (home / "outbox").glob("*.eml")
+    told = eml.read_text()
+    assert "new in search lupus" in told and "left search lupus" not in told
+    assert pending(home) == 0  # the leaving match is owed to nobody
+    assert "left search" in preview  # a preview shows everything undelivered
+    bad = trialwatch("watch", "query", "x", "--term", "y", "--only", "new_site")
+    assert bad.code == 2 and "no kind of change is called 'new_site'" in bad.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
 from rich import box
 from rich.table import Table
@@ -17,7 +20,51 @@ from monitor.cli._app import (
 )
 from monitor.config import parse_address
 from monitor.errors import BadInput
+from monitor.records.rules import Rule, parse_rule
 from monitor.records.wording import STATUSES
+
+
+def rule_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The alert-rule options, one set for watches and searches (see `records.rules`)."""
+    options = [
+        click.option(
+            "--only",
+            metavar="KINDS",
+            help="Tell only these kinds of change, comma-separated (site_status,date,...).",
+        ),
+        click.option(
+            "--country",
+            metavar="COUNTRIES",
+            help="Tell a site's changes only in these countries (ISO codes or names).",
+        ),
+        click.option("--state", metavar="STATES", help="Likewise for states or provinces."),
+        click.option(
+            "--level",
+            type=click.Choice(["high", "medium", "low"]),
+            help="Tell only changes at least this material (see the materiality table).",
+        ),
+        click.option(
+            "--min-slip",
+            type=click.IntRange(min=0),
+            metavar="DAYS",
+            help="Tell dates moved this far.",
+        ),
+        click.option(
+            "--min-enrollment-change",
+            type=click.IntRange(min=0),
+            metavar="PERCENT",
+            help="Tell enrollment moved by this share.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def rule_from_options(given: dict[str, Any], *, where: str) -> Rule | None:
+    """The rule the options wrote, or None when none was given."""
+    written = {key: value for key, value in given.items() if value is not None}
+    return parse_rule(written, where=where) if written else None
 
 
 @cli.group()
@@ -43,63 +90,21 @@ def watch() -> None:
     help="Also post this trial's changes to the channel NAME of the config's [channels] "
     "(Slack, Teams, Matrix, a webhook...; repeatable).",
 )
-@click.option(
-    "--only",
-    metavar="KINDS",
-    help="Tell only these kinds of change, comma-separated (site_status,date,...).",
-)
-@click.option(
-    "--country",
-    metavar="COUNTRIES",
-    help="Tell a site's changes only in these countries (ISO codes or names, comma-separated).",
-)
-@click.option("--state", metavar="STATES", help="Likewise for states or provinces.")
-@click.option(
-    "--level",
-    type=click.Choice(["high", "medium", "low"]),
-    help="Tell only changes at least this material (see the materiality table).",
-)
-@click.option(
-    "--min-slip", type=click.IntRange(min=0), metavar="DAYS", help="Tell dates moved this far."
-)
-@click.option(
-    "--min-enrollment-change",
-    type=click.IntRange(min=0),
-    metavar="PERCENT",
-    help="Tell enrollment moved by this share.",
-)
+@rule_options
 @pass_context
 def watch_add(
     ctx: Context,
+    /,
     nct_ids: tuple[str, ...],
     label: str | None,
     recipients: tuple[str, ...],
     channels: tuple[str, ...],
-    only: str | None,
-    country: str | None,
-    state: str | None,
-    level: str | None,
-    min_slip: int | None,
-    min_enrollment_change: int | None,
+    **rule: str | int | None,
 ) -> None:
     """Start watching trials (ids are case-insensitive: NCT + 8 digits). The rule options
     (--only, --country, --state, --level, --min-slip, --min-enrollment-change) say which of
     their changes are told at all; all of them must hold."""
-    from monitor.records.rules import parse_rule
-
-    written = {
-        key: value
-        for key, value in {
-            "only": only,
-            "country": country,
-            "state": state,
-            "level": level,
-            "min_slip": min_slip,
-            "min_enrollment_change": min_enrollment_change,
-        }.items()
-        if value is not None
-    }
-    rules = parse_rule(written, where="watch add") if written else None
+    rules = rule_from_options(rule, where="watch add")
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
@@ -163,15 +168,18 @@ def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
     help="Only trials with this overall status (repeatable).",
 )
 @click.option("--follow", is_flag=True, help="Start watching every trial that enters the search.")
+@rule_options
 @pass_context
 def watch_query(
     ctx: Context,
+    /,
     name: str,
     term: str | None,
     condition: str | None,
     intervention: str | None,
     statuses: tuple[str, ...],
     follow: bool,
+    **rule: str | int | None,
 ) -> None:
     """Watch a registry search: report trials entering or leaving it; its first check is a
     baseline."""
@@ -185,8 +193,11 @@ def watch_query(
         statuses=tuple(status.upper() for status in statuses),
         follow=follow,
     )
-    is_new = ctx.store.add_search(search.name, search.to_json(), follow=follow, now=utc_now())
-    ctx.say(f"{'Watching' if is_new else 'Updated'} search {search.name}")
+    rules = rule_from_options(rule, where="watch query")
+    stored = search.to_json() | ({"rule": rules.to_json()} if rules else {})
+    is_new = ctx.store.add_search(search.name, stored, follow=follow, now=utc_now())
+    told = f" (told: {rules.describe()})" if rules else ""
+    ctx.say(f"{'Watching' if is_new else 'Updated'} search {search.name}{told}")
 
 
 @watch.command("list")

@@ -22,7 +22,7 @@ from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
 from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
-from monitor.records.rules import Change
+from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
 from monitor.store import DELIVERED_STATES, Delivery, Store, StoredEvent, Trial, audience_key
 
@@ -92,17 +92,23 @@ def plan_audiences(
     ]
 
 
-def rules_of(settings: Settings, trials: Mapping[str, Trial]) -> Callable[[StoredEvent, str], bool]:
-    """Whether an event may go to a destination: its watch's rule and the destination's own
-    (the config's `rules`, by mail address or channel name) must both let it through, each
-    judging materiality with the config's levels."""
+def rules_of(
+    settings: Settings, trials: Mapping[str, Trial], searches: Mapping[str, Rule]
+) -> Callable[[StoredEvent, str], bool]:
+    """Whether an event may go to a destination: its watch's rule (or, for a search's new or
+    leaving match, its search's) and the destination's own (the config's `rules`, by mail
+    address or channel name) must both let it through, each judging materiality with the
+    config's levels."""
     levels = levels_by_kind(settings.materiality)
     by_destination = {name: replace(rule, levels=levels) for name, rule in settings.rules}
     by_trial = {nct_id: replace(trial.rules, levels=levels) for nct_id, trial in trials.items()}
+    by_search = {name: replace(rule, levels=levels) for name, rule in searches.items()}
 
     def allows(event: StoredEvent, destination: str) -> bool:
         change = Change(Category(event.category), event.field, event.old, event.new, event.site)
-        rules = [by_trial.get(event.nct_id), by_destination.get(destination)]
+        search = event.field.removeprefix("query:") if event.field.startswith("query:") else None
+        own = by_search.get(search) if search is not None else by_trial.get(event.nct_id)
+        rules = [own, by_destination.get(destination)]
         return all(rule.allows(change) for rule in rules if rule is not None)
 
     return allows
@@ -170,7 +176,7 @@ def deliver_pending(
                 for nct_id, trial in trials.items()
             },
             everywhere=settings.notified_everywhere(),
-            allows=rules_of(settings, trials),
+            allows=rules_of(settings, trials, store.search_rules()),
         )
 
     for planned in plan(store.covered()):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
+from monitor.records.rules import Rule, parse_rule
 from monitor.store._base import StoreBase
 
 
@@ -40,6 +41,13 @@ class SearchQueries(StoreBase):
             else:
                 self.db.table("queries").update(name, row)
         return is_new
+
+    def search_rules(self) -> dict[str, Rule]:
+        """Each search's alert rule (what of its new and leaving matches is told), by name."""
+        return {
+            search.name: parse_rule(search.params.get("rule") or {}, where=f"search {search.name}")
+            for search in self.search_rows()
+        }
 
     def search_rows(self) -> list[StoredSearch]:
         """Every search with its parameters and match count, by name."""
