@@ -32,6 +32,7 @@ def changed_everywhere() -> dict:
     status = study["protocolSection"]["statusModule"]
     status["primaryCompletionDateStruct"]["date"] = "2029-06-25"
     study["protocolSection"]["conditionsModule"]["conditions"].append("Lupus nephritis")
+    study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 200  # from 270
     return study
 
 
@@ -73,6 +74,34 @@ def test_each_recipient_gets_exactly_what_its_rule_lets_through(watched, smtp, h
     doctor = watched("doctor", env=env).stdout.splitlines()
     assert f"ok       audience  {OPS}: site_status; in US, daily" in doctor
     assert f"ok       audience  {CI}: high only, daily" in doctor
+
+
+SUSPENDED = "Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended"
+SPAIN = "Spain: Recruiting -> Completed"
+SLIP = "Primary completion 2028-08-29 -> 2029-06-25"
+CONDITION = "Conditions: added Lupus nephritis"
+ENROLLMENT = "Enrollment 270 -> 200"
+
+
+@pytest.mark.parametrize(
+    ("rule", "told"),
+    [
+        ({"only": "site_status"}, {SUSPENDED, SPAIN}),
+        ({"country": "ES"}, {SPAIN, SLIP, CONDITION, ENROLLMENT}),
+        ({"state": "Ohio"}, {SUSPENDED, SLIP, CONDITION, ENROLLMENT}),
+        ({"level": "high"}, {SLIP, ENROLLMENT}),
+        ({"min_slip": 400}, {SUSPENDED, SPAIN, CONDITION, ENROLLMENT}),
+        ({"min_enrollment_change": 30}, {SUSPENDED, SPAIN, SLIP, CONDITION}),
+    ],
+    ids=["only", "country", "state", "level", "min_slip", "min_enrollment_change"],
+)
+def test_each_rule_kind_through_the_mail_server(watched, smtp, home, rule, told):
+    everything = {SUSPENDED, SPAIN, SLIP, CONDITION, ENROLLMENT}
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS, "TRIALWATCH_RULES": json.dumps({OPS: rule})}
+    assert watched("digest", env=env).code == 0
+    body = body_of(smtp, OPS)
+    assert {line for line in everything if line in body} == told
+    assert pending(home) == 0
 
 
 def test_a_watch_rule_applies_to_everyone_and_a_channel_rule_to_its_channel(
