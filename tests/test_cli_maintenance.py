@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from tests.conftest import SEED_FILES
+from tests.conftest import SEED_FILES, study_with_id
 
 
 def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry, smtp, home):
@@ -81,3 +81,20 @@ def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, smtp):
     unconfigured = trialwatch("doctor", "--send-test")
     assert unconfigured.code == 1
     assert "PROBLEM  test mail SMTP is not configured: set smtp_host first" in unconfigured.stdout
+
+
+def test_a_run_where_nothing_is_watched_says_where_it_looked(trialwatch, tmp_path):
+    """A cron line without TRIALWATCH_HOME starts in the home directory: its ./snapshots is
+    not the data folder the trials were added in. Said on every such run (cron mails it)."""
+    for _ in range(2):
+        result = trialwatch("run", env={"TRIALWATCH_HOME": ""})
+        assert result.code == 0
+        assert f"nothing is watched in {tmp_path / 'snapshots' / 'trialwatch.db'}" in result.stderr
+        assert "TRIALWATCH_HOME" in result.stderr
+
+
+def test_a_run_with_something_watched_says_nothing_about_it(trialwatch, registry):
+    registry.put(study_with_id("NCT00000001"))
+    trialwatch("watch", "add", "NCT00000001")
+    result = trialwatch("run")
+    assert result.code == 0 and "nothing is watched" not in result.stderr

@@ -86,6 +86,25 @@ class Context:
                 raise BadInput(f"cannot create {self.settings.data_dir}: {exc.strerror}") from exc
         return Store.open(self.settings.db, wait=self.settings.db_wait, reading=reading)
 
+    def warn_if_nothing_watched(self) -> None:
+        """`run` and `check` where nothing is watched (no database there, or an empty one):
+        most likely cron started in another directory than the one the trials were added in
+        (the default data folder is ./snapshots of it). Said on stderr, which cron mails, on
+        every such run, not only the first."""
+        path = self.settings.db.resolve()
+        if path.exists() and (self.store.watched_ids() or self.store.search_rows()):
+            return
+        click.echo(
+            terminal_safe(
+                f"trialwatch: nothing is watched in {path}"
+                + ("" if path.exists() else " (no database was there)")
+                + ". If your trials are in another data folder, set TRIALWATCH_HOME to it "
+                "(the default is ./snapshots of the directory the command starts in; cron "
+                "starts in your home directory) or pass --db PATH."
+            ),
+            err=True,
+        )
+
     def locked(self) -> AbstractContextManager[None]:
         """The run lock beside the database (opening the database first, so its folder exists)."""
         return run_lock(self.store.path, wait=self.settings.lock_wait)

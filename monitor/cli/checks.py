@@ -47,6 +47,8 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
 
     ids = parse_ids(nct_ids)
     require_watched(ctx.store, ids)
+    if not ids:
+        ctx.warn_if_nothing_watched()
     total = len(ids) or len(ctx.store.watched_ids())
     with ctx.locked(), ctx.progress(total, "Checking trials") as advance:
         outcome = recorded_check(

@@ -83,6 +83,7 @@ def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
     from monitor.jobs.run import run_once
 
+    ctx.warn_if_nothing_watched()
     with ctx.locked():
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
     _say_summary(ctx, summary)
