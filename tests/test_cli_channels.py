@@ -171,7 +171,7 @@ def test_a_mistyped_channel_url_is_refused_without_showing_it(trialwatch):
 def test_a_channel_trialwatch_cannot_use_is_bad_input_before_anything_runs(
     trialwatch, registry, notify, error
 ):
-    trialwatch("watch", "add", NCT)
+    trialwatch("watch", "add", "--no-verify", NCT)
     result = trialwatch("run", env={"TRIALWATCH_NOTIFY": notify})
     assert result.code == 2 and error in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "nosuchservice://x" not in result.stderr

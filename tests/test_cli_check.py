@@ -62,7 +62,7 @@ def test_human_output_lists_summaries(trialwatch, registry):
 
 def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, registry, home):
     registry.put(study_with_id(A), study_with_id(B))
-    trialwatch("watch", "add", A, GONE, B)
+    trialwatch("watch", "add", "--no-verify", A, GONE, B)
     result = trialwatch("check", "--json")
     assert result.code == 1
     assert result.json() == {
@@ -96,7 +96,7 @@ def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, regist
 def test_malformed_json_for_one_trial_spares_the_others(trialwatch, registry):
     registry.put(study_with_id(B))
     registry.put_raw(A, "{not json")
-    trialwatch("watch", "add", A, B)
+    trialwatch("watch", "add", "--no-verify", A, B)
     result = trialwatch("check", "--json")
     assert result.code == 1
     assert result.json()["errors"] == [{"nct_id": A, "error": "malformed JSON from the registry"}]
@@ -105,7 +105,7 @@ def test_malformed_json_for_one_trial_spares_the_others(trialwatch, registry):
 
 def test_checking_named_trials_only(trialwatch, registry):
     registry.put(study_with_id(A), study_with_id(B))
-    trialwatch("watch", "add", A, B)
+    trialwatch("watch", "add", "--no-verify", A, B)
     assert trialwatch("check", B, "--json").json()["checked"] == 1
     assert [r.params["filter.ids"] for r in registry.study_requests()] == [[B]]
 

@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from tests.conftest import study_with_id
+from tests.conftest import load_seed, study_with_id
 
 
-def test_add_list_and_remove(trialwatch):
+def test_add_list_and_remove(trialwatch, registry):
+    registry.put(load_seed(), study_with_id("NCT00000001"))
     added = trialwatch(
         "watch", "add", "nct05869955", "NCT00000001", "--label", "CAR-T", "--to", "ops@example.org"
     )
@@ -26,7 +27,7 @@ def test_add_list_and_remove(trialwatch):
 
 
 def test_list_shows_a_table_with_status(trialwatch):
-    trialwatch("watch", "add", "NCT05869955")
+    trialwatch("watch", "add", "--no-verify", "NCT05869955")
     table = trialwatch("watch", "list").stdout
     assert "NCT05869955" in table and "never checked" in table
 
@@ -48,7 +49,7 @@ def test_ids_are_ascii_nct_and_eight_digits(trialwatch, text):
 
 
 def test_ids_are_normalised(trialwatch):
-    assert trialwatch("watch", "add", " nct05869955 ").code == 0
+    assert trialwatch("watch", "add", "--no-verify", " nct05869955 ").code == 0
     assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == ["NCT05869955"]
 
 
@@ -59,7 +60,7 @@ def test_a_bad_recipient_adds_nothing(trialwatch):
 
 
 def test_removing_an_unwatched_trial_is_bad_input(trialwatch):
-    trialwatch("watch", "add", "NCT05869955")
+    trialwatch("watch", "add", "--no-verify", "NCT05869955")
     result = trialwatch("watch", "remove", "NCT05869955", "NCT00000002")
     assert (result.code, result.stderr) == (
         2,
@@ -92,3 +93,44 @@ def test_changes_with_nothing_to_show_says_so(trialwatch):
     assert trialwatch("changes").stdout == "No changes recorded.\n"
     filtered = trialwatch("changes", "--category", "site_status")
     assert filtered.stdout == "No changes recorded matching these filters.\n"
+
+
+def test_a_trial_the_registry_does_not_have_is_refused_unless_told_not_to_ask(trialwatch, registry):
+    registry.put(study_with_id("NCT00000001"))
+    refused = trialwatch("watch", "add", "NCT00000001", "NCT99999999")
+    assert refused.code == 2
+    assert "no such trial in the registry: NCT99999999" in refused.stderr
+    assert trialwatch("watch", "list", "--json").json() == []  # nothing was added
+    offline = trialwatch("watch", "add", "--no-verify", "NCT99999999")
+    assert offline.code == 0 and offline.stdout == "Watching NCT99999999\n"
+
+
+def test_a_merged_id_is_known_to_the_registry(trialwatch, registry):
+    registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000003"))
+    registry.merge("NCT00000001", "NCT00000003")
+    assert trialwatch("watch", "add", "NCT00000001").code == 0
+
+
+def test_an_unreachable_registry_adds_nothing_and_names_no_verify(trialwatch):
+    result = trialwatch(
+        "watch", "add", "NCT00000001", env={"TRIALWATCH_API_URL": "http://127.0.0.1:9"}
+    )
+    assert result.code == 2 and "--no-verify" in result.stderr
+    assert "could not reach the registry at 127.0.0.1" in result.stderr
+
+
+def test_pasted_study_urls_and_comma_separated_ids_are_read(trialwatch, registry):
+    registry.put(*(study_with_id(f"NCT0000000{n}") for n in range(1, 5)))
+    added = trialwatch(
+        "watch",
+        "add",
+        "https://clinicaltrials.gov/study/NCT00000001?tab=history",
+        "NCT00000002,nct00000003",
+        "clinicaltrials.gov/ct2/show/NCT00000004",
+    )
+    assert added.code == 0, added.stderr
+    assert [line.split()[-1] for line in added.stdout.splitlines()] == [
+        f"NCT0000000{n}" for n in range(1, 5)
+    ]
+    other = trialwatch("watch", "add", "https://evil.example/study/NCT00000001")
+    assert other.code == 2 and "not a ClinicalTrials.gov study URL" in other.stderr

@@ -75,7 +75,7 @@ def imported_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("imported") / "home"
     seed = home.parent / "seed.json"
     seed.write_text(json.dumps({"studies": [study_with_id(A), study_with_id(B)]}))
-    assert run_cli(home, "watch", "add", A, B).code == 0
+    assert run_cli(home, "watch", "add", "--no-verify", A, B).code == 0
     assert run_cli(home, "import", str(seed), "--as-of", "2026-01-01").code == 0
     return home
 

@@ -28,7 +28,7 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
-from monitor.registry.record import ESCAPE_SEQUENCE, normalise_nct_id
+from monitor.registry.record import ESCAPE_SEQUENCE, nct_ids_in
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -145,8 +145,9 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def parse_ids(values: tuple[str, ...]) -> list[str]:
-    """Validate every id before anything is done; duplicates collapse."""
-    return list(dict.fromkeys(normalise_nct_id(value) for value in values))
+    """Validate every id before anything is done (ids separated by commas too, or pasted study
+    URLs); duplicates collapse."""
+    return list(dict.fromkeys(nct_id for value in values for nct_id in nct_ids_in(value)))
 
 
 def require_watched(store: Store, ids: list[str]) -> None:

@@ -90,6 +90,11 @@ def watch() -> None:
     help="Also post this trial's changes to the channel NAME of the config's [channels] "
     "(Slack, Teams, Matrix, a webhook...; repeatable).",
 )
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not ask the registry whether it has the trials (offline use).",
+)
 @rule_options
 @pass_context
 def watch_add(
@@ -99,6 +104,7 @@ def watch_add(
     label: str | None,
     recipients: tuple[str, ...],
     channels: tuple[str, ...],
+    no_verify: bool,
     **rule: str | int | None,
 ) -> None:
     """Start watching trials (ids are case-insensitive: NCT + 8 digits). The rule options
@@ -113,6 +119,15 @@ def watch_add(
         if name not in known:
             offered = ", ".join(sorted(known)) or "none is configured"
             raise BadInput(f"--notify: no channel {name!r} in the config's [channels] ({offered})")
+    if not no_verify:
+        from monitor.jobs.adding import unknown_to_the_registry
+
+        unknown = unknown_to_the_registry(ctx.settings, ctx.store.unwatched(ids))
+        if unknown:
+            raise BadInput(
+                f"no such trial in the registry: {', '.join(unknown)} (nothing was added; "
+                "--no-verify adds it anyway)"
+            )
     added = ctx.store.add_watches(
         ids, label=label, recipients=addresses, channels=list(channels), now=utc_now(), rules=rules
     )
