@@ -157,3 +157,19 @@ def test_a_chat_digest_of_a_searchs_new_match_reads_whole(new_match, webhook):
 def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(new_match):
     result = new_match("digest")
     assert result.stdout.startswith(f"Wrote {C}: new in search cart-lupus to ")
+
+
+def test_a_search_is_removed_by_its_name_and_its_history_stays(trialwatch, registry):
+    registry.put(lupus_trial(A))
+    trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
+    trialwatch("check")
+    registry.put(lupus_trial(B, "Another lupus trial"))
+    assert len(trialwatch("check", "--json").json()["changes"]) == 1
+    removed = trialwatch("watch", "remove", "cart-lupus")
+    assert removed.code == 0 and removed.stdout == "Stopped watching search cart-lupus\n"
+    assert trialwatch("watch", "list", "--json", "--searches").json() == []
+    assert [e["field"] for e in trialwatch("changes", "--json").json()] == ["query:cart-lupus"]
+    registry.put(lupus_trial(C, "A third lupus trial"))
+    assert trialwatch("check", "--json").json()["changes"] == []  # no longer searched
+    unknown = trialwatch("watch", "remove", "no-such-search")
+    assert unknown.code == 2 and "not an NCT id: 'no-such-search'" in unknown.stderr

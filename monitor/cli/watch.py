@@ -159,13 +159,18 @@ def _parse_option_address(value: str) -> str:
 
 
 @watch.command("remove")
-@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
+@click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...|SEARCH...")
 @pass_context
 def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
-    """Stop watching trials; their stored history stays."""
-    ids = parse_ids(nct_ids)
+    """Stop watching trials, or watched searches by name; their stored history stays."""
+    searches = {search.name for search in ctx.store.search_rows()}
+    names = [value for value in nct_ids if value in searches]
+    ids = parse_ids(tuple(value for value in nct_ids if value not in searches))
     require_watched(ctx.store, ids)
     ctx.store.remove_watches(ids)
+    for name in names:
+        ctx.store.remove_search(name)
+        ctx.say(f"Stopped watching search {name}")
     for nct_id in ids:
         ctx.say(f"Stopped watching {nct_id}")
 

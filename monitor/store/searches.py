@@ -42,6 +42,12 @@ class SearchQueries(StoreBase):
                 self.db.table("queries").update(name, row)
         return is_new
 
+    def remove_search(self, name: str) -> None:
+        """Stop watching a search; the events it made stay for the history."""
+        with self._writing():
+            self.db.execute("delete from query_matches where query_name = ?", [name])
+            self.db.execute("delete from queries where name = ?", [name])
+
     def search_rules(self) -> dict[str, Rule]:
         """Each search's alert rule (what of its new and leaving matches is told), by name."""
         return {
