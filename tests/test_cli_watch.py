@@ -134,3 +134,23 @@ def test_pasted_study_urls_and_comma_separated_ids_are_read(trialwatch, registry
     ]
     other = trialwatch("watch", "add", "https://evil.example/study/NCT00000001")
     assert other.code == 2 and "not a ClinicalTrials.gov study URL" in other.stderr
+
+
+def test_edit_changes_only_what_is_given(trialwatch, registry):
+    registry.put(study_with_id("NCT00000001"))
+    trialwatch("watch", "add", "NCT00000001", "--label", "old", "--to", "a@example.org")
+    edited = trialwatch("watch", "edit", "NCT00000001", "--label", "new", "--only", "date")
+    assert edited.code == 0, edited.stderr
+    assert edited.stdout == (
+        "NCT00000001: label new; to a@example.org; channels (none); told date\n"
+    )
+    again = trialwatch("watch", "edit", "NCT00000001", "--to", "b@example.org", "--clear-rule")
+    assert again.stdout == (
+        "NCT00000001: label new; to b@example.org; channels (none); told everything\n"
+    )
+    cleared = trialwatch("watch", "edit", "NCT00000001", "--label", "", "--to", "")
+    assert cleared.stdout.startswith("NCT00000001: label (none); to (none);")
+    unknown = trialwatch("watch", "edit", "NCT00000002", "--label", "x")
+    assert unknown.code == 2 and "not watched: NCT00000002" in unknown.stderr
+    bad = trialwatch("watch", "edit", "NCT00000001", "--country", "Atlantis")
+    assert bad.code == 2 and "no country is called 'Atlantis'" in bad.stderr

@@ -158,6 +158,61 @@ def _parse_option_address(value: str) -> str:
         raise BadInput(f"--to: {exc}") from exc
 
 
+@watch.command("edit")
+@click.argument("nct_id", metavar="NCT")
+@click.option("--label", help="A new label ('' removes it).")
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    metavar="ADDR",
+    help="The trial's own recipients, replacing the old ones (repeatable; '' for none).",
+)
+@click.option(
+    "--notify",
+    "channels",
+    multiple=True,
+    metavar="NAME",
+    help="The trial's own channels, replacing the old ones (repeatable; '' for none).",
+)
+@click.option("--clear-rule", is_flag=True, help="Tell every change again (drop the rule).")
+@rule_options
+@pass_context
+def watch_edit(
+    ctx: Context,
+    /,
+    nct_id: str,
+    label: str | None,
+    recipients: tuple[str, ...],
+    channels: tuple[str, ...],
+    clear_rule: bool,
+    **rule: str | int | None,
+) -> None:
+    """Change a watched trial's label, recipients, channels or rule; what is not given stays."""
+    [watched] = parse_ids((nct_id,))
+    require_watched(ctx.store, [watched])
+    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit")
+    addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
+    names = [name for name in channels if name] if channels else None
+    known = dict(ctx.settings.channels)
+    for name in names or []:
+        if name not in known:
+            raise BadInput(f"--notify: no channel {name!r} in the config's [channels]")
+    ctx.store.edit_watch(
+        watched,
+        label=None if label is None else (_parse_label(label) if label else ""),
+        recipients=addresses,
+        channels=names,
+        rules=rules,
+    )
+    trial = ctx.store.trials()[watched]
+    to = ", ".join(trial.recipients) or "(none)"
+    ctx.say(
+        f"{watched}: label {trial.label or '(none)'}; to {to}; "
+        f"channels {', '.join(trial.channels) or '(none)'}; told {trial.rules.describe()}"
+    )
+
+
 @watch.command("remove")
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...|SEARCH...")
 @pass_context

@@ -75,6 +75,29 @@ class WatchQueries(StoreBase):
                 self.db.table("watches").upsert(row, pk="nct_id")
         return added
 
+    def edit_watch(
+        self,
+        nct_id: str,
+        *,
+        label: str | None = None,
+        recipients: list[str] | None = None,
+        channels: list[str] | None = None,
+        rules: Rule | None = None,
+    ) -> None:
+        """Change what is given of a watch (None: leave it); an empty list or rule clears."""
+        changes: dict[str, Any] = {}
+        if label is not None:
+            changes["label"] = label or None
+        if recipients is not None:
+            changes["recipients"] = json.dumps(recipients)
+        if channels is not None:
+            changes["channels"] = json.dumps(channels)
+        if rules is not None:
+            changes["rules"] = json.dumps(rules.to_json())
+        if changes:
+            with self._writing():
+                self.db.table("watches").update(nct_id, changes)
+
     def remove_watches(self, nct_ids: Iterable[str]) -> None:
         """Stop watching; snapshots and events stay for the history."""
         with self._writing():
