@@ -180,3 +180,29 @@ def test_progress_shows_on_a_terminal_only(registry, cli_env, tmp_path):
     assert process.returncode == 0
     assert b"Checking trials" in shown
     assert b"Checking trials" not in stdout and stdout.endswith(b"0 error(s)\n")
+
+
+def test_a_watch_that_keeps_failing_is_told_once_then_kept_quiet_until_it_fails_anew(
+    trialwatch, registry
+):
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B)
+    trialwatch("run")
+    del registry.studies[B]  # withdrawn from public view
+    registry.update_dates.pop(B)
+    registry.put(study_with_id(A))
+    first = trialwatch("run")
+    assert first.code == 1 and f"{B}: not found in the registry" in first.stderr
+    assert f"trialwatch watch remove {B}" in first.stderr
+    registry.put(study_with_id(A))
+    quiet = trialwatch("run")  # the next morning: cron mails nothing
+    assert (quiet.code, quiet.stdout, quiet.stderr) == (0, "", "")
+    assert "PROBLEM  watches   1 failing" in trialwatch("doctor").stdout
+    assert "not found" in trialwatch("watch", "list").stdout
+    registry.put(study_with_id(B))  # back
+    assert trialwatch("run").code == 0
+    del registry.studies[B]
+    registry.update_dates.pop(B)
+    registry.put(study_with_id(A))
+    again = trialwatch("run")  # failing anew after recovering: told again
+    assert again.code == 1 and f"{B}: not found in the registry" in again.stderr

@@ -18,6 +18,7 @@ def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry,
         ["ok", "config"],
         ["ok", "registry"],
         ["ok", "smtp"],
+        ["ok", "watches"],
         ["ok", "delivery"],
         ["ok", "audience"],
     ]

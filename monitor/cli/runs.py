@@ -23,6 +23,7 @@ from monitor.lock import run_lock
 
 if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
     from monitor.delivery.exactly_once import DeliveryReport
+    from monitor.jobs.check import CheckOutcome, TrialError
     from monitor.jobs.run import RunSummary
 
 
@@ -85,15 +86,38 @@ def run(ctx: Context) -> None:
 
     ctx.warn_if_nothing_watched()
     with ctx.locked():
+        failing_before = ctx.store.failing_watches()
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
-    _say_summary(ctx, summary)
-    if summary.outcome.errors or summary.report.failures:
+    news = news_of_failures(summary.outcome, failing_before)
+    _say_summary(ctx, summary, errors=news)
+    if news or summary.report.failures:
         raise SystemExit(1)
 
 
-def _say_summary(ctx: Context, summary: RunSummary) -> None:
+def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> list[TrialError]:
+    """The failures worth telling cron: a watch failing as it already did last time was told
+    then, and is quiet now (doctor and watch list still show it) until it recovers and fails
+    anew. When nothing at all could be checked (the registry down for everyone), every
+    failure is told: that is no watch that keeps failing."""
+    if outcome.errors and outcome.checked == 0:
+        return outcome.errors
+    return [e for e in outcome.errors if failing_before.get(e.nct_id) != e.error]
+
+
+def _say_summary(
+    ctx: Context, summary: RunSummary, *, errors: list[TrialError] | None = None
+) -> None:
     say_events(ctx, summary.outcome)
-    report_problems(summary.outcome.errors, summary.outcome.moved)
+    told = summary.outcome.errors if errors is None else errors
+    report_problems(told, summary.outcome.moved)
+    for failure in told:
+        if "not found" in failure.error:
+            click.echo(
+                f"trialwatch: {failure.nct_id} is not in the registry now (withdrawn from public "
+                f"view?): `trialwatch watch remove {failure.nct_id}` stops watching it; until it "
+                "comes back, runs will not mention it again (doctor and watch list do)",
+                err=True,
+            )
     _say_report(ctx, summary.report)
 
 

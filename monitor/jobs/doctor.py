@@ -134,6 +134,17 @@ def _channel_finding(name: str, url: str, act: Callable[[AppriseChannel], str]) 
     return Finding("channel", True, f"{shown}: {done}")
 
 
+def check_watches(store: Store, settings: Settings) -> Finding:
+    """Watches whose last check failed: `run` tells such a failure once, then keeps quiet
+    about it; here it stays in view until it recovers or is removed."""
+    failing = store.failing_watches()
+    if not failing:
+        return Finding("watches", True, f"{len(store.watched_ids())} watched, none failing")
+    listed = "; ".join(f"{nct_id}: {error}" for nct_id, error in sorted(failing.items())[:5])
+    more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+    return Finding("watches", False, f"{len(failing)} failing: {listed}{more}")
+
+
 def check_unconfirmed(store: Store, settings: Settings) -> Finding:
     """Digests handed over whole that no answer confirmed: counted as sent (sending them again
     could deliver them twice), but someone may want to ask whether they arrived."""
@@ -160,6 +171,7 @@ CHECKS: list[Callable[[Store, Settings], Finding]] = [
     check_config,
     check_registry,
     check_smtp,
+    check_watches,
     check_unconfirmed,
 ]
 

@@ -214,6 +214,11 @@ class WatchQueries(StoreBase):
                 self.db.execute(f"delete from {table} where nct_id = ?", [old_id])
             self.db.execute("delete from watches where nct_id = ?", [old_id])
 
+    def failing_watches(self) -> dict[str, str]:
+        """{NCT id: its error} of the watched trials whose last check failed."""
+        sql = "select nct_id, last_error from watches where active = 1 and last_error is not null"
+        return {row["nct_id"]: row["last_error"] for row in self.db.query(sql)}
+
     def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
         """Among `nct_ids`, the trials never checked or whose last check failed."""
         wanted = list(nct_ids)
