@@ -253,31 +253,29 @@ def _notify(value: Any) -> tuple[str, ...]:
     )
 
 
-def _channels(value: Any) -> tuple[tuple[str, str], ...]:
-    """A table of name = Apprise URL; from the environment, `name=URL` pairs separated by
-    spaces."""
+def _table(value: Any, *, shape: str) -> list[tuple[Any, Any]]:
+    """A TOML table's (key, value) pairs; from the environment, `key=value` pairs separated by
+    spaces. `shape` says what the table holds, for the error."""
     if isinstance(value, str):
-        pairs = [item.partition("=")[::2] for item in value.split()]
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        raise ValueError("expected a table of name = Apprise URL")
+        return [(key, text) for key, _, text in (item.partition("=") for item in value.split())]
+    if isinstance(value, Mapping):
+        return list(value.items())
+    raise ValueError(f"expected a table of {shape}")
+
+
+def _channels(value: Any) -> tuple[tuple[str, str], ...]:
+    """A table of name = Apprise URL."""
+    pairs = _table(value, shape="name = Apprise URL")
     return tuple((_channel_name(name), _channel_url(url)) for name, url in pairs)
 
 
 def _materiality(value: Any) -> tuple[tuple[str, str], ...]:
-    """A table of kind = level ("contact" = "medium"); from the environment, `kind=level`
-    pairs separated by spaces. An unknown kind or level is refused: a rule that can never
-    apply is a mistake."""
+    """A table of kind = level ("contact" = "medium"). An unknown kind or level is refused:
+    a rule that can never apply is a mistake."""
     from monitor.records.events import Category
     from monitor.records.materiality import Materiality
 
-    if isinstance(value, str):
-        pairs = [item.partition("=")[::2] for item in value.split()]
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        raise ValueError("expected a table of kind = level")
+    pairs = _table(value, shape="kind = level")
     kinds, levels = [str(c) for c in Category], [str(m) for m in Materiality]
     for kind, level in pairs:
         if kind not in kinds:
@@ -311,16 +309,10 @@ def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:
 
 
 def _cadence(value: Any) -> tuple[tuple[str, str], ...]:
-    """A table of destination = "daily" | "weekly" | "weekly:friday"; from the environment,
-    `destination=cadence` pairs separated by spaces."""
+    """A table of destination = "daily" | "weekly" | "weekly:friday"."""
     from monitor.delivery.cadence import parse_cadence
 
-    if isinstance(value, str):
-        pairs = [item.partition("=")[::2] for item in value.split()]
-    elif isinstance(value, Mapping):
-        pairs = list(value.items())
-    else:
-        raise ValueError("expected a table of destination = cadence")
+    pairs = _table(value, shape="destination = cadence")
     return tuple((str(name), parse_cadence(str(cadence))) for name, cadence in pairs)
 
 

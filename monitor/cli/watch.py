@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -114,11 +114,7 @@ def watch_add(
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
-    known = dict(ctx.settings.channels)
-    for name in channels:
-        if name not in known:
-            offered = ", ".join(sorted(known)) or "none is configured"
-            raise BadInput(f"--notify: no channel {name!r} in the config's [channels] ({offered})")
+    _require_channels(ctx, channels)
     if not no_verify:
         from monitor.jobs.adding import unknown_to_the_registry
 
@@ -137,6 +133,15 @@ def watch_add(
 
 
 LABEL_LIMIT = 100
+
+
+def _require_channels(ctx: Context, names: Iterable[str]) -> None:
+    """Every `--notify` name is one of the config's [channels]; else bad input."""
+    known = dict(ctx.settings.channels)
+    for name in names:
+        if name not in known:
+            offered = ", ".join(sorted(known)) or "none is configured"
+            raise BadInput(f"--notify: no channel {name!r} in the config's [channels] ({offered})")
 
 
 def _parse_label(value: str | None) -> str | None:
@@ -194,10 +199,7 @@ def watch_edit(
     rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit")
     addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
     names = [name for name in channels if name] if channels else None
-    known = dict(ctx.settings.channels)
-    for name in names or []:
-        if name not in known:
-            raise BadInput(f"--notify: no channel {name!r} in the config's [channels]")
+    _require_channels(ctx, names or [])
     ctx.store.edit_watch(
         watched,
         label=None if label is None else (_parse_label(label) if label else ""),
