@@ -164,6 +164,7 @@ def deliver_pending(
     events = store.pending_events()
     trials = store.trials()
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
+    allows = rules_of(settings, trials, store.search_rules())
 
     def plan(covered: set[tuple[int, str]]) -> list[Audience]:
         return plan_audiences(
@@ -176,7 +177,7 @@ def deliver_pending(
                 for nct_id, trial in trials.items()
             },
             everywhere=settings.notified_everywhere(),
-            allows=rules_of(settings, trials, store.search_rules()),
+            allows=allows,
         )
 
     for planned in plan(store.covered()):

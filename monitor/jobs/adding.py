@@ -6,19 +6,17 @@ from __future__ import annotations
 from monitor.config import Settings
 from monitor.errors import BadInput, RegistryError
 from monitor.jobs.run import registry_client
-from monitor.registry.record import study_ids
 
 
 def unknown_to_the_registry(settings: Settings, nct_ids: list[str]) -> list[str]:
-    """The ids the registry has no record for (its own, or merged into another), asked in one
-    request per batch. An unreachable registry is bad input here: nothing is added, and the
-    message says how to add the trials anyway."""
+    """The ids the registry has no record for (its own, or merged into another), asked in as
+    few requests as the URL allows. An unreachable registry is bad input here: nothing is
+    added, and the message says how to add the trials anyway."""
     if not nct_ids:
         return []
-    params = {"filter.ids": ",".join(nct_ids), "fields": "NCTId|NCTIdAlias", "pageSize": 1000}
     try:
         with registry_client(settings, attempts=2) as client:
-            known = {nct_id for study in client.list_studies(params) for nct_id in study_ids(study)}
+            known = client.known_ids(nct_ids)
     except RegistryError as exc:
         raise BadInput(
             f"could not ask the registry whether it has {', '.join(nct_ids)} ({exc}); "

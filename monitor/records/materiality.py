@@ -82,7 +82,7 @@ def _date(field: str, old: Any, new: Any) -> Rating:
 
 
 def _enrollment(field: str, old: Any, new: Any) -> Rating:
-    before, after = (_count(value) for value in (old, new))
+    before, after = (enrollment_count(value) for value in (old, new))
     if before and after is not None and after <= before * (1 - ENROLLMENT_CUT):
         return Rating(Materiality.HIGH, f"enrollment cut {round(100 * (1 - after / before))}%")
     return Rating(Materiality.MEDIUM, "enrollment changed")
@@ -126,7 +126,8 @@ def _day(struct: Any) -> dt.date | None:
     return dt.date(parsed[0], parsed[1], parsed[2])
 
 
-def _count(enrollment: Any) -> int | None:
+def enrollment_count(enrollment: Any) -> int | None:
+    """An enrollment's count, where the registry's is a whole number."""
     count = enrollment.get("count") if isinstance(enrollment, dict) else None
     return count if isinstance(count, int) and not isinstance(count, bool) else None
 

@@ -7,7 +7,7 @@ when it is written, not discovered when nothing arrives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,7 @@ from monitor.errors import BadInput
 from monitor.records.countries import country_identity
 from monitor.records.events import Category
 from monitor.records.folding import fold_name
-from monitor.records.materiality import Materiality, days_between, rate
+from monitor.records.materiality import Materiality, days_between, enrollment_count, rate
 
 LEVEL_ORDER = {Materiality.LOW: 0, Materiality.MEDIUM: 1, Materiality.HIGH: 2}
 
@@ -173,15 +173,10 @@ def _slip(rule: Rule, change: Change) -> bool:
 def _enrollment(rule: Rule, change: Change) -> bool:
     if not rule.min_enrollment_change or change.category != Category.ENROLLMENT:
         return True
-    before, after = (_count(value) for value in (change.old, change.new))
+    before, after = (enrollment_count(value) for value in (change.old, change.new))
     if before is None or after is None or before == 0:
         return True
     return abs(after - before) * 100 >= rule.min_enrollment_change * before
-
-
-def _count(enrollment: Any) -> int | None:
-    count = enrollment.get("count") if isinstance(enrollment, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 CONDITIONS: list[Callable[[Rule, Change], bool]] = [
@@ -192,7 +187,3 @@ CONDITIONS: list[Callable[[Rule, Change], bool]] = [
     _slip,
     _enrollment,
 ]
-
-
-def allowed_by_all(rules: Iterable[Rule], change: Change) -> bool:
-    return all(rule.allows(change) for rule in rules)

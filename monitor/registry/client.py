@@ -166,6 +166,16 @@ class RegistryClient:
             raise failure
         return dates
 
+    def known_ids(self, nct_ids: list[str]) -> set[str]:
+        """Which of `nct_ids` the registry has a record for (its own, or merged into another),
+        asking for ids and aliases only, as many per request as the URL allows."""
+        known: set[str] = set()
+        for chunk in self._chunks(nct_ids, UPDATE_DATES_BATCH):
+            params = {"filter.ids": ",".join(chunk), "fields": "NCTId|NCTIdAlias"}
+            for study in self.list_studies({**params, "pageSize": PAGE_SIZE}):
+                known.update(study_ids(study))
+        return known
+
     def updated_since(self, since: str, *, cheaper_than: int) -> dict[str, str | None] | None:
         """The last update post date of every study the registry updated since `since`
         (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page): what it costs depends on how
