@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import math
 import re
 import sys
 import threading
@@ -204,12 +205,8 @@ class RegistryServer:
         return 200, '{"study": ' + versions[number][1] + "}"
 
     def _list_answer(self, params: dict[str, list[str]]) -> tuple[int, str]:
-        if "filter.advanced" in params:
-            return self._updated_since(params)
         if "filter.ids" not in params:
-            if any(_unbalanced(values[0]) for key, values in params.items() if key[:6] == "query."):
-                return 400, "invalid search expression"
-            return self._page(self._search(params), params)
+            return self._search(params)
         asked = params.get("filter.ids", [""])[0].split(",")
         # as the registry's filter.ids does: an id matches its own record and any record
         # that lists it among its merged ids (nctIdAliases)
@@ -228,18 +225,6 @@ class RegistryServer:
             )
         return self._page([self.studies[i] for i in wanted if i in self.studies], params)
 
-    def _updated_since(self, params: dict[str, list[str]]) -> tuple[int, str]:
-        """`AREA[LastUpdatePostDate]RANGE[date,MAX]`: every study updated since the date, with
-        only its id and date, in id order, like the registry's answer to that expression."""
-        since = re.fullmatch(
-            r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d\d-\d\d),MAX\]",
-            params["filter.advanced"][0],
-        )
-        if since is None:
-            return 400, "invalid search expression"
-        updated = sorted(i for i, date in self.update_dates.items() if date >= since.group(1))
-        return self._page([self._update_date_only(nct_id) for nct_id in updated], params)
-
     def _update_date_only(self, nct_id: str) -> str:
         """The study with only its id (and the old ids merged into it) and update date."""
         if nct_id not in self.update_dates:
@@ -257,40 +242,40 @@ class RegistryServer:
             }
         )
 
-    def _search(self, params: dict[str, list[str]]) -> list[str]:
-        """Studies whose JSON contains query.term / query.cond / query.intr, in id order,
-        cut down to the requested `fields` like the registry does."""
+    def _search(self, params: dict[str, list[str]]) -> tuple[int, str]:
+        """Studies matching every search area and filter asked, in id order, cut down to the
+        requested `fields` as the registry does. The text areas match as substrings of
+        what they search (`query.term`, `query.cond`, `query.intr`: the whole record;
+        `query.spons`: sponsor and collaborators; `query.locn`: the sites' places);
+        `filter.geo` by great-circle distance to any site's geoPoint; `filter.advanced` in
+        the small part of Essie trialwatch writes (`search_filter`)."""
+        asked = {key: values[0] for key, values in params.items()}
+        if any(
+            _unbalanced(value) for key, value in asked.items() if key[:6] in ("query.", "filter")
+        ):
+            return 400, "invalid search expression"
+        try:
+            keep = search_filter(asked, self.update_dates)
+        except ValueError as exc:
+            return 400, str(exc)
+        fields = asked.get("fields")
+        known = {*FIELD_PATHS, *SITE_FIELD_KEYS}
+        if fields and not set(fields.split("|")) <= known:
+            return 400, f"the look-alike does not serve fields {fields!r}"
         found = []
         for nct_id in sorted(self.studies):
-            study = json.loads(self.studies[nct_id])
-            text = json.dumps(study).lower()
-            words = [
-                params[key][0].lower()
-                for key in ("query.term", "query.cond", "query.intr")
-                if key in params
-            ]
-            statuses = params.get("filter.overallStatus", [""])[0].split(",")
-            status = study["protocolSection"]["statusModule"].get("overallStatus")
-            if all(word in text for word in words) and (statuses == [""] or status in statuses):
-                found.append(json.dumps(self._only_match_fields(study)))
-        return found
-
-    @staticmethod
-    def _only_match_fields(study: dict[str, Any]) -> dict[str, Any]:
-        section = study["protocolSection"]
-        return {
-            "protocolSection": {
-                "identificationModule": {
-                    k: section["identificationModule"].get(k)
-                    for k in ("nctId", "briefTitle", "acronym")
-                },
-                "statusModule": {"overallStatus": section["statusModule"].get("overallStatus")},
-                "designModule": {"phases": section.get("designModule", {}).get("phases", [])},
-                "sponsorCollaboratorsModule": {
-                    "leadSponsor": section["sponsorCollaboratorsModule"]["leadSponsor"]
-                },
-            }
-        }
+            if not keep.by_date(nct_id):
+                continue
+            if keep.needs_record:
+                study = json.loads(self.studies[nct_id])
+                if not keep.by_record(study):
+                    continue
+            if fields == "NCTId|NCTIdAlias|LastUpdatePostDate":
+                found.append(self._update_date_only(nct_id))
+            else:
+                study = json.loads(self.studies[nct_id])
+                found.append(json.dumps(only_fields(study, fields) if fields else study))
+        return self._page(found, params)
 
     def _page(self, found: list[str], params: dict[str, list[str]]) -> tuple[int, str]:
         size = min(int(params.get("pageSize", ["0"])[0]) or 10, self.max_page_size)
@@ -385,6 +370,229 @@ class RegistryServer:
                 pass
 
         return Handler
+
+
+# The `fields` names trialwatch asks for, where they sit in a record (under protocolSection),
+# and the sites' fields (under contactsLocationsModule.locations[]).
+FIELD_PATHS = {
+    "NCTId": ("identificationModule", "nctId"),
+    "NCTIdAlias": ("identificationModule", "nctIdAliases"),
+    "BriefTitle": ("identificationModule", "briefTitle"),
+    "Acronym": ("identificationModule", "acronym"),
+    "OverallStatus": ("statusModule", "overallStatus"),
+    "LastUpdatePostDate": ("statusModule", "lastUpdatePostDateStruct"),
+    "Phase": ("designModule", "phases"),
+    "LeadSponsorName": ("sponsorCollaboratorsModule", "leadSponsor", "name"),
+}
+SITE_FIELD_KEYS = {
+    "LocationFacility": "facility",
+    "LocationCity": "city",
+    "LocationState": "state",
+    "LocationZip": "zip",
+    "LocationCountry": "country",
+    "LocationStatus": "status",
+    "LocationGeoPoint": "geoPoint",
+}
+DISTANCE = re.compile(r"distance\((-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?)(km|mi)?\)")
+UPDATED_SINCE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d\d-\d\d),MAX\]")
+
+
+def only_fields(study: dict[str, Any], fields: str) -> dict[str, Any]:
+    """The study cut down to `fields` (names as `fields=` takes them), like the registry."""
+    section = study.get("protocolSection", {})
+    kept: dict[str, Any] = {}
+    for name in fields.split("|"):
+        if name in FIELD_PATHS:
+            *parents, leaf = FIELD_PATHS[name]
+            value: Any = section
+            for key in (*parents, leaf):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                into = kept
+                for key in parents:
+                    into = into.setdefault(key, {})
+                into[leaf] = value
+    site_keys = [SITE_FIELD_KEYS[name] for name in fields.split("|") if name in SITE_FIELD_KEYS]
+    locations = section.get("contactsLocationsModule", {}).get("locations") or []
+    if site_keys and locations:
+        kept["contactsLocationsModule"] = {
+            "locations": [
+                {key: site[key] for key in site_keys if key in site} for site in locations
+            ]
+        }
+    return {"protocolSection": kept}
+
+
+@dataclass
+class SearchFilter:
+    """A search's areas and filters as tests on a study: the update-date range (kept apart
+    so a bare "updated since" listing never parses a record) and the rest."""
+
+    update_dates: dict[str, str]
+    since: str | None = None
+    tests: list[Any] = field(default_factory=list)
+
+    def by_date(self, nct_id: str) -> bool:
+        return self.since is None or self.update_dates.get(nct_id, "") >= self.since
+
+    @property
+    def needs_record(self) -> bool:
+        return bool(self.tests)
+
+    def by_record(self, study: dict[str, Any]) -> bool:
+        return all(test(study) for test in self.tests)
+
+
+def search_filter(asked: dict[str, str], update_dates: dict[str, str]) -> SearchFilter:
+    """What the search areas and filters of a `/studies` request keep; ValueError for what
+    the registry (or this look-alike) cannot read."""
+    keep = SearchFilter(update_dates)
+    areas = {
+        "query.term": _whole_record,
+        "query.cond": _whole_record,
+        "query.intr": _whole_record,
+        "query.spons": _sponsors,
+        "query.locn": _places,
+    }
+    for key, text_of in areas.items():
+        if key in asked:
+            keep.tests.append(_containing(asked[key], text_of))
+    if "filter.overallStatus" in asked:
+        statuses = set(re.split(r"[,|]", asked["filter.overallStatus"]))
+        keep.tests.append(
+            lambda study: study["protocolSection"]["statusModule"].get("overallStatus") in statuses
+        )
+    if "filter.geo" in asked:
+        keep.tests.append(_within(asked["filter.geo"]))
+    for part in _split_top(asked.get("filter.advanced", ""), " AND "):
+        since = UPDATED_SINCE.fullmatch(part.strip())
+        if since:
+            keep.since = since.group(1)
+        elif part.strip():
+            keep.tests.append(_essie(part))
+    return keep
+
+
+def _containing(word: str, text_of: Any) -> Any:
+    """A search area's test: the word, in any case, in the text the area searches."""
+    return lambda study: word.lower() in text_of(study)
+
+
+def _whole_record(study: dict[str, Any]) -> str:
+    return json.dumps(study).lower()
+
+
+def _sponsors(study: dict[str, Any]) -> str:
+    module = study["protocolSection"].get("sponsorCollaboratorsModule", {})
+    names = [module.get("leadSponsor", {}).get("name", "")]
+    names += [one.get("name", "") for one in module.get("collaborators", [])]
+    return " | ".join(names).lower()
+
+
+def _places(study: dict[str, Any]) -> str:
+    """Each site's facility, city, state, zip and country, a line each."""
+    locations = study["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])
+    keys = ("facility", "city", "state", "zip", "country")
+    return "\n".join(" ".join(str(site.get(key, "")) for key in keys) for site in locations).lower()
+
+
+def _within(expression: str) -> Any:
+    """`distance(lat,lon,50mi)`: a site's geoPoint within that many miles (or km)."""
+    found = DISTANCE.fullmatch(expression)
+    if found is None:
+        raise ValueError("invalid filter.geo")
+    lat, lon, far = (float(found.group(n)) for n in (1, 2, 3))
+    limit_km = far * (1.609344 if (found.group(4) or "mi") == "mi" else 1.0)
+
+    def test(study: dict[str, Any]) -> bool:
+        locations = study["protocolSection"].get("contactsLocationsModule", {}).get("locations", [])
+        points = [site["geoPoint"] for site in locations if "geoPoint" in site]
+        return any(_km((lat, lon), (p["lat"], p["lon"])) <= limit_km for p in points)
+
+    return test
+
+
+def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def _essie(expression: str) -> Any:
+    """The part of Essie trialwatch writes: AND and OR, brackets, `AREA[Phase]PHASE2`,
+    `AREA[StudyType]...`, `AREA[OverallStatus]...` and `RANGE[a,b]` on `EnrollmentCount` and
+    `LastUpdatePostDate`."""
+    expression = expression.strip()
+    for operator, combine in ((" OR ", any), (" AND ", all)):
+        parts = _split_top(expression, operator)
+        if len(parts) > 1:
+            tests = [_essie(part) for part in parts]
+            return lambda study: combine(test(study) for test in tests)
+    if expression.startswith("(") and _closes_at_end(expression):
+        return _essie(expression[1:-1])
+    area = re.fullmatch(r"AREA\[(\w+)\](.+)", expression)
+    if area is None:
+        raise ValueError(f"the look-alike cannot read {expression!r}")
+    name, value = area.groups()
+    ranged = re.fullmatch(r"RANGE\[([^,\]]+),([^\]]+)\]", value)
+    read = {
+        "Phase": lambda s: s["protocolSection"].get("designModule", {}).get("phases", []),
+        "StudyType": lambda s: [s["protocolSection"].get("designModule", {}).get("studyType")],
+        "OverallStatus": lambda s: [s["protocolSection"]["statusModule"].get("overallStatus")],
+        "EnrollmentCount": lambda s: [
+            s["protocolSection"].get("designModule", {}).get("enrollmentInfo", {}).get("count")
+        ],
+        "LastUpdatePostDate": lambda s: [
+            s["protocolSection"]["statusModule"].get("lastUpdatePostDateStruct", {}).get("date")
+        ],
+    }.get(name)
+    if read is None:
+        raise ValueError(f"the look-alike cannot read AREA[{name}]")
+    if ranged:
+        low, high = ranged.groups()
+        number = name == "EnrollmentCount"
+
+        def bound(text: str) -> Any:
+            return float(text) if number else text
+
+        def in_range(study: dict[str, Any]) -> bool:
+            return any(
+                value is not None
+                and (low == "MIN" or value >= bound(low))
+                and (high == "MAX" or value <= bound(high))
+                for value in read(study)
+            )
+
+        return in_range
+    return lambda study: value in read(study)
+
+
+def _split_top(expression: str, operator: str) -> list[str]:
+    """`expression` split at `operator` outside brackets."""
+    parts, depth, start, at = [], 0, 0, 0
+    while at < len(expression):
+        char = expression[at]
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth == 0 and expression.startswith(operator, at):
+            parts.append(expression[start:at])
+            at += len(operator)
+            start = at
+            continue
+        at += 1
+    return [*parts, expression[start:]]
+
+
+def _closes_at_end(expression: str) -> bool:
+    """Whether the bracket opening `expression` closes at its last character."""
+    depth = 0
+    for at, char in enumerate(expression):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return at == len(expression) - 1
+    return False
 
 
 def _unbalanced(expression: str) -> bool:

@@ -32,7 +32,7 @@ def test_first_check_is_a_baseline_then_entries_and_exits_are_events(trialwatch,
         trialwatch(
             "watch", "query", "cart-lupus", "--condition", "lupus", "--status", "recruiting"
         ).stdout
-        == "Watching search cart-lupus\n"
+        == "Watching search cart-lupus: condition=lupus, status=RECRUITING\n"
     )
     baseline = trialwatch("check", "--json").json()
     assert baseline["changes"] == []

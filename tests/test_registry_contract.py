@@ -14,7 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
+from monitor.jobs.searches import fetch_matches
 from monitor.registry.client import RegistryClient
+from monitor.registry.searches import TEXT_AREAS, Near, make_search
 from tests.conftest import SEED_FILES, load_seed, study_with_id
 
 CONTRACT = Path(__file__).parent / "contract"
@@ -109,8 +111,9 @@ def test_an_alias_answers_301_to_the_current_study_as_documented(api, registry):
 
 
 def test_what_trialwatch_asks_is_what_the_document_allows(registry):
-    """Every parameter of every request a check sends: known to the document, and of the
-    documented form (NCT ids, field names, page sizes)."""
+    """Every parameter of every request a check sends, a search with every area and filter
+    among them: known to the document, and of the documented form (NCT ids, field names,
+    page sizes, statuses, the distance function)."""
     ids = [f"NCT0000000{n}" for n in range(1, 4)]
     registry.put(*(study_with_id(nct_id) for nct_id in ids), load_seed())
     with RegistryClient(registry.url, request_interval=0, backoff_base=0) as client:
@@ -119,6 +122,18 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
         client.updated_since("2026-01-01", cheaper_than=2)
         list(client.fetch_studies([*ids, "NCT05869955"], batch_size=2))
         client.fetch_study("NCT05869955")
+        every_area = make_search(
+            "every-area",
+            **{option: "lupus" for option in TEXT_AREAS},
+            near=Near.parse("42.36254,-71.06975", "50mi"),
+            statuses=("RECRUITING", "NOT_YET_RECRUITING"),
+            phases=("PHASE2", "PHASE3"),
+            study_type="INTERVENTIONAL",
+            advanced="AREA[EnrollmentCount]RANGE[10,MAX]",
+        )
+        fetch_matches(client, every_area, updated_since="2026-11-30")
+    asked = {name for request in registry.requests for name in request.params}
+    assert {"query.spons", "query.locn", "filter.geo", "filter.overallStatus"} <= asked
     documented = {p["name"]: p for p in API["paths"]["/studies"]["get"]["parameters"]}
     for request in registry.requests:
         if request.path != "/studies":
@@ -129,8 +144,10 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
             schema = documented[name]["schema"]
             if schema["type"] == "array":
                 items = re.split(r"[,|]", value)
-                jsonschema.validate(items, schema)
+                jsonschema.validate(items, schema | {"components": API["components"]})
             elif schema["type"] == "integer":
                 jsonschema.validate(int(value), schema)
             elif schema["type"] == "boolean":
                 assert value in ("true", "false")
+            else:
+                jsonschema.validate(value, schema)  # filter.geo's pattern among them

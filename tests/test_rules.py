@@ -183,7 +183,9 @@ def test_a_search_rule_tells_only_the_matches_it_asks_for(trialwatch, registry, 
         "watch", "query", "lupus", "--condition", "lupus", "--status", "recruiting",
         "--only", "new_trial",
     )  # fmt: skip
-    assert added.stdout == "Watching search lupus (told: new_trial)\n"
+    assert added.stdout == (
+        "Watching search lupus: condition=lupus, status=RECRUITING; told: new_trial\n"
+    )
     trialwatch("check")  # the search's baseline
     registry.put(lupus_trial(C, "A new lupus trial"))
     gone = lupus_trial(B)

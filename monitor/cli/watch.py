@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -18,53 +18,17 @@ from monitor.cli._app import (
     require_watched,
     utc_now,
 )
+from monitor.cli.options import (
+    RULE_OPTIONS,
+    rule_from_options,
+    rule_options,
+    search_criteria,
+    search_options,
+)
 from monitor.config import parse_address
 from monitor.errors import BadInput
-from monitor.records.rules import Rule, parse_rule
-from monitor.records.wording import STATUSES
-
-
-def rule_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The alert-rule options, one set for watches and searches (see `records.rules`)."""
-    options = [
-        click.option(
-            "--only",
-            metavar="KINDS",
-            help="Tell only these kinds of change, comma-separated (site_status,date,...).",
-        ),
-        click.option(
-            "--country",
-            metavar="COUNTRIES",
-            help="Tell a site's changes only in these countries (ISO codes or names).",
-        ),
-        click.option("--state", metavar="STATES", help="Likewise for states or provinces."),
-        click.option(
-            "--level",
-            type=click.Choice(["high", "medium", "low"]),
-            help="Tell only changes at least this material (see the materiality table).",
-        ),
-        click.option(
-            "--min-slip",
-            type=click.IntRange(min=0),
-            metavar="DAYS",
-            help="Tell dates moved this far.",
-        ),
-        click.option(
-            "--min-enrollment-change",
-            type=click.IntRange(min=0),
-            metavar="PERCENT",
-            help="Tell enrollment moved by this share.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def rule_from_options(given: dict[str, Any], *, where: str) -> Rule | None:
-    """The rule the options wrote, or None when none was given."""
-    written = {key: value for key, value in given.items() if value is not None}
-    return parse_rule(written, where=where) if written else None
+from monitor.records.rules import Rule
+from monitor.registry.searches import Search, make_search
 
 
 @cli.group()
@@ -164,7 +128,7 @@ def _parse_option_address(value: str) -> str:
 
 
 @watch.command("edit")
-@click.argument("nct_id", metavar="NCT")
+@click.argument("target", metavar="NCT|SEARCH")
 @click.option("--label", help="A new label ('' removes it).")
 @click.option(
     "--to",
@@ -182,21 +146,50 @@ def _parse_option_address(value: str) -> str:
 )
 @click.option("--clear-rule", is_flag=True, help="Tell every change again (drop the rule).")
 @rule_options
+@search_options
+@click.option(
+    "--follow/--no-follow",
+    default=None,
+    help="A search: start (or stop) watching every trial that enters it.",
+)
 @pass_context
 def watch_edit(
     ctx: Context,
     /,
-    nct_id: str,
+    target: str,
     label: str | None,
     recipients: tuple[str, ...],
     channels: tuple[str, ...],
     clear_rule: bool,
-    **rule: str | int | None,
+    follow: bool | None,
+    **options: Any,
 ) -> None:
-    """Change a watched trial's label, recipients, channels or rule; what is not given stays."""
-    [watched] = parse_ids((nct_id,))
-    require_watched(ctx.store, [watched])
+    """Change a watched trial's label, recipients, channels or rule, or a watched search's
+    criteria, following or rule; what is not given stays. A search whose criteria change
+    starts again from a baseline (its next check tells nothing)."""
+    rule = {key: options.pop(key) for key in RULE_OPTIONS}
     rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit")
+    criteria = search_criteria(options)
+    stored = {search.name: search for search in ctx.store.search_rows()}
+    if target in stored:
+        for name, value in (("--label", label), ("--to", recipients), ("--notify", channels)):
+            if value:
+                raise BadInput(
+                    f"{name}: a search has no {name[2:]}; its matches are told like any change"
+                )
+        row = stored[target]
+        search = Search.from_json(target, row.params, follow=row.follow)
+        edited = make_search(
+            target, **search.criteria() | criteria, follow=row.follow if follow is None else follow
+        )
+        _store_search(ctx, edited, rules if rules is not None else row.rule, verb="Edited")
+        return
+    if criteria or follow is not None:
+        raise BadInput(
+            f"{target}: no watched search of that name (search options are for searches)"
+        )
+    [watched] = parse_ids((target,))
+    require_watched(ctx.store, [watched])
     addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
     names = [name for name in channels if name] if channels else None
     _require_channels(ctx, names or [])
@@ -234,47 +227,28 @@ def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
 
 @watch.command("query")
 @click.argument("name")
-@click.option("--term", help="Free-text search (query.term).")
-@click.option("--condition", help="Condition or disease (query.cond).")
-@click.option("--intervention", help="Intervention or treatment (query.intr).")
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice(STATUSES, case_sensitive=False),
-    help="Only trials with this overall status (repeatable).",
-)
+@search_options
 @click.option("--follow", is_flag=True, help="Start watching every trial that enters the search.")
 @rule_options
 @pass_context
-def watch_query(
-    ctx: Context,
-    /,
-    name: str,
-    term: str | None,
-    condition: str | None,
-    intervention: str | None,
-    statuses: tuple[str, ...],
-    follow: bool,
-    **rule: str | int | None,
-) -> None:
+def watch_query(ctx: Context, /, name: str, follow: bool, **options: Any) -> None:
     """Watch a registry search: report trials entering or leaving it; its first check is a
-    baseline."""
-    from monitor.jobs.searches import make_search
-
-    search = make_search(
-        name,
-        term=term,
-        condition=condition,
-        intervention=intervention,
-        statuses=tuple(status.upper() for status in statuses),
-        follow=follow,
-    )
+    baseline. Giving an existing NAME replaces that search."""
+    rule = {key: options.pop(key) for key in RULE_OPTIONS}
     rules = rule_from_options(rule, where="watch query")
+    search = make_search(name, **search_criteria(options), follow=follow)
+    _store_search(ctx, search, rules, verb="Updated")
+
+
+def _store_search(ctx: Context, search: Search, rules: Rule | None, *, verb: str) -> None:
+    """Store a search (new, replaced or edited) and say what it now asks."""
     stored = search.to_json() | ({"rule": rules.to_json()} if rules else {})
-    is_new = ctx.store.add_search(search.name, stored, follow=follow, now=utc_now())
-    told = f" (told: {rules.describe()})" if rules else ""
-    ctx.say(f"{'Watching' if is_new else 'Updated'} search {search.name}{told}")
+    is_new = ctx.store.add_search(search.name, stored, follow=search.follow, now=utc_now())
+    told = f"; told: {rules.describe()}" if rules and not rules.is_empty else ""
+    follows = "; follows new matches" if search.follow else ""
+    ctx.say(
+        f"{'Watching' if is_new else verb} search {search.name}: {search.describe()}{follows}{told}"
+    )
 
 
 @watch.command("list")
@@ -308,7 +282,7 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
             (
                 (
                     row.name,
-                    _criteria(row.params),
+                    Search.from_json(row.name, row.params, follow=row.follow).describe(),
                     "yes" if row.follow else "no",
                     row.matches,
                     _when(row.last_checked_at),
@@ -351,10 +325,6 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
 def _when(timestamp: str | None) -> str:
     """`2026-06-02T07:00:03Z` -> `2026-06-02 07:00` (UTC): short enough to stay whole."""
     return timestamp[:16].replace("T", " ") if timestamp else "-"
-
-
-def _criteria(params: dict[str, object]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in params.items() if value)
 
 
 def _check_status(last_error: str | None, last_checked_at: str | None) -> str:

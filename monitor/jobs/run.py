@@ -17,6 +17,7 @@ from monitor.errors import RegistryError
 from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.jobs.searches import check_searches, stored_searches
 from monitor.registry.client import RegistryClient
+from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def recorded_check(
 ) -> CheckOutcome:
     """Check `nct_ids` (None: every watched trial) and record the run.
 
-    Watched searches run first (a followed match is then checked in the same run). When the
+    Watched searches run after learning which trials moved (they share the registry's list of
+    updated studies); a match they start following is checked in the same run. When the
     registry's data timestamp has not moved since the last complete check, only trials and
     searches never checked or whose last check failed are fetched (unless `force`).
     """
@@ -84,10 +86,9 @@ def recorded_check(
             and timestamp is not None
             and timestamp == store.last_complete_data_timestamp()
         )
-        searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
-        search_events, search_errors = check_searches(store, client, searches, now=clock())
-        ids = nct_ids if nct_ids is not None else store.watched_ids()  # now with followed matches
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
+        updates = UpdatedSince(client)  # learnt once, for the trials and the searches
+        ids = nct_ids if nct_ids is not None else store.watched_ids()
         to_fetch = ids
         if unchanged and not full:
             to_fetch = store.unsettled_ids(ids)
@@ -97,7 +98,14 @@ def recorded_check(
                 len(to_fetch),
             )
         elif nct_ids is None and not full:
-            to_fetch = moved_ids(store, client, ids)
+            to_fetch = moved_ids(store, client, ids, updates=updates)
+        searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
+        search_events, search_errors = check_searches(
+            store, client, searches, now=clock(), full=full, updates=updates
+        )
+        if nct_ids is None:  # a followed match is checked in the same run
+            followed = sorted(set(store.watched_ids()) - set(ids))
+            ids, to_fetch = [*ids, *followed], [*to_fetch, *followed]
         confirmed = sorted(set(ids) - set(to_fetch))
         store.confirm_unchanged(confirmed, now=clock())
         outcome = check_trials(
@@ -125,10 +133,9 @@ def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:
     return age >= dt.timedelta(days=settings.full_check_days)
 
 
-UPDATE_OVERLAP_DAYS = 2  # the registry posts on US Eastern days, our clock is UTC: margin
-
-
-def moved_ids(store: Store, client: RegistryClient, nct_ids: list[str]) -> list[str]:
+def moved_ids(
+    store: Store, client: RegistryClient, nct_ids: list[str], *, updates: UpdatedSince
+) -> list[str]:
     """Phase one of a daily check: the trials whose last-update date moved since their last
     fetch (or that were never fetched, or failed last time). Whichever takes fewer requests:
     the registry's list of everything updated since the earliest of these trials' last checks
@@ -141,7 +148,7 @@ def moved_ids(store: Store, client: RegistryClient, nct_ids: list[str]) -> list[
         by_id = client.requests_by_id(len(nct_ids))
         if earliest is not None and by_id > 1:  # one request by id: nothing can beat it
             since = dt.date.fromisoformat(earliest[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
-            everything = client.updated_since(since.isoformat(), cheaper_than=by_id)
+            everything = updates.since(since.isoformat(), cheaper_than=by_id)
         dates = everything if everything is not None else client.fetch_update_dates(nct_ids)
     except RegistryError as exc:
         logger.info("update dates unavailable (%s): fetching every trial", exc)

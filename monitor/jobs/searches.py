@@ -1,54 +1,32 @@
-"""Watched searches: a stored registry query whose matches are listed on every check; trials
-entering it are `new_trial` events and trials leaving it `left_query` events.
+"""Watched searches: a stored registry query whose matches are followed on every check;
+trials entering it are `new_trial` events and trials leaving it `left_query` events.
+
+A search's cost follows what changed: on a daily check a search of more than one page asks
+only for its matches updated since its last check, and learns which matches left it from
+the registry's list of updated studies (shared with the trials' check). A trial that leaves
+a search without an update of its own is caught on the full pass (`full_check_days`), when
+every match is listed again, as on a search's first check.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.errors import BadInput, MalformedResponse, RegistryError
+from monitor.errors import MalformedResponse, RegistryError
 from monitor.jobs.check import TrialError
 from monitor.records.events import Category, ChangeEvent, make_event
+from monitor.records.places import km
 from monitor.records.wording import readable_code, readable_status
-from monitor.registry.client import RegistryClient
-from monitor.registry.record import search_match_fields
+from monitor.registry.client import PAGE_SIZE, RegistryClient
+from monitor.registry.record import MatchSite, search_match_fields
+from monitor.registry.searches import Near, Search
+from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
 from monitor.store import Store
 
-SEARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# Only what a match needs: the list of a big search stays small.
-MATCH_FIELDS = "NCTId|BriefTitle|Acronym|OverallStatus|Phase|LeadSponsorName"
-PAGE_SIZE = 1000
-
-
-@dataclass(frozen=True)
-class Search:
-    name: str
-    term: str | None = None
-    condition: str | None = None
-    intervention: str | None = None
-    statuses: tuple[str, ...] = ()
-    follow: bool = False
-
-    def params(self) -> dict[str, str]:
-        """The registry's query parameters for this search."""
-        params = {
-            "query.term": self.term,
-            "query.cond": self.condition,
-            "query.intr": self.intervention,
-            "filter.overallStatus": ",".join(self.statuses) or None,
-        }
-        return {key: value for key, value in params.items() if value}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "term": self.term,
-            "condition": self.condition,
-            "intervention": self.intervention,
-            "statuses": list(self.statuses),
-        }
+OPEN_SITE = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 
 
 @dataclass(frozen=True)
@@ -58,37 +36,78 @@ class Match:
     phase: str | None
     sponsor: str | None
     status: str | None
+    sites: tuple[MatchSite, ...] = ()
 
 
-def make_search(name: str, **query: Any) -> Search:
-    """Validate a search from the command line: a plain name and at least one criterion."""
-    if not SEARCH_NAME.fullmatch(name):
-        raise BadInput(f"bad search name {name!r}: use letters, digits, '.', '_' or '-'")
-    search = Search(name, **query)
-    if not search.params():
-        raise BadInput("a search needs --term, --condition, --intervention or --status")
-    return search
+@dataclass(frozen=True)
+class NearbySite:
+    """The site that brought a trial into a distance search: the nearest open one (else the
+    nearest), and how many others are within the radius."""
+
+    site: MatchSite
+    distance: float
+    near: Near
+    others: int
+
+    def describe(self) -> str:
+        """`Massachusetts General Hospital, Boston, 12 miles, Recruiting`."""
+        one, many = ("mile", "miles") if self.near.unit == "mi" else ("km", "km")
+        away = round(self.distance)
+        distance = f"under 1 {one}" if away < 1 else f"{away} {one if away == 1 else many}"
+        status = readable_status(self.site["status"]) if self.site["status"] else None
+        text = ", ".join(
+            part for part in (self.site["facility"], self.site["city"], distance, status) if part
+        )
+        if self.others:
+            sites = "site" if self.others == 1 else "sites"
+            text += f" (and {self.others} more {sites} within {self.near.distance:g} {many})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "facility": self.site["facility"],
+            "city": self.site["city"],
+            "state": self.site["state"],
+            "country": self.site["country"],
+            "status": self.site["status"],
+            "distance": round(self.distance, 1),
+            "unit": self.near.unit,
+            "others_within": self.others,
+        }
+
+
+def nearby_site(near: Near, sites: tuple[MatchSite, ...]) -> NearbySite | None:
+    """The site a patient near `near` would go to: open sites first, nearest first."""
+    within = []
+    for site in sites:
+        if site["point"] is not None:
+            distance = near.away(km((near.lat, near.lon), site["point"]))
+            if distance <= near.distance * 1.001:  # the registry's rounding aside
+                within.append((site["status"] not in OPEN_SITE, distance, site))
+    if not within:
+        return None
+    _, distance, site = min(within, key=lambda found: found[:2])
+    return NearbySite(site, distance, near, len(within) - 1)
 
 
 def stored_searches(store: Store, *, unsettled_only: bool = False) -> list[Search]:
     """The searches to run; `unsettled_only`: those never checked or whose last check failed."""
     return [
-        Search(
-            row.name,
-            row.params["term"],
-            row.params["condition"],
-            row.params["intervention"],
-            tuple(row.params["statuses"]),
-            row.follow,
-        )
+        Search.from_json(row.name, row.params, follow=row.follow)
         for row in store.search_rows()
         if not unsettled_only or row.last_checked_at is None or row.last_error
     ]
 
 
-def fetch_matches(client: RegistryClient, search: Search) -> list[Match]:
-    """Every trial the search matches, on every page."""
-    params = {**search.params(), "fields": MATCH_FIELDS, "pageSize": PAGE_SIZE}
+def fetch_matches(
+    client: RegistryClient, search: Search, *, updated_since: str | None = None
+) -> list[Match]:
+    """Every trial the search matches (updated since a date, if given), on every page."""
+    params = {
+        **search.params(updated_since=updated_since),
+        "fields": search.fields(),
+        "pageSize": PAGE_SIZE,
+    }
     try:
         return [_match(study) for study in client.list_studies(params)]
     except RegistryError as exc:
@@ -107,27 +126,63 @@ def _match(study: dict[str, Any]) -> Match:
         raise MalformedResponse(f"{exc} in a search answer") from exc
 
 
+@dataclass(frozen=True)
+class SearchAnswer:
+    """What one check learned of a search: every match now (id -> title), those that
+    entered it, and those that left it (id -> title)."""
+
+    matches: dict[str, str]
+    entered: list[Match]
+    left: dict[str, str]
+
+
+def ask_search(
+    client: RegistryClient,
+    search: Search,
+    before: dict[str, str],
+    *,
+    since: str | None,
+    updates: UpdatedSince,
+) -> SearchAnswer:
+    """The search's matches: only those updated `since` a date when that costs fewer
+    requests than listing every match (the list of updated studies tells which of the old
+    matches were updated and are no longer in it); otherwise every match."""
+    pages = -(-len(before) // PAGE_SIZE)
+    updated = None if since is None else updates.since(since, cheaper_than=pages - 1)
+    if updated is None:
+        listed = {match.nct_id: match for match in fetch_matches(client, search)}
+        left = {nct_id: title for nct_id, title in before.items() if nct_id not in listed}
+    else:
+        listed = {m.nct_id: m for m in fetch_matches(client, search, updated_since=since)}
+        left = {
+            nct_id: title
+            for nct_id, title in before.items()
+            if nct_id in updated and nct_id not in listed
+        }
+    matches = {nct_id: title for nct_id, title in before.items() if nct_id not in left}
+    matches |= {nct_id: match.title for nct_id, match in listed.items()}
+    entered = [match for nct_id, match in sorted(listed.items()) if nct_id not in before]
+    return SearchAnswer(matches, entered, left)
+
+
 def _phases(codes: str | None) -> str | None:
     """`PHASE1, PHASE2` -> `Phase 1, Phase 2`."""
     return ", ".join(readable_code(code) for code in codes.split(", ")) if codes else None
 
 
-def diff_matches(
-    search: Search, before: dict[str, str], matches: list[Match], *, detected_at: str
-) -> list[ChangeEvent]:
-    """Events for trials that entered (`new_trial`) or left (`left_query`) the search."""
+def search_events(search: Search, answer: SearchAnswer, *, detected_at: str) -> list[ChangeEvent]:
+    """Events for trials that entered (`new_trial`) or left (`left_query`) the search; a
+    trial entering a distance search says which of its sites is near."""
     field = f"query:{search.name}"
-    now = {match.nct_id: match for match in matches}
     events = []
-    for match in sorted(now.values(), key=lambda match: match.nct_id):
-        if match.nct_id in before:
-            continue
+    for match in answer.entered:
         trial = {
             "title": match.title,
             "phase": match.phase,
             "sponsor": match.sponsor,
             "status": match.status,
         }
+        nearby = nearby_site(search.near, match.sites) if search.near else None
         event = make_event(
             match.nct_id,
             Category.NEW_TRIAL,
@@ -135,21 +190,25 @@ def diff_matches(
             None,
             match.title,
             detected_at=detected_at,
-            extra={"query": search.name, "trial": trial},
+            extra={"query": search.name, "trial": trial}
+            | ({"nearby_site": nearby.to_json()} if nearby else {}),
         )
         details = "; ".join(
             part
             for part in (_phases(match.phase), match.sponsor, readable_status(match.status))
             if part
         )
-        events.append(dataclasses.replace(event, summary=f"{event.summary} ({details})"))
-    for nct_id in sorted(set(before) - set(now)):
+        summary = f"{event.summary} ({details})"
+        if nearby:
+            summary = summary.replace(": ", f": {nearby.describe()}: ", 1)
+        events.append(dataclasses.replace(event, summary=summary))
+    for nct_id, title in sorted(answer.left.items()):
         events.append(
             make_event(
                 nct_id,
                 Category.LEFT_QUERY,
                 field,
-                before[nct_id],
+                title,
                 None,
                 detected_at=detected_at,
                 extra={"query": search.name},
@@ -159,27 +218,37 @@ def diff_matches(
 
 
 def check_searches(
-    store: Store, client: RegistryClient, searches: list[Search], *, now: str
+    store: Store,
+    client: RegistryClient,
+    searches: list[Search],
+    *,
+    now: str,
+    full: bool,
+    updates: UpdatedSince,
 ) -> tuple[list[ChangeEvent], list[TrialError]]:
-    """Run each search; its first check is a baseline. A failing search never stops the rest."""
+    """Run each search; its first check is a baseline, and on a full pass (`full`) every
+    match is listed. A failing search never stops the rest."""
     events: list[ChangeEvent] = []
     errors: list[TrialError] = []
+    last_checked = {row.name: row.last_checked_at for row in store.search_rows()}
     for search in searches:
+        checked = last_checked.get(search.name)
+        since = None if full or checked is None else _since(checked)
+        before = store.search_matches(search.name)
         try:
-            matches = fetch_matches(client, search)
+            answer = ask_search(client, search, before, since=since, updates=updates)
         except RegistryError as exc:
             store.save_search_error(search.name, str(exc))
             errors.append(TrialError(f"query:{search.name}", str(exc)))
             continue
-        before = store.search_matches(search.name)
-        found = (
-            []
-            if store.is_first_search_check(search.name)
-            else diff_matches(search, before, matches, detected_at=now)
-        )
+        found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]
-        store.save_search_check(
-            search.name, {m.nct_id: m.title for m in matches}, found, follow=followed, now=now
-        )
+        store.save_search_check(search.name, answer.matches, found, follow=followed, now=now)
         events += found
     return events, errors
+
+
+def _since(last_checked_at: str) -> str:
+    """The update date from which a search asks what changed: its last check, with margin."""
+    day = dt.date.fromisoformat(last_checked_at[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
+    return day.isoformat()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -180,12 +181,24 @@ def last_update_submitted(study: dict[str, Any]) -> str | None:
     return iso_date(field_at(study, "protocolSection", "statusModule", "lastUpdateSubmitDate"))
 
 
+class MatchSite(TypedDict):
+    """A site as a distance search's answer lists it (`Location*` fields)."""
+
+    facility: str | None
+    city: str | None
+    state: str | None
+    country: str | None
+    status: str | None
+    point: tuple[float, float] | None
+
+
 class MatchFields(TypedDict):
     nct_id: str
     title: str
     phase: str | None
     sponsor: str | None
     status: str | None
+    sites: tuple[MatchSite, ...]
 
 
 def search_match_fields(study: dict[str, Any]) -> MatchFields:
@@ -199,10 +212,30 @@ def search_match_fields(study: dict[str, Any]) -> MatchFields:
     codes = [code for code in phases if isinstance(code, str)] if isinstance(phases, list) else []
     sponsor = field_at(section, "sponsorCollaboratorsModule", "leadSponsor", "name")
     status = field_at(section, "statusModule", "overallStatus")
+    locations = field_at(section, "contactsLocationsModule", "locations")
     return {
         "nct_id": nct_id,
         "title": _text(title) or nct_id,
         "phase": _text(", ".join(codes)) or None,
         "sponsor": _text(sponsor),
         "status": _text(status),
+        "sites": tuple(
+            _match_site(location)
+            for location in (locations if isinstance(locations, list) else [])
+            if isinstance(location, dict)
+        ),
+    }
+
+
+def _match_site(location: dict[str, Any]) -> MatchSite:
+    lat, lon = field_at(location, "geoPoint", "lat"), field_at(location, "geoPoint", "lon")
+    numbers = all(type(value) in (int, float) and math.isfinite(value) for value in (lat, lon))
+    on_earth = numbers and -90 <= lat <= 90 and -180 <= lon <= 180
+    return {
+        "facility": _text(location.get("facility")),
+        "city": _text(location.get("city")),
+        "state": _text(location.get("state")),
+        "country": _text(location.get("country")),
+        "status": _text(location.get("status")),
+        "point": (float(lat), float(lon)) if on_earth else None,
     }

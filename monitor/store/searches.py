@@ -24,6 +24,11 @@ class StoredSearch:
     last_error: str | None
     matches: int
 
+    @property
+    def rule(self) -> Rule:
+        """What of its new and leaving matches is told (every one, without a rule)."""
+        return parse_rule(self.params.get("rule") or {}, where=f"search {self.name}")
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"follow": int(self.follow)}
 
@@ -32,15 +37,21 @@ class SearchQueries(StoreBase):
     """Queries about watched searches."""
 
     def add_search(self, name: str, params: dict[str, Any], *, follow: bool, now: str) -> bool:
-        """Store (or update) a search; returns whether it is new."""
+        """Store (or update) a search; returns whether it is new. A search whose criteria
+        changed starts again from a baseline: its next check tells nothing."""
         with self._writing():
-            is_new = not list(self.db.query("select 1 from queries where name = ?", [name]))
+            old = [
+                row["params"]
+                for row in self.db.query("select params from queries where name = ?", [name])
+            ]
             row = {"name": name, "params": json.dumps(params), "follow": int(follow)}
-            if is_new:
+            if not old:
                 self.db.table("queries").insert({**row, "created_at": now})
+            elif _criteria(json.loads(old[0])) != _criteria(params):
+                self.db.table("queries").update(name, row | {"last_checked_at": None})
             else:
                 self.db.table("queries").update(name, row)
-        return is_new
+        return not old
 
     def remove_search(self, name: str) -> None:
         """Stop watching a search; the events it made stay for the history."""
@@ -50,10 +61,7 @@ class SearchQueries(StoreBase):
 
     def search_rules(self) -> dict[str, Rule]:
         """Each search's alert rule (what of its new and leaving matches is told), by name."""
-        return {
-            search.name: parse_rule(search.params.get("rule") or {}, where=f"search {search.name}")
-            for search in self.search_rows()
-        }
+        return {search.name: search.rule for search in self.search_rows()}
 
     def search_rows(self) -> list[StoredSearch]:
         """Every search with its parameters and match count, by name."""
@@ -78,10 +86,6 @@ class SearchQueries(StoreBase):
     def search_matches(self, name: str) -> dict[str, str]:
         sql = "select nct_id, title from query_matches where query_name = ?"
         return {row["nct_id"]: row["title"] for row in self.db.query(sql, [name])}
-
-    def is_first_search_check(self, name: str) -> bool:
-        sql = "select last_checked_at from queries where name = ?"
-        return self.db.execute(sql, [name]).fetchone()[0] is None
 
     def save_search_check(
         self,
@@ -119,3 +123,8 @@ class SearchQueries(StoreBase):
         """Only the error: a search that never succeeded still gets its baseline first."""
         with self._writing():
             self.db.table("queries").update(name, {"last_error": error})
+
+
+def _criteria(params: dict[str, Any]) -> dict[str, Any]:
+    """A stored search's criteria: its parameters but the rule, absent ones left out."""
+    return {key: value for key, value in params.items() if key != "rule" and value}
