@@ -17,6 +17,13 @@ def test_add_list_and_remove(trialwatch, registry):
     assert added.code == 0, added.stderr
     assert added.stdout.splitlines() == ["Watching NCT05869955", "Watching NCT00000001"]
     assert trialwatch("watch", "add", "NCT05869955").stdout == "Already watching NCT05869955\n"
+    # options given again change the watch, and it says so (never silently)
+    relabelled = trialwatch("watch", "add", "NCT00000001", "--label", "CAR-T lupus")
+    assert relabelled.stdout == (
+        "Already watching NCT00000001, now with label CAR-T lupus; to ops@example.org; "
+        "channels (none); told everything\n"
+    )
+    trialwatch("watch", "edit", "NCT00000001", "--label", "CAR-T")
     listed = trialwatch("watch", "list", "--json").json()
     assert [(w["nct_id"], w["label"], w["recipients"]) for w in listed] == [
         ("NCT00000001", "CAR-T", ["ops@example.org"]),

@@ -91,9 +91,15 @@ def watch_add(
     added = ctx.store.add_watches(
         ids, label=label, recipients=addresses, channels=list(channels), now=utc_now(), rules=rules
     )
+    changed = bool(label is not None or addresses or channels or rules)
     for nct_id in ids:
         told = f" (told: {rules.describe()})" if rules else ""
-        ctx.say(f"{'Watching' if nct_id in added else 'Already watching'} {nct_id}{told}")
+        if nct_id in added:
+            ctx.say(f"Watching {nct_id}{told}")
+        elif changed:  # never silently: say what the watch now is
+            ctx.say(f"Already watching {nct_id}, now with {_watch_line(ctx, nct_id)}")
+        else:
+            ctx.say(f"Already watching {nct_id}")
 
 
 LABEL_LIMIT = 100
@@ -200,10 +206,14 @@ def watch_edit(
         channels=names,
         rules=rules,
     )
-    trial = ctx.store.trials()[watched]
-    to = ", ".join(trial.recipients) or "(none)"
-    ctx.say(
-        f"{watched}: label {trial.label or '(none)'}; to {to}; "
+    ctx.say(f"{watched}: {_watch_line(ctx, watched)}")
+
+
+def _watch_line(ctx: Context, nct_id: str) -> str:
+    """A watch's own settings in a line: label, recipients, channels, rule."""
+    trial = ctx.store.trials()[nct_id]
+    return (
+        f"label {trial.label or '(none)'}; to {', '.join(trial.recipients) or '(none)'}; "
         f"channels {', '.join(trial.channels) or '(none)'}; told {trial.rules.describe()}"
     )
 
