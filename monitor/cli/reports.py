@@ -171,8 +171,11 @@ def report(ctx: Context, out_dir: Path | None) -> None:
 
     folder = out_dir or ctx.settings.data_dir / "report"
     levels = levels_by_kind(ctx.settings.materiality)
-    histories = write_report(ctx.reader, folder, now=utc_now(), materiality=levels)
-    ctx.say(f"Wrote {folder / 'index.html'} and {len(histories)} trial page(s)")
+    written = write_report(ctx.reader, folder, now=utc_now(), materiality=levels)
+    ctx.say(
+        f"Wrote {folder / 'index.html'} for {len(written.nct_ids)} trial(s): "
+        f"{written.written} trial page(s) written, the others were up to date"
+    )
 
 
 @cli.command()

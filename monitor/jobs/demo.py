@@ -54,8 +54,8 @@ def run_demo(demo_dir: Path) -> list[str]:
         lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
         lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
         lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]
-        for trial in write_report(store, demo_dir / "report", now=fetched_at):
-            lines.append(f"History page: {demo_dir / 'report' / (trial.nct_id + '.html')}")
+        for nct_id in write_report(store, demo_dir / "report", now=fetched_at).nct_ids:
+            lines.append(f"History page: {demo_dir / 'report' / (nct_id + '.html')}")
         lines.append(f"Atom feed: {demo_dir / 'report' / 'index.atom'}")
         lines.append(f"Demo database: {settings.db}")
         db = shlex.quote(str(settings.db))

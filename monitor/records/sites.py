@@ -124,6 +124,8 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
     name and zip (city re-spelled); the same zip in the city (renamed); a similar name in the
     city (re-spelled, repaired); a numbered placeholder and the one unnumbered new name there.
     """
+    if not old_sites or not new_sites:  # a first version: nothing to pair (and nothing to do)
+        return {}
     old_left, new_left = dict(old_sites), _with_old_city_spellings(old_sites, new_sites)
     pairs: dict[str, str] = {}
 

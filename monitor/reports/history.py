@@ -26,6 +26,7 @@ class SnapshotPoint:
     enrollment_type: str | None
     primary_completion: str | None
     completion: str | None
+    results_posted: bool = False
 
     @property
     def date(self) -> str:
@@ -160,4 +161,5 @@ def _point(snapshot_id: int, fetched_at: str, record: dict[str, Any]) -> Snapsho
         enrollment_type=enrollment.get("type"),
         primary_completion=(record["primary_completion_date"] or {}).get("date"),
         completion=(record["completion_date"] or {}).get("date"),
+        results_posted=bool(record["results"]),
     )

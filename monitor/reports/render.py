@@ -34,7 +34,6 @@ SECTIONS: dict[str, tuple[Category, ...]] = {
 MOST = "Most material"  # the section that leads a trial's digest
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
-LATEST_ON_INDEX = 5
 
 environment = Environment(
     loader=PackageLoader("monitor.reports"),
@@ -331,10 +330,15 @@ def digest_subject(trials: list[TrialDigest]) -> str:
 
 
 def render_history_page(
-    history: TrialHistory, *, generated_at: str, feed: str | None = None
+    history: TrialHistory,
+    *,
+    generated_at: str,
+    feed: str | None = None,
+    index: str | None = None,
 ) -> str:
     """One self-contained HTML page: summary, charts, site-status matrix, filterable timeline.
-    `feed`: the address of the trial's Atom feed, announced to browsers and feed readers."""
+    `feed`: the address of the trial's Atom feed, announced to browsers and feed readers;
+    `index`: the report's index page, linked back to."""
     first, last = history.snapshots[0], history.snapshots[-1]
     now_counts, first_counts = history.status_counts(-1), history.status_counts(0)
     by_country: dict[str, list[SiteHistory]] = defaultdict(list)
@@ -345,6 +349,7 @@ def render_history_page(
         url=STUDY_URL.format(nct_id=history.nct_id),
         generated_at=generated_at,
         feed=feed,
+        index=index,
         first=first,
         last=last,
         slips=completion_slips(history),
@@ -413,17 +418,3 @@ def _points(
     """The snapshots' values of `name` that can be plotted (missing or malformed ones are not)."""
     values = [(point.date, value(getattr(point, name))) for point in history.snapshots]
     return [(dt.date.fromisoformat(day), y) for day, y in values if y is not None]
-
-
-def render_report_index(
-    histories: list[TrialHistory], *, generated_at: str, feed: str | None = None
-) -> str:
-    """The report's front page: each trial with its latest changes, linking to its history
-    (and, with `feed`, announcing the Atom feed of every change)."""
-    return environment.get_template("index.html").render(
-        histories=histories,
-        generated_at=generated_at,
-        feed=feed,
-        latest=LATEST_ON_INDEX,
-        readable=readable_status,
-    )

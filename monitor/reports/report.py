@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import BadInput
 from monitor.records.materiality import Materiality
 from monitor.reports.history import TrialHistory, build_history, trial_name
-from monitor.reports.render import render_history_page, render_report_index
-from monitor.store import Store
+from monitor.reports.portfolio import (
+    RECENT_DAYS,
+    WEEK_DAYS,
+    IndexRow,
+    index_row,
+    render_index,
+    render_week,
+)
+from monitor.reports.render import render_history_page
+from monitor.store import Store, Trial
 from monitor.whole_files import write_whole
 
 
-def load_history(store: Store, nct_id: str) -> TrialHistory:
-    """Everything stored about one trial; a trial never recorded is bad input."""
-    trial = store.trials().get(nct_id)
+def load_history(store: Store, nct_id: str, *, trial: Trial | None = None) -> TrialHistory:
+    """Everything stored about one trial (`trial`: its watch, when the caller has it); a
+    trial never recorded is bad input."""
+    trial = trial or store.trials().get(nct_id)
     snapshots = store.snapshots_of(nct_id)
     if trial is None or not snapshots:
         raise no_history(nct_id)
@@ -62,41 +73,92 @@ def _write(path: Path, content: bytes) -> None:
         raise BadInput(f"cannot write {path}: {exc.strerror}") from exc
 
 
+# Bumped whenever what a trial's page or feed shows changes: every page is then written again.
+PAGE_FORMAT = 2
+STATE = "report-state.json"  # which history each page was built from, and its index row
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    nct_ids: tuple[str, ...]  # the trials in the index, each with a page
+    written: int  # trial pages (and feeds) written this time; the rest were up to date
+
+
 def write_report(
     store: Store,
     folder: Path,
     *,
     now: str,
     materiality: Mapping[str, Materiality] | None = None,
-) -> list[TrialHistory]:
-    """`index.html` for every watched trial with history, plus one `NCT....html` page each,
-    and their Atom feeds: `index.atom` (every change recorded, watched searches' included) and
-    one `NCT....atom` each, the most material changes first (`materiality`: the config's
-    levels)."""
+) -> WrittenReport:
+    """`index.html` (the portfolio's dashboard), `week.html` (the last week's changes), one
+    `NCT....html` page per watched trial with history, and the Atom feeds: `index.atom` (every
+    change recorded, watched searches' included) and one `NCT....atom` per trial, the most
+    material changes first (`materiality`: the config's levels).
+
+    A trial's page and feed are written again only when its history changed since they were
+    written (a new event or snapshot) or the page format did; one trial's history is in memory
+    at a time.
+    """
     from monitor.reports.feeds import atom_feed
 
-    histories = [
-        load_history(store, nct_id)
-        for nct_id in store.watched_ids()
-        if store.latest_hash(nct_id) is not None
-    ]
     trials = store.trials()
-    for trial in histories:
-        feed = f"{trial.nct_id}.atom"
+    today = dt.date.fromisoformat(now[:10])
+    state = _read_state(folder)
+    rows: list[IndexRow] = []
+    written = 0
+    for nct_id, stamp in store.history_stamps().items():
+        kept = state.get(nct_id)
+        pages = (folder / f"{nct_id}.html", folder / f"{nct_id}.atom")
+        if kept is not None and kept.stamp == stamp and all(page.exists() for page in pages):
+            rows.append(kept)
+            continue
+        trial = load_history(store, nct_id, trial=trials[nct_id])
         title = f"trialwatch: {trial_name(trial.nct_id, trial.acronym)}"
         entries = atom_feed(
             trial.nct_id, title, trial.events, trials, now=now, materiality=materiality
         )
-        _write(folder / feed, entries)
-        page = render_history_page(trial, generated_at=now, feed=feed)
-        write_page(folder / f"{trial.nct_id}.html", page)
+        _write(pages[1], entries)
+        page = render_history_page(trial, generated_at=now, feed=pages[1].name, index="index.html")
+        write_page(pages[0], page)
+        rows.append(index_row(trial, stamp=stamp, today=today))
+        written += 1
     # Everything recorded: the watched trials' changes and the watched searches' new matches.
-    title = "trialwatch: every change"
     everything = atom_feed(
-        "index", title, store.list_events(), trials, now=now, materiality=materiality
+        "index",
+        "trialwatch: every change",
+        store.list_events(),
+        trials,
+        now=now,
+        materiality=materiality,
     )
     _write(folder / "index.atom", everything)
-    write_page(
-        folder / "index.html", render_report_index(histories, generated_at=now, feed="index.atom")
-    )
-    return histories
+    week = store.list_events(since=(today - dt.timedelta(days=WEEK_DAYS - 1)).isoformat())
+    with_page = {row.nct_id for row in rows}
+    write_page(folder / "week.html", render_week(week, with_page, trials, generated_at=now))
+    month = (today - dt.timedelta(days=RECENT_DAYS - 1)).isoformat()
+    searches = [
+        (search, store.list_events(since=month, field=f"query:{search.name}"))
+        for search in store.search_rows()
+    ]
+    write_page(folder / "index.html", render_index(rows, trials, searches, generated_at=now))
+    _write_state(folder, rows)
+    return WrittenReport(tuple(row.nct_id for row in rows), written)
+
+
+def _read_state(folder: Path) -> dict[str, IndexRow]:
+    """The rows of the pages already in `folder`; none if it holds no report of this format
+    (or a state file that cannot be read: every page is then written again)."""
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        if state.get("format") != PAGE_FORMAT:
+            return {}
+        return {row["nct_id"]: IndexRow.from_json(row) for row in state["trials"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _write_state(folder: Path, rows: list[IndexRow]) -> None:
+    """Written last: a report cut short leaves the old state, and its pages are written again."""
+    state = {"format": PAGE_FORMAT, "trials": [row.to_json() for row in rows]}
+    _write(folder / STATE, json.dumps(state, ensure_ascii=False).encode())

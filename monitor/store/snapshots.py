@@ -36,6 +36,21 @@ class SnapshotQueries(StoreBase):
         row = self.db.execute(sql, [nct_id]).fetchone()
         return (row[0], row[1]) if row else None
 
+    def history_stamps(self) -> dict[str, tuple[int, int]]:
+        """Each watched trial with a snapshot: (its latest event id or 0, its latest snapshot
+        id). A trial's history changed exactly when its stamp did."""
+        sql = """
+            select w.nct_id,
+              (select max(id) from events e where e.nct_id = w.nct_id) as event,
+              (select max(id) from snapshots s where s.nct_id = w.nct_id) as snapshot
+            from watches w where w.active = 1 order by w.nct_id
+        """
+        return {
+            row["nct_id"]: (row["event"] or 0, row["snapshot"])
+            for row in self.db.query(sql)
+            if row["snapshot"] is not None
+        }
+
     def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
         sql = "select id, fetched_at from snapshots where nct_id = ? order by fetched_at, id"
@@ -166,6 +181,7 @@ class SnapshotQueries(StoreBase):
         nct_id: str | None = None,
         since: str | None = None,
         category: str | None = None,
+        field: str | None = None,
     ) -> list[StoredEvent]:
         """Stored events, oldest first."""
         clauses, params = [], []
@@ -173,6 +189,7 @@ class SnapshotQueries(StoreBase):
             ("nct_id = ?", nct_id),
             ("detected_at >= ?", since),
             ("category = ?", category),
+            ("field = ?", field),
         ):
             if value is not None:
                 clauses.append(clause)

@@ -1,0 +1,185 @@
+"""The report's portfolio pages: the index (one sortable, filterable row per watched trial,
+and the watched searches' new and leaving matches) and "this week" (every change across the
+portfolio, newest first, grouped by trial).
+
+A trial's row is built once, when its page is written, and kept in the report folder's state
+(`IndexRow.to_json`), so a report on a day when few trials changed reads only those trials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.records.events import KINDS, Category
+from monitor.records.materiality import days_between
+from monitor.records.wording import readable_status
+from monitor.reports.history import TrialHistory
+from monitor.reports.render import STUDY_URL, environment
+from monitor.store import StoredEvent, Trial
+from monitor.store.searches import StoredSearch
+
+RECENT_DAYS = 30  # the longest window the index counts changes in
+WEEK_DAYS = 7
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index shows of one trial, as of its last written page."""
+
+    nct_id: str
+    title: str | None
+    acronym: str | None
+    overall_status: str | None
+    sites_recruiting: int
+    sites_total: int
+    countries: tuple[str, ...]
+    last_change: str | None  # the detection day of its latest event
+    last_summary: str | None
+    recent: tuple[tuple[str, str], ...]  # (day, category) of the last RECENT_DAYS' events
+    primary_completion: str | None
+    slip_days: int | None  # primary completion's move since the first snapshot
+    results_posted: bool
+    stamp: tuple[int, int]  # its latest event and snapshot ids: what the page was built from
+
+    def changes(self, today: dt.date, days: int) -> Counter[str]:
+        """Its changes in the `days` up to `today`, by kind."""
+        since = (today - dt.timedelta(days=days - 1)).isoformat()
+        return Counter(category for day, category in self.recent if day >= since)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nct_id": self.nct_id,
+            "title": self.title,
+            "acronym": self.acronym,
+            "overall_status": self.overall_status,
+            "sites_recruiting": self.sites_recruiting,
+            "sites_total": self.sites_total,
+            "countries": list(self.countries),
+            "last_change": self.last_change,
+            "last_summary": self.last_summary,
+            "recent": [list(pair) for pair in self.recent],
+            "primary_completion": self.primary_completion,
+            "slip_days": self.slip_days,
+            "results_posted": self.results_posted,
+            "stamp": list(self.stamp),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexRow:
+        return cls(
+            **data
+            | {
+                "countries": tuple(data["countries"]),
+                "recent": tuple((day, category) for day, category in data["recent"]),
+                "stamp": (data["stamp"][0], data["stamp"][1]),
+            }
+        )
+
+
+def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) -> IndexRow:
+    """A trial's index row from its history (its latest snapshot and its events)."""
+    first, last = history.snapshots[0], history.snapshots[-1]
+    listed = [site for site in history.sites if site.statuses[-1]]
+    since = (today - dt.timedelta(days=RECENT_DAYS - 1)).isoformat()
+    latest = history.events[-1] if history.events else None
+    return IndexRow(
+        nct_id=history.nct_id,
+        title=history.title,
+        acronym=history.acronym,
+        overall_status=last.overall_status,
+        sites_recruiting=sum(site.statuses[-1] == "RECRUITING" for site in listed),
+        sites_total=len(listed),
+        countries=tuple(sorted({site.country for site in listed})),
+        last_change=latest.detected_at[:10] if latest else None,
+        last_summary=latest.summary if latest else None,
+        recent=tuple(
+            (event.detected_at[:10], event.category)
+            for event in history.events
+            if event.detected_at[:10] >= since
+        ),
+        primary_completion=last.primary_completion,
+        slip_days=days_between(
+            {"date": first.primary_completion}, {"date": last.primary_completion}
+        ),
+        results_posted=last.results_posted
+        or any(event.category == Category.RESULTS_POSTED for event in history.events),
+        stamp=stamp,
+    )
+
+
+@dataclass(frozen=True)
+class ShownRow:
+    """An index row as the page shows it: its trial's label and today's counts."""
+
+    row: IndexRow
+    label: str | None
+    week: Counter[str]
+    month: Counter[str]
+
+    @property
+    def search_text(self) -> str:
+        """What typing in the filter box matches: ids, names, status, countries, kinds."""
+        row = self.row
+        words = [
+            row.nct_id,
+            self.label,
+            row.acronym,
+            row.title,
+            readable_status(row.overall_status),
+            *row.countries,
+            *(KINDS[Category(kind)].label for kind in self.month),
+            "results posted" if row.results_posted else None,
+        ]
+        return " ".join(word for word in words if word).lower()
+
+    def kinds(self, counts: Counter[str]) -> str:
+        return ", ".join(f"{KINDS[Category(k)].label}: {n}" for k, n in counts.most_common())
+
+
+def render_index(
+    rows: list[IndexRow],
+    trials: dict[str, Trial],
+    searches: list[tuple[StoredSearch, list[StoredEvent]]],
+    *,
+    generated_at: str,
+) -> str:
+    """The portfolio's dashboard: a row per trial, then the watched searches."""
+    today = dt.date.fromisoformat(generated_at[:10])
+    shown = [
+        ShownRow(
+            row,
+            trials[row.nct_id].label if row.nct_id in trials else None,
+            row.changes(today, WEEK_DAYS),
+            row.changes(today, RECENT_DAYS),
+        )
+        for row in rows
+    ]
+    return environment.get_template("index.html").render(
+        rows=shown,
+        searches=searches,
+        pages={row.nct_id for row in rows},
+        generated_at=generated_at,
+        readable=readable_status,
+        study_url=STUDY_URL,
+    )
+
+
+def render_week(
+    events: list[StoredEvent], pages: set[str], trials: dict[str, Trial], *, generated_at: str
+) -> str:
+    """Every change of the last week across the portfolio, newest first, grouped by trial
+    (the trial whose latest change is newest first); `pages`: the trials with a page."""
+    by_trial: dict[str, list[StoredEvent]] = {}
+    for event in sorted(events, key=lambda event: (event.detected_at, event.id), reverse=True):
+        by_trial.setdefault(event.nct_id, []).append(event)
+    return environment.get_template("week.html").render(
+        groups=list(by_trial.items()),
+        pages=pages,
+        trials=trials,
+        generated_at=generated_at,
+        study_url=STUDY_URL,
+        count=len(events),
+    )
