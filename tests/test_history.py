@@ -15,6 +15,7 @@ from monitor.reports.history import build_history
 from monitor.reports.render import completion_slips, recruiting_since, render_history_page
 from monitor.reports.report import load_history, write_report
 from tests.conftest import SEED_FILES
+from tests.test_portfolio import index_rows
 
 NCT = "NCT05869955"
 
@@ -105,7 +106,11 @@ def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slippe
 
 def test_charts_are_inline_svg_with_every_snapshot(story_store):
     html = render_history_page(load_history(story_store, NCT), generated_at="t")
-    assert html.count("<svg") == 2 and "<script" not in html
+    # two charts, each drawn for a wide page and for a phone
+    assert (
+        html.count('<svg class="chart wide"') == 2 and html.count('<svg class="chart narrow"') == 2
+    )
+    assert "<script" not in html
     assert "enrollment on 2026-03-17: 300" in html
     assert "primary completion on 2026-06-02: 2029-02-28" in html
 
@@ -113,8 +118,10 @@ def test_charts_are_inline_svg_with_every_snapshot(story_store):
 def test_report_index_links_every_trial_page(story_store, tmp_path):
     write_report(story_store, tmp_path / "report", now="2026-06-02T07:00:00Z")
     index = (tmp_path / "report" / "index.html").read_text()
-    assert f'<a href="{NCT}.html">{NCT}</a>' in index
-    assert "Conditions: added ANCA-Associated Vasculitis" in index
+    assert [row[0] for row in index_rows(index)] == [NCT]  # drawn as links (test_portfolio)
+    week = (tmp_path / "report" / "week.html").read_text()
+    assert f'<a href="{NCT}.html">{NCT}</a>' in week
+    assert "Conditions: added ANCA-Associated Vasculitis" in week
     assert (tmp_path / "report" / f"{NCT}.html").read_text().startswith("<!DOCTYPE html>")
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from monitor.registry.record import parse_registry_date
 
-WIDTH, HEIGHT = 800, 240
+WIDTH, NARROW, HEIGHT = 800, 400, 240  # a wide page's chart, a phone's
 LEFT, RIGHT, TOP, BOTTOM = 92, 16, 16, 40
 
 
@@ -79,11 +79,27 @@ def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def line_chart(
+def line_charts(
     series: list[Series], *, label: str, format_value: Callable[[float], str] = "{:g}".format
 ) -> Markup:
+    """The chart drawn for a wide page and for a phone's width (the page's CSS shows one), so
+    a phone's is neither cut off nor shrunk past reading."""
+    return line_chart(
+        series, label=label, format_value=format_value, width=WIDTH, css_class="wide"
+    ) + line_chart(series, label=label, format_value=format_value, width=NARROW, css_class="narrow")
+
+
+def line_chart(
+    series: list[Series],
+    *,
+    label: str,
+    format_value: Callable[[float], str] = "{:g}".format,
+    width: int = WIDTH,
+    css_class: str = "wide",
+) -> Markup:
     """An SVG line chart of `series` against snapshot dates: the dates on the x axis (as many
-    as fit), the lowest and highest values on the y axis, and each value where it changed."""
+    as fit), the lowest and highest values on the y axis, and each value where it changed.
+    Several series: the first's points are drawn larger, so equal values show both."""
     xs = [x.toordinal() for s in series for x, _ in s.points]
     ys = [y for s in series for _, y in s.points]
     if not xs:
@@ -93,14 +109,14 @@ def line_chart(
     y_low, y_high = min(ys) - spread * 0.1 - 1, max(ys) + spread * 0.1 + 1
 
     def place(x: dt.date, y: float) -> tuple[float, float]:
-        px = LEFT + (x.toordinal() - x_low) / (x_high - x_low) * (WIDTH - LEFT - RIGHT)
+        px = LEFT + (x.toordinal() - x_low) / (x_high - x_low) * (width - LEFT - RIGHT)
         py = TOP + (y_high - y) / (y_high - y_low) * (HEIGHT - TOP - BOTTOM)
         return round(px, 1), round(py, 1)
 
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart {css_class}" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
-        f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" '
+        f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{width - RIGHT}" '
         f'y2="{HEIGHT - BOTTOM}"/>',
     ]
     for value in sorted({min(ys), max(ys)}):
@@ -109,7 +125,7 @@ def line_chart(
             f'<text class="tick" x="{LEFT - 6}" y="{py + 4}" text-anchor="end">'
             f"{escape(format_value(value))}</text>"
         )
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{py}" x2="{WIDTH - RIGHT}" y2="{py}"/>')
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{py}" x2="{width - RIGHT}" y2="{py}"/>')
     days = sorted({x for one in series for x, _ in one.points})
     for px, day in spaced([(place(day, y_low)[0], day) for day in days]):
         anchor = "start" if day == days[0] else "end" if day == days[-1] else "middle"
@@ -118,13 +134,14 @@ def line_chart(
             f'text-anchor="{anchor}">{day.isoformat()}</text>'
         )
     taken: list[tuple[float, ...]] = []  # value labels' boxes
-    for one in series:
+    for number, one in enumerate(series):
+        radius = 4 if len(series) == 1 else 5.5 if number == 0 else 3.5
         placed = [place(x, y) for x, y in one.points]
         path = " ".join(f"{px},{py}" for px, py in steps(placed))
         parts.append(f'<polyline class="{one.css_class}" points="{path}"/>')
         for (x, y), (px, py) in zip(one.points, placed, strict=True):
             parts.append(
-                f'<circle class="{one.css_class}" cx="{px}" cy="{py}" r="4"><title>'
+                f'<circle class="{one.css_class}" cx="{px}" cy="{py}" r="{radius}"><title>'
                 f"{escape(one.name)} on {x.isoformat()}: {escape(format_value(y))}</title></circle>"
             )
         changes = [
@@ -134,7 +151,7 @@ def line_chart(
         ]
         for px, (py, y) in spaced(changes):
             text = format_value(y)
-            anchor = "start" if px < WIDTH / 2 else "end"
+            anchor = "start" if px < width / 2 else "end"
             box = label_box(px, py - 8, text, anchor)
             if any(overlap(box, other) for other in taken):
                 continue  # another series says the same thing here, or there is no room

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitor.records.normalise import normalise_study
 from monitor.records.sites import reconcile_site_keys
+from monitor.registry.record import last_update_posted
 from monitor.store import StoredEvent
 
 
@@ -27,10 +28,13 @@ class SnapshotPoint:
     primary_completion: str | None
     completion: str | None
     results_posted: bool = False
+    # the registry's update date of this version (when the check's own date if it has none):
+    # six versions read on one day are still six days of the registry's history
+    posted: str | None = None
 
     @property
     def date(self) -> str:
-        return self.fetched_at[:10]
+        return self.posted or self.fetched_at[:10]
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,16 @@ class TrialHistory:
         for event in self.events:
             days.setdefault(event.detected_at[:10], []).append(event)
         return sorted(days.items(), reverse=True)
+
+    def days(self) -> list[tuple[str, int]]:
+        """The snapshots' dates, each once, with how many versions share it, oldest first."""
+        days: list[tuple[str, int]] = []
+        for point in self.snapshots:
+            if days and days[-1][0] == point.date:
+                days[-1] = (point.date, days[-1][1] + 1)
+            else:
+                days.append((point.date, 1))
+        return days
 
     def status_counts(self, index: int) -> dict[str, int]:
         """How many sites had each status in snapshot `index` (-1: the latest)."""
@@ -107,7 +121,7 @@ def build_history(
     previous: dict[str, dict[str, Any]] = {}
     for index, (snapshot_id, fetched_at, raw) in enumerate(snapshots):
         record = normalise_study(raw)
-        points.append(_point(snapshot_id, fetched_at, record))
+        points.append(_point(snapshot_id, fetched_at, record, last_update_posted(raw)))
         sites = reconcile_site_keys(previous, record["sites"])
         for key, site in sites.items():
             row = site_rows.setdefault(
@@ -151,7 +165,9 @@ def _tell_apart(site: dict[str, Any]) -> str | None:
     return f"zip {site['zip']}" if site["zip"] else None
 
 
-def _point(snapshot_id: int, fetched_at: str, record: dict[str, Any]) -> SnapshotPoint:
+def _point(
+    snapshot_id: int, fetched_at: str, record: dict[str, Any], posted: str | None
+) -> SnapshotPoint:
     enrollment = record["enrollment"] or {}
     return SnapshotPoint(
         id=snapshot_id,
@@ -162,4 +178,5 @@ def _point(snapshot_id: int, fetched_at: str, record: dict[str, Any]) -> Snapsho
         primary_completion=(record["primary_completion_date"] or {}).get("date"),
         completion=(record["completion_date"] or {}).get("date"),
         results_posted=bool(record["results"]),
+        posted=posted,
     )

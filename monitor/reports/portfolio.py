@@ -135,8 +135,33 @@ class ShownRow:
         ]
         return " ".join(word for word in words if word).lower()
 
-    def kinds(self, counts: Counter[str]) -> str:
-        return ", ".join(f"{KINDS[Category(k)].label}: {n}" for k, n in counts.most_common())
+    def cells(self) -> list[Any]:
+        """The row as the page's script draws it (see `COLUMNS` in index.html)."""
+        row = self.row
+        return [
+            row.nct_id,
+            row.acronym or "",
+            row.title or "",
+            self.label or "",
+            readable_status(row.overall_status),
+            row.sites_recruiting,
+            row.sites_total,
+            row.last_change or "",
+            row.last_summary or "",
+            sum(self.week.values()),
+            _kinds(self.week),
+            sum(self.month.values()),
+            _kinds(self.month),
+            row.primary_completion or "",
+            row.slip_days,
+            row.results_posted,
+            self.search_text,
+        ]
+
+
+def _kinds(counts: Counter[str]) -> str:
+    """`Site status: 2, Dates: 1`."""
+    return ", ".join(f"{KINDS[Category(kind)].label}: {n}" for kind, n in counts.most_common())
 
 
 def render_index(
@@ -158,7 +183,7 @@ def render_index(
         for row in rows
     ]
     return environment.get_template("index.html").render(
-        rows=shown,
+        rows=[one.cells() for one in shown],
         searches=searches,
         pages={row.nct_id for row in rows},
         generated_at=generated_at,

@@ -21,7 +21,7 @@ from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.materiality import Materiality, rate
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.registry.record import one_line
-from monitor.reports.charts import Series, count_value, date_value, format_day, line_chart
+from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory
 from monitor.reports.net_changes import net_changes
 from monitor.store import StoredEvent, Trial
@@ -357,11 +357,11 @@ def render_history_page(
             (status, now_counts.get(status, 0), first_counts.get(status, 0))
             for status in sorted(set(now_counts) | set(first_counts))
         ],
-        enrollment_chart=line_chart(
+        enrollment_chart=line_charts(
             [Series("enrollment", _points(history, "enrollment", count_value), "enrollment")],
             label="Enrollment over time",
         ),
-        completion_chart=line_chart(
+        completion_chart=line_charts(
             [
                 Series(
                     "primary completion",
@@ -374,6 +374,7 @@ def render_history_page(
             format_value=format_day,
         ),
         countries=sorted(by_country.items()),
+        version_days=history.days(),
         days=history.events_by_day(),
         categories=[c for c in Category if any(e.category == c for e in history.events)],
         category_counts=Counter(event.category for event in history.events),
@@ -415,6 +416,7 @@ def recruiting_since(history: TrialHistory, site: SiteHistory) -> str:
 def _points(
     history: TrialHistory, name: str, value: Callable[[Any], float | None]
 ) -> list[tuple[dt.date, float]]:
-    """The snapshots' values of `name` that can be plotted (missing or malformed ones are not)."""
-    values = [(point.date, value(getattr(point, name))) for point in history.snapshots]
-    return [(dt.date.fromisoformat(day), y) for day, y in values if y is not None]
+    """The snapshots' values of `name` that can be plotted (missing or malformed ones are
+    not), one a day: of versions sharing a day, the last (a step, not a vertical line)."""
+    values = {point.date: value(getattr(point, name)) for point in history.snapshots}
+    return [(dt.date.fromisoformat(day), y) for day, y in values.items() if y is not None]

@@ -1,0 +1,199 @@
+"""The report over a portfolio: pages written again only when their trial's history changed,
+the index as the portfolio's dashboard (checked in chromium: sorting, filtering by typing,
+10,000 rows, nothing spilling at 390 px), and the week's changes."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.jobs.check import record_study
+from monitor.records.rules import Rule
+from monitor.reports.portfolio import IndexRow, render_index
+from monitor.reports.report import STATE, write_report
+from monitor.store import Trial
+from tests.browser import PHONE, probe
+
+NCT = "NCT05869955"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def locations(study):
+    return study["protocolSection"]["contactsLocationsModule"]["locations"]
+
+
+def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store, tmp_path):
+    story_store.add_watches([NCT], label="CAR-T", recipients=[], now="t")
+    folder = tmp_path / "report"
+    assert write_report(story_store, folder, now="2026-06-02T08:00:00Z").written == 1
+    page = folder / f"{NCT}.html"
+    written_at = page.stat().st_mtime_ns
+    again = write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    assert (again.nct_ids, again.written) == ((NCT,), 0)
+    assert page.stat().st_mtime_ns == written_at
+    # a new snapshot with a change: that trial's page and feed again
+    latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    locations(latest)[0]["status"] = "COMPLETED"
+    record_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
+    assert write_report(story_store, folder, now="2026-06-09T08:00:00Z").written == 1
+    [row] = json.loads((folder / STATE).read_text())["trials"]
+    assert row["recent"][-1] == ["2026-06-09", "site_status"]
+    # a page removed, or a state from another page format: written again
+    page.unlink()
+    assert write_report(story_store, folder, now="2026-06-09T09:00:00Z").written == 1
+    state = json.loads((folder / STATE).read_text())
+    (folder / STATE).write_text(json.dumps(state | {"format": 1}))
+    assert write_report(story_store, folder, now="2026-06-09T10:00:00Z").written == 1
+    (folder / STATE).write_text("{not json")
+    assert write_report(story_store, folder, now="2026-06-09T11:00:00Z").written == 1
+
+
+def index_rows(index: str) -> list[list]:
+    """The rows the index page's script draws, from the JSON it carries."""
+    return json.loads(
+        index.split('<script type="application/json" id="rows">')[1].split("</script>")[0]
+    )
+
+
+def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_path):
+    story_store.add_watches([NCT], label="CAR-T lupus", recipients=[], now="t")
+    folder = tmp_path / "report"
+    write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    index = (folder / "index.html").read_text()
+    [row] = index_rows(index)
+    assert row[0] == NCT and row[3] == "CAR-T lupus" and row[4] == "Recruiting"
+    assert row[7] == "2026-06-02" and row[8]  # the last change, with its summary
+    assert (row[13], row[14]) == ("2029-02-28", 183)  # primary completion and its slip
+    assert "france" in row[16] and "recruiting" in row[16]  # what the filter matches
+    assert 'href="week.html"' in index and 'href="index.atom"' in index
+    week = (folder / "week.html").read_text()
+    assert f'<a href="{NCT}.html">{NCT}</a>' in week and "(CAR-T lupus)" in week
+    assert "Conditions: added ANCA-Associated Vasculitis" in week
+    assert 'href="index.html"' in (folder / f"{NCT}.html").read_text()
+
+
+def test_registry_text_in_the_index_cannot_end_its_script(story_store, tmp_path):
+    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    hostile["protocolSection"]["identificationModule"]["briefTitle"] = "</script><b>x"
+    record_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
+    write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert "</script><b>" not in index
+    assert index_rows(index)[0][2] == "</script><b>x"  # shown as text by the script
+
+
+def synthetic_rows(count: int) -> list[IndexRow]:
+    """`count` rows as a big portfolio shows them: statuses, countries and kinds vary."""
+    statuses = ("RECRUITING", "SUSPENDED", "COMPLETED", "ACTIVE_NOT_RECRUITING")
+    countries = ("France", "Germany", "United States", "Japan", "Brazil")
+    kinds = ("site_status", "date", "enrollment", "overall_status")
+    rows = []
+    for number in range(count):
+        recent = tuple(
+            ((dt.date(2026, 12, 2) - dt.timedelta(days=day)).isoformat(), kinds[day % 4])
+            for day in range(number % 5)
+        )
+        rows.append(
+            IndexRow(
+                nct_id=f"NCT{10_000_000 + number:08d}",
+                title=f"A study of drug {number} in lupus",
+                acronym=f"LUP{number}" if number % 3 else None,
+                overall_status=statuses[number % 4],
+                sites_recruiting=number % 40,
+                sites_total=40,
+                countries=(countries[number % 5], countries[(number + 1) % 5]),
+                last_change=recent[0][0] if recent else None,
+                last_summary="Site status: a site changed" if recent else None,
+                recent=recent,
+                primary_completion="2029-02-28",
+                slip_days=number % 200 - 50,
+                results_posted=number % 7 == 0,
+                stamp=(number, number),
+            )
+        )
+    return rows
+
+
+PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const openMs = performance.now();
+  const filter = document.getElementById("filter");
+  const count = () => Number(document.getElementById("shown").textContent.split(" ")[0]);
+  const drawn = () => document.querySelectorAll("#trials tbody tr").length;
+  const typed = (text) => {
+    const start = performance.now();
+    filter.value = text;
+    filter.dispatchEvent(new Event("input"));
+    document.body.offsetHeight;  // the layout the reader waits for
+    return [count(), performance.now() - start];
+  };
+  const [suspended, filterMs] = typed("suspended");
+  const [suspendedInJapan] = typed("suspended japan");
+  const [byKind] = typed("enrollment");
+  const [none] = typed("no such thing");
+  typed("");
+  const header = [...document.querySelectorAll("#trials th")]
+    .find((th) => th.textContent === "30 days");
+  const start = performance.now();
+  header.querySelector("button").click();
+  document.body.offsetHeight;
+  const sortMs = performance.now() - start;
+  const first = () => [...document.querySelectorAll("#trials tbody tr")]
+    .slice(0, 3).map((r) => r.cells[6].textContent);
+  const ascending = first();
+  header.querySelector("button").click();
+  const descending = first();
+  const before = drawn();
+  document.getElementById("more").click();
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    rows: count(), drawn: before, more: drawn(), suspended, suspendedInJapan, byKind, none,
+    ascending, descending, sort: header.getAttribute("aria-sort"),
+    link: document.querySelector("#trials tbody a").getAttribute("href"),
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    openMs, filterMs, sortMs,
+  });
+  document.body.appendChild(probe);
+});
+</script>
+"""
+
+
+@pytest.fixture
+def big_index(tmp_path) -> Path:
+    rows = synthetic_rows(10_000)
+    trials = {
+        row.nct_id: Trial(
+            row.nct_id, f"team {int(row.nct_id[3:]) % 3}", [], [], row.title, None, Rule()
+        )
+        for row in rows
+    }
+    html = render_index(rows, trials, [], generated_at="2026-12-02T08:00:00Z")
+    page = tmp_path / "index.html"
+    page.write_text(html.replace("</body>", PROBE + "</body>"))
+    return page
+
+
+def test_ten_thousand_rows_sort_and_filter_by_typing_on_a_phone(big_index, tmp_path):
+    seen = probe(big_index, profile=tmp_path / "profile", size=PHONE)
+    assert seen["rows"] == 10_000
+    assert (seen["drawn"], seen["more"]) == (500, 1_000)  # drawn 500 at a time
+    assert seen["link"].endswith(".html")
+    assert seen["suspended"] == 2_500  # every fourth trial
+    assert seen["suspendedInJapan"] == 1_000  # ... of which those with a site in Japan
+    # a kind of change in the last 30 days: rows 2, 3 and 4 of every 5 changed enrollment
+    assert seen["byKind"] == 4_000
+    assert seen["none"] == 0
+    assert seen["sort"] == "descending"
+    assert seen["ascending"] == ["0", "0", "0"] and seen["descending"] == ["4", "4", "4"]
+    assert seen["overflow"] <= 0, f"the page is {seen['overflow']}px wider than the phone"
+    ARTIFACTS.mkdir(exist_ok=True)
+    measured = {key: round(seen[key]) for key in ("openMs", "filterMs", "sortMs")}
+    (ARTIFACTS / "index-10000-timings.json").write_text(json.dumps(measured) + "\n")
