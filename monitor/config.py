@@ -46,7 +46,7 @@ class Settings:
     max_attempts: int = 4
     backoff_base: float = 1.0
     throttle_wait: float = 30.0
-    batch_size: int = 100
+    batch_size: int = 1000  # as many as the 8 KB URL allows (about 570 ids)
     smtp_host: str | None = None
     smtp_port: int | None = None
     smtp_user: str | None = None

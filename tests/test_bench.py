@@ -35,9 +35,13 @@ def test_bench_script_runs_and_prints_every_figure():
     assert re.fullmatch(
         r"  database [\d.]+ MB after the first check, [\d.]+ MB after 3 daily checks", lines[2]
     )
-    assert [line.split()[0] for line in lines[3:]] == ["daily", "daily", "daily", "first", "first"]
-    # /version, one batch of update dates, one batch of the 2 changed records
-    assert re.search(r"median of 3: daily check [\d.]+ s \([\d.]+-[\d.]+ s, 3 requests\)", lines[1])
+    assert [line.split()[0] for line in lines[3:]] == [
+        *("daily", "daily", "daily", "daily", "first", "first")
+    ]
+    # a day after the last check, no /version: one batch of update dates, one of the 2 changed
+    # records; the oracle lists the day's updates (one page) and downloads the 2 (one request)
+    assert re.search(r"median of 3: daily check [\d.]+ s \([\d.]+-[\d.]+ s, 2 requests\)", lines[1])
+    assert re.search(r"oracle [\d.]+ s \(2 requests\)$", lines[1])
 
 
 def test_corpus_bench_prints_precision_and_recall():

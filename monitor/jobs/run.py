@@ -73,19 +73,16 @@ def recorded_check(
     """Check `nct_ids` (None: every watched trial) and record the run.
 
     Watched searches run after learning which trials moved (they share the registry's list of
-    updated studies); a match they start following is checked in the same run. When the
-    registry's data timestamp has not moved since the last complete check, only trials and
-    searches never checked or whose last check failed are fetched (unless `force`).
+    updated studies); a match they start following is checked in the same run. A check soon
+    after the last complete one first asks the registry's data timestamp (`is_probe_worth_it`):
+    when it has not moved, only trials and searches never checked or whose last check failed
+    are fetched (unless `force`).
     """
     run_id = store.start_run(command, now=clock())
     with registry_client(settings, should_stop=should_stop) as client:
-        timestamp = client.data_timestamp()
-        unchanged = (
-            nct_ids is None
-            and not force
-            and timestamp is not None
-            and timestamp == store.last_complete_data_timestamp()
-        )
+        probe = nct_ids is None and not force and is_probe_worth_it(store, now=clock())
+        timestamp = client.data_timestamp() if probe else None
+        unchanged = timestamp is not None and timestamp == store.last_complete_data_timestamp()
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
         updates = UpdatedSince(client)  # learnt once, for the trials and the searches
         ids = nct_ids if nct_ids is not None else store.watched_ids()
@@ -122,6 +119,21 @@ def recorded_check(
     outcome.errors += search_errors
     _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp, full=full)
     return outcome
+
+
+PROBE_WITHIN = dt.timedelta(hours=20)
+
+
+def is_probe_worth_it(store: Store, *, now: str) -> bool:
+    """Whether to ask `/version` first. The registry publishes once a day: a check within
+    `PROBE_WITHIN` of the last complete one may find its data unchanged, and then the probe
+    saves the day's listing; a check a day or more later would pay a request to learn that
+    it has moved, which the listing tells anyway. Asked too when no timestamp is known yet,
+    so that checks soon after this one have one to compare with."""
+    last = store.last_complete_check_at()
+    if last is None or store.last_complete_data_timestamp() is None:
+        return True
+    return dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(last) < PROBE_WITHIN
 
 
 def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:

@@ -46,6 +46,15 @@ class RunQueries(StoreBase):
         at = next(iter(self.db.query(sql)))["at"]
         return str(at) if at else None
 
+    def last_complete_check_at(self) -> str | None:
+        """When the last check (not an import) that finished without errors finished."""
+        sql = """
+            select max(finished_at) as at from runs
+            where finished_at is not null and errors = '[]' and command != 'import'
+        """
+        at = next(iter(self.db.query(sql)))["at"]
+        return str(at) if at else None
+
     def last_complete_data_timestamp(self) -> str | None:
         """The registry data timestamp of the last check that finished without errors."""
         sql = """
