@@ -40,13 +40,13 @@ def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store
     locations(latest)[0]["status"] = "COMPLETED"
     record_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
     assert write_report(story_store, folder, now="2026-06-09T08:00:00Z").written == 1
-    [row] = json.loads((folder / STATE).read_text())["trials"]
-    assert row["recent"][-1] == ["2026-06-09", "site_status"]
+    header, row = map(json.loads, (folder / STATE).read_text().splitlines())
+    assert row["nct_id"] == NCT and row["recent"][-1] == ["2026-06-09", "site_status"]
     # a page removed, or a state from another page format: written again
     page.unlink()
     assert write_report(story_store, folder, now="2026-06-09T09:00:00Z").written == 1
-    state = json.loads((folder / STATE).read_text())
-    (folder / STATE).write_text(json.dumps(state | {"format": 1}))
+    header, row = (folder / STATE).read_text().splitlines()
+    (folder / STATE).write_text(json.dumps({"format": 1}) + "\n" + row + "\n")
     assert write_report(story_store, folder, now="2026-06-09T10:00:00Z").written == 1
     (folder / STATE).write_text("{not json")
     assert write_report(story_store, folder, now="2026-06-09T11:00:00Z").written == 1

@@ -73,10 +73,15 @@ class Rule:
         return {key: value for key, value in found.items() if value}
 
 
+NO_RULE = Rule()  # every change is told
+
+
 def parse_rule(spec: Mapping[str, Any], *, where: str) -> Rule:
     """A rule from its written form (the CLI's options, a TOML table, stored JSON): `only`,
     `country`, `state` (lists, or comma-separated text), `level`, `min_slip`,
     `min_enrollment_change`. Anything unknown, or that could never match, is bad input."""
+    if not spec:
+        return NO_RULE  # most watches: one shared value, not one per watch
     unknown = set(spec) - set(RULE_KEYS)
     if unknown:
         raise BadInput(

@@ -25,7 +25,7 @@ RECENT_DAYS = 30  # the longest window the index counts changes in
 WEEK_DAYS = 7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexRow:
     """What the index shows of one trial, as of its last written page."""
 
@@ -110,7 +110,7 @@ def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) 
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShownRow:
     """An index row as the page shows it: its trial's label and today's counts."""
 
@@ -173,17 +173,17 @@ def render_index(
 ) -> str:
     """The portfolio's dashboard: a row per trial, then the watched searches."""
     today = dt.date.fromisoformat(generated_at[:10])
-    shown = [
+    cells = [
         ShownRow(
             row,
             trials[row.nct_id].label if row.nct_id in trials else None,
             row.changes(today, WEEK_DAYS),
             row.changes(today, RECENT_DAYS),
-        )
+        ).cells()
         for row in rows
     ]
     return environment.get_template("index.html").render(
-        rows=[one.cells() for one in shown],
+        rows=cells,
         searches=searches,
         pages={row.nct_id for row in rows},
         generated_at=generated_at,

@@ -100,7 +100,7 @@ def write_report(
     written (a new event or snapshot) or the page format did; one trial's history is in memory
     at a time.
     """
-    from monitor.reports.feeds import atom_feed
+    from monitor.reports.feeds import FEED_ENTRIES, atom_feed
 
     trials = store.trials()
     today = dt.date.fromisoformat(now[:10])
@@ -127,7 +127,7 @@ def write_report(
     everything = atom_feed(
         "index",
         "trialwatch: every change",
-        store.list_events(),
+        store.events_of_latest_checks(FEED_ENTRIES),
         trials,
         now=now,
         materiality=materiality,
@@ -148,17 +148,20 @@ def write_report(
 
 def _read_state(folder: Path) -> dict[str, IndexRow]:
     """The rows of the pages already in `folder`; none if it holds no report of this format
-    (or a state file that cannot be read: every page is then written again)."""
+    (or a state file that cannot be read: every page is then written again). The file is
+    JSON lines, a row each after the format's, so a big portfolio's is read a row at a time."""
     try:
-        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
-        if state.get("format") != PAGE_FORMAT:
-            return {}
-        return {row["nct_id"]: IndexRow.from_json(row) for row in state["trials"]}
+        with (folder / STATE).open(encoding="utf-8") as lines:
+            if json.loads(next(lines, "{}")).get("format") != PAGE_FORMAT:
+                return {}
+            rows = (IndexRow.from_json(json.loads(line)) for line in lines)
+            return {row.nct_id: row for row in rows}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
 def _write_state(folder: Path, rows: list[IndexRow]) -> None:
     """Written last: a report cut short leaves the old state, and its pages are written again."""
-    state = {"format": PAGE_FORMAT, "trials": [row.to_json() for row in rows]}
-    _write(folder / STATE, json.dumps(state, ensure_ascii=False).encode())
+    lines = [json.dumps({"format": PAGE_FORMAT})]
+    lines += (json.dumps(row.to_json(), ensure_ascii=False) for row in rows)
+    _write(folder / STATE, "\n".join(lines).encode() + b"\n")

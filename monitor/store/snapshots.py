@@ -36,6 +36,17 @@ class SnapshotQueries(StoreBase):
         row = self.db.execute(sql, [nct_id]).fetchone()
         return (row[0], row[1]) if row else None
 
+    def events_of_latest_checks(self, checks: int) -> list[StoredEvent]:
+        """The events of the newest `checks` (detection time, trial) groups, oldest first: a
+        feed's entries, read without reading every event ever stored."""
+        sql = """
+            select * from events where (detected_at, nct_id) in (
+              select distinct detected_at, nct_id from events
+              order by detected_at desc, nct_id desc limit ?
+            ) order by detected_at, id
+        """
+        return [self._stored_event(row) for row in self.db.query(sql, [checks])]
+
     def history_stamps(self) -> dict[str, tuple[int, int]]:
         """Each watched trial with a snapshot: (its latest event id or 0, its latest snapshot
         id). A trial's history changed exactly when its stamp did."""
