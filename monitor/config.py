@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from monitor.errors import BadInput
+from monitor.names import is_plain_name
 
 if TYPE_CHECKING:
     from monitor.records.rules import Rule
@@ -221,9 +222,6 @@ def _addresses(value: Any) -> tuple[str, ...]:
     return tuple(parse_address(item) for item in items if str(item).strip())
 
 
-CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
 def _channel_url(value: Any) -> str:
     url = _text(value)
     if not re.match(r"[a-z][a-z0-9+.-]*://\S", url):
@@ -238,7 +236,7 @@ def _channel_name(value: Any) -> str:
             "an Apprise URL must start with scheme:// (such as slack:// or json://); "
             "the value is not shown, as it may hold a token"
         )
-    if not CHANNEL_NAME.fullmatch(name):
+    if not is_plain_name(name):
         raise ValueError(f"{name!r} is not a channel name (letters, digits, '_', '.', '-')")
     return name
 

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -28,7 +27,7 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
-from monitor.registry.record import ESCAPE_SEQUENCE, nct_ids_in
+from monitor.registry.record import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
 from monitor.store import Store
 
 if TYPE_CHECKING:
@@ -38,12 +37,12 @@ logger = logging.getLogger("monitor")
 
 
 CONNECTION_LOGS = ("httpx", "httpcore", "urllib3", "requests")
-TERMINAL_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def terminal_safe(text: str) -> str:
-    """Registry text with escape sequences and control characters removed (newlines, tabs kept)."""
-    return TERMINAL_CONTROLS.sub("", ESCAPE_SEQUENCE.sub("", text))
+    """Registry text with escape sequences and control characters removed (newlines, tabs
+    kept; a carriage return, which lets a line print over another, removed too)."""
+    return UNPRINTABLE.sub("", ESCAPE_SEQUENCE.sub("", text)).replace("\r", "")
 
 
 def format_json(value: Any) -> str:

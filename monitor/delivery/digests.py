@@ -24,9 +24,17 @@ from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
-from monitor.store import DELIVERED_STATES, Delivery, Store, StoredEvent, Trial, audience_key
+from monitor.store import (
+    DELIVERED_STATES,
+    Delivery,
+    DeliveryState,
+    Store,
+    StoredEvent,
+    Trial,
+    audience_key,
+)
 
-HANDED_OVER = ("data_sent", *DELIVERED_STATES)  # a catch-up in these states went out
+HANDED_OVER = (DeliveryState.DATA_SENT, *DELIVERED_STATES)  # a catch-up in these states went out
 
 
 @dataclass(frozen=True)
@@ -226,7 +234,7 @@ def _send_unless_nothing_to_tell(
     """Send the digest just recorded, unless everything in it was changed back (its net
     change is nothing): then it is settled as delivered without a message."""
     if report.digests and report.digests[-1].changes == 0:
-        store.set_delivery_state(delivery.id, "sent", now=now)
+        store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
         return
     send_once(store, channel, delivery, report, now=now)
 

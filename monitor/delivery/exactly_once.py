@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from monitor.delivery.channels import Channel, OutboxChannel
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
-from monitor.store import UNMAILED, Delivery, Store, audience_key
+from monitor.store import UNMAILED, Delivery, DeliveryState, Store, audience_key
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class DeliveryReport:
         sent (nor one the server refused, nor an answer that never came)."""
         unconfirmed = (
             " (unconfirmed: handed over whole, no answer came)"
-            if delivery.state == "unconfirmed"
+            if delivery.state == DeliveryState.UNCONFIRMED
             else ""
         )
         if delivery.chat_channel is not None:
@@ -83,12 +83,12 @@ def finish_interrupted(
     through its own channel (`channel_for` its chat channel's name, None for mail)."""
     for delivery in store.unfinished_deliveries():
         channel = channel_for(delivery.chat_channel)
-        if delivery.state == "data_sent":
+        if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
-            store.set_delivery_state(delivery.id, "unconfirmed", now=now)
-            report.sent.append(dataclasses.replace(delivery, state="unconfirmed"))
+            store.set_delivery_state(delivery.id, DeliveryState.UNCONFIRMED, now=now)
+            report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
         elif channel.already_delivered(delivery):
-            store.set_delivery_state(delivery.id, "sent", now=now)
+            store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
             report.sent.append(delivery)
         else:
             send_once(store, channel, delivery, report, now=now)
@@ -99,24 +99,27 @@ def send_once(
 ) -> None:
     if channel.mails and not delivery.recipients:
         error = f"no recipients: {NO_RECIPIENTS}"
-        store.set_delivery_state(delivery.id, "failed", now=now, error=error)
+        store.set_delivery_state(delivery.id, DeliveryState.FAILED, now=now, error=error)
         report.failures.append((delivery, error))
         return
     try:
         refused = channel.send(
-            delivery, handing_over=lambda: store.set_delivery_state(delivery.id, "data_sent")
+            delivery,
+            handing_over=lambda: store.set_delivery_state(delivery.id, DeliveryState.DATA_SENT),
         )
     except UnconfirmedDelivery as exc:
         logger.warning("%s: counted as sent", exc)
-        store.set_delivery_state(delivery.id, "unconfirmed", now=now, error=str(exc))
-        report.sent.append(dataclasses.replace(delivery, state="unconfirmed"))
+        store.set_delivery_state(delivery.id, DeliveryState.UNCONFIRMED, now=now, error=str(exc))
+        report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
         return
     except DeliveryError as exc:
-        store.set_delivery_state(delivery.id, "failed", now=now, error=str(exc))
+        store.set_delivery_state(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
         report.failures.append((delivery, str(exc)))
         return
-    store.set_delivery_state(delivery.id, "sent", now=now, refused=refused)
-    report.sent.append(dataclasses.replace(delivery, state="sent", refused=tuple(refused)))
+    store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now, refused=refused)
+    report.sent.append(
+        dataclasses.replace(delivery, state=DeliveryState.SENT, refused=tuple(refused))
+    )
     if refused:
         reason = f"{channel} refused {', '.join(refused)}"
         report.failures.append(

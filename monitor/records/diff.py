@@ -35,7 +35,7 @@ RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
     "protocol": (Category.OTHER, None),
     "documents": (Category.DOCUMENT, "documents"),
 }
-SITE_FIELDS: dict[str, Category] = {
+SITE_FIELD_CATEGORIES: dict[str, Category] = {
     "status": Category.SITE_STATUS,
     "facility": Category.SITE_RENAMED,
     "contacts": Category.CONTACT,
@@ -271,11 +271,11 @@ def _site_changes(
     if old_site is None or new_site is None:
         yield from _site_presence(old_site, new_site)
         return
-    order = list(SITE_FIELDS)
+    order = list(SITE_FIELD_CATEGORIES)
     for name in sorted(fields, key=lambda name: (order.index(name) if name in order else 99, name)):
         if name in CLUE_FIELDS or _same_spelling(name, old_site.get(name), new_site.get(name)):
             continue
-        category = SITE_FIELDS.get(name, Category.OTHER)
+        category = SITE_FIELD_CATEGORIES.get(name, Category.OTHER)
         field_name = "contacts" if name == "contacts" else f"locations.{name}"
         yield category, field_name, old_site.get(name), new_site.get(name)
 

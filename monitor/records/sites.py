@@ -92,13 +92,11 @@ def same_place_name(old: str | None, new: str | None) -> bool:
     return fold_name(old) == fold_name(new)
 
 
-def reconcile_site_keys(
-    old_sites: dict[str, Site], new_sites: dict[str, Site], *, retired: frozenset[str] = frozenset()
-) -> dict[str, Site]:
+def reconcile_site_keys(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[str, Site]:
     """`new_sites` re-keyed: a site paired with an old one takes the old key; an unpaired new
-    site keeps its own key unless an old or `retired` site holds it, then gets a fresh one."""
+    site keeps its own key unless an old site holds it, then gets a fresh one."""
     pairs = pair_sites(old_sites, new_sites)
-    taken = set(old_sites) | retired
+    taken = set(old_sites)
     keyed: dict[str, Site] = {}
     for key, site in new_sites.items():
         if key in pairs:

@@ -1,28 +1,16 @@
-"""Talk to the ClinicalTrials.gov API v2: batched fetches by id, paging, retries with backoff
-(honouring Retry-After), a politeness interval between requests, and a precise error per trial.
-"""
+"""Ask the ClinicalTrials.gov API v2 what trialwatch needs: batched fetches by id (a record
+the registry cannot serve isolated), paging, update dates, merged ids, and a precise error per
+trial. Every request goes through `http.PoliteHttp` (politeness, retries, deadlines)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
-import tenacity
-
-from monitor import __version__
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
-from monitor.registry.answers import (
-    connection_failure,
-    parse_json,
-    parse_retry_after,
-    read_capped,
-)
-from monitor.registry.deadline import RequestDeadline, deadline_transport
+from monitor.registry.http import PoliteHttp
 from monitor.registry.record import (
     last_update_posted,
     study_ids,
@@ -32,33 +20,11 @@ from monitor.registry.record import (
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
-RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
-# Waits the registry's own signals call for: 429 means a per-minute window; 403 is its
-# firewall, which some networks meet in bursts. Neither passes in 1-2-4 seconds.
-THROTTLING_STATUSES = frozenset({403, 429})
 PAGE_SIZE = 1000  # the registry's largest page
 UPDATE_DATES_BATCH = 300  # ids per request when asking only for last-update dates
 MAX_URL_LENGTH = 8000  # real clients keep request URLs under ~8 KB; servers refuse longer (414)
 URL_BYTES_PER_ID = len("NCT00000000%2C")
 SPLITTABLE_STATUSES = frozenset({414, 500, 502, 503, 504})
-# A request's whole answer must arrive within this many `timeout`s, however it trickles in.
-DEADLINE_TIMEOUTS = 4
-REFUSAL_ATTEMPTS = 2  # a 403 is tried again once: a lasting refusal will not lift by waiting
-REFUSED = (
-    "refused by the registry (HTTP 403): its firewall turns away some networks, cloud hosts in "
-    "particular; try from another network or through an HTTP proxy (HTTPS_PROXY), and see "
-    "`trialwatch doctor`"
-)
-
-
-class RetryableResponse(Exception):
-    """A 429 or 5xx answer worth another try; carries the server's Retry-After, if any."""
-
-    def __init__(self, status: int, retry_after: float | None):
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -71,49 +37,9 @@ class FetchBatch:
     moved: dict[str, str] = field(default_factory=dict)
 
 
-class RegistryClient:
-    """One shared httpx client with timeouts, retries and a minimum interval between requests."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        request_interval: float = 1.0,
-        timeout: float = 30.0,
-        max_attempts: int = 4,
-        backoff_base: float = 1.0,
-        throttle_wait: float = 30.0,
-        max_retry_after: float = 300.0,
-        should_stop: Callable[[], bool] = lambda: False,
-    ):
-        self._deadline = RequestDeadline(should_stop=should_stop)
-        self.http = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            transport=deadline_transport(self._deadline, base_url=base_url),
-            follow_redirects=True,  # a merged trial's old id answers 301 to the current one
-        )
-        self.request_deadline = DEADLINE_TIMEOUTS * timeout
-        self.should_stop = should_stop
-        self.request_interval = request_interval
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.throttle_wait = throttle_wait
-        self.max_retry_after = max_retry_after
-        self.refused = False  # once refused (403) for good, later 403s are not retried
-        # Once the registry cannot be connected to at all, the rest of the run is told at once
-        # instead of trying (and waiting) for every request again.
-        self.unreachable: RegistryError | None = None
-        self.requests_sent = 0
-        self._next_request_at = 0.0
-        self._turn = threading.Lock()
-
-    def __enter__(self) -> RegistryClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.http.close()
+class RegistryClient(PoliteHttp):
+    """The registry's questions trialwatch asks: records by id in batches (a bad record
+    isolated), last-update dates, what was updated since a date, paging, merged ids."""
 
     def fetch_studies(
         self, nct_ids: Iterable[str], *, batch_size: int = 100
@@ -347,102 +273,3 @@ class RegistryClient:
             if study_nct_id(study) != nct_id:
                 batch.moved[nct_id] = study_nct_id(study)
         return batch
-
-    def get_json(
-        self, path: str, *, params: dict[str, Any] | None = None, attempts: int | None = None
-    ) -> Any:
-        """GET with retries (`attempts`, default `max_attempts`): parsed JSON, or a
-        `RegistryError` that says what went wrong."""
-        if self.unreachable is not None:  # this run already knows: no network, no registry
-            raise RegistryError(str(self.unreachable))
-        attempts = attempts or self.max_attempts
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((RetryableResponse, httpx.TransportError)),
-            stop=lambda state: self._stop_retrying(state, attempts),
-            wait=self._retry_wait,
-            sleep=self._sleep_unless_stopped,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            answer = retrying(self._get_once, path, params)
-        except RetryableResponse as exc:
-            if exc.status == 403:
-                self.refused = True
-                raise RegistryError(REFUSED, status=403) from exc
-            what = "rate limited" if exc.status == 429 else "server error"
-            raise RegistryError(
-                f"{what} (HTTP {exc.status}) after {attempts} attempts", status=exc.status
-            ) from exc
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            self.unreachable = RegistryError(
-                f"could not reach the registry at {self.http.base_url.host}: "
-                f"{connection_failure(exc)} ({attempts} attempts)"
-            )
-            raise self.unreachable from exc
-        except httpx.TimeoutException as exc:
-            if self.should_stop():
-                raise RegistryError("not answered: the run was asked to stop") from exc
-            raise RegistryError(f"timed out after {attempts} attempts") from exc
-        except httpx.TransportError as exc:
-            raise RegistryError(
-                f"connection failed after {attempts} attempts ({connection_failure(exc)})"
-            ) from exc
-        status, content = answer
-        if status == 404:
-            raise StudyNotFound("not found (HTTP 404)", status=404)
-        if status == 400:
-            raise RegistryError("invalid id (HTTP 400)", status=400)
-        if status == 414:
-            raise RegistryError("request URL too long (HTTP 414)", status=414)
-        if status != 200:
-            raise RegistryError(f"unexpected HTTP {status}", status=status)
-        return parse_json(content)
-
-    def _get_once(self, path: str, params: dict[str, Any] | None) -> tuple[int, bytes]:
-        """(status, body) of one GET, which must be over within the request's deadline."""
-        self._wait_for_turn()
-        self.requests_sent += 1
-        self._deadline.start(self.request_deadline)
-        with self.http.stream("GET", path, params=params) as response:
-            if response.status_code in RETRYABLE_STATUSES:
-                raise RetryableResponse(response.status_code, parse_retry_after(response))
-            return response.status_code, read_capped(response)
-
-    def _sleep_unless_stopped(self, seconds: float) -> None:
-        """A wait before retrying (up to minutes, for Retry-After) that a stop cuts short."""
-        until = time.monotonic() + seconds
-        while not self.should_stop() and time.monotonic() < until:
-            time.sleep(min(0.2, max(0.0, until - time.monotonic())))
-
-    def _wait_for_turn(self) -> None:
-        """Politeness: at most one request per `request_interval` seconds, across threads."""
-        with self._turn:
-            delay = self._next_request_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._next_request_at = time.monotonic() + self.request_interval
-
-    def _stop_retrying(self, state: tenacity.RetryCallState, attempts: int) -> bool:
-        if self.should_stop():
-            return True
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableResponse) and exc.status == 403:
-            return self.refused or state.attempt_number >= min(REFUSAL_ATTEMPTS, attempts)
-        return state.attempt_number >= attempts
-
-    def _retry_wait(self, state: tenacity.RetryCallState) -> float:
-        """Retry-After when the registry sends one; for throttling without it, long enough for
-        a per-minute window to pass (`throttle_wait`, doubling); else a short backoff."""
-        exc = state.outcome.exception() if state.outcome else None
-        doubling = 2 ** (state.attempt_number - 1)
-        if isinstance(exc, RetryableResponse) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_after)
-        if isinstance(exc, RetryableResponse) and exc.status in THROTTLING_STATUSES:
-            return float(min(self.throttle_wait * doubling, self.max_retry_after))
-        return float(self.backoff_base * doubling)
-
-    @staticmethod
-    def _log_retry(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import BadInput
+from monitor.names import is_plain_name
 
-SEARCH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")
 MILES_IN_KM = 1.609344
@@ -25,7 +25,7 @@ POINT = re.compile(rf"\s*({NUMBER})\s*,\s*({NUMBER})\s*")
 # What a match needs: the list of a big search stays small. A distance search adds the
 # sites, so a new match can say which one is near.
 MATCH_FIELDS = ("NCTId", "BriefTitle", "Acronym", "OverallStatus", "Phase", "LeadSponsorName")
-SITE_FIELDS = (
+SITE_MATCH_FIELDS = (
     "LocationFacility",
     "LocationCity",
     "LocationState",
@@ -127,7 +127,7 @@ class Search:
 
     def fields(self) -> str:
         """The `fields` a match is read from: a distance search's sites too."""
-        return "|".join(MATCH_FIELDS + (SITE_FIELDS if self.near else ()))
+        return "|".join(MATCH_FIELDS + (SITE_MATCH_FIELDS if self.near else ()))
 
     def criteria(self) -> dict[str, Any]:
         """Every criterion by its option name: what `make_search` takes back."""
@@ -181,7 +181,7 @@ class Search:
 
 def make_search(name: str, **criteria: Any) -> Search:
     """Validate a search from the command line: a plain name and at least one criterion."""
-    if not SEARCH_NAME.fullmatch(name):
+    if not is_plain_name(name):
         raise BadInput(f"bad search name {name!r}: use letters, digits, '.', '_' or '-'")
     search = Search(name, **criteria)
     for option in (*TEXT_AREAS, "advanced"):

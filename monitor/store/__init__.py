@@ -13,6 +13,7 @@ from monitor.store.deliveries import (
     UNMAILED,
     Delivery,
     DeliveryQueries,
+    DeliveryState,
     audience_key,
 )
 from monitor.store.runs import RunQueries
@@ -26,6 +27,7 @@ __all__ = [
     "UNMAILED",
     "BackfilledVersion",
     "Delivery",
+    "DeliveryState",
     "Store",
     "StoredEvent",
     "StoredSnapshot",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from monitor.store._base import StoreBase, StoredEvent
@@ -20,7 +21,7 @@ class Delivery:
     channel: str
     subject: str
     message: bytes
-    state: str
+    state: DeliveryState
     created_at: str
     refused: tuple[str, ...] = ()  # recipients the mail server refused: owed it again
 
@@ -42,15 +43,22 @@ class Delivery:
         return str(audience["channel"]) if isinstance(audience, dict) else None
 
 
-# A delivery is `prepared` (recorded, not yet handed over), `data_sent` (its last bytes are on
-# their way: from here an ending without an answer counts as delivered), `sent` (accepted),
-# `unconfirmed` (handed over whole, no answer came: counted as sent, listed by `doctor`) or
-# `failed` (refused; its events are sent again). Recipients refused one by one are `refused`
-# on a delivery otherwise sent, and owed it again.
-# A digest for addressed recipients written to the outbox because SMTP was not configured is
-# `sent` on the UNMAILED channel until a later catch-up mail carries its changes: then `mailed`.
-DELIVERED_STATES = ("sent", "unconfirmed")
-UNFAILED_STATES = ("prepared", "data_sent", *DELIVERED_STATES)
+class DeliveryState(StrEnum):
+    """Where a delivery stands; stored as its text."""
+
+    PREPARED = "prepared"  # recorded, not yet handed over
+    DATA_SENT = "data_sent"  # its last bytes are on their way: an ending without answer counts
+    SENT = "sent"  # accepted
+    UNCONFIRMED = "unconfirmed"  # handed over whole, no answer came: counted as sent (`doctor`)
+    FAILED = "failed"  # refused: its events are sent again
+    # a digest for addressed recipients written to the outbox because SMTP was not configured
+    # is SENT on the UNMAILED channel until a later catch-up mail carries its changes: MAILED
+    MAILED = "mailed"
+
+
+# Recipients refused one by one are `refused` on a delivery otherwise sent, and owed it again.
+DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.UNCONFIRMED)
+UNFAILED_STATES = (DeliveryState.PREPARED, DeliveryState.DATA_SENT, *DELIVERED_STATES)
 UNMAILED = "outbox-unmailed"
 
 
@@ -108,7 +116,7 @@ class DeliveryQueries(StoreBase):
             existing = self._delivery_rows("message_id = ?", [message_id])
             if existing:
                 self.db.table("deliveries").update(
-                    existing[0].id, {"state": "prepared", "error": None}
+                    existing[0].id, {"state": DeliveryState.PREPARED, "error": None}
                 )
             else:
                 row = {
@@ -117,7 +125,7 @@ class DeliveryQueries(StoreBase):
                     "channel": channel,
                     "subject": subject,
                     "message": message,
-                    "state": "prepared",
+                    "state": DeliveryState.PREPARED,
                     "created_at": now,
                 }
                 delivery_id = self.db.table("deliveries").insert(row).last_pk
@@ -129,7 +137,7 @@ class DeliveryQueries(StoreBase):
     def set_delivery_state(
         self,
         delivery_id: int,
-        state: str,
+        state: DeliveryState,
         *,
         now: str | None = None,
         error: str | None = None,
@@ -163,7 +171,7 @@ class DeliveryQueries(StoreBase):
 
     def unconfirmed_deliveries(self) -> list[Delivery]:
         """Messages handed over whole that no answer confirmed (counted as sent)."""
-        return self._delivery_rows("state = 'unconfirmed'", [])
+        return self._delivery_rows("state = ?", [DeliveryState.UNCONFIRMED])
 
     def unmailed_deliveries(self) -> dict[str, list[tuple[int, list[int]]]]:
         """{audience: [(delivery id, event ids)]} of digests for addressed recipients that only
@@ -171,11 +179,11 @@ class DeliveryQueries(StoreBase):
         sql = """
             select d.id, d.audience, group_concat(de.event_id) as event_ids from deliveries d
             join delivery_events de on de.delivery_id = d.id
-            where d.channel = ? and d.state = 'sent' and d.audience != '[]'
+            where d.channel = ? and d.state = ? and d.audience != '[]'
             group by d.id order by d.id
         """
         unmailed: dict[str, list[tuple[int, list[int]]]] = {}
-        for row in self.db.query(sql, [UNMAILED]):
+        for row in self.db.query(sql, [UNMAILED, DeliveryState.SENT]):
             event_ids = sorted(int(event_id) for event_id in row["event_ids"].split(","))
             unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
         return unmailed
@@ -186,7 +194,7 @@ class DeliveryQueries(StoreBase):
         sql = f"select * from events where id in ({marks}) order by detected_at, id"
         return [self._stored_event(row) for row in self.db.query(sql, wanted)]
 
-    def delivery_state(self, message_id: str) -> str | None:
+    def delivery_state(self, message_id: str) -> DeliveryState | None:
         found = self._delivery_rows("message_id = ?", [message_id])
         return found[0].state if found else None
 
@@ -195,12 +203,14 @@ class DeliveryQueries(StoreBase):
         with self._writing():
             for delivery_id in delivery_ids:
                 self.db.table("deliveries").update(
-                    delivery_id, {"state": "mailed", "finished_at": now}
+                    delivery_id, {"state": DeliveryState.MAILED, "finished_at": now}
                 )
 
     def unfinished_deliveries(self) -> list[Delivery]:
         """Attempts a crash interrupted: recorded, but neither sent nor failed."""
-        return self._delivery_rows("state in ('prepared', 'data_sent')", [])
+        return self._delivery_rows(
+            "state in (?, ?)", [DeliveryState.PREPARED, DeliveryState.DATA_SENT]
+        )
 
     def mark_delivered(self, event_ids: Iterable[int], *, now: str) -> None:
         with self._writing():
@@ -217,7 +227,7 @@ class DeliveryQueries(StoreBase):
                 channel=row["channel"],
                 subject=row["subject"],
                 message=row["message"],
-                state=row["state"],
+                state=DeliveryState(row["state"]),
                 created_at=row["created_at"],
                 refused=tuple(json.loads(row["refused"] or "[]")),
             )

@@ -150,16 +150,15 @@ class SnapshotQueries(StoreBase):
         title: str | None,
         acronym: str | None,
         last_update_posted: str | None = None,
-    ) -> bool:
-        """Store one trial's check in one transaction; returns whether a new snapshot was added.
+    ) -> None:
+        """Store one trial's check in one transaction.
 
         Unchanged content (same hash as the latest snapshot) only moves `last_seen_at`.
         """
         with self._writing():
             self._ensure_watch(nct_id, now=fetched_at)
             latest = self.latest_hash(nct_id)
-            is_new = latest is None or latest[1] != content_hash
-            if latest is not None and not is_new:  # the same content again: still there
+            if latest is not None and latest[1] == content_hash:  # the same content again
                 self.db.table("snapshots").update(latest[0], {"last_seen_at": fetched_at})
             else:
                 snapshot_id = self._insert_snapshot(
@@ -176,7 +175,6 @@ class SnapshotQueries(StoreBase):
                     "last_update_posted": last_update_posted,
                 },
             )
-        return is_new
 
     def save_error(self, nct_id: str, error: str, *, now: str) -> None:
         """Note the failure on the trial's watch, if it has one (an imported file may not)."""
