@@ -17,14 +17,15 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
+from monitor.delivery.cadence import parse_cadence
 from monitor.errors import BadInput
 from monitor.names import is_plain_name
-
-if TYPE_CHECKING:
-    from monitor.records.rules import Rule
+from monitor.records.events import Category
+from monitor.records.materiality import Materiality
+from monitor.records.rules import Rule, parse_rule
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +271,6 @@ def _channels(value: Any) -> tuple[tuple[str, str], ...]:
 def _materiality(value: Any) -> tuple[tuple[str, str], ...]:
     """A table of kind = level ("contact" = "medium"). An unknown kind or level is refused:
     a rule that can never apply is a mistake."""
-    from monitor.records.events import Category
-    from monitor.records.materiality import Materiality
 
     pairs = _table(value, shape="kind = level")
     kinds, levels = [str(c) for c in Category], [str(m) for m in Materiality]
@@ -287,7 +286,6 @@ def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:
     """A table of destination = rule (`[rules."ops@example.org"]` with `only`, `country`,
     `state`, `level`, `min_slip`, `min_enrollment_change`); from the environment, the same as
     JSON."""
-    from monitor.records.rules import parse_rule
 
     if isinstance(value, str):
         try:
@@ -308,7 +306,6 @@ def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:
 
 def _cadence(value: Any) -> tuple[tuple[str, str], ...]:
     """A table of destination = "daily" | "weekly" | "weekly:friday"."""
-    from monitor.delivery.cadence import parse_cadence
 
     pairs = _table(value, shape="destination = cadence")
     return tuple((str(name), parse_cadence(str(cadence))) for name, cadence in pairs)

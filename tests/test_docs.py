@@ -20,7 +20,10 @@ MANUAL = README + REFERENCE
 
 def all_commands(group: click.Group, prefix: str = "trialwatch") -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the commands are loaded when asked for
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix} {name}"
         if isinstance(command, click.Group):
             found += all_commands(command, path)

@@ -9,6 +9,7 @@ scheduler) inside those commands: a daily `check` then starts without loading th
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 import os
@@ -183,7 +184,48 @@ def report_problems(errors: Iterable[TrialError], moved: Mapping[str, str] | Non
         click.echo(terminal_safe(line), err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """The command line's one place of wiring: each command is loaded from its module when
+    it is used (or listed by --help), so a run pays only for the modules it needs."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = self.lazy[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+COMMANDS = {  # command name -> "module:function"
+    "watch": "monitor.cli.watch:watch",
+    "check": "monitor.cli.checks:check",
+    "import": "monitor.cli.checks:import_files",
+    "backfill": "monitor.cli.checks:backfill",
+    "doctor": "monitor.cli.maintenance:doctor",
+    "backup": "monitor.cli.maintenance:backup",
+    "changes": "monitor.cli.reports:changes",
+    "history": "monitor.cli.reports:history",
+    "report": "monitor.cli.reports:report",
+    "demo": "monitor.cli.reports:demo",
+    "digest": "monitor.cli.runs:digest",
+    "run": "monitor.cli.runs:run",
+    "schedule": "monitor.cli.runs:schedule",
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="trialwatch")
 @click.option(
     "--db", "db_path", metavar="PATH", help="SQLite database (default: <data dir>/trialwatch.db)."
@@ -207,6 +249,13 @@ def cli(
     # never shown, whatever -v asks for.
     for connection_log in CONNECTION_LOGS:
         logging.getLogger(connection_log).setLevel(max(level, logging.WARNING))
+    # Apprise's own lines may name a service's URL, token and all: they stay out of our log
+    # and, with a handler of their own, out of Python's last-resort printing to stderr (a
+    # channel's failure comes back to us scrubbed).
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.propagate = False
+    if not apprise_log.handlers:
+        apprise_log.addHandler(logging.NullHandler())
     settings = load_settings(
         environ=os.environ, cwd=Path.cwd(), db_option=db_path, config_option=config_path
     )

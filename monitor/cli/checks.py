@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli._app import (
     Context,
-    cli,
     format_json,
     parse_ids,
     pass_context,
@@ -19,12 +17,12 @@ from monitor.cli._app import (
     say_events,
     utc_now,
 )
+from monitor.jobs.backfill import backfill_trials
+from monitor.jobs.check import CheckOutcome, date_studies, read_study_files, refuse_unfit_imports
+from monitor.jobs.run import recorded_check, recorded_import, registry_client
 
-if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a command runs
-    from monitor.jobs.check import CheckOutcome
 
-
-@cli.command()
+@click.command()
 @click.argument("nct_ids", nargs=-1, metavar="[NCT...]")
 @click.option(
     "--full",
@@ -43,7 +41,6 @@ if TYPE_CHECKING:  # the stages themselves (httpx, deepdiff) load only when a co
 @pass_context
 def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Fetch watched trials (or the named ones), store snapshots and change events."""
-    from monitor.jobs.run import recorded_check
 
     ids = parse_ids(nct_ids)
     require_watched(ctx.store, ids)
@@ -63,7 +60,7 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
     _print_outcome(ctx, outcome, as_json=as_json)
 
 
-@cli.command("import")
+@click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--json",
@@ -83,8 +80,6 @@ def import_files(
     """Like check, but the study JSON comes from local files (API v2 study JSON). Records are
     dated by their last-update post date and imported oldest first; a partial record (a
     search answer) or one older than its trial's latest snapshot is refused."""
-    from monitor.jobs.check import date_studies, read_study_files, refuse_unfit_imports
-    from monitor.jobs.run import recorded_import
 
     studies = date_studies(
         read_study_files(files), as_of=as_of.date().isoformat() if as_of else None, now=utc_now()
@@ -110,7 +105,7 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
         raise SystemExit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
 @click.option(
     "--notify",
@@ -120,8 +115,6 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
 @pass_context
 def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
     """Import every past version of the trials from the registry's record history, oldest first."""
-    from monitor.jobs.backfill import backfill_trials
-    from monitor.jobs.run import registry_client
 
     ids = parse_ids(nct_ids)
     history_url = ctx.settings.history_url

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from monitor.cli._app import Context, cli, pass_context, utc_now
+from monitor.cli._app import Context, pass_context, utc_now
+from monitor.jobs.doctor import run_doctor, send_test_messages
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--send-test",
     is_flag=True,
@@ -20,7 +21,6 @@ from monitor.cli._app import Context, cli, pass_context, utc_now
 def doctor(ctx: Context, send_test: bool) -> None:
     """Check the database's integrity and schema, the config, the registry, the SMTP login and
     the chat or webhook channels (their URLs shown masked)."""
-    from monitor.jobs.doctor import run_doctor, send_test_messages
 
     findings = run_doctor(ctx.reader, ctx.settings)
     if send_test:
@@ -31,7 +31,7 @@ def doctor(ctx: Context, send_test: bool) -> None:
         raise SystemExit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @pass_context
 def backup(ctx: Context, file: Path) -> None:

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from monitor.cli._app import (
     Context,
-    cli,
     format_json,
     pass_context,
     utc_now,
 )
 from monitor.errors import BadInput
+from monitor.jobs.demo import run_demo
 from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
 from monitor.registry.record import normalise_nct_id
-
-if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
-    from monitor.reports.history import TrialHistory
-    from monitor.store import StoredEvent
-
+from monitor.reports.export import events_csv
+from monitor.reports.history import TrialHistory, trial_name
+from monitor.reports.render import render_history_page
+from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
+from monitor.store import StoredEvent
 
 CSV_HELP = (
     "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."
@@ -40,12 +39,11 @@ def _one_format(*, as_json: bool, as_csv: bool, bom: bool) -> None:
 
 
 def _echo_csv(ctx: Context, events: list[StoredEvent], *, bom: bool) -> None:
-    from monitor.reports.export import events_csv
 
     click.echo(events_csv(events, ctx.reader.trials(), byte_order_mark=bom), nl=False)
 
 
-@cli.command()
+@click.command()
 @click.argument("nct_id", required=False, metavar="[NCT]")
 @click.option(
     "--since",
@@ -92,7 +90,7 @@ def changes(
         ctx.say(f"{event.detected_at[:10]}  {event.nct_id}  {event.category:<14} {event.summary}")
 
 
-@cli.command()
+@click.command()
 @click.argument("nct_id", metavar="NCT")
 @click.option("--json", "as_json", is_flag=True, help="Every snapshot and every event, as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help=CSV_HELP + " Oldest first.")
@@ -123,8 +121,6 @@ def history(
 ) -> None:
     """The change history of one trial: newest first, as text, JSON, CSV or an HTML page, or
     the stored versions of its record as files."""
-    from monitor.reports.render import render_history_page
-    from monitor.reports.report import load_history, write_page, write_snapshot_files
 
     _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
     nct_id = normalise_nct_id(nct_id)
@@ -145,7 +141,6 @@ def history(
 
 
 def _print_history(ctx: Context, trial: TrialHistory) -> None:
-    from monitor.reports.history import trial_name
 
     name = trial_name(trial.nct_id, trial.acronym)
     ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
@@ -156,7 +151,7 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
         )
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--out",
     "out_dir",
@@ -167,7 +162,6 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
 @pass_context
 def report(ctx: Context, out_dir: Path | None) -> None:
     """An index page of every watched trial and one history page per trial."""
-    from monitor.reports.report import write_report
 
     folder = out_dir or ctx.settings.data_dir / "report"
     levels = levels_by_kind(ctx.settings.materiality)
@@ -178,11 +172,10 @@ def report(ctx: Context, out_dir: Path | None) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @pass_context
 def demo(ctx: Context) -> None:
     """Replay the bundled seed story offline and print what changed (no network, no SMTP)."""
-    from monitor.jobs.demo import run_demo
 
     for line in run_demo(ctx.settings.data_dir / "demo"):
         ctx.say(line)

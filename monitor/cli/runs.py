@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from monitor.cli._app import (
     Context,
-    cli,
     pass_context,
     report_problems,
     say_events,
@@ -18,16 +16,19 @@ from monitor.cli._app import (
     utc_now,
 )
 from monitor.config import parse_timezone
+from monitor.delivery.channels import open_channel, open_chat_channels
+from monitor.delivery.digests import deliver_pending
+from monitor.delivery.exactly_once import DeliveryReport
 from monitor.errors import BadInput, TrialwatchError
+from monitor.jobs.check import CheckOutcome, TrialError
+from monitor.jobs.run import RunSummary, run_once
+from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 from monitor.lock import run_lock
-
-if TYPE_CHECKING:  # the stages themselves are imported by the commands that run them
-    from monitor.delivery.exactly_once import DeliveryReport
-    from monitor.jobs.check import CheckOutcome, TrialError
-    from monitor.jobs.run import RunSummary
+from monitor.records.materiality import levels_by_kind
+from monitor.reports.render import render_digest
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--stdout",
     "to_stdout",
@@ -43,10 +44,6 @@ if TYPE_CHECKING:  # the stages themselves are imported by the commands that run
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
-    from monitor.delivery.channels import open_channel, open_chat_channels
-    from monitor.delivery.digests import deliver_pending
-    from monitor.records.materiality import levels_by_kind
-    from monitor.reports.render import render_digest
 
     if to_stdout:
         levels = levels_by_kind(ctx.settings.materiality)
@@ -78,11 +75,10 @@ def _say_report(ctx: Context, report: DeliveryReport) -> None:
         )
 
 
-@cli.command()
+@click.command()
 @pass_context
 def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
-    from monitor.jobs.run import run_once
 
     ctx.warn_if_nothing_watched()
     with ctx.locked():
@@ -121,7 +117,7 @@ def _say_summary(
     _say_report(ctx, summary.report)
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--cron",
     "cron_expression",
@@ -145,8 +141,6 @@ def schedule(
     ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
 ) -> None:
     """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
-    from monitor.jobs.run import run_once
-    from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 
     if cron_expression and every:
         raise BadInput("give --cron or --every, not both")
@@ -157,7 +151,6 @@ def schedule(
         expression = cron_expression or ctx.settings.schedule or DEFAULT_CRON
         trigger = cron_trigger(expression, timezone=timezone)
     ctx.open_store().close()  # a bad database path fails now, not at the first run
-    from monitor.delivery.channels import open_chat_channels
 
     open_chat_channels(ctx.settings)  # and so does a channel Apprise cannot use
 

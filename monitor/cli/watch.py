@@ -11,7 +11,6 @@ from rich.table import Table
 
 from monitor.cli._app import (
     Context,
-    cli,
     format_json,
     parse_ids,
     pass_context,
@@ -27,11 +26,12 @@ from monitor.cli.options import (
 )
 from monitor.config import parse_address
 from monitor.errors import BadInput
+from monitor.jobs.adding import unknown_to_the_registry
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
 
 
-@cli.group()
+@click.group()
 def watch() -> None:
     """Add, remove and list watched trials."""
 
@@ -80,8 +80,6 @@ def watch_add(
     label = _parse_label(label)
     _require_channels(ctx, channels)
     if not no_verify:
-        from monitor.jobs.adding import unknown_to_the_registry
-
         unknown = unknown_to_the_registry(ctx.settings, ctx.store.unwatched(ids))
         if unknown:
             raise BadInput(

@@ -5,9 +5,7 @@ day; a daily audience beside it is never held back."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-
-from monitor.config import Settings, parse_timezone
+from collections.abc import Iterable, Mapping
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -23,13 +21,17 @@ def parse_cadence(text: str) -> str:
 
 
 def due_destinations(
-    destinations: Iterable[str], *, settings: Settings, now: str, heard_today: set[str]
+    destinations: Iterable[str],
+    *,
+    cadences: Mapping[str, str],
+    zone: dt.tzinfo,
+    now: str,
+    heard_today: set[str],
 ) -> set[str]:
     """Which of `destinations` may get a digest now: the daily ones, and the weekly ones on
-    their weekday (in the config's timezone) that have not had it today already."""
-    cadences = dict(settings.cadence)
+    their weekday (in `zone`, the config's timezone) that have not had it today already."""
     moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-    today = WEEKDAYS[moment.astimezone(parse_timezone(settings.timezone)).weekday()]
+    today = WEEKDAYS[moment.astimezone(zone).weekday()]
     due = set()
     for destination in destinations:
         cadence = cadences.get(destination, "daily")

@@ -238,13 +238,6 @@ class AppriseChannel:
     def __init__(self, label: str, url: str):
         import apprise  # only installations with channels pay for it
 
-        # Apprise's own log lines may name a service's URL, token and all: they stay out of
-        # trialwatch's log (and, with a handler of their own, out of Python's last-resort
-        # printing to stderr); a failure's reason comes back scrubbed.
-        apprise_log = logging.getLogger("apprise")
-        apprise_log.propagate = False
-        if not apprise_log.handlers:
-            apprise_log.addHandler(logging.NullHandler())
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             scheme = url.partition("://")[0]

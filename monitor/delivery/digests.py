@@ -212,7 +212,11 @@ def _due_part(audience: Audience, store: Store, *, settings: Settings, now: str)
     named = [*audience.recipients, *([audience.channel] if audience.channel else [])]
     today = _start_of_day(now, settings)
     due = due_destinations(
-        named, settings=settings, now=now, heard_today=store.destinations_heard_since(today)
+        named,
+        cadences=dict(settings.cadence),
+        zone=parse_timezone(settings.timezone),
+        now=now,
+        heard_today=store.destinations_heard_since(today),
     )
     if audience.channel is not None:
         return audience if audience.channel in due else None

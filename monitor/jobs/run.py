@@ -10,18 +10,17 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from monitor.config import Settings
+from monitor.delivery.channels import open_channel, open_chat_channels
+from monitor.delivery.digests import deliver_pending
+from monitor.delivery.exactly_once import DeliveryReport
 from monitor.errors import RegistryError
 from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.jobs.searches import check_searches, stored_searches
 from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
 from monitor.store import Store
-
-if TYPE_CHECKING:
-    from monitor.delivery.exactly_once import DeliveryReport
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +216,6 @@ def run_once(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
-    from monitor.delivery.channels import open_channel, open_chat_channels  # see cli._app
-    from monitor.delivery.digests import deliver_pending
-    from monitor.delivery.exactly_once import DeliveryReport
 
     chats = open_chat_channels(settings)  # a channel Apprise cannot use stops the run first
     outcome = recorded_check(

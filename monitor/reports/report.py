@@ -11,6 +11,7 @@ from pathlib import Path
 
 from monitor.errors import BadInput
 from monitor.records.materiality import Materiality
+from monitor.reports.feeds import FEED_ENTRIES, atom_feed
 from monitor.reports.history import TrialHistory, build_history, trial_name
 from monitor.reports.portfolio import (
     RECENT_DAYS,
@@ -100,8 +101,6 @@ def write_report(
     written (a new event or snapshot) or the page format did; one trial's history is in memory
     at a time.
     """
-    from monitor.reports.feeds import FEED_ENTRIES, atom_feed
-
     trials = store.trials()
     today = dt.date.fromisoformat(now[:10])
     state = _read_state(folder)
