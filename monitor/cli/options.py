@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -47,9 +48,7 @@ def rule_options(command: Command) -> Command:
             help="Tell enrollment moved by this share.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 RULE_OPTIONS = ("only", "country", "state", "level", "min_slip", "min_enrollment_change")
@@ -61,14 +60,36 @@ def rule_from_options(given: dict[str, Any], *, where: str) -> Rule | None:
     return parse_rule(written, where=where) if written else None
 
 
+# A search's text areas: what each option searches (see `registry.searches.TEXT_AREAS`).
+TEXT_AREA_HELP = {
+    "term": "Free-text search",
+    "condition": "Condition or disease",
+    "intervention": "Intervention or treatment",
+    "sponsor": "Sponsor or collaborator",
+    "location": "A site's country, state, city or facility",
+}
+
+
+def _choice(
+    name: str, values: tuple[str, ...], what: str, *, dest: str | None = None
+) -> Callable[[Command], Command]:
+    """An option taking one of the registry's codes, in any case; repeatable with `dest`."""
+    return click.option(
+        name,
+        *([dest] if dest else []),
+        multiple=dest is not None,
+        type=click.Choice(values, case_sensitive=False),
+        help=f"Only {what}{' (repeatable)' if dest else ''}.",
+    )
+
+
 def search_options(command: Command) -> Command:
     """A search's criteria (see `registry.searches`), for `watch query` and `watch edit`."""
-    options = [
-        click.option("--term", help="Free-text search (query.term)."),
-        click.option("--condition", help="Condition or disease (query.cond)."),
-        click.option("--intervention", help="Intervention or treatment (query.intr)."),
-        click.option("--sponsor", help="Sponsor or collaborator (query.spons)."),
-        click.option("--location", help="A site's country, state, city or facility (query.locn)."),
+    options: list[Callable[[Any], Any]] = [
+        *(
+            click.option(f"--{option}", help=f"{TEXT_AREA_HELP[option]} ({area}).")
+            for option, area in TEXT_AREAS.items()
+        ),
         click.option(
             "--near",
             metavar="LAT,LON",
@@ -79,25 +100,9 @@ def search_options(command: Command) -> Command:
             metavar="DISTANCE",
             help="With --near: how near, in miles or km (50mi, 80km; default 50mi).",
         ),
-        click.option(
-            "--status",
-            "statuses",
-            multiple=True,
-            type=click.Choice(STATUSES, case_sensitive=False),
-            help="Only trials with this overall status (repeatable).",
-        ),
-        click.option(
-            "--phase",
-            "phases",
-            multiple=True,
-            type=click.Choice(PHASES, case_sensitive=False),
-            help="Only trials in this phase (repeatable; NA: not applicable).",
-        ),
-        click.option(
-            "--study-type",
-            type=click.Choice(STUDY_TYPES, case_sensitive=False),
-            help="Only interventional, observational or expanded-access studies.",
-        ),
+        _choice("--status", STATUSES, "trials with this overall status", dest="statuses"),
+        _choice("--phase", PHASES, "trials in this phase (NA: not applicable)", dest="phases"),
+        _choice("--study-type", STUDY_TYPES, "interventional, observational or expanded access"),
         click.option(
             "--advanced",
             metavar="EXPR",
@@ -105,6 +110,36 @@ def search_options(command: Command) -> Command:
             "'AREA[EnrollmentCount]RANGE[100,MAX]'.",
         ),
     ]
+    return with_options(command, options)
+
+
+def destination_options(*, to: str, notify: str) -> Callable[[Command], Command]:
+    """A watch's own recipients (`--to`) and channels (`--notify`), with each command's help."""
+
+    def decorate(command: Command) -> Command:
+        options = [
+            click.option("--to", "recipients", multiple=True, metavar="ADDR", help=to),
+            click.option("--notify", "channels", multiple=True, metavar="NAME", help=notify),
+        ]
+        return with_options(command, options)
+
+    return decorate
+
+
+def folder_option(name: str, dest: str, what: str) -> Callable[[Command], Command]:
+    """An option naming a folder (DIR) to write into."""
+    folder = click.Path(path_type=Path, file_okay=False)
+    return click.option(name, dest, type=folder, metavar="DIR", help=what)
+
+
+def file_option(name: str, dest: str, what: str) -> Callable[[Command], Command]:
+    """An option naming a file (FILE) to write."""
+    file = click.Path(path_type=Path, dir_okay=False)
+    return click.option(name, dest, type=file, metavar="FILE", help=what)
+
+
+def with_options(command: Command, options: Sequence[Callable[[Any], Any]]) -> Command:
+    """`command` with `options`, shown in --help in the order given."""
     for option in reversed(options):
         command = option(command)
     return command

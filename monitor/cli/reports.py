@@ -14,6 +14,7 @@ from monitor.cli._app import (
     pass_context,
     utc_now,
 )
+from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
 from monitor.jobs.demo import run_demo
 from monitor.records.events import Category
@@ -95,19 +96,11 @@ def changes(
 @click.option("--json", "as_json", is_flag=True, help="Every snapshot and every event, as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help=CSV_HELP + " Oldest first.")
 @click.option("--bom", is_flag=True, help=BOM_HELP)
-@click.option(
-    "--html",
-    "html_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    metavar="FILE",
-    help="Write a self-contained HTML history page to FILE.",
-)
-@click.option(
+@file_option("--html", "html_file", "Write a self-contained HTML history page to FILE.")
+@folder_option(
     "--snapshots",
     "snapshot_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    metavar="DIR",
-    help="Write every stored version of the record to DIR as JSON files (`import` reads them).",
+    "Write every stored version of the record to DIR as JSON files (`import` reads them).",
 )
 @pass_context
 def history(
@@ -152,13 +145,7 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
 
 
 @click.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    metavar="DIR",
-    help="Where to write the pages (default: <data dir>/report).",
-)
+@folder_option("--out", "out_dir", "Where to write the pages (default: <data dir>/report).")
 @pass_context
 def report(ctx: Context, out_dir: Path | None) -> None:
     """An index page of every watched trial and one history page per trial."""

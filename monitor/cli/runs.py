@@ -15,6 +15,7 @@ from monitor.cli._app import (
     terminal_safe,
     utc_now,
 )
+from monitor.cli.options import folder_option
 from monitor.config import parse_timezone
 from monitor.delivery.channels import open_channel, open_chat_channels
 from monitor.delivery.digests import deliver_pending
@@ -35,11 +36,8 @@ from monitor.reports.render import render_digest
     is_flag=True,
     help="Print the text digest of undelivered changes; deliver nothing.",
 )
-@click.option(
-    "--outbox",
-    type=click.Path(path_type=Path, file_okay=False),
-    metavar="DIR",
-    help="Write the digest as .eml files to DIR even if SMTP is configured.",
+@folder_option(
+    "--outbox", "outbox", "Write the digest as .eml files to DIR even if SMTP is configured."
 )
 @pass_context
 def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:

@@ -19,6 +19,7 @@ from monitor.cli._app import (
 )
 from monitor.cli.options import (
     RULE_OPTIONS,
+    destination_options,
     rule_from_options,
     rule_options,
     search_criteria,
@@ -39,19 +40,9 @@ def watch() -> None:
 @watch.command("add")
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
 @click.option("--label", help="A name for these trials in lists and digests.")
-@click.option(
-    "--to",
-    "recipients",
-    multiple=True,
-    metavar="ADDR",
-    help="Also mail this trial's changes to ADDR (repeatable).",
-)
-@click.option(
-    "--notify",
-    "channels",
-    multiple=True,
-    metavar="NAME",
-    help="Also post this trial's changes to the channel NAME of the config's [channels] "
+@destination_options(
+    to="Also mail this trial's changes to ADDR (repeatable).",
+    notify="Also post this trial's changes to the channel NAME of the config's [channels] "
     "(Slack, Teams, Matrix, a webhook...; repeatable).",
 )
 @click.option(
@@ -134,19 +125,9 @@ def _parse_option_address(value: str) -> str:
 @watch.command("edit")
 @click.argument("target", metavar="NCT|SEARCH")
 @click.option("--label", help="A new label ('' removes it).")
-@click.option(
-    "--to",
-    "recipients",
-    multiple=True,
-    metavar="ADDR",
-    help="The trial's own recipients, replacing the old ones (repeatable; '' for none).",
-)
-@click.option(
-    "--notify",
-    "channels",
-    multiple=True,
-    metavar="NAME",
-    help="The trial's own channels, replacing the old ones (repeatable; '' for none).",
+@destination_options(
+    to="The trial's own recipients, replacing the old ones (repeatable; '' for none).",
+    notify="The trial's own channels, replacing the old ones (repeatable; '' for none).",
 )
 @click.option("--clear-rule", is_flag=True, help="Tell every change again (drop the rule).")
 @rule_options

@@ -21,22 +21,12 @@ from monitor.records.events import Category, ChangeEvent, make_event
 from monitor.records.places import km
 from monitor.records.wording import readable_code, readable_status
 from monitor.registry.client import PAGE_SIZE, RegistryClient
-from monitor.registry.record import MatchSite, search_match_fields
+from monitor.registry.record import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
 from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
 from monitor.store import Store
 
 OPEN_SITE = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
-
-
-@dataclass(frozen=True)
-class Match:
-    nct_id: str
-    title: str
-    phase: str | None
-    sponsor: str | None
-    status: str | None
-    sites: tuple[MatchSite, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ def fetch_matches(
 
 def _match(study: dict[str, Any]) -> Match:
     try:
-        return Match(**search_match_fields(study))
+        return search_match(study)
     except RegistryError as exc:
         raise MalformedResponse(f"{exc} in a search answer") from exc
 

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
@@ -192,16 +193,19 @@ class MatchSite(TypedDict):
     point: tuple[float, float] | None
 
 
-class MatchFields(TypedDict):
+@dataclass(frozen=True)
+class Match:
+    """A trial as a search answer (`fields=`-limited) gives it."""
+
     nct_id: str
     title: str
-    phase: str | None
+    phase: str | None  # phase codes, comma-separated
     sponsor: str | None
     status: str | None
-    sites: tuple[MatchSite, ...]
+    sites: tuple[MatchSite, ...] = ()
 
 
-def search_match_fields(study: dict[str, Any]) -> MatchFields:
+def search_match(study: dict[str, Any]) -> Match:
     """What a search answer (`fields=`-limited) says of a trial: id, title, phases (codes),
     lead sponsor and overall status. One without a valid NCT id raises RegistryError: an id
     becomes a watch, a subject line and a chat title, so nothing else may pass for one."""
@@ -213,18 +217,18 @@ def search_match_fields(study: dict[str, Any]) -> MatchFields:
     sponsor = field_at(section, "sponsorCollaboratorsModule", "leadSponsor", "name")
     status = field_at(section, "statusModule", "overallStatus")
     locations = field_at(section, "contactsLocationsModule", "locations")
-    return {
-        "nct_id": nct_id,
-        "title": _text(title) or nct_id,
-        "phase": _text(", ".join(codes)) or None,
-        "sponsor": _text(sponsor),
-        "status": _text(status),
-        "sites": tuple(
+    return Match(
+        nct_id=nct_id,
+        title=_text(title) or nct_id,
+        phase=_text(", ".join(codes)) or None,
+        sponsor=_text(sponsor),
+        status=_text(status),
+        sites=tuple(
             _match_site(location)
             for location in (locations if isinstance(locations, list) else [])
             if isinstance(location, dict)
         ),
-    }
+    )
 
 
 def _match_site(location: dict[str, Any]) -> MatchSite:
