@@ -28,6 +28,7 @@ from monitor.store import (
     DELIVERED_STATES,
     Delivery,
     DeliveryState,
+    Destination,
     Store,
     StoredEvent,
     Trial,
@@ -48,9 +49,7 @@ class Audience:
 
     @property
     def key(self) -> str:
-        if self.channel is not None:
-            return json.dumps({"channel": self.channel})
-        return audience_key(self.recipients)
+        return Destination(self.recipients, self.channel).key
 
 
 def plan_audiences(
@@ -290,7 +289,7 @@ def _mail_what_only_reached_the_outbox(
     trials = store.trials()
     for stored_audience, unmailed in store.unmailed_deliveries().items():
         event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
-        audience = Audience(tuple(json.loads(stored_audience)), event_ids)
+        audience = Audience(Destination.from_key(stored_audience).recipients, event_ids)
         message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
         state = store.delivery_state(message_id)
         if state not in HANDED_OVER:

@@ -14,6 +14,7 @@ from monitor.store.deliveries import (
     Delivery,
     DeliveryQueries,
     DeliveryState,
+    Destination,
     audience_key,
 )
 from monitor.store.runs import RunQueries
@@ -28,6 +29,7 @@ __all__ = [
     "BackfilledVersion",
     "Delivery",
     "DeliveryState",
+    "Destination",
     "Store",
     "StoredEvent",
     "StoredSnapshot",

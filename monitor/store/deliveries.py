@@ -6,9 +6,33 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from monitor.store._base import StoreBase, StoredEvent
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Who one message is for: mail recipients (none at all: the outbox), or one chat or
+    webhook channel by name. Stored as its `key`: a JSON list of addresses, or
+    `{"channel": name}`; this is the one place that writes or reads that form."""
+
+    recipients: tuple[str, ...] = ()
+    channel: str | None = None
+
+    @property
+    def key(self) -> str:
+        if self.channel is not None:
+            return json.dumps({"channel": self.channel})
+        return json.dumps(list(self.recipients))
+
+    @classmethod
+    def from_key(cls, key: str) -> Destination:
+        stored = json.loads(key)
+        if isinstance(stored, dict):
+            return cls(channel=str(stored["channel"]))
+        return cls(tuple(str(address) for address in stored) if isinstance(stored, list) else ())
 
 
 @dataclass(frozen=True)
@@ -17,7 +41,7 @@ class Delivery:
 
     id: int
     message_id: str
-    audience: str
+    audience: str  # its `Destination.key`
     channel: str
     subject: str
     message: bytes
@@ -25,11 +49,14 @@ class Delivery:
     created_at: str
     refused: tuple[str, ...] = ()  # recipients the mail server refused: owed it again
 
+    @cached_property
+    def destination(self) -> Destination:
+        return Destination.from_key(self.audience)
+
     @property
     def recipients(self) -> list[str]:
         """Mail addresses (none for a chat or webhook channel's delivery)."""
-        audience = json.loads(self.audience)
-        return [str(address) for address in audience] if isinstance(audience, list) else []
+        return list(self.destination.recipients)
 
     @property
     def accepted(self) -> list[str]:
@@ -39,8 +66,7 @@ class Delivery:
     @property
     def chat_channel(self) -> str | None:
         """The chat or webhook channel's name, for a delivery that goes to one."""
-        audience = json.loads(self.audience)
-        return str(audience["channel"]) if isinstance(audience, dict) else None
+        return self.destination.channel
 
 
 class DeliveryState(StrEnum):
@@ -63,8 +89,8 @@ UNMAILED = "outbox-unmailed"
 
 
 def audience_key(recipients: Iterable[str]) -> str:
-    """A mail audience as stored: the JSON list of its addresses."""
-    return json.dumps(list(recipients))
+    """A mail audience as stored (its `Destination.key`)."""
+    return Destination(tuple(recipients)).key
 
 
 class DeliveryQueries(StoreBase):
@@ -88,8 +114,8 @@ class DeliveryQueries(StoreBase):
         """
         covered = set()
         for row in self.db.query(sql, states):
-            addresses = json.loads(row["audience"])
-            if not isinstance(addresses, list) or not addresses:
+            addresses = Destination.from_key(row["audience"]).recipients
+            if not addresses:  # a channel, or the outbox
                 covered.add((row["event_id"], row["audience"]))
                 continue
             refused = json.loads(row["refused"] or "[]")
