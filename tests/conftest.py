@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import run as cli_main
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.store import Store
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
@@ -97,7 +97,7 @@ def story_store(tmp_path: Path) -> Iterator[Store]:
     """A database holding the whole seed story, each version checked on its own date."""
     store = Store.open(tmp_path / "story.db")
     for path in SEED_FILES:
-        record_study(
+        store_study(
             store,
             json.loads(path.read_text()),
             fetched_at=f"{path.stem}T07:00:00Z",

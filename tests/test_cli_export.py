@@ -11,7 +11,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.registry.record import printable
+from monitor.registry.raw import printable
 from monitor.reports.export import COLUMNS, FORMULA_STARTS, cell
 from tests.conftest import SEED_FILES, load_seed, locations
 

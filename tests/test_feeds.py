@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import feedparser
 
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.reports.report import write_report
 from tests.conftest import locations
 
@@ -88,7 +88,7 @@ def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(sto
     assert (folder / f"{NCT}.atom").read_bytes() == before  # readers see nothing new
     latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
-    record_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
+    store_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
     write_report(story_store, folder, now="2026-06-09T08:00:00Z")
     old_ids = [entry.id for entry in feedparser.parse(before).entries]
     new_ids = [entry.id for entry in parse(folder / f"{NCT}.atom").entries]
@@ -99,7 +99,7 @@ def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
     story_store.add_watches([NCT], label=None, recipients=[], now="t")
     hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(hostile)[0]["facility"] = "<script>alert(1)</script>"
-    record_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
+    store_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
     write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
     raw = (tmp_path / "report" / f"{NCT}.atom").read_bytes()
     # html content is escaped text: the tag itself must arrive escaped once more

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datasette.app import Datasette
 
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.reports.history import build_history
 from monitor.reports.render import completion_slips, recruiting_since, render_history_page
 from monitor.reports.report import load_history, write_report
@@ -170,8 +170,8 @@ def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_la
 
     store = Store.open(tmp_path / "t.db")
     newest, oldest = (json.loads(path.read_text()) for path in (SEED_FILES[-1], SEED_FILES[0]))
-    record_study(store, newest, fetched_at="2026-06-02T07:00:00Z", source="api")
-    record_study(store, oldest, fetched_at="2026-01-13T07:00:00Z", source="history:1")
+    store_study(store, newest, fetched_at="2026-06-02T07:00:00Z", source="api")
+    store_study(store, oldest, fetched_at="2026-01-13T07:00:00Z", source="history:1")
     rows = store.db.execute(
         "select fetched_at, status from latest_site_status where city = 'Strasbourg'"
     ).fetchall()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.reports.render import render_history_page
 from monitor.reports.report import load_history
 from monitor.store import Store
@@ -122,7 +122,7 @@ def versions_read_on_one_day(tmp_path, *, same_posting=False) -> Path:
             status["lastUpdatePostDateStruct"]["date"] = "2026-04-21"
         if same_posting:
             status["completionDateStruct"] = dict(status["primaryCompletionDateStruct"])
-        record_study(store, study, fetched_at=f"2026-12-02T07:0{minute}:00Z", source="t")
+        store_study(store, study, fetched_at=f"2026-12-02T07:0{minute}:00Z", source="t")
     page = tmp_path / "one-day.html"
     html = render_history_page(load_history(store, "NCT05869955"), generated_at="t")
     page.write_text(html.replace("</body>", PROBE + "</body>"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.records.rules import Rule
 from monitor.reports.portfolio import IndexRow, render_index
 from monitor.reports.report import STATE, write_report
@@ -38,7 +38,7 @@ def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store
     # a new snapshot with a change: that trial's page and feed again
     latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
-    record_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
+    store_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
     assert write_report(story_store, folder, now="2026-06-09T08:00:00Z").written == 1
     header, row = map(json.loads, (folder / STATE).read_text().splitlines())
     assert row["nct_id"] == NCT and row["recent"][-1] == ["2026-06-09", "site_status"]
@@ -80,7 +80,7 @@ def test_registry_text_in_the_index_cannot_end_its_script(story_store, tmp_path)
     story_store.add_watches([NCT], label=None, recipients=[], now="t")
     hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     hostile["protocolSection"]["identificationModule"]["briefTitle"] = "</script><b>x"
-    record_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
+    store_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
     write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
     index = (tmp_path / "report" / "index.html").read_text()
     assert "</script><b>" not in index

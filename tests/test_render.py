@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import re
 
-from monitor.jobs.check import record_study
-from monitor.registry.record import study_nct_id
+from monitor.jobs.check import store_study
+from monitor.registry.raw import study_nct_id
 from monitor.reports.render import header_text, markdown_text, render_digest
 from tests.conftest import completed, load_seed, locations, study_with_id
 
@@ -44,8 +44,8 @@ def digest_of(tmp_path, changes, *, label=None):
             nct_ids = {study_nct_id(after) for _, after in changes}
             store.add_watches(nct_ids, label=label, recipients=[], now="t")
         for before, after in changes:
-            record_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
-            record_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+            store_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
+            store_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
         return render_digest(store.pending_events(), store.trials())
     finally:
         store.close()

@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from monitor.errors import BadInput
-from monitor.jobs.check import record_study
+from monitor.jobs.check import store_study
 from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import Store
@@ -62,20 +62,20 @@ def test_foreign_keys_are_enforced(store):
 
 
 def test_identical_content_adds_no_snapshot_row(store, seed):
-    record_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
     moved = copy.deepcopy(seed)
     moved["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-02-01"
-    events = record_study(store, moved, fetched_at="2026-02-01T07:00:00Z", source="api")
+    events = store_study(store, moved, fetched_at="2026-02-01T07:00:00Z", source="api")
     assert events == [] and count(store, "snapshots") == 1
     snapshot = store.db.execute("select fetched_at, last_seen_at from snapshots").fetchone()
     assert snapshot == ("2026-01-13T07:00:00Z", "2026-02-01T07:00:00Z")
 
 
 def test_changed_content_stores_raw_json_and_its_events(store, seed):
-    record_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
     changed = copy.deepcopy(seed)
     changed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    record_study(store, changed, fetched_at="2026-02-01T07:00:00Z", source="api")
+    store_study(store, changed, fetched_at="2026-02-01T07:00:00Z", source="api")
     assert store.latest_snapshot("NCT05869955").raw == changed
     [event] = store.list_events()
     assert (event.category, event.old, event.new) == (
@@ -105,7 +105,7 @@ def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
 
 
 def test_removing_a_watch_keeps_its_history(store, seed):
-    record_study(store, seed, fetched_at="t", source="api")
+    store_study(store, seed, fetched_at="t", source="api")
     store.remove_watches(["NCT05869955"])
     assert store.watched_ids() == [] and count(store, "snapshots") == 1
 
@@ -230,7 +230,7 @@ def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
     for number in range(LONGEST_CHAIN + 2):
         version = copy.deepcopy(seed)
         version["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = number
-        record_study(store, version, fetched_at=f"2026-01-01T07:{number:02d}:00Z", source="api")
+        store_study(store, version, fetched_at=f"2026-01-01T07:{number:02d}:00Z", source="api")
     chains = [row[0] for row in store.db.execute("select raw_chain from snapshots order by id")]
     assert chains == [*range(LONGEST_CHAIN + 1), 0]
     counts = [

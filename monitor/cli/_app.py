@@ -28,7 +28,7 @@ from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
-from monitor.registry.record import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
+from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
 from monitor.store import Store
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from monitor.errors import BadInput
 from monitor.jobs.demo import run_demo
 from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
-from monitor.registry.record import normalise_nct_id
+from monitor.registry.raw import normalise_nct_id
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.render import render_history_page

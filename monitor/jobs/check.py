@@ -15,7 +15,7 @@ from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.registry.client import RegistryClient
-from monitor.registry.record import (
+from monitor.registry.raw import (
     data_version,
     last_update_posted,
     loads_registry_json,
@@ -57,7 +57,7 @@ class CheckOutcome:
         }
 
 
-def record_study(
+def store_study(
     store: Store, study: dict[str, Any], *, fetched_at: str, source: str
 ) -> list[ChangeEvent]:
     """Store one fetched study and return its change events (none for a baseline or no change)."""
@@ -200,7 +200,7 @@ def _record_into(
     object belongs) fails alone, and the other trials are still recorded and alerted on.
     """
     try:
-        outcome.events += record_study(store, study, fetched_at=fetched_at, source=source)
+        outcome.events += store_study(store, study, fetched_at=fetched_at, source=source)
     except StoreError:
         raise  # the database itself failed: every later trial would fail the same way
     except PartialRecord as exc:

@@ -21,7 +21,7 @@ from monitor.records.events import Category, ChangeEvent, make_event
 from monitor.records.places import km
 from monitor.records.wording import readable_code, readable_status
 from monitor.registry.client import PAGE_SIZE, RegistryClient
-from monitor.registry.record import Match, MatchSite, search_match
+from monitor.registry.raw import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
 from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
 from monitor.store import Store

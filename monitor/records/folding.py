@@ -11,7 +11,7 @@ from typing import Any
 
 from anyascii import anyascii
 
-from monitor.registry.record import printable
+from monitor.registry.raw import printable
 
 NOT_A_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 

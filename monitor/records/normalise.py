@@ -10,7 +10,7 @@ from typing import Any
 from monitor.records.folding import canonical_json, fold_lines, fold_text, fold_value
 from monitor.records.results import RESULTS_DATE_FIELDS, normalise_documents
 from monitor.records.sites import key_sites
-from monitor.registry.record import study_nct_id
+from monitor.registry.raw import study_nct_id
 
 # Fields that move on every registry update; kept in the raw snapshot, never compared.
 BOOKKEEPING_STATUS_FIELDS = (

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from monitor.errors import MalformedResponse
-from monitor.registry.record import loads_registry_json
+from monitor.registry.raw import loads_registry_json
 
 MAX_ANSWER_BYTES = 128 * 1024 * 1024  # a full page of 1,000 records is well under 100 MB
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
 from monitor.registry.http import PoliteHttp
-from monitor.registry.record import (
+from monitor.registry.raw import (
     last_update_posted,
     study_ids,
     study_nct_id,

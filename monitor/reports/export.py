@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from monitor.registry.record import printable
+from monitor.registry.raw import printable
 from monitor.store import StoredEvent, Trial
 
 COLUMNS = (

@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.records.normalise import normalise_study
 from monitor.records.sites import reconcile_site_keys
-from monitor.registry.record import last_update_posted
+from monitor.registry.raw import last_update_posted
 from monitor.store import StoredEvent
 
 

@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from monitor.records.events import KINDS, SITE_KINDS, Category
 from monitor.records.materiality import Materiality, rate
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
-from monitor.registry.record import one_line
+from monitor.registry.raw import one_line
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory
 from monitor.reports.net_changes import net_changes
