@@ -32,7 +32,7 @@ from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
 from monitor.store import Store
 
 if TYPE_CHECKING:
-    from monitor.jobs.check import CheckOutcome, TrialError
+    from monitor.jobs.check import CheckError, CheckOutcome
 
 logger = logging.getLogger("monitor")
 
@@ -161,7 +161,7 @@ def say_events(ctx: Context, outcome: CheckOutcome) -> None:
         ctx.say(f"{event.nct_id}  {event.summary}")
 
 
-def report_problems(errors: Iterable[TrialError], moved: Mapping[str, str] | None = None) -> None:
+def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None = None) -> None:
     """Each failed trial, and each trial the registry merged into another (told once: the
     watch moves with it)."""
     for old_id, current_id in (moved or {}).items():
@@ -172,7 +172,7 @@ def report_problems(errors: Iterable[TrialError], moved: Mapping[str, str] | Non
         )
     by_error: dict[str, list[str]] = {}
     for error in errors:
-        by_error.setdefault(error.error, []).append(error.nct_id)
+        by_error.setdefault(error.error, []).append(error.subject)
     for text, nct_ids in by_error.items():  # "could not reach the registry" once, not per trial
         if len(nct_ids) == 1:
             line = f"trialwatch: {nct_ids[0]}: {text}"

@@ -12,9 +12,9 @@ from monitor.cli._app import (
     format_json,
     parse_ids,
     pass_context,
-    report_problems,
     require_watched,
     say_events,
+    tell_problems,
     utc_now,
 )
 from monitor.jobs.backfill import backfill_trials
@@ -100,7 +100,7 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
             f"{len(outcome.events)} change(s), "
             f"{len(outcome.errors)} error(s)"
         )
-    report_problems(outcome.errors, outcome.moved)
+    tell_problems(outcome.errors, outcome.moved)
     if outcome.errors:
         raise SystemExit(1)
 
@@ -126,6 +126,6 @@ def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
             f"{outcome.nct_id}: {outcome.stored} version(s) stored{span}, "
             f"{outcome.skipped} already covered, {len(outcome.events)} change(s)"
         )
-    report_problems(errors)
+    tell_problems(errors)
     if errors:
         raise SystemExit(1)

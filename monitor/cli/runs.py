@@ -10,8 +10,8 @@ import click
 from monitor.cli._app import (
     Context,
     pass_context,
-    report_problems,
     say_events,
+    tell_problems,
     terminal_safe,
     utc_now,
 )
@@ -19,9 +19,9 @@ from monitor.cli.options import folder_option
 from monitor.config import parse_timezone
 from monitor.delivery.channels import open_channel, open_chat_channels
 from monitor.delivery.digests import deliver_pending
-from monitor.delivery.exactly_once import DeliveryReport
+from monitor.delivery.exactly_once import DeliveryOutcome
 from monitor.errors import BadInput, TrialwatchError
-from monitor.jobs.check import CheckOutcome, TrialError
+from monitor.jobs.check import CheckError, CheckOutcome
 from monitor.jobs.run import RunSummary, run_once
 from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 from monitor.lock import run_lock
@@ -53,14 +53,14 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         report = deliver_pending(
             ctx.store, channel, settings=ctx.settings, now=utc_now(), chats=chats
         )
-    _say_report(ctx, report)
+    _say_deliveries(ctx, report)
     if report.failures:
         raise SystemExit(1)
     if not report.sent:
         ctx.say("No undelivered changes.")
 
 
-def _say_report(ctx: Context, report: DeliveryReport) -> None:
+def _say_deliveries(ctx: Context, report: DeliveryOutcome) -> None:
     for delivery in report.sent:
         ctx.say(terminal_safe(report.describe(delivery)))
     for delivery, error in report.failures:
@@ -84,35 +84,35 @@ def run(ctx: Context) -> None:
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
     news = news_of_failures(summary.outcome, failing_before)
     _say_summary(ctx, summary, errors=news)
-    if news or summary.report.failures:
+    if news or summary.delivered.failures:
         raise SystemExit(1)
 
 
-def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> list[TrialError]:
+def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> list[CheckError]:
     """The failures worth telling cron: a watch failing as it already did last time was told
     then, and is quiet now (doctor and watch list still show it) until it recovers and fails
     anew. When nothing at all could be checked (the registry down for everyone), every
     failure is told: that is no watch that keeps failing."""
     if outcome.errors and outcome.checked == 0:
         return outcome.errors
-    return [e for e in outcome.errors if failing_before.get(e.nct_id) != e.error]
+    return [e for e in outcome.errors if failing_before.get(e.subject) != e.error]
 
 
 def _say_summary(
-    ctx: Context, summary: RunSummary, *, errors: list[TrialError] | None = None
+    ctx: Context, summary: RunSummary, *, errors: list[CheckError] | None = None
 ) -> None:
     say_events(ctx, summary.outcome)
     told = summary.outcome.errors if errors is None else errors
-    report_problems(told, summary.outcome.moved)
+    tell_problems(told, summary.outcome.moved)
     for failure in told:
         if "not found" in failure.error:
             click.echo(
-                f"trialwatch: {failure.nct_id} is not in the registry now (withdrawn from public "
-                f"view?): `trialwatch watch remove {failure.nct_id}` stops watching it; until it "
+                f"trialwatch: {failure.subject} is not in the registry now (withdrawn from public "
+                f"view?): `trialwatch watch remove {failure.subject}` stops watching it; until it "
                 "comes back, runs will not mention it again (doctor and watch list do)",
                 err=True,
             )
-    _say_report(ctx, summary.report)
+    _say_deliveries(ctx, summary.delivered)
 
 
 @click.command()

@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from monitor.config import Settings, parse_timezone
 from monitor.delivery.cadence import due_destinations
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
-from monitor.delivery.exactly_once import DeliveryReport, finish_interrupted, send_once
+from monitor.delivery.exactly_once import DeliveryOutcome, finish_interrupted, send_once
 from monitor.records.events import Category
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
@@ -152,11 +152,11 @@ def deliver_pending(
     settings: Settings,
     now: str,
     chats: Mapping[str, Channel] | None = None,
-) -> DeliveryReport:
+) -> DeliveryOutcome:
     """Finish interrupted attempts, then send every owed digest, mail through `channel` and
     the rest through the chat or webhook channel it names (`chats`, by name); events are
     marked delivered only once every audience's message for them was accepted."""
-    report = DeliveryReport(channel=channel, chats=chats or {})
+    report = DeliveryOutcome(channel=channel, chats=chats or {})
     if channel.mails:
         _mail_what_only_reached_the_outbox(
             store, channel, settings=settings, report=report, now=now
@@ -232,7 +232,7 @@ def _start_of_day(now: str, settings: Settings) -> str:
 
 
 def _send_unless_nothing_to_tell(
-    store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
+    store: Store, channel: Channel, delivery: Delivery, report: DeliveryOutcome, *, now: str
 ) -> None:
     """Send the digest just recorded, unless everything in it was changed back (its net
     change is nothing): then it is settled as delivered without a message."""
@@ -251,7 +251,7 @@ def _record_digest(
     domain: str,
     settings: Settings,
     now: str,
-    report: DeliveryReport,
+    report: DeliveryOutcome,
 ) -> Delivery:
     """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
     digest = render_digest(events, trials, materiality=levels_by_kind(settings.materiality))
@@ -279,7 +279,7 @@ def _record_digest(
 
 
 def _mail_what_only_reached_the_outbox(
-    store: Store, channel: Channel, *, settings: Settings, report: DeliveryReport, now: str
+    store: Store, channel: Channel, *, settings: Settings, report: DeliveryOutcome, now: str
 ) -> None:
     """Digests for addressed recipients written to the outbox while SMTP was not configured:
     their changes go out now, in one catch-up mail per audience (not one per missed run).

@@ -35,7 +35,7 @@ NO_RECIPIENTS = (
 
 
 @dataclass
-class DeliveryReport:
+class DeliveryOutcome:
     sent: list[Delivery] = field(default_factory=list)
     failures: list[tuple[Delivery, str]] = field(default_factory=list)
     channel: Channel | None = None
@@ -75,7 +75,7 @@ class DeliveryReport:
 def finish_interrupted(
     store: Store,
     channel_for: Callable[[str | None], Channel],
-    report: DeliveryReport,
+    report: DeliveryOutcome,
     *,
     now: str,
 ) -> None:
@@ -95,7 +95,7 @@ def finish_interrupted(
 
 
 def send_once(
-    store: Store, channel: Channel, delivery: Delivery, report: DeliveryReport, *, now: str
+    store: Store, channel: Channel, delivery: Delivery, report: DeliveryOutcome, *, now: str
 ) -> None:
     if channel.mails and not delivery.recipients:
         error = f"no recipients: {NO_RECIPIENTS}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import MalformedResponse, RegistryError
-from monitor.jobs.check import TrialError
+from monitor.jobs.check import CheckError
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
@@ -154,12 +154,12 @@ def backfill_trials(
     *,
     notify: bool,
     clock: Callable[[], str],
-) -> tuple[list[BackfillOutcome], list[TrialError]]:
+) -> tuple[list[BackfillOutcome], list[CheckError]]:
     """Backfill each trial; one trial's failure is reported and never stops the others."""
     outcomes, errors = [], []
     for nct_id in nct_ids:
         try:
             outcomes.append(backfill_trial(store, client, nct_id, notify=notify, clock=clock))
         except RegistryError as exc:
-            errors.append(TrialError(nct_id, str(exc)))
+            errors.append(CheckError(nct_id, str(exc)))
     return outcomes, errors

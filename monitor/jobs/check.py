@@ -30,8 +30,10 @@ MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is un
 
 
 @dataclass(frozen=True)
-class TrialError:
-    nct_id: str
+class CheckError:
+    """What failed in a check: a trial (its NCT id), or a watched search (`query:NAME`)."""
+
+    subject: str
     error: str
 
 
@@ -42,7 +44,7 @@ class CheckOutcome:
     checked: int = 0  # confirmed this run: downloaded, or unchanged by date or /version
     fetched: int = 0  # records downloaded (for import: read from files) and recorded
     events: list[ChangeEvent] = field(default_factory=list)
-    errors: list[TrialError] = field(default_factory=list)
+    errors: list[CheckError] = field(default_factory=list)
     moved: dict[str, str] = field(default_factory=dict)  # merged trials: {old id: current id}
 
     def to_json(self) -> dict[str, Any]:
@@ -52,7 +54,7 @@ class CheckOutcome:
             "checked": self.checked,
             "fetched": self.fetched,
             "changes": [event.to_json() for event in self.events],
-            "errors": [{"nct_id": e.nct_id, "error": e.error} for e in self.errors],
+            "errors": [{"nct_id": e.subject, "error": e.error} for e in self.errors],
             **({"moved": moved} if moved else {}),
         }
 
@@ -217,7 +219,7 @@ def _record_error(
     outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: str
 ) -> None:
     store.save_error(nct_id, error, now=now)
-    outcome.errors.append(TrialError(nct_id, error))
+    outcome.errors.append(CheckError(nct_id, error))
     logger.info("%s: %s", nct_id, error)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from monitor.config import Settings
 from monitor.delivery.channels import open_channel, open_chat_channels
 from monitor.delivery.digests import deliver_pending
-from monitor.delivery.exactly_once import DeliveryReport
+from monitor.delivery.exactly_once import DeliveryOutcome
 from monitor.errors import RegistryError
 from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.jobs.searches import check_searches, stored_searches
@@ -28,13 +28,17 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RunSummary:
     outcome: CheckOutcome
-    report: DeliveryReport
+    delivered: DeliveryOutcome
 
     def log_line(self) -> str:
         return (
             f"run: checked {self.outcome.checked}, changed {len(self.outcome.events)}, "
-            f"errors {len(self.outcome.errors)}, emails {len(self.report.sent)}"
-            + (f", delivery failures {len(self.report.failures)}" if self.report.failures else "")
+            f"errors {len(self.outcome.errors)}, emails {len(self.delivered.sent)}"
+            + (
+                f", delivery failures {len(self.delivered.failures)}"
+                if self.delivered.failures
+                else ""
+            )
         )
 
 
@@ -228,7 +232,7 @@ def run_once(
         on_progress=on_progress,
     )
     if should_stop():
-        return RunSummary(outcome, DeliveryReport())
+        return RunSummary(outcome, DeliveryOutcome())
     with open_channel(settings) as channel:
         report = deliver_pending(store, channel, settings=settings, now=clock(), chats=chats)
     return RunSummary(outcome, report)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.errors import MalformedResponse, RegistryError
-from monitor.jobs.check import TrialError
+from monitor.jobs.check import CheckError
 from monitor.records.events import Category, ChangeEvent, make_event
 from monitor.records.places import km
 from monitor.records.wording import readable_code, readable_status
@@ -215,11 +215,11 @@ def check_searches(
     now: str,
     full: bool,
     updates: UpdatedSince,
-) -> tuple[list[ChangeEvent], list[TrialError]]:
+) -> tuple[list[ChangeEvent], list[CheckError]]:
     """Run each search; its first check is a baseline, and on a full pass (`full`) every
     match is listed. A failing search never stops the rest."""
     events: list[ChangeEvent] = []
-    errors: list[TrialError] = []
+    errors: list[CheckError] = []
     last_checked = {row.name: row.last_checked_at for row in store.search_rows()}
     for search in searches:
         checked = last_checked.get(search.name)
@@ -229,7 +229,7 @@ def check_searches(
             answer = ask_search(client, search, before, since=since, updates=updates)
         except RegistryError as exc:
             store.save_search_error(search.name, str(exc))
-            errors.append(TrialError(f"query:{search.name}", str(exc)))
+            errors.append(CheckError(f"query:{search.name}", str(exc)))
             continue
         found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]
