@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from monitor.records.events import Category
+from monitor.records.events import Category, SiteRef
 from monitor.records.rules import Change, parse_rule
 from tests.conftest import find_site, kill_once_handed_over, study_with_id
 from tests.test_cli_digest import pending
@@ -159,7 +159,7 @@ def test_a_rule_that_can_never_match_is_refused_before_anything_runs(
 
 
 def test_rule_conditions_on_their_own():
-    site = {"country": "Czech Republic", "state": "Praha"}
+    site = SiteRef.from_json({"country": "Czech Republic", "state": "Praha"})
     change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", site)
     assert parse_rule({"country": "Czechia"}, where="t").allows(change)  # one country
     assert not parse_rule({"country": "DE"}, where="t").allows(change)

@@ -74,6 +74,21 @@ class SiteRef:
             name += f" (was {self.previous_facility})"
         return ", ".join(part for part in (name, self.city, self.country) if part)
 
+    @classmethod
+    def from_json(cls, site: dict[str, Any]) -> SiteRef:
+        """A site as stored with its event (`to_json`); keys an older version did not write
+        are None."""
+        return cls(
+            facility=site.get("facility"),
+            city=site.get("city"),
+            state=site.get("state"),
+            country=site.get("country"),
+            zip=site.get("zip"),
+            key=str(site.get("key") or ""),
+            site_number=site.get("site_number"),
+            previous_facility=site.get("previous_facility"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         site = {
             name: getattr(self, name) for name in ("facility", "city", "state", "zip", "country")

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.errors import BadInput
 from monitor.records.countries import country_identity
-from monitor.records.events import Category
+from monitor.records.events import Category, SiteRef
 from monitor.records.folding import fold_name
 from monitor.records.materiality import Materiality, days_between, enrollment_count, rate
 
@@ -28,7 +28,7 @@ class Change:
     field: str
     old: Any
     new: Any
-    site: Mapping[str, Any] | None = None
+    site: SiteRef | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +152,13 @@ def _country(rule: Rule, change: Change) -> bool:
     """Only a site's change has a country; trial-wide changes (dates, status) pass."""
     if not rule.countries or not change.site:
         return True
-    return country_identity(change.site.get("country")) in rule.countries
+    return country_identity(change.site.country) in rule.countries
 
 
 def _state(rule: Rule, change: Change) -> bool:
     if not rule.states or not change.site:
         return True
-    return fold_name(change.site.get("state")) in rule.states
+    return fold_name(change.site.state) in rule.states
 
 
 def _level(rule: Rule, change: Change) -> bool:

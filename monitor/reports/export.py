@@ -49,7 +49,7 @@ def events_csv(
 
 
 def _row(event: StoredEvent, trial: Trial | None) -> tuple[Any, ...]:
-    site = event.site or {}
+    site = event.site
     return (
         event.id,
         event.detected_at,
@@ -58,10 +58,10 @@ def _row(event: StoredEvent, trial: Trial | None) -> tuple[Any, ...]:
         trial.label if trial else None,
         str(event.category),
         event.field,
-        site.get("facility"),
-        site.get("city"),
-        site.get("zip"),
-        site.get("country"),
+        site.facility if site else None,
+        site.city if site else None,
+        site.zip if site else None,
+        site.country if site else None,
         event.old,
         event.new,
         event.summary,

@@ -41,7 +41,7 @@ def net_changes(events: list[StoredEvent]) -> list[StoredEvent]:
 
 
 def _thing(event: StoredEvent) -> Hashable:
-    site = (event.site or {}).get("key")
+    site = event.site.key if event.site else None
     if event.category in PRESENCE:
         return ("site", site)
     if event.category in STATES:
@@ -90,17 +90,9 @@ def _resummarised(event: StoredEvent, *, old: Any, new: Any, category: Category)
 def _site_ref(event: StoredEvent) -> SiteRef | None:
     """The event's site as its summary named it (with its site number where names repeat)."""
     site = event.site
-    if not site:
+    if site is None:
         return None
-    number = site.get("site_number")
-    return SiteRef(
-        facility=site.get("facility"),
-        city=site.get("city"),
-        state=site.get("state"),
-        country=site.get("country"),
-        key=str(site.get("key") or ""),
-        zip=site.get("zip"),
-        site_number=site.get("site_number"),
-        previous_facility=site.get("previous_facility"),
-        show_number=bool(number) and f"(site {number})" in event.summary,
+    number = site.site_number
+    return dataclasses.replace(
+        site, show_number=bool(number) and f"(site {number})" in event.summary
     )

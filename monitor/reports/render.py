@@ -17,7 +17,7 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.records.events import KINDS, SITE_KINDS, Category
+from monitor.records.events import KINDS, SITE_KINDS, Category, SiteRef
 from monitor.records.materiality import Materiality, rate
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.registry.raw import one_line
@@ -220,20 +220,20 @@ def _searched_title(events: list[StoredEvent]) -> str | None:
 
 
 def site_row(event: StoredEvent) -> SiteRow:
-    site = event.site or {}
-    number = site.get("site_number")
-    names = f"{site.get('facility')} {site.get('previous_facility')}"
+    site = event.site or SiteRef(None, None, None, None, key="")
+    number = site.site_number
+    names = f"{site.facility} {site.previous_facility}"
     # The zip tells apart the sites sponsors give one generic name ("Research Site") in a city.
-    city = " ".join(part for part in (site.get("city"), site.get("zip")) if part)
-    place = ", ".join(part for part in (city, site.get("country")) if part)
+    city = " ".join(part for part in (site.city, site.zip) if part)
+    place = ", ".join(part for part in (city, site.country) if part)
     old, new = event.old, event.new
     change_of = KINDS[Category(event.category)].site_change
     assert change_of is not None, "site_row takes site events only"
     change = change_of(old, new)
     status = new if event.category in (Category.SITE_STATUS, Category.SITE_ADDED) else None
     return SiteRow(
-        site=site.get("facility") or "(unnamed site)",
-        previous_name=site.get("previous_facility"),
+        site=site.facility or "(unnamed site)",
+        previous_name=site.previous_facility,
         site_number=None if number is None or number in names else number,
         place=place,
         change=change,

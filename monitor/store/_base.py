@@ -17,7 +17,7 @@ from typing import Any, Self
 import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
-from monitor.records.events import Category, ChangeEvent
+from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.store.packing import Base, RawReader, pack, register_raw_function
 from monitor.store.schema import COMPRESSED_SINCE, MIGRATIONS, SCHEMA_VERSION
 
@@ -34,7 +34,7 @@ class StoredEvent:
     detected_at: str
     category: Category
     field: str
-    site: dict[str, Any] | None
+    site: SiteRef | None
     old: Any
     new: Any
     summary: str
@@ -50,7 +50,7 @@ class StoredEvent:
             "detected_at": self.detected_at,
             "category": str(self.category),
             "field": self.field,
-            "site": self.site,
+            "site": self.site.to_json() if self.site else None,
             "old": self.old,
             "new": self.new,
             "summary": self.summary,
@@ -286,7 +286,7 @@ class StoreBase:
             detected_at=row["detected_at"],
             category=Category(row["category"]),
             field=row["field"],
-            site=json.loads(row["site"]) if row["site"] else None,
+            site=SiteRef.from_json(json.loads(row["site"])) if row["site"] else None,
             old=json.loads(row["old"]),
             new=json.loads(row["new"]),
             summary=row["summary"],
