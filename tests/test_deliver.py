@@ -6,16 +6,15 @@ import email
 import email.policy
 
 from monitor.delivery.digests import Audience, build_message, message_id_for, plan_audiences
-from monitor.records.events import Category
+from monitor.records.events import Category, ChangeEvent
 from monitor.reports.render import Digest
-from monitor.store import StoredEvent
 
 A, B = "NCT00000001", "NCT00000002"
 
 
-def event(event_id: int, nct_id: str) -> StoredEvent:
-    return StoredEvent(
-        event_id, nct_id, "t", Category.OTHER, "x", None, 1, 2, "X: 1 -> 2", None, None, {}
+def event(event_id: int, nct_id: str) -> ChangeEvent:
+    return ChangeEvent(
+        nct_id, "t", Category.OTHER, "x", 1, 2, "X: 1 -> 2", id=event_id, snapshot_id=None
     )
 
 

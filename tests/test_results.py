@@ -4,15 +4,16 @@ the corpus, with its 61 KB resultsSection, and the record as it was before its r
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 from monitor.records.diff import diff_records
+from monitor.records.events import ChangeEvent
 from monitor.records.normalise import normalise_study
 from monitor.records.results import RESULTS_DATE_FIELDS
 from monitor.reports.render import headline
-from monitor.store import StoredEvent
 
 WITH_RESULTS = Path(__file__).parent / "corpus" / "records" / "NCT05665595" / "2026-02-19.json"
 
@@ -36,11 +37,8 @@ def events(old: dict[str, Any], new: dict[str, Any]) -> list[Any]:
     return diff_records(normalise_study(old), normalise_study(new), detected_at="2026-04-07")
 
 
-def stored(found: list[Any]) -> list[StoredEvent]:
-    return [
-        StoredEvent(id=n, snapshot_id=1, delivered_at=None, **event.__dict__)
-        for n, event in enumerate(found)
-    ]
+def stored(found: list[Any]) -> list[ChangeEvent]:
+    return [dataclasses.replace(event, id=n, snapshot_id=1) for n, event in enumerate(found)]
 
 
 def test_results_posted_is_one_event_that_says_what_a_reader_wants_to_know():

@@ -17,14 +17,13 @@ from monitor.cli._app import (
 from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
 from monitor.jobs.demo import run_demo
-from monitor.records.events import Category
+from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.registry.raw import normalise_nct_id
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.render import render_history_page
 from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
-from monitor.store import StoredEvent
 
 CSV_HELP = (
     "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."
@@ -39,7 +38,7 @@ def _one_format(*, as_json: bool, as_csv: bool, bom: bool) -> None:
         raise BadInput("--bom goes with --csv")
 
 
-def _echo_csv(ctx: Context, events: list[StoredEvent], *, bom: bool) -> None:
+def _echo_csv(ctx: Context, events: list[ChangeEvent], *, bom: bool) -> None:
 
     click.echo(events_csv(events, ctx.reader.trials(), byte_order_mark=bom), nl=False)
 

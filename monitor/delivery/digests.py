@@ -20,7 +20,7 @@ from monitor.config import Settings, parse_timezone
 from monitor.delivery.cadence import due_destinations
 from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryOutcome, finish_interrupted, send_once
-from monitor.records.events import Category
+from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
@@ -30,7 +30,6 @@ from monitor.store import (
     DeliveryState,
     Destination,
     Store,
-    StoredEvent,
     Trial,
     audience_key,
 )
@@ -53,14 +52,14 @@ class Audience:
 
 
 def plan_audiences(
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     *,
     routes: dict[str, list[str]],
     everyone: tuple[str, ...],
     covered: set[tuple[int, str]],
     channel_routes: dict[str, list[str]] | None = None,
     everywhere: tuple[str, ...] = (),
-    allows: Callable[[StoredEvent, str], bool] = lambda event, destination: True,
+    allows: Callable[[ChangeEvent, str], bool] = lambda event, destination: True,
 ) -> list[Audience]:
     """Messages still owed: `everyone` gets every event, a per-watch address its trials' events;
     likewise each channel in `everywhere`, and a watch's own channels its trial's events.
@@ -84,15 +83,17 @@ def plan_audiences(
                     tuple(
                         a
                         for a in target.recipients
-                        if (event.id, audience_key([a])) not in covered and allows(event, a)
+                        if (event.stored_id, audience_key([a])) not in covered and allows(event, a)
                     ),
                     (),
                 )
                 if not target.recipients:
                     continue
-            elif (event.id, target.key) in covered or not allows(event, target.channel or ""):
+            elif (event.stored_id, target.key) in covered or not allows(
+                event, target.channel or ""
+            ):
                 continue
-            owed.setdefault(target, []).append(event.id)
+            owed.setdefault(target, []).append(event.stored_id)
     return [
         Audience(target.recipients, tuple(ids), target.channel)
         for target, ids in sorted(owed.items(), key=lambda item: item[0].key)
@@ -101,7 +102,7 @@ def plan_audiences(
 
 def rules_of(
     settings: Settings, trials: Mapping[str, Trial], searches: Mapping[str, Rule]
-) -> Callable[[StoredEvent, str], bool]:
+) -> Callable[[ChangeEvent, str], bool]:
     """Whether an event may go to a destination: its watch's rule (or, for a search's new or
     leaving match, its search's) and the destination's own (the config's `rules`, by mail
     address or channel name) must both let it through, each judging materiality with the
@@ -111,7 +112,7 @@ def rules_of(
     by_trial = {nct_id: replace(trial.rules, levels=levels) for nct_id, trial in trials.items()}
     by_search = {name: replace(rule, levels=levels) for name, rule in searches.items()}
 
-    def allows(event: StoredEvent, destination: str) -> bool:
+    def allows(event: ChangeEvent, destination: str) -> bool:
         change = Change(Category(event.category), event.field, event.old, event.new, event.site)
         search = event.field.removeprefix("query:") if event.field.startswith("query:") else None
         own = by_search.get(search) if search is not None else by_trial.get(event.nct_id)
@@ -191,7 +192,7 @@ def deliver_pending(
         audience = _due_part(planned, store, settings=settings, now=now)
         if audience is None:
             continue  # a weekly audience's changes stay owed to it until its day
-        chosen = [event for event in events if event.id in audience.event_ids]
+        chosen = [event for event in events if event.stored_id in audience.event_ids]
         target = channel_for(audience.channel)
         delivery = _record_digest(
             store, target, audience, chosen, trials, domain, settings, now, report
@@ -200,7 +201,7 @@ def deliver_pending(
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
     still_owed = plan(store.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
-    store.mark_delivered([e.id for e in events if e.id not in owed_ids], now=now)
+    store.mark_delivered([e.stored_id for e in events if e.stored_id not in owed_ids], now=now)
     return report
 
 
@@ -246,7 +247,7 @@ def _record_digest(
     store: Store,
     channel: Channel,
     audience: Audience,
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     trials: dict[str, Trial],
     domain: str,
     settings: Settings,

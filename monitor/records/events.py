@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -102,7 +102,8 @@ class SiteRef:
 
 @dataclass(frozen=True)
 class ChangeEvent:
-    """One meaningful difference between two snapshots of a trial."""
+    """One meaningful difference between two snapshots of a trial. An event read back from
+    the store also has its `id`, the snapshot it came with, and when it was delivered."""
 
     nct_id: str
     detected_at: str
@@ -113,17 +114,48 @@ class ChangeEvent:
     summary: str
     site: SiteRef | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    id: int | None = None
+    snapshot_id: int | None = None
+    delivered_at: str | None = None
 
     @property
     def site_key(self) -> str:
         return self.site.key if self.site else ""
 
+    @property
+    def stored_id(self) -> int:
+        """The id of an event read from the store (one just found has none yet)."""
+        assert self.id is not None, "an event not yet stored has no id"
+        return self.id
+
     def to_json(self) -> dict[str, Any]:
-        """The spec's JSON shape (`site` null when the event is not about one site)."""
-        event = asdict(self)
-        event["category"] = str(self.category)
-        event["site"] = self.site.to_json() if self.site else None
-        return {**event.pop("extra"), **event}
+        """The spec's JSON shape (`site` null when the event is not about one site); a
+        stored event's adds `id`, `snapshot_id` and `delivered_at`."""
+        site = self.site.to_json() if self.site else None
+        if self.id is None:
+            return self.extra | {
+                "nct_id": self.nct_id,
+                "detected_at": self.detected_at,
+                "category": str(self.category),
+                "field": self.field,
+                "old": self.old,
+                "new": self.new,
+                "summary": self.summary,
+                "site": site,
+            }
+        return self.extra | {
+            "id": self.id,
+            "nct_id": self.nct_id,
+            "detected_at": self.detected_at,
+            "category": str(self.category),
+            "field": self.field,
+            "site": site,
+            "old": self.old,
+            "new": self.new,
+            "summary": self.summary,
+            "snapshot_id": self.snapshot_id,
+            "delivered_at": self.delivered_at,
+        }
 
 
 def make_event(

@@ -8,8 +8,9 @@ import io
 import json
 from typing import Any
 
+from monitor.records.events import ChangeEvent
 from monitor.registry.raw import printable
-from monitor.store import StoredEvent, Trial
+from monitor.store import Trial
 
 COLUMNS = (
     "event_id",
@@ -35,7 +36,7 @@ BYTE_ORDER_MARK = "\ufeff"
 
 
 def events_csv(
-    events: list[StoredEvent], trials: dict[str, Trial], *, byte_order_mark: bool = False
+    events: list[ChangeEvent], trials: dict[str, Trial], *, byte_order_mark: bool = False
 ) -> str:
     """The CSV text (RFC 4180: CRLF line ends, fields quoted where needed)."""
     out = io.StringIO()
@@ -48,7 +49,7 @@ def events_csv(
     return out.getvalue()
 
 
-def _row(event: StoredEvent, trial: Trial | None) -> tuple[Any, ...]:
+def _row(event: ChangeEvent, trial: Trial | None) -> tuple[Any, ...]:
     site = event.site
     return (
         event.id,

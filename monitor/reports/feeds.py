@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from feedgen.feed import FeedGenerator
 from markupsafe import escape
 
+from monitor.records.events import ChangeEvent
 from monitor.records.materiality import Materiality
 from monitor.reports.history import trial_name
 from monitor.reports.render import STUDY_URL, headline, most_material
-from monitor.store import StoredEvent, Trial
+from monitor.store import Trial
 
 FEED_ENTRIES = 200  # the newest; a feed reader polls, it does not page back through years
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinicaltrials.gov/#trialwatch")
@@ -23,7 +24,7 @@ ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinicaltrials.gov/#trial
 def atom_feed(
     name: str,
     title: str,
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     trials: dict[str, Trial],
     *,
     now: str,
@@ -36,7 +37,7 @@ def atom_feed(
     feed.author({"name": "trialwatch"})
     feed.link(href="https://clinicaltrials.gov/", rel="related")
     feed.generator("trialwatch")
-    by_check: dict[tuple[str, str], list[StoredEvent]] = {}
+    by_check: dict[tuple[str, str], list[ChangeEvent]] = {}
     for event in events:  # one entry per trial per check, wherever its events stand
         by_check.setdefault((event.detected_at, event.nct_id), []).append(event)
     latest = [by_check[key] for key in sorted(by_check)][-FEED_ENTRIES:]
@@ -49,7 +50,7 @@ def atom_feed(
 
 def _add_entry(
     feed: FeedGenerator,
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     trial: Trial | None,
     materiality: Mapping[str, Materiality] | None,
 ) -> None:
@@ -61,8 +62,8 @@ def _add_entry(
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
     entry.updated(_time(first.detected_at))
     most = most_material(events, materiality)  # the most material first, with why
-    told = {event.id for event in most}
-    shown = [*most, *(event for event in events if event.id not in told)]
+    told = {event.stored_id for event in most}
+    shown = [*most, *(event for event in events if event.stored_id not in told)]
     items = "".join(f"<li>{escape(event.summary)}</li>" for event in shown)
     entry.content(f"<ul>{items}</ul>", type="html")
 

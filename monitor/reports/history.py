@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.records.events import ChangeEvent
 from monitor.records.normalise import normalise_study
 from monitor.records.sites import reconcile_site_keys
 from monitor.registry.raw import last_update_posted
-from monitor.store import StoredEvent
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,11 @@ class TrialHistory:
     acronym: str | None
     snapshots: list[SnapshotPoint]
     sites: list[SiteHistory]
-    events: list[StoredEvent]
+    events: list[ChangeEvent]
 
-    def events_by_day(self) -> list[tuple[str, list[StoredEvent]]]:
+    def events_by_day(self) -> list[tuple[str, list[ChangeEvent]]]:
         """Events grouped by detection day, newest day first, in importance order within it."""
-        days: dict[str, list[StoredEvent]] = {}
+        days: dict[str, list[ChangeEvent]] = {}
         for event in self.events:
             days.setdefault(event.detected_at[:10], []).append(event)
         return sorted(days.items(), reverse=True)
@@ -110,7 +110,7 @@ class TrialHistory:
 def build_history(
     nct_id: str,
     snapshots: list[tuple[int, str, dict[str, Any]]],
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     *,
     title: str | None = None,
     acronym: str | None = None,

@@ -8,8 +8,7 @@ import dataclasses
 from collections.abc import Hashable
 from typing import Any
 
-from monitor.records.events import KINDS, Category, SiteRef
-from monitor.store import StoredEvent
+from monitor.records.events import KINDS, Category, ChangeEvent, SiteRef
 
 # Kinds whose old and new are states of one thing, so that steps can be joined end to end;
 # the others (a search's matches, results posted or updated) are news each time.
@@ -29,27 +28,27 @@ STATES = frozenset(
 PRESENCE = (Category.SITE_ADDED, Category.SITE_STATUS, Category.SITE_REMOVED)
 
 
-def net_changes(events: list[StoredEvent]) -> list[StoredEvent]:
+def net_changes(events: list[ChangeEvent]) -> list[ChangeEvent]:
     """One event per thing that changed, from its first old value to its last new one, in
     the order of each thing's first change; none where it ended as it began. `events` are one
     trial's, oldest first."""
-    steps: dict[Hashable, list[StoredEvent]] = {}
+    steps: dict[Hashable, list[ChangeEvent]] = {}
     for event in events:
         steps.setdefault(_thing(event), []).append(event)
     joined = (_joined(found) for found in steps.values())
     return [event for event in joined if event is not None]
 
 
-def _thing(event: StoredEvent) -> Hashable:
+def _thing(event: ChangeEvent) -> Hashable:
     site = event.site.key if event.site else None
     if event.category in PRESENCE:
         return ("site", site)
     if event.category in STATES:
         return (event.category, event.field, site)
-    return ("each", event.id)
+    return ("each", event.stored_id)
 
 
-def _joined(steps: list[StoredEvent]) -> StoredEvent | None:
+def _joined(steps: list[ChangeEvent]) -> ChangeEvent | None:
     first, last = steps[0], steps[-1]
     if len(steps) == 1:
         return first
@@ -60,7 +59,7 @@ def _joined(steps: list[StoredEvent]) -> StoredEvent | None:
     return _resummarised(last, old=first.old, new=last.new, category=last.category)
 
 
-def _site_presence(first: StoredEvent, last: StoredEvent) -> StoredEvent | None:
+def _site_presence(first: ChangeEvent, last: ChangeEvent) -> ChangeEvent | None:
     """A site's statuses and presence, first to last: added then recruiting is one new site;
     added then removed, or a status back where it was, is nothing."""
     was_there = first.category != Category.SITE_ADDED
@@ -77,7 +76,7 @@ def _site_presence(first: StoredEvent, last: StoredEvent) -> StoredEvent | None:
     return _resummarised(last, old=before, new=after, category=Category.SITE_STATUS)
 
 
-def _resummarised(event: StoredEvent, *, old: Any, new: Any, category: Category) -> StoredEvent:
+def _resummarised(event: ChangeEvent, *, old: Any, new: Any, category: Category) -> ChangeEvent:
     field_name = "locations.status" if category == Category.SITE_STATUS else event.field
     if category in (Category.SITE_ADDED, Category.SITE_REMOVED):
         field_name = "locations"
@@ -87,7 +86,7 @@ def _resummarised(event: StoredEvent, *, old: Any, new: Any, category: Category)
     )
 
 
-def _site_ref(event: StoredEvent) -> SiteRef | None:
+def _site_ref(event: ChangeEvent) -> SiteRef | None:
     """The event's site as its summary named it (with its site number where names repeat)."""
     site = event.site
     if site is None:

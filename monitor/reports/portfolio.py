@@ -13,12 +13,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.records.events import KINDS, Category
+from monitor.records.events import KINDS, Category, ChangeEvent
 from monitor.records.materiality import days_between
 from monitor.records.wording import readable_status
 from monitor.reports.history import TrialHistory
 from monitor.reports.render import STUDY_URL, environment
-from monitor.store import StoredEvent, Trial
+from monitor.store import Trial
 from monitor.store.searches import StoredSearch
 
 RECENT_DAYS = 30  # the longest window the index counts changes in
@@ -167,7 +167,7 @@ def _kinds(counts: Counter[str]) -> str:
 def render_index(
     rows: list[IndexRow],
     trials: dict[str, Trial],
-    searches: list[tuple[StoredSearch, list[StoredEvent]]],
+    searches: list[tuple[StoredSearch, list[ChangeEvent]]],
     *,
     generated_at: str,
 ) -> str:
@@ -193,12 +193,13 @@ def render_index(
 
 
 def render_week(
-    events: list[StoredEvent], pages: set[str], trials: dict[str, Trial], *, generated_at: str
+    events: list[ChangeEvent], pages: set[str], trials: dict[str, Trial], *, generated_at: str
 ) -> str:
     """Every change of the last week across the portfolio, newest first, grouped by trial
     (the trial whose latest change is newest first); `pages`: the trials with a page."""
-    by_trial: dict[str, list[StoredEvent]] = {}
-    for event in sorted(events, key=lambda event: (event.detected_at, event.id), reverse=True):
+    by_trial: dict[str, list[ChangeEvent]] = {}
+    newest_first = sorted(events, key=lambda event: (event.detected_at, event.stored_id))[::-1]
+    for event in newest_first:
         by_trial.setdefault(event.nct_id, []).append(event)
     return environment.get_template("week.html").render(
         groups=list(by_trial.items()),

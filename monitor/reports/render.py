@@ -17,14 +17,14 @@ from typing import Any
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.records.events import KINDS, SITE_KINDS, Category, SiteRef
+from monitor.records.events import KINDS, SITE_KINDS, Category, ChangeEvent, SiteRef
 from monitor.records.materiality import Materiality, rate
 from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
 from monitor.registry.raw import one_line
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory
 from monitor.reports.net_changes import net_changes
-from monitor.store import StoredEvent, Trial
+from monitor.store import Trial
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -69,7 +69,7 @@ class TrialDigest:
     url: str
     headline_parts: list[str]
     sites: list[SiteRow]
-    sections: list[tuple[str, list[StoredEvent]]]
+    sections: list[tuple[str, list[ChangeEvent]]]
     count: int
 
     @property
@@ -131,7 +131,7 @@ def header_text(text: str) -> str:
 
 
 def render_digest(
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     trials: dict[str, Trial],
     *,
     materiality: Mapping[str, Materiality] | None = None,
@@ -153,14 +153,14 @@ def render_digest(
 
 
 def group_events(
-    events: list[StoredEvent],
+    events: list[ChangeEvent],
     trials: dict[str, Trial],
     *,
     materiality: Mapping[str, Materiality] | None = None,
 ) -> list[TrialDigest]:
     """Events grouped by trial, each thing's net change once, the most material first (with
     why), then by section in importance order."""
-    by_trial: dict[str, list[StoredEvent]] = defaultdict(list)
+    by_trial: dict[str, list[ChangeEvent]] = defaultdict(list)
     for event in events:
         by_trial[event.nct_id].append(event)
     digests = []
@@ -170,7 +170,7 @@ def group_events(
             continue
         trial = trials.get(nct_id)
         most = most_material(trial_events, materiality)
-        told = {event.id for event in most}
+        told = {event.stored_id for event in most}
         sections = [(MOST, most)] + [
             (
                 title,
@@ -178,7 +178,7 @@ def group_events(
                     event
                     for event in trial_events
                     if event.category in categories
-                    and (event.id not in told or event.category in SITE_KINDS)
+                    and (event.stored_id not in told or event.category in SITE_KINDS)
                 ],
             )
             for title, categories in SECTIONS.items()
@@ -200,8 +200,8 @@ def group_events(
 
 
 def most_material(
-    events: list[StoredEvent], overrides: Mapping[str, Materiality] | None
-) -> list[StoredEvent]:
+    events: list[ChangeEvent], overrides: Mapping[str, Materiality] | None
+) -> list[ChangeEvent]:
     """The high-materiality changes, each with its reason beside it ("... (high: primary
     completion slipped 183 days)")."""
     most = []
@@ -214,12 +214,12 @@ def most_material(
     return sorted(most, key=lambda event: list(KINDS).index(Category(event.category)))
 
 
-def _searched_title(events: list[StoredEvent]) -> str | None:
+def _searched_title(events: list[ChangeEvent]) -> str | None:
     """A trial known only from a watched search is titled by the search's match."""
     return next((e.new for e in events if e.category == Category.NEW_TRIAL), None)
 
 
-def site_row(event: StoredEvent) -> SiteRow:
+def site_row(event: ChangeEvent) -> SiteRow:
     site = event.site or SiteRef(None, None, None, None, key="")
     number = site.site_number
     names = f"{site.facility} {site.previous_facility}"
@@ -241,7 +241,7 @@ def site_row(event: StoredEvent) -> SiteRow:
     )
 
 
-def headline(events: list[StoredEvent]) -> list[str]:
+def headline(events: list[ChangeEvent]) -> list[str]:
     """What happened to a trial in a few short phrases, most important first. The phrases make
     the mail's Subject, so they hold our words, known statuses and numbers, never registry text.
     """
@@ -288,9 +288,9 @@ def headline(events: list[StoredEvent]) -> list[str]:
     return parts
 
 
-def _first_and_last(events: list[StoredEvent], category: Category) -> list[StoredEvent]:
+def _first_and_last(events: list[ChangeEvent], category: Category) -> list[ChangeEvent]:
     """Per field, one event spanning the first old value to the last new one."""
-    spans: dict[str, StoredEvent] = {}
+    spans: dict[str, ChangeEvent] = {}
     for event in events:
         if event.category == category:
             first = spans.get(event.field, event)

@@ -6,7 +6,7 @@ events are committed together, so a crash loses or doubles nothing.
 
 from __future__ import annotations
 
-from monitor.store._base import StoreBase, StoredEvent, StoredSnapshot
+from monitor.store._base import StoreBase, StoredSnapshot
 from monitor.store.deliveries import (
     DELIVERED_STATES,
     UNFAILED_STATES,
@@ -31,7 +31,6 @@ __all__ = [
     "DeliveryState",
     "Destination",
     "Store",
-    "StoredEvent",
     "StoredSnapshot",
     "Trial",
     "Watch",

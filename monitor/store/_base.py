@@ -25,41 +25,6 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class StoredEvent:
-    """A change event as stored: the spec's keys, plus where it came from and whether it was
-    delivered. `site` is the spec's site object."""
-
-    id: int
-    nct_id: str
-    detected_at: str
-    category: Category
-    field: str
-    site: SiteRef | None
-    old: Any
-    new: Any
-    summary: str
-    snapshot_id: int | None
-    delivered_at: str | None
-    extra: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        """The spec's JSON object (with `id`, `snapshot_id`, `delivered_at` and extras)."""
-        return self.extra | {
-            "id": self.id,
-            "nct_id": self.nct_id,
-            "detected_at": self.detected_at,
-            "category": str(self.category),
-            "field": self.field,
-            "site": self.site.to_json() if self.site else None,
-            "old": self.old,
-            "new": self.new,
-            "summary": self.summary,
-            "snapshot_id": self.snapshot_id,
-            "delivered_at": self.delivered_at,
-        }
-
-
-@dataclass(frozen=True)
 class StoredSnapshot:
     id: int
     nct_id: str
@@ -279,8 +244,8 @@ class StoreBase:
         )
 
     @staticmethod
-    def _stored_event(row: dict[str, Any]) -> StoredEvent:
-        return StoredEvent(
+    def _stored_event(row: dict[str, Any]) -> ChangeEvent:
+        return ChangeEvent(
             id=row["id"],
             nct_id=row["nct_id"],
             detected_at=row["detected_at"],

@@ -9,7 +9,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from monitor.store._base import StoreBase, StoredEvent
+from monitor.records.events import ChangeEvent
+from monitor.store._base import StoreBase
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def audience_key(recipients: Iterable[str]) -> str:
 class DeliveryQueries(StoreBase):
     """Queries about digest deliveries."""
 
-    def pending_events(self) -> list[StoredEvent]:
+    def pending_events(self) -> list[ChangeEvent]:
         """Events not yet delivered to everyone they are meant for, oldest first."""
         sql = "select * from events where delivered_at is null order by detected_at, id"
         return [self._stored_event(row) for row in self.db.query(sql)]
@@ -214,7 +215,7 @@ class DeliveryQueries(StoreBase):
             unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
         return unmailed
 
-    def events_by_id(self, event_ids: Iterable[int]) -> list[StoredEvent]:
+    def events_by_id(self, event_ids: Iterable[int]) -> list[ChangeEvent]:
         wanted = list(event_ids)
         marks = ", ".join("?" for _ in wanted)
         sql = f"select * from events where id in ({marks}) order by detected_at, id"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.store._base import StoreBase, StoredEvent, StoredSnapshot
+from monitor.store._base import StoreBase, StoredSnapshot
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class SnapshotQueries(StoreBase):
         row = self.db.execute(sql, [nct_id]).fetchone()
         return (row[0], row[1]) if row else None
 
-    def events_of_latest_checks(self, checks: int) -> list[StoredEvent]:
+    def events_of_latest_checks(self, checks: int) -> list[ChangeEvent]:
         """The events of the newest `checks` (detection time, trial) groups, oldest first: a
         feed's entries, read without reading every event ever stored."""
         sql = """
@@ -191,7 +191,7 @@ class SnapshotQueries(StoreBase):
         since: str | None = None,
         category: str | None = None,
         field: str | None = None,
-    ) -> list[StoredEvent]:
+    ) -> list[ChangeEvent]:
         """Stored events, oldest first."""
         clauses, params = [], []
         for clause, value in (
