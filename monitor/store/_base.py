@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
 
@@ -161,8 +162,12 @@ class StoreBase:
         connection = self.db.conn
         try:
             if connection.in_transaction:
-                with self.db.atomic():  # a savepoint in the transaction under way
-                    yield
+                try:
+                    with self.db.atomic():  # a savepoint in the transaction under way
+                        yield
+                except BaseException:
+                    self.__dict__.pop("_recent_raw", None)  # it may hold what was undone
+                    raise
                 return
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -171,6 +176,7 @@ class StoreBase:
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
+                self.__dict__.pop("_recent_raw", None)  # it may hold what was rolled back
                 raise
         except sqlite3.OperationalError as exc:
             raise database_failure(self.path, exc, wait=self.wait) from exc
@@ -205,10 +211,17 @@ class StoreBase:
         """The trial's newest stored snapshot, which a new one is stored as a delta against."""
         sql = "select id, raw_chain from snapshots where nct_id = ? order by id desc limit 1"
         row = self.db.execute(sql, [nct_id]).fetchone()
-        return Base(row[0], self.raw_reader().raw(row[0]), row[1]) if row else None
+        return Base(row[0], self._recent_raw.raw(row[0]), row[1]) if row else None
 
     def raw_reader(self) -> RawReader:
+        """A reader of its own, remembering everything it reads (a trial's versions)."""
         return RawReader(self.db.conn)
+
+    @cached_property
+    def _recent_raw(self) -> RawReader:
+        """The store's reader of single snapshots, remembering the last few: the version a
+        check diffs against is the base its next one is stored against, decompressed once."""
+        return RawReader(self.db.conn, keep=RECENT_SNAPSHOTS)
 
     def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
         sql = f"select id, nct_id, fetched_at, content_hash from snapshots where {where} limit 1"
@@ -216,7 +229,7 @@ class StoreBase:
         if not rows:
             return None
         row = rows[0]
-        raw = json.loads(self.raw_reader().raw(row["id"]))
+        raw = json.loads(self._recent_raw.raw(row["id"]))
         return StoredSnapshot(row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], raw)
 
     @staticmethod
@@ -270,6 +283,7 @@ class StoreBase:
 
 
 LOW_DISK_BYTES = 1 << 20
+RECENT_SNAPSHOTS = 16  # single snapshots the store remembers decompressed
 
 
 def database_failure(

@@ -92,11 +92,14 @@ select id, raw_zstd from chain order by raw_chain
 
 
 class RawReader:
-    """Reads snapshots' JSON bytes, remembering what it decompressed so that reading a trial's
-    versions in order decompresses each one once."""
+    """Reads snapshots' JSON bytes, remembering what it decompressed (a snapshot never
+    changes): reading a trial's versions in order decompresses each one once, and a check
+    that read the previous version to diff against stores the next as a delta against it
+    without decompressing it again. `keep`: how many to remember (None: all)."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, *, keep: int | None = None):
         self.conn = conn
+        self.keep = keep
         self.known: dict[int, bytes] = {}
 
     def raw(self, snapshot_id: int) -> bytes:
@@ -109,6 +112,8 @@ class RawReader:
             base_raw = self.known[chain_id]
         if base_raw is None:
             raise KeyError(snapshot_id)
+        while self.keep is not None and len(self.known) > self.keep:
+            del self.known[next(iter(self.known))]  # the longest remembered goes first
         return base_raw
 
 
