@@ -513,12 +513,13 @@ def _within(expression: str) -> Any:
 
 
 def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance by the spherical law of cosines: worked out apart from
+    trialwatch's own (haversine), so the look-alike does not agree with it by construction."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    cosine = math.sin(lat1) * math.sin(lat2) + math.cos(lat1) * math.cos(lat2) * math.cos(
+        lon2 - lon1
     )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
+    return 6371.0 * math.acos(max(-1.0, min(1.0, cosine)))
 
 
 def _essie(expression: str) -> Any:
