@@ -1,9 +1,10 @@
 """Watched searches: a stored registry query whose matches are followed on every check;
 trials entering it are `new_trial` events and trials leaving it `left_query` events.
 
-A search's cost follows what changed: on a daily check a search of more than one page asks
-only for its matches updated since its last check, and learns which matches left it from
-the registry's list of updated studies (shared with the trials' check). A trial that leaves
+A search's cost follows what changed: on a daily check a search asks only for its matches
+updated since its last check, and learns which matches left it from the registry's list of
+updated studies (shared with the trials' check), whenever that takes fewer requests than
+listing every match (a search of one or two pages is simply listed). A trial that leaves
 a search without an update of its own is caught on the full pass (`full_check_days`), when
 every match is listed again, as on a search's first check.
 """
