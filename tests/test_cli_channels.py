@@ -222,9 +222,9 @@ def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
 def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever():
     import apprise
 
-    from monitor.delivery.channels import AppriseChannel
+    from monitor.delivery.transports import AppriseTransport
 
-    discord = AppriseChannel("team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").plugin
+    discord = AppriseTransport("team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").plugin
     long_digest = "\n".join(
         f"- Site {n}, Boston, United States: Recruiting -> Completed" for n in range(500)
     )
@@ -232,7 +232,7 @@ def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_foreve
         long_digest, "title", body_format=apprise.NotifyFormat.MARKDOWN
     )
     assert post["body"].startswith("- Site 0,") and len(post["title"] + post["body"]) <= 2000
-    chosen = AppriseChannel(
+    chosen = AppriseTransport(
         "team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js?overflow=split"
     )
     assert chosen.plugin.overflow_mode == apprise.OverflowMode.SPLIT  # the user's choice stays

@@ -17,9 +17,9 @@ from monitor.cli._app import (
 )
 from monitor.cli.options import folder_option
 from monitor.config import parse_timezone
-from monitor.delivery.channels import open_channel, open_chat_channels
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
+from monitor.delivery.transports import open_chat_transports, open_transport
 from monitor.errors import BadInput, TrialwatchError
 from monitor.jobs.check import CheckError, CheckOutcome
 from monitor.jobs.run import RunSummary, run_once
@@ -48,10 +48,10 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         preview = render_digest(ctx.store.pending_events(), ctx.store.trials(), materiality=levels)
         click.echo(preview.text, nl=False)
         return
-    chats = open_chat_channels(ctx.settings)  # --outbox stands in for SMTP only
-    with ctx.locked(), open_channel(ctx.settings, outbox=outbox) as channel:
+    chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
+    with ctx.locked(), open_transport(ctx.settings, outbox=outbox) as transport:
         report = deliver_pending(
-            ctx.store, channel, settings=ctx.settings, now=utc_now(), chats=chats
+            ctx.store, transport, settings=ctx.settings, now=utc_now(), chats=chats
         )
     _say_deliveries(ctx, report)
     if report.failures:
@@ -150,7 +150,7 @@ def schedule(
         trigger = cron_trigger(expression, timezone=timezone)
     ctx.open_store().close()  # a bad database path fails now, not at the first run
 
-    open_chat_channels(ctx.settings)  # and so does a channel Apprise cannot use
+    open_chat_transports(ctx.settings)  # and so does a channel Apprise cannot use
 
     def job(stop: threading.Event) -> None:
         """One scheduled run, in the scheduler's thread: its own connection, the shared lock."""

@@ -18,8 +18,8 @@ from email.message import EmailMessage
 
 from monitor.config import Settings, parse_timezone
 from monitor.delivery.cadence import due_destinations
-from monitor.delivery.channels import DEFAULT_SENDER, Channel, MissingChannel
 from monitor.delivery.exactly_once import DeliveryOutcome, finish_interrupted, send_once
+from monitor.delivery.transports import DEFAULT_SENDER, MissingTransport, Transport
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
@@ -148,27 +148,27 @@ def build_message(
 
 def deliver_pending(
     store: Store,
-    channel: Channel,
+    transport: Transport,
     *,
     settings: Settings,
     now: str,
-    chats: Mapping[str, Channel] | None = None,
+    chats: Mapping[str, Transport] | None = None,
 ) -> DeliveryOutcome:
     """Finish interrupted attempts, then send every owed digest, mail through `channel` and
     the rest through the chat or webhook channel it names (`chats`, by name); events are
     marked delivered only once every audience's message for them was accepted."""
-    report = DeliveryOutcome(channel=channel, chats=chats or {})
-    if channel.mails:
+    report = DeliveryOutcome(transport=transport, chats=chats or {})
+    if transport.mails:
         _mail_what_only_reached_the_outbox(
-            store, channel, settings=settings, report=report, now=now
+            store, transport, settings=settings, report=report, now=now
         )
 
-    def channel_for(name: str | None) -> Channel:
+    def transport_for(name: str | None) -> Transport:
         if name is None:
-            return channel
-        return (chats or {}).get(name) or MissingChannel(name)
+            return transport
+        return (chats or {}).get(name) or MissingTransport(name)
 
-    finish_interrupted(store, channel_for, report, now=now)
+    finish_interrupted(store, transport_for, report, now=now)
     events = store.pending_events()
     trials = store.trials()
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
@@ -193,7 +193,7 @@ def deliver_pending(
         if audience is None:
             continue  # a weekly audience's changes stay owed to it until its day
         chosen = [event for event in events if event.stored_id in audience.event_ids]
-        target = channel_for(audience.channel)
+        target = transport_for(audience.channel)
         delivery = _record_digest(
             store, target, audience, chosen, trials, domain, settings, now, report
         )
@@ -233,19 +233,19 @@ def _start_of_day(now: str, settings: Settings) -> str:
 
 
 def _send_unless_nothing_to_tell(
-    store: Store, channel: Channel, delivery: Delivery, report: DeliveryOutcome, *, now: str
+    store: Store, transport: Transport, delivery: Delivery, report: DeliveryOutcome, *, now: str
 ) -> None:
     """Send the digest just recorded, unless everything in it was changed back (its net
     change is nothing): then it is settled as delivered without a message."""
     if report.digests and report.digests[-1].changes == 0:
         store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
         return
-    send_once(store, channel, delivery, report, now=now)
+    send_once(store, transport, delivery, report, now=now)
 
 
 def _record_digest(
     store: Store,
-    channel: Channel,
+    transport: Transport,
     audience: Audience,
     events: list[ChangeEvent],
     trials: dict[str, Trial],
@@ -271,7 +271,7 @@ def _record_digest(
     return store.create_delivery(
         message_id=message_id,
         audience=audience.key,
-        channel=channel.name,
+        transport=transport.name,
         subject=digest.subject,
         message=message,
         event_ids=audience.event_ids,
@@ -280,7 +280,7 @@ def _record_digest(
 
 
 def _mail_what_only_reached_the_outbox(
-    store: Store, channel: Channel, *, settings: Settings, report: DeliveryOutcome, now: str
+    store: Store, transport: Transport, *, settings: Settings, report: DeliveryOutcome, now: str
 ) -> None:
     """Digests for addressed recipients written to the outbox while SMTP was not configured:
     their changes go out now, in one catch-up mail per audience (not one per missed run).
@@ -296,9 +296,9 @@ def _mail_what_only_reached_the_outbox(
         if state not in HANDED_OVER:
             events = store.events_by_id(event_ids)
             delivery = _record_digest(
-                store, channel, audience, events, trials, domain, settings, now, report
+                store, transport, audience, events, trials, domain, settings, now, report
             )
-            _send_unless_nothing_to_tell(store, channel, delivery, report, now=now)
+            _send_unless_nothing_to_tell(store, transport, delivery, report, now=now)
             state = store.delivery_state(delivery.message_id)
         if state in HANDED_OVER:
             store.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)

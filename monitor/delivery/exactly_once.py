@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.delivery.channels import Channel, OutboxChannel
+from monitor.delivery.transports import OutboxTransport, Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
 from monitor.store import UNMAILED, Delivery, DeliveryState, Store, audience_key
@@ -38,8 +38,8 @@ NO_RECIPIENTS = (
 class DeliveryOutcome:
     sent: list[Delivery] = field(default_factory=list)
     failures: list[tuple[Delivery, str]] = field(default_factory=list)
-    channel: Channel | None = None
-    chats: Mapping[str, Channel] = field(default_factory=dict)
+    transport: Transport | None = None
+    chats: Mapping[str, Transport] = field(default_factory=dict)
     digests: list[Digest] = field(default_factory=list)  # the ones rendered this time
 
     def audience_of(self, delivery: Delivery) -> str:
@@ -59,12 +59,12 @@ class DeliveryOutcome:
         if delivery.chat_channel is not None:
             return f"Posted {delivery.subject} to {self.audience_of(delivery)}{unconfirmed}"
         who = ", ".join(delivery.accepted)
-        if not isinstance(self.channel, OutboxChannel):
+        if not isinstance(self.transport, OutboxTransport):
             return f"Mailed {delivery.subject} -> {who}{unconfirmed}"
-        path = self.channel.path_for(delivery)
+        path = self.transport.path_for(delivery)
         if not who:
             return f"Wrote {delivery.subject} to {path}"
-        if self.channel.name == UNMAILED:
+        if self.transport.name == UNMAILED:
             return (
                 f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
                 "mailed (it will be, in one catch-up mail, once SMTP is set up)"
@@ -74,36 +74,36 @@ class DeliveryOutcome:
 
 def finish_interrupted(
     store: Store,
-    channel_for: Callable[[str | None], Channel],
+    transport_for: Callable[[str | None], Transport],
     report: DeliveryOutcome,
     *,
     now: str,
 ) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
-    through its own channel (`channel_for` its chat channel's name, None for mail)."""
+    through its own channel (`transport_for` its chat channel's name, None for mail)."""
     for delivery in store.unfinished_deliveries():
-        channel = channel_for(delivery.chat_channel)
+        transport = transport_for(delivery.chat_channel)
         if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
             store.set_delivery_state(delivery.id, DeliveryState.UNCONFIRMED, now=now)
             report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
-        elif channel.already_delivered(delivery):
+        elif transport.already_delivered(delivery):
             store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
             report.sent.append(delivery)
         else:
-            send_once(store, channel, delivery, report, now=now)
+            send_once(store, transport, delivery, report, now=now)
 
 
 def send_once(
-    store: Store, channel: Channel, delivery: Delivery, report: DeliveryOutcome, *, now: str
+    store: Store, transport: Transport, delivery: Delivery, report: DeliveryOutcome, *, now: str
 ) -> None:
-    if channel.mails and not delivery.recipients:
+    if transport.mails and not delivery.recipients:
         error = f"no recipients: {NO_RECIPIENTS}"
         store.set_delivery_state(delivery.id, DeliveryState.FAILED, now=now, error=error)
         report.failures.append((delivery, error))
         return
     try:
-        refused = channel.send(
+        refused = transport.send(
             delivery,
             handing_over=lambda: store.set_delivery_state(delivery.id, DeliveryState.DATA_SENT),
         )
@@ -121,7 +121,7 @@ def send_once(
         dataclasses.replace(delivery, state=DeliveryState.SENT, refused=tuple(refused))
     )
     if refused:
-        reason = f"{channel} refused {', '.join(refused)}"
+        reason = f"{transport} refused {', '.join(refused)}"
         report.failures.append(
             (dataclasses.replace(delivery, audience=audience_key(refused)), reason)
         )

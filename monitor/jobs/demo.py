@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 from monitor.config import Settings
-from monitor.delivery.channels import OutboxChannel
 from monitor.delivery.digests import deliver_pending
+from monitor.delivery.transports import OutboxTransport
 from monitor.jobs.check import DatedStudy, import_studies, read_study_files
 from monitor.reports.report import write_report
 from monitor.store import Store
@@ -47,7 +47,7 @@ def run_demo(demo_dir: Path) -> list[str]:
             verdict = f"{len(outcome.events)} change(s)" if outcome.events else "no changes"
             lines.append(f"{date}  {path.parent.name}  {verdict}")
             lines += [f"    {event.summary}" for event in outcome.events]
-        outbox = OutboxChannel(demo_dir / "outbox")
+        outbox = OutboxTransport(demo_dir / "outbox")
         report = deliver_pending(store, outbox, settings=settings, now=fetched_at)
         [digest] = report.digests  # one audience: the demo has no recipients
         (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, mask_url, readable_by_others
-from monitor.delivery.channels import AppriseChannel, SmtpChannel
 from monitor.delivery.exactly_once import NO_RECIPIENTS
+from monitor.delivery.transports import AppriseTransport, SmtpTransport
 from monitor.errors import BadInput, DeliveryError, RegistryError
 from monitor.jobs.run import registry_client
 from monitor.records.rules import Rule
@@ -88,7 +88,7 @@ def check_smtp(store: Store, settings: Settings) -> Finding:
         elsewhere = "the channels in notify" if settings.notify else "the outbox"
         return Finding("smtp", True, f"not configured: digests go to {elsewhere}")
     try:
-        SmtpChannel(settings).verify()
+        SmtpTransport(settings).verify()
     except DeliveryError as exc:
         return Finding("smtp", False, str(exc))
     connected = f"{settings.smtp_host}: connected" + (
@@ -121,9 +121,9 @@ def check_channels(store: Store, settings: Settings) -> list[Finding]:
     return findings
 
 
-def _channel_finding(name: str, url: str, act: Callable[[AppriseChannel], str]) -> Finding:
+def _channel_finding(name: str, url: str, act: Callable[[AppriseTransport], str]) -> Finding:
     try:
-        channel = AppriseChannel(name, url)
+        channel = AppriseTransport(name, url)
     except BadInput as exc:
         return Finding("channel", False, str(exc))
     try:
@@ -238,7 +238,7 @@ def send_test_messages(store: Store, settings: Settings, *, now: str) -> list[Fi
     ]
 
 
-def _posted_test(channel: AppriseChannel) -> str:
+def _posted_test(channel: AppriseTransport) -> str:
     channel.send_test()
     return "test message posted"
 
@@ -250,7 +250,7 @@ def send_test_mail(store: Store, settings: Settings, *, now: str) -> Finding:
         return Finding("test mail", False, "SMTP is not configured: set smtp_host first")
     if not recipients:
         return Finding("test mail", False, "no recipients: set mail_to or use watch add --to")
-    channel = SmtpChannel(settings)
+    channel = SmtpTransport(settings)
     try:
         channel.send_test(recipients, now=now)
     except DeliveryError as exc:

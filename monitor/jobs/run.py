@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings
-from monitor.delivery.channels import open_channel, open_chat_channels
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
+from monitor.delivery.transports import open_chat_transports, open_transport
 from monitor.errors import RegistryError
 from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
 from monitor.jobs.searches import check_searches, stored_searches
@@ -221,7 +221,7 @@ def run_once(
 ) -> RunSummary:
     """Check, then deliver whatever is owed (unless asked to stop in between)."""
 
-    chats = open_chat_channels(settings)  # a channel Apprise cannot use stops the run first
+    chats = open_chat_transports(settings)  # a channel Apprise cannot use stops the run first
     outcome = recorded_check(
         store,
         settings,
@@ -233,6 +233,6 @@ def run_once(
     )
     if should_stop():
         return RunSummary(outcome, DeliveryOutcome())
-    with open_channel(settings) as channel:
-        report = deliver_pending(store, channel, settings=settings, now=clock(), chats=chats)
+    with open_transport(settings) as transport:
+        report = deliver_pending(store, transport, settings=settings, now=clock(), chats=chats)
     return RunSummary(outcome, report)

@@ -43,7 +43,7 @@ class Delivery:
     id: int
     message_id: str
     audience: str  # its `Destination.key`
-    channel: str
+    transport: str  # the name of what carries it (`delivery.transports`); the column `channel`
     subject: str
     message: bytes
     state: DeliveryState
@@ -79,7 +79,7 @@ class DeliveryState(StrEnum):
     UNCONFIRMED = "unconfirmed"  # handed over whole, no answer came: counted as sent (`doctor`)
     FAILED = "failed"  # refused: its events are sent again
     # a digest for addressed recipients written to the outbox because SMTP was not configured
-    # is SENT on the UNMAILED channel until a later catch-up mail carries its changes: MAILED
+    # is SENT on the UNMAILED transport until a later catch-up mail carries its changes: MAILED
     MAILED = "mailed"
 
 
@@ -132,7 +132,7 @@ class DeliveryQueries(StoreBase):
         *,
         message_id: str,
         audience: str,
-        channel: str,
+        transport: str,
         subject: str,
         message: bytes,
         event_ids: Iterable[int],
@@ -149,7 +149,7 @@ class DeliveryQueries(StoreBase):
                 row = {
                     "message_id": message_id,
                     "audience": audience,
-                    "channel": channel,
+                    "channel": transport,
                     "subject": subject,
                     "message": message,
                     "state": DeliveryState.PREPARED,
@@ -251,7 +251,7 @@ class DeliveryQueries(StoreBase):
                 id=row["id"],
                 message_id=row["message_id"],
                 audience=row["audience"],
-                channel=row["channel"],
+                transport=row["channel"],
                 subject=row["subject"],
                 message=row["message"],
                 state=DeliveryState(row["state"]),

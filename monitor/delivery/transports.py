@@ -1,7 +1,9 @@
-"""Where a digest goes: the outbox folder (files written whole), an SMTP server (none,
+"""How a digest travels: the outbox folder (files written whole), an SMTP server (none,
 STARTTLS or SSL, optional login), or chat and webhook services through Apprise (Slack, Teams,
-Matrix, `json://` for any webhook: one library, no per-service client). A channel says whether
-it mails people; the bookkeeping that makes a delivery happen exactly once is `exactly_once`'s.
+Matrix, `json://` for any webhook: one library, no per-service client). A transport says
+whether it mails people; where a message goes is its `store.Destination` (mail recipients,
+the outbox, a chat channel by name); the bookkeeping that makes a delivery happen exactly
+once is `exactly_once`'s.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_SENDER = "trialwatch@localhost"
 
 
-class Channel(Protocol):
+class Transport(Protocol):
+    """What carries a digest; its `name` is stored with each delivery ("outbox", "smtp",
+    "apprise")."""
+
     name: str
     mails: bool  # it reaches people (SMTP): it needs recipients, and it can catch up on
     # digests that only reached the outbox before it was configured
@@ -44,7 +49,7 @@ class Channel(Protocol):
         leave: from then on an ending without an answer raises `UnconfirmedDelivery`."""
 
 
-class OutboxChannel:
+class OutboxTransport:
     """Writes each digest as an `.eml` file. The write is atomic (temporary file, then rename),
     so after a crash the file's presence says exactly whether the digest was delivered."""
 
@@ -73,7 +78,7 @@ class OutboxChannel:
         return []
 
 
-class SmtpChannel:
+class SmtpTransport:
     """Sends through an SMTP server (none/starttls/ssl, optional login) over one connection."""
 
     name = "smtp"
@@ -215,20 +220,20 @@ def _smtp_reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_channel(settings: Settings, *, outbox: Path | None = None) -> Iterator[Channel]:
+def open_transport(settings: Settings, *, outbox: Path | None = None) -> Iterator[Transport]:
     """SMTP when a host is configured (and no outbox forced), else the outbox folder."""
     if settings.smtp_host and outbox is None:
-        channel = SmtpChannel(settings)
+        channel = SmtpTransport(settings)
         try:
             yield channel
         finally:
             channel.close()
     else:
         folder = outbox or settings.data_dir / "outbox"
-        yield OutboxChannel(folder, instead_of_mail=outbox is None)
+        yield OutboxTransport(folder, instead_of_mail=outbox is None)
 
 
-class AppriseChannel:
+class AppriseTransport:
     """Posts a digest's title and Markdown body to one Apprise URL. The URL holds the
     service's token: only its masked form is ever shown."""
 
@@ -297,7 +302,7 @@ class AppriseChannel:
         raise DeliveryError(reason)
 
 
-class MissingChannel:
+class MissingTransport:
     """A channel a watch names that the config no longer has: its digests fail (and are kept
     for a later run) until the channel is configured again."""
 
@@ -317,7 +322,7 @@ class MissingChannel:
         raise DeliveryError(f"no channel {self.label!r} in the config's [channels]")
 
 
-def open_chat_channels(settings: Settings) -> dict[str, Channel]:
+def open_chat_transports(settings: Settings) -> dict[str, Transport]:
     """Every configured chat or webhook channel by name; a URL Apprise cannot use is bad input,
     found before anything is checked or sent."""
-    return {name: AppriseChannel(name, url) for name, url in settings.chat_channels().items()}
+    return {name: AppriseTransport(name, url) for name, url in settings.chat_channels().items()}
