@@ -7,7 +7,6 @@ environment overrides the file and options override both. Bad values are `BadInp
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
@@ -18,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from monitor.delivery.cadence import parse_cadence
 from monitor.errors import BadInput
+from monitor.masking import unnamed_channel
 from monitor.names import is_plain_name
 from monitor.records.events import Category
 from monitor.records.materiality import Materiality
@@ -101,24 +100,6 @@ class Settings:
     def notified_everywhere(self) -> tuple[str, ...]:
         """Names of the channels that get every change."""
         return tuple(self.channel_name(item) for item in self.notify)
-
-
-def mask_url(url: str) -> str:
-    """A URL as it may be shown anywhere (doctor, run, errors, logs): scheme, host and port;
-    its user and password, path and query, where services keep tokens, only as `***`."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return (
-        f"{parts.scheme}://"
-        + ("***@" if "@" in parts.netloc else "")
-        + host
-        + ("/***" if parts.path.strip("/") else "")
-        + ("?***" if parts.query else "")
-    )
-
-
-def unnamed_channel(url: str) -> str:
-    return "notify-" + hashlib.sha256(url.encode()).hexdigest()[:10]
 
 
 def _text(value: Any) -> str:

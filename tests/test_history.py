@@ -12,7 +12,7 @@ from datasette.app import Datasette
 
 from monitor.jobs.check import store_study
 from monitor.reports.history import build_history
-from monitor.reports.render import completion_slips, recruiting_since, render_history_page
+from monitor.reports.history_page import completion_slips, recruiting_since, render_history_page
 from monitor.reports.report import load_history, write_report
 from tests.conftest import SEED_FILES
 from tests.test_portfolio import index_rows

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.jobs.check import store_study
-from monitor.reports.render import render_history_page
+from monitor.reports.history_page import render_history_page
 from monitor.reports.report import load_history
 from monitor.store import Store
 from tests.browser import DESKTOP, PHONE, chromium, probe

@@ -22,7 +22,7 @@ from monitor.records.materiality import levels_by_kind
 from monitor.registry.raw import normalise_nct_id
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
-from monitor.reports.render import render_history_page
+from monitor.reports.history_page import render_history_page
 from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
 
 CSV_HELP = (

@@ -22,8 +22,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
-from monitor.config import Settings, mask_url, unnamed_channel
+from monitor.config import Settings
 from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
+from monitor.masking import mask_url, unnamed_channel
 from monitor.store import UNMAILED, Delivery
 from monitor.whole_files import write_whole
 

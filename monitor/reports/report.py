@@ -13,6 +13,7 @@ from monitor.errors import BadInput
 from monitor.records.materiality import Materiality
 from monitor.reports.feeds import FEED_ENTRIES, atom_feed
 from monitor.reports.history import TrialHistory, build_history, trial_name
+from monitor.reports.history_page import render_history_page
 from monitor.reports.portfolio import (
     RECENT_DAYS,
     WEEK_DAYS,
@@ -21,7 +22,6 @@ from monitor.reports.portfolio import (
     render_index,
     render_week,
 )
-from monitor.reports.render import render_history_page
 from monitor.store import Store, Trial
 from monitor.whole_files import write_whole
 
