@@ -48,6 +48,15 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+def tell_apart(site_number: str | None, zip_code: str | None) -> str | None:
+    """What tells two sites of one name in one city apart, in words: the sponsor's site
+    number, else the zip ("site 0032", "zip 53705"). Digests, history pages and event
+    summaries say it alike."""
+    if site_number:
+        return f"site {site_number}"
+    return f"zip {zip_code}" if zip_code else None
+
+
 @dataclass(frozen=True)
 class SiteRef:
     """Which site an event is about, as the spec's `site` object (plus the site's identity key)."""
@@ -66,10 +75,9 @@ class SiteRef:
         """ "Facility (was Old name), City, Country"; the site number (else the zip) only where
         names repeat in a city."""
         name = self.facility or "(unnamed site)"
-        if self.show_number and self.site_number:
-            name += f" (site {self.site_number})"
-        elif self.show_number and self.zip:
-            name += f" (zip {self.zip})"
+        distinction = tell_apart(self.site_number, self.zip) if self.show_number else None
+        if distinction:
+            name += f" ({distinction})"
         if self.previous_facility:
             name += f" (was {self.previous_facility})"
         return ", ".join(part for part in (name, self.city, self.country) if part)

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.records.events import ChangeEvent
+from monitor.records.events import ChangeEvent, tell_apart
 from monitor.records.normalise import normalise_study
 from monitor.records.sites import reconcile_site_keys
 from monitor.registry.raw import last_update_posted
@@ -143,7 +143,7 @@ def build_history(
             city=row["site"]["city"],
             country=row["site"]["country"] or "(no country)",
             statuses=tuple(row["statuses"]),
-            tell_apart=_tell_apart(row["site"])
+            tell_apart=tell_apart(row["site"]["site_number"], row["site"]["zip"])
             if repeated[_name_and_place(row["site"])] > 1
             else None,
         )
@@ -155,14 +155,6 @@ def build_history(
 
 def _name_and_place(site: dict[str, Any]) -> tuple[str | None, ...]:
     return (site["facility"], site["city"], site["country"])
-
-
-def _tell_apart(site: dict[str, Any]) -> str | None:
-    """What tells two rows of one name in one city apart: the sponsor's site number, else the
-    zip (the digest shows the same)."""
-    if site["site_number"]:
-        return f"site {site['site_number']}"
-    return f"zip {site['zip']}" if site["zip"] else None
 
 
 def _point(
