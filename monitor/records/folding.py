@@ -4,6 +4,7 @@ never matter; letter case and accents matter in values but not in a site's ident
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -16,11 +17,23 @@ from monitor.registry.raw import printable
 NOT_A_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 
 
+SHORT_TEXT = 256  # names, places, statuses: folded once, remembered (see `fold_text`)
+
+
 def fold_text(text: str) -> str:
     """Unicode NFC and runs of whitespace folded to one space, so re-spacing is not a change;
     control characters are whitespace; mis-encoded text ("HÃ´pital") is read as it was meant,
-    so the registry breaking or repairing an encoding is not a change either."""
+    so the registry breaking or repairing an encoding is not a change either. Short texts are
+    remembered: a check folds a trial's previous version and its new one, mostly the same
+    names and places."""
+    return _fold_short(text) if len(text) < SHORT_TEXT else _fold(text)
+
+
+def _fold(text: str) -> str:
     return " ".join(printable(unicodedata.normalize("NFC", repair_mojibake(text))).split())
+
+
+_fold_short = functools.lru_cache(maxsize=16384)(_fold)
 
 
 def fold_lines(text: str) -> str:
@@ -44,9 +57,11 @@ def fold_value(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=16384)
 def fold_name(text: str | None) -> str:
     """A name as identity sees it: transliterated to ASCII (anyascii: "Kraków", "Łódź" ->
-    "krakow", "lodz"), case-folded, punctuation and mis-encoding marks as spaces."""
+    "krakow", "lodz"), case-folded, punctuation and mis-encoding marks as spaces. Remembered:
+    pairing a trial's sites compares the same names many times."""
     if not text:
         return ""
     return " ".join(NOT_A_LETTER_OR_DIGIT.split(anyascii(text).casefold())).strip()
