@@ -172,9 +172,11 @@ class WatchQueries(StoreBase):
     def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
         had not moved, or the registry's data had not): checked now, all the same."""
-        with self._writing():
-            for nct_id in nct_ids:
-                self.db.table("watches").update(nct_id, {"last_checked_at": now})
+        with self._writing():  # one statement for them all: 50,000 row updates took 4 s
+            self.db.conn.executemany(
+                "update watches set last_checked_at = ? where nct_id = ?",
+                ((now, nct_id) for nct_id in nct_ids),
+            )
 
     def move_trial(self, old_id: str, current_id: str) -> None:
         """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
