@@ -35,6 +35,13 @@ def story(trialwatch):
     return trialwatch
 
 
+def put_cleveland_status(registry, status):
+    """Publish trial A with its Cleveland Clinic site in `status`."""
+    changed = study_with_id(A)
+    find_site(changed, "Cleveland Clinic")["status"] = status
+    registry.put(changed)
+
+
 def test_digest_goes_out_once_by_smtp(story, smtp, home):
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org,lead@example.org"}
     sent = story("digest", env=env)
@@ -165,9 +172,7 @@ def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
     env = smtp.env()
     first = trialwatch("run", env=env)
     assert (first.code, first.stdout, first.stderr) == (0, "", "")
-    changed = study_with_id(A)
-    find_site(changed, "Cleveland Clinic")["status"] = "SUSPENDED"
-    registry.put(changed)
+    put_cleveland_status(registry, "SUSPENDED")
     second = trialwatch("run", env=env)
     assert second.code == 0
     assert second.stdout.splitlines()[0] == (
@@ -296,9 +301,7 @@ def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_
     trialwatch("watch", "add", A, "--to", "ops@example.org")
     trialwatch("check")
     for status in ("SUSPENDED", "RECRUITING"):
-        changed = study_with_id(A)
-        find_site(changed, "Cleveland Clinic")["status"] = status
-        registry.put(changed)
+        put_cleveland_status(registry, status)
         offline = trialwatch("run")
         assert offline.code == 0
         [line] = [line for line in offline.stdout.splitlines() if line.startswith("Wrote")]
@@ -311,9 +314,7 @@ def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_
     doctor = trialwatch("doctor")
     assert doctor.code == 1
     assert "PROBLEM  smtp" in doctor.stdout and "ops@example.org" in doctor.stdout
-    changed = study_with_id(A)
-    find_site(changed, "Cleveland Clinic")["status"] = "ACTIVE_NOT_RECRUITING"
-    registry.put(changed)
+    put_cleveland_status(registry, "ACTIVE_NOT_RECRUITING")
     assert trialwatch("run").code == 0
     mailed = trialwatch("digest", env=smtp.env())
     assert mailed.code == 0
@@ -335,9 +336,7 @@ def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(trialwatch, re
     trialwatch("watch", "add", A, "--to", "ops@example.org")
     trialwatch("check")
     for status in ("SUSPENDED", "RECRUITING"):
-        changed = study_with_id(A)
-        find_site(changed, "Cleveland Clinic")["status"] = status
-        registry.put(changed)
+        put_cleveland_status(registry, status)
         assert trialwatch("check").code == 0
     assert len(trialwatch("changes", "--json").json()) == 2
     assert trialwatch("digest", env=smtp.env()).code == 0
