@@ -306,7 +306,8 @@ def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(cl
 def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, registry):
     registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
     registry.merge("NCT00000001", "NCT00000009")
-    dates = client.updated_since("2026-01-01", cheaper_than=2)
-    assert dates is not None
+    listed = client.updated_since("2026-01-01", cheaper_than=2)
+    assert listed is not None
+    dates = dict(listed)
     assert dates["NCT00000001"] == dates["NCT00000009"]  # the old id moved: fetch it
     assert registry.study_requests()[-1].params["fields"] == ["NCTId|NCTIdAlias|LastUpdatePostDate"]

@@ -10,7 +10,7 @@ import pytest
 import zstandard
 
 from monitor.errors import BadInput
-from monitor.jobs.check import store_study
+from monitor.jobs.check import Baselines, store_study
 from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import Store
@@ -83,6 +83,30 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
         "RECRUITING",
         "COMPLETED",
     )
+
+
+def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(store, seed):
+    """A check reads a trial's baseline while waiting for the registry; should a newer version
+    be stored before the trial's turn, the change is told against that version, not twice."""
+    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    baselines = Baselines(store, keep=2)
+    baselines.want([NCT, "NCT00000000", "NCT00000001"])  # no snapshot; no room left
+    assert [baselines.read_one() for _ in range(3)] == [True, True, False]
+    completed = copy.deepcopy(seed)
+    completed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
+    store_study(store, completed, fetched_at="2026-02-01T07:00:00Z", source="api")
+    enrolled = copy.deepcopy(completed)
+    enrolled["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 99
+    events = store_study(
+        store, enrolled, fetched_at="2026-03-01T07:00:00Z", source="api", baselines=baselines
+    )
+    assert [event.category for event in events] == ["enrollment"]
+
+    baselines.expect([NCT])
+    assert baselines.read_one() and not baselines.read_one()
+    ready = baselines.latest(NCT, store.latest_hash(NCT)[0])
+    assert ready is not None and ready.record == normalise_study(enrolled)
+    assert ready is not baselines.latest(NCT, ready.snapshot.id)  # taken once, then read again
 
 
 def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):

@@ -92,7 +92,7 @@ class Context:
         (the default data folder is ./snapshots of it). Said on stderr, which cron mails, on
         every such run, not only the first."""
         path = self.settings.db.resolve()
-        if path.exists() and (self.store.watched_ids() or self.store.search_rows()):
+        if path.exists() and (self.store.watched_count() or self.store.search_rows()):
             return
         click.echo(
             terminal_safe(

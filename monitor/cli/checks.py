@@ -46,7 +46,7 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
     require_watched(ctx.store, ids)
     if not ids:
         ctx.warn_if_nothing_watched()
-    total = len(ids) or len(ctx.store.watched_ids())
+    total = len(ids) or ctx.store.watched_count()
     with ctx.locked(), ctx.progress(total, "Checking trials") as advance:
         outcome = recorded_check(
             ctx.store,

@@ -23,7 +23,7 @@ from monitor.registry.raw import (
     study_nct_id,
     study_titles,
 )
-from monitor.store import Store
+from monitor.store import Store, StoredSnapshot
 
 logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is under 100 MB
@@ -59,8 +59,72 @@ class CheckOutcome:
         }
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A trial's latest snapshot and its normalised record: what its next version is
+    compared with."""
+
+    snapshot: StoredSnapshot
+    record: dict[str, Any]
+
+
+class Baselines:
+    """The baselines a check compares with, read and normalised ahead for trials known to
+    have moved, one at a time while the registry's politeness makes the check wait (between
+    pages of its updated studies, before a download) rather than after the download, while
+    the user waits. At most `keep` (a download's worth) are held."""
+
+    def __init__(self, store: Store, *, keep: int = 0) -> None:
+        self.store = store
+        self.keep = keep
+        self._ready: dict[str, Baseline | None] = {}
+        self._wanted: dict[str, None] = {}  # in order, not read yet
+
+    def want(self, nct_ids: Iterable[str]) -> None:
+        self._wanted.update(
+            dict.fromkeys(nct_id for nct_id in nct_ids if nct_id not in self._ready)
+        )
+
+    def expect(self, nct_ids: list[str]) -> None:
+        """The next download's trials: theirs are wanted first, the others let go."""
+        wanted = set(nct_ids)
+        self._ready = {key: value for key, value in self._ready.items() if key in wanted}
+        self._wanted = {}
+        self.want(nct_ids)
+
+    def read_one(self) -> bool:
+        """Read the next wanted baseline while there is room; False when there is no more."""
+        if not self._wanted or len(self._ready) >= self.keep:
+            return False
+        nct_id = next(iter(self._wanted))
+        del self._wanted[nct_id]
+        try:
+            self._ready[nct_id] = self._read(nct_id)
+        except StoreError:
+            raise
+        except Exception:  # an odd old record fails again, and is told, when compared
+            self._ready[nct_id] = None
+        return True
+
+    def latest(self, nct_id: str, snapshot_id: int) -> Baseline | None:
+        """The baseline of snapshot `snapshot_id` (the trial's latest), read ahead or now."""
+        ready = self._ready.pop(nct_id, None)
+        if ready is not None and ready.snapshot.id == snapshot_id:
+            return ready
+        return self._read(nct_id)
+
+    def _read(self, nct_id: str) -> Baseline | None:
+        snapshot = self.store.latest_snapshot(nct_id)
+        return Baseline(snapshot, normalise_study(snapshot.raw)) if snapshot else None
+
+
 def store_study(
-    store: Store, study: dict[str, Any], *, fetched_at: str, source: str
+    store: Store,
+    study: dict[str, Any],
+    *,
+    fetched_at: str,
+    source: str,
+    baselines: Baselines | None = None,
 ) -> list[ChangeEvent]:
     """Store one fetched study and return its change events (none for a baseline or no change)."""
     nct_id = study_nct_id(study)
@@ -68,10 +132,11 @@ def store_study(
     digest = content_hash(record)
     latest = store.latest_hash(nct_id)
     events: list[ChangeEvent] = []
-    previous = store.latest_snapshot(nct_id) if latest and latest[1] != digest else None
-    if previous is not None:  # only a change needs the old record
-        refuse_partial(previous.raw, study)
-        events = diff_records(normalise_study(previous.raw), record, detected_at=fetched_at)
+    if latest and latest[1] != digest:  # only a change needs the old record
+        previous = (baselines or Baselines(store)).latest(nct_id, latest[0])
+        if previous is not None:
+            refuse_partial(previous.snapshot.raw, study)
+            events = diff_records(previous.record, record, detected_at=fetched_at)
     title, acronym = study_titles(study)
     store.save_check(
         nct_id=nct_id,
@@ -106,26 +171,33 @@ def check_trials(
     batch_size: int,
     on_progress: Callable[[int], None] = lambda done: None,
     should_stop: Callable[[], bool] = lambda: False,
+    baselines: Baselines | None = None,
 ) -> CheckOutcome:
     """Fetch `nct_ids` from the registry in batches and record each; errors never stop the rest.
 
     `should_stop` is asked between batches: everything recorded so far is committed, the rest
-    is simply left for the next check.
+    is simply left for the next check. `baselines`: given when the trials are known to have
+    moved (so most changed): theirs are read while waiting for the registry.
     """
     outcome = CheckOutcome()
-    for batch in client.fetch_studies(nct_ids, batch_size=batch_size):
+    expect = baselines.expect if baselines else lambda chunk: None
+    baselines = baselines or Baselines(store)
+    for batch in client.fetch_studies(nct_ids, batch_size=batch_size, before_asking=expect):
         fetched_at = clock()
         errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
-        for old_id, current_id in batch.moved.items():
-            store.move_trial(old_id, current_id)
-            outcome.moved[old_id] = current_id
-            logger.info("%s is now %s: its watch and history moved", old_id, current_id)
-        for nct_id, study in batch.studies.items():
-            failure = _record_into(outcome, store, study, fetched_at=fetched_at, source="api")
-            if failure:
-                errors[nct_id] = failure
-        for nct_id, error in errors.items():
-            _record_error(outcome, store, nct_id, error, now=fetched_at)
+        with store.transaction():
+            for old_id, current_id in batch.moved.items():
+                store.move_trial(old_id, current_id)
+                outcome.moved[old_id] = current_id
+                logger.info("%s is now %s: its watch and history moved", old_id, current_id)
+            for nct_id, study in batch.studies.items():
+                failure = _record_into(
+                    outcome, store, study, fetched_at=fetched_at, source="api", baselines=baselines
+                )
+                if failure:
+                    errors[nct_id] = failure
+            for nct_id, error in errors.items():
+                _record_error(outcome, store, nct_id, error, now=fetched_at)
         on_progress(len(batch.studies) + len(batch.errors))
         if should_stop():
             logger.info("stopping early: the remaining trials wait for the next check")
@@ -194,7 +266,13 @@ def import_studies(store: Store, studies: Iterable[DatedStudy]) -> CheckOutcome:
 
 
 def _record_into(
-    outcome: CheckOutcome, store: Store, study: dict[str, Any], *, fetched_at: str, source: str
+    outcome: CheckOutcome,
+    store: Store,
+    study: dict[str, Any],
+    *,
+    fetched_at: str,
+    source: str,
+    baselines: Baselines | None = None,
 ) -> str | None:
     """Record one study into `outcome`; what went wrong if this record cannot be handled.
 
@@ -202,7 +280,9 @@ def _record_into(
     object belongs) fails alone, and the other trials are still recorded and alerted on.
     """
     try:
-        outcome.events += store_study(store, study, fetched_at=fetched_at, source=source)
+        outcome.events += store_study(
+            store, study, fetched_at=fetched_at, source=source, baselines=baselines
+        )
     except StoreError:
         raise  # the database itself failed: every later trial would fail the same way
     except PartialRecord as exc:

@@ -16,7 +16,13 @@ from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
 from monitor.delivery.transports import open_chat_transports, open_transport
 from monitor.errors import RegistryError
-from monitor.jobs.check import CheckOutcome, DatedStudy, check_trials, import_studies
+from monitor.jobs.check import (
+    Baselines,
+    CheckOutcome,
+    DatedStudy,
+    check_trials,
+    import_studies,
+)
 from monitor.jobs.searches import check_searches, stored_searches
 from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
@@ -89,7 +95,7 @@ def recorded_check(
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
         updates = UpdatedSince(client)  # learnt once, for the trials and the searches
         ids = nct_ids if nct_ids is not None else store.watched_ids()
-        to_fetch = ids
+        to_fetch, baselines = ids, None
         if unchanged and not full:
             to_fetch = store.unsettled_ids(ids)
             logger.info(
@@ -98,12 +104,15 @@ def recorded_check(
                 len(to_fetch),
             )
         elif nct_ids is None and not full:
-            to_fetch = moved_ids(store, client, ids, updates=updates)
+            baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
+            client.while_waiting = baselines.read_one
+            moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
+            to_fetch, baselines = (ids, None) if moved is None else (moved, baselines)
         searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
         search_events, search_errors = check_searches(
             store, client, searches, now=clock(), full=full, updates=updates
         )
-        if nct_ids is None:  # a followed match is checked in the same run
+        if nct_ids is None and searches:  # a followed match is checked in the same run
             followed = sorted(set(store.watched_ids()) - set(ids))
             ids, to_fetch = [*ids, *followed], [*to_fetch, *followed]
         confirmed = sorted(set(ids) - set(to_fetch))
@@ -116,6 +125,7 @@ def recorded_check(
             batch_size=settings.batch_size,
             on_progress=on_progress,
             should_stop=should_stop,
+            baselines=baselines,
         )
     outcome.checked += len(confirmed)
     outcome.events[:0] = search_events
@@ -149,34 +159,51 @@ def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:
 
 
 def moved_ids(
-    store: Store, client: RegistryClient, nct_ids: list[str], *, updates: UpdatedSince
-) -> list[str]:
+    store: Store,
+    client: RegistryClient,
+    nct_ids: list[str],
+    *,
+    updates: UpdatedSince,
+    baselines: Baselines,
+) -> list[str] | None:
     """Phase one of a daily check: the trials whose last-update date moved since their last
     fetch (or that were never fetched, or failed last time). Whichever takes fewer requests:
     the registry's list of everything updated since the earliest of these trials' last checks
-    (absent: unchanged), or their update dates asked by id (absent: moved). On failure: all."""
-    known = store.update_dates(nct_ids)
-    unsettled = set(store.unsettled_ids(nct_ids))
-    earliest = store.earliest_check(nct_ids)
+    (absent: unchanged), or their update dates asked by id (absent: moved). On failure, None:
+    which moved is not known, every trial is fetched. The baselines of trials seen moving in
+    the registry's list are read while its next page is awaited."""
+    fetches = store.last_fetches()
+    known = {nct_id: fetches[nct_id] for nct_id in nct_ids if nct_id in fetches}
+
+    def has_moved(nct_id: str, posted: str | None) -> bool:
+        return posted is None or posted != known[nct_id].update_posted
+
+    def read_ahead_if_moved(nct_id: str, posted: str | None) -> None:
+        if nct_id in known and has_moved(nct_id, posted):
+            baselines.want([nct_id])
+
+    earliest = min((fetch.checked_at for fetch in known.values()), default=None)
     try:
         everything = None
         by_id = client.requests_by_id(len(nct_ids))
         if earliest is not None and by_id > 1:  # one request by id: nothing can beat it
             since = dt.date.fromisoformat(earliest[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
-            everything = updates.since(since.isoformat(), cheaper_than=by_id)
+            everything = updates.since(
+                since.isoformat(), cheaper_than=by_id, each=read_ahead_if_moved
+            )
         dates = everything if everything is not None else client.fetch_update_dates(nct_ids)
     except RegistryError as exc:
         logger.info("update dates unavailable (%s): fetching every trial", exc)
-        return nct_ids
+        return None
 
-    def has_moved(nct_id: str) -> bool:
-        if nct_id not in known or nct_id in unsettled:
+    def is_due(nct_id: str) -> bool:
+        if nct_id not in known or known[nct_id].failed:
             return True
         if nct_id in dates:
-            return dates[nct_id] is None or dates[nct_id] != known[nct_id]
+            return has_moved(nct_id, dates[nct_id])
         return everything is None  # by id, absent is odd (fetch it); registry-wide, unchanged
 
-    moved = [nct_id for nct_id in nct_ids if has_moved(nct_id)]
+    moved = [nct_id for nct_id in nct_ids if is_due(nct_id)]
     logger.info("%d of %d trial(s) updated since their last fetch", len(moved), len(nct_ids))
     return moved
 

@@ -53,7 +53,8 @@ def fold_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: fold_value(item) for key, item in value.items()}
     if isinstance(value, list):
-        return sorted((fold_value(item) for item in value), key=canonical_json)
+        folded = [fold_value(item) for item in value]
+        return sorted(folded, key=canonical_json) if len(folded) > 1 else folded
     return value
 
 

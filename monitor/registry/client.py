@@ -42,14 +42,20 @@ class RegistryClient(PoliteHttp):
     isolated), last-update dates, what was updated since a date, paging, merged ids."""
 
     def fetch_studies(
-        self, nct_ids: Iterable[str], *, batch_size: int = 100
+        self,
+        nct_ids: Iterable[str],
+        *,
+        batch_size: int = 100,
+        before_asking: Callable[[list[str]], None] = lambda chunk: None,
     ) -> Iterator[FetchBatch]:
         """Fetch studies `batch_size` ids per request, yielding each batch as it arrives.
 
         A batch whose answer is malformed or rejected is retried one id at a time, so one bad
-        record never takes the others down with it.
+        record never takes the others down with it. `before_asking` gets each request's ids
+        before it is sent: what it does takes the place of the politeness wait.
         """
         for chunk in self._chunks(list(dict.fromkeys(nct_ids)), batch_size):
+            before_asking(chunk)
             for part, answer in self._isolating(chunk, self._fetch_batch):
                 if isinstance(answer, FetchBatch):
                     yield answer
@@ -102,12 +108,15 @@ class RegistryClient(PoliteHttp):
                 known.update(study_ids(study))
         return known
 
-    def updated_since(self, since: str, *, cheaper_than: int) -> dict[str, str | None] | None:
-        """The last update post date of every study the registry updated since `since`
-        (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page): what it costs depends on how
-        busy the registry was, not on how many trials are watched. The first page's
-        `totalCount` tells how many pages that takes; when asking by id would take no more
-        than `cheaper_than` requests, None (one request spent learning it)."""
+    def updated_since(
+        self, since: str, *, cheaper_than: int
+    ) -> Iterator[tuple[str, str | None]] | None:
+        """(id, last update post date) of every study the registry updated since `since`
+        (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page), page by page as they are
+        read: what it costs depends on how busy the registry was, not on how many trials are
+        watched. The first page's `totalCount` tells how many pages that takes; when asking by
+        id would take no more than `cheaper_than` requests, None (one request spent learning
+        it)."""
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]",
             # with the old ids merged into each study: a watched alias is not "unchanged"
@@ -119,15 +128,15 @@ class RegistryClient(PoliteHttp):
         total = first.get("totalCount") if isinstance(first, dict) else None
         if not isinstance(total, int) or -(-total // PAGE_SIZE) >= cheaper_than:
             return None
-        return {
-            nct_id: last_update_posted(study)
+        return (
+            (nct_id, last_update_posted(study))
             for study in self.list_studies(params, first_page=first)
             for nct_id in study_ids(study)
-        }
+        )
 
     def requests_by_id(self, count: int, *, batch_size: int = UPDATE_DATES_BATCH) -> int:
         """How many requests asking for `count` trials' update dates by id takes."""
-        return -(-count // self._ids_per_request(batch_size))
+        return -(-count // self.ids_per_request(batch_size))
 
     def _update_dates_of(self, nct_ids: list[str], *, attempts: int | None = None) -> list[Any]:
         params = {
@@ -137,14 +146,14 @@ class RegistryClient(PoliteHttp):
         }
         return list(self.list_studies(params, attempts=attempts))
 
-    def _ids_per_request(self, size: int) -> int:
+    def ids_per_request(self, size: int) -> int:
         """`size`, or fewer if needed to keep the request URL under 8 KB."""
         room = MAX_URL_LENGTH - len(str(self.http.base_url)) - 200  # path and other parameters
         return max(1, min(size, room // URL_BYTES_PER_ID))
 
     def _chunks(self, ids: list[str], size: int) -> Iterator[list[str]]:
         """`size` ids at a time, fewer if needed to keep the request URL under 8 KB."""
-        size = self._ids_per_request(size)
+        size = self.ids_per_request(size)
         for start in range(0, len(ids), size):
             yield ids[start : start + size]
 

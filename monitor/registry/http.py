@@ -90,6 +90,8 @@ class PoliteHttp:
         self.unreachable: RegistryError | None = None
         self._next_request_at = 0.0
         self._turn = threading.Lock()
+        # Work to do while waiting for a turn: one small piece a call, False when none is left.
+        self.while_waiting: Callable[[], bool] = lambda: False
 
     def __enter__(self) -> Self:
         return self
@@ -164,8 +166,11 @@ class PoliteHttp:
             time.sleep(min(0.2, max(0.0, until - time.monotonic())))
 
     def _wait_for_turn(self) -> None:
-        """Politeness: at most one request per `request_interval` seconds, across threads."""
+        """Politeness: at most one request per `request_interval` seconds, across threads;
+        the wait is first spent on `while_waiting`, never longer than the turn takes."""
         with self._turn:
+            while time.monotonic() < self._next_request_at and self.while_waiting():
+                pass
             delay = self._next_request_at - time.monotonic()
             if delay > 0:
                 self._sleep(delay)

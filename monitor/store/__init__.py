@@ -20,7 +20,7 @@ from monitor.store.deliveries import (
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
 from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
-from monitor.store.watches import Trial, Watch, WatchQueries
+from monitor.store.watches import LastFetch, Trial, Watch, WatchQueries
 
 __all__ = [
     "DELIVERED_STATES",
@@ -34,6 +34,7 @@ __all__ = [
     "StoredSnapshot",
     "Trial",
     "Watch",
+    "LastFetch",
     "audience_key",
 ]
 

@@ -154,6 +154,11 @@ class StoreBase:
     def close(self) -> None:
         self.db.close()
 
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Many writes as one: a download's trials committed together (one sync to disk, not
+        one each); each trial's own writes inside stay all or nothing."""
+        return self._writing()
+
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
         """A transaction whose database failures surface as `StoreError`. It takes the write
@@ -187,25 +192,24 @@ class StoreBase:
 
     def _ensure_watch(self, nct_id: str, *, now: str) -> None:
         """Imported files may name a trial not watched yet: importing starts watching it."""
-        if self._watch_row(nct_id) is None:
-            self.db.table("watches").insert({"nct_id": nct_id, "added_at": now, "recipients": "[]"})
+        self.db.execute(
+            "insert into watches (nct_id, added_at, recipients) select ?, ?, '[]'"
+            " where not exists (select 1 from watches where nct_id = ?)",
+            [nct_id, now, nct_id],
+        )
 
     def _insert_snapshot(
         self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
     ) -> int:
         raw_bytes = json.dumps(raw, ensure_ascii=False).encode()
         packed = pack(raw_bytes, self._delta_base(nct_id))
-        row = {
-            "nct_id": nct_id,
-            "fetched_at": fetched_at,
-            "last_seen_at": fetched_at,
-            "content_hash": content_hash,
-            "source": source,
-            "raw_zstd": packed.data,
-            "raw_base_id": packed.base_id,
-            "raw_chain": packed.chain,
-        }
-        return int(self.db.table("snapshots").insert(row).last_pk or 0)
+        sql = (
+            "insert into snapshots (nct_id, fetched_at, last_seen_at, content_hash, source,"
+            " raw_zstd, raw_base_id, raw_chain) values (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        values = [nct_id, fetched_at, fetched_at, content_hash, source]
+        cursor = self.db.execute(sql, [*values, packed.data, packed.base_id, packed.chain])
+        return int(cursor.lastrowid or 0)
 
     def _delta_base(self, nct_id: str) -> Base | None:
         """The trial's newest stored snapshot, which a new one is stored as a delta against."""
@@ -251,10 +255,14 @@ class StoreBase:
     def _insert_events(
         self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
     ) -> None:
-        self.db.table("events").insert_all(
+        rows = [
             {**self._event_row(event, snapshot_id), "delivered_at": delivered_at}
             for event in events
-        )
+        ]
+        if rows:  # one statement for a check's events, columns named once
+            columns = ", ".join(rows[0])
+            marks = ", ".join(f":{column}" for column in rows[0])
+            self.db.conn.executemany(f"insert into events ({columns}) values ({marks})", rows)
 
     @staticmethod
     def _stored_event(row: dict[str, Any]) -> ChangeEvent:

@@ -165,15 +165,10 @@ class SnapshotQueries(StoreBase):
                     nct_id, fetched_at=fetched_at, content_hash=content_hash, source=source, raw=raw
                 )
                 self._insert_events(events, snapshot_id)
-            self.db.table("watches").update(
-                nct_id,
-                {
-                    "title": title,
-                    "acronym": acronym,
-                    "last_checked_at": fetched_at,
-                    "last_error": None,
-                    "last_update_posted": last_update_posted,
-                },
+            self.db.execute(
+                "update watches set title = ?, acronym = ?, last_checked_at = ?,"
+                " last_error = null, last_update_posted = ? where nct_id = ?",
+                [title, acronym, fetched_at, last_update_posted, nct_id],
             )
 
     def save_error(self, nct_id: str, error: str, *, now: str) -> None:

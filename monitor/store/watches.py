@@ -25,6 +25,16 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class LastFetch:
+    """A trial's last check: when, the registry's last-update date it then had, and whether
+    it failed (then it is fetched again whatever the date says)."""
+
+    checked_at: str
+    update_posted: str | None
+    failed: bool
+
+
+@dataclass(frozen=True)
 class Watch(Trial):
     """A watched trial as `watch list` shows it."""
 
@@ -108,6 +118,9 @@ class WatchQueries(StoreBase):
         """The ids among `nct_ids` that are not actively watched."""
         return [nct_id for nct_id in nct_ids if not (self._watch_row(nct_id) or {}).get("active")]
 
+    def watched_count(self) -> int:
+        return int(self.db.execute("select count(*) from watches where active = 1").fetchone()[0])
+
     def watched_ids(self) -> list[str]:
         return [
             row["nct_id"]
@@ -148,26 +161,16 @@ class WatchQueries(StoreBase):
             for row in self.db.query("select * from watches")
         }
 
-    def update_dates(self, nct_ids: list[str]) -> dict[str, str | None]:
-        """The last-update date each trial had when it was last fetched."""
-        sql = "select nct_id, last_update_posted from watches where last_checked_at is not null"
-        wanted = set(nct_ids)
+    def last_fetches(self) -> dict[str, LastFetch]:
+        """How each trial ever checked was last fetched, in one read of the watch list."""
+        sql = (
+            "select nct_id, last_checked_at, last_update_posted, last_error is not null"
+            " from watches where last_checked_at is not null"
+        )
         return {
-            row["nct_id"]: row["last_update_posted"]
-            for row in self.db.query(sql)
-            if row["nct_id"] in wanted
+            nct_id: LastFetch(checked_at, posted, bool(failed))
+            for nct_id, checked_at, posted, failed in self.db.execute(sql).fetchall()
         }
-
-    def earliest_check(self, nct_ids: Iterable[str]) -> str | None:
-        """The earliest last check among these trials that were ever checked (None if none
-        was): trials never checked are fetched in any case."""
-        wanted = set(nct_ids)
-        checks = [
-            row["last_checked_at"]
-            for row in self.db.query("select nct_id, last_checked_at from watches")
-            if row["nct_id"] in wanted and row["last_checked_at"]
-        ]
-        return str(min(checks)) if checks else None
 
     def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
