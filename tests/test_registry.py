@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -311,3 +313,24 @@ def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, 
     dates = dict(listed)
     assert dates["NCT00000001"] == dates["NCT00000009"]  # the old id moved: fetch it
     assert registry.study_requests()[-1].params["fields"] == ["NCTId|NCTIdAlias|LastUpdatePostDate"]
+
+
+def test_the_wait_for_a_turn_is_spent_on_the_check_s_own_work_never_longer(registry, five_trials):
+    """Work handed to `while_waiting` is done in small pieces while the politeness interval
+    runs, and never delays a request past its turn nor brings it forward."""
+    registry.min_interval = 0.2  # a request sooner than this after the last gets 429
+    pieces: list[float] = []
+
+    def one_piece() -> bool:
+        time.sleep(0.01)
+        pieces.append(time.monotonic())
+        return len(pieces) < 1000  # more than any wait here has room for
+
+    with RegistryClient(registry.url, request_interval=0.25, max_attempts=1) as client:
+        client.while_waiting = one_piece
+        studies, errors = fetch_all(client, five_trials, batch_size=2)
+    assert sorted(studies) == IDS and errors == {}  # no request came too soon (429)
+    starts = [request.at for request in registry.study_requests()]
+    assert len(starts) == 3 and 5 <= len(pieces) < 1000
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    assert all(gap >= 0.2 for gap in gaps)  # 0.25 as the client sent them, less the jitter

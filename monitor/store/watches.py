@@ -122,10 +122,8 @@ class WatchQueries(StoreBase):
         return int(self.db.execute("select count(*) from watches where active = 1").fetchone()[0])
 
     def watched_ids(self) -> list[str]:
-        return [
-            row["nct_id"]
-            for row in self.db.query("select nct_id from watches where active = 1 order by nct_id")
-        ]
+        sql = "select nct_id from watches where active = 1 order by nct_id"
+        return [nct_id for (nct_id,) in self.db.execute(sql).fetchall()]
 
     def list_watches(self) -> list[Watch]:
         sql = """
