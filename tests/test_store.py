@@ -13,7 +13,7 @@ from monitor.errors import BadInput
 from monitor.jobs.check import Baselines, store_study
 from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
-from monitor.store import Store
+from monitor.store import FetchedVersion, Store
 from monitor.store.schema import SCHEMA_VERSION
 from tests.conftest import ROOT, SEED_FILES
 
@@ -115,16 +115,8 @@ def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
         "NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B", detected_at="t"
     )
     with pytest.raises(sqlite3.IntegrityError):
-        store.save_check(
-            nct_id="NCT05869955",
-            raw=seed,
-            content_hash="h1",
-            events=[event, event],
-            fetched_at="t",
-            source="api",
-            title=None,
-            acronym=None,
-        )
+        version = FetchedVersion(NCT, seed, "h1", "t", "api", None, None, None)
+        store.save_check(version, latest=None, events=[event, event])
     assert count(store, "snapshots") == 0 and count(store, "events") == 0
 
 

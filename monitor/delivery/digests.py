@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
+from functools import cached_property
 
 from monitor.config import Settings, parse_timezone
 from monitor.delivery.cadence import due_destinations
@@ -46,7 +47,7 @@ class Audience:
     event_ids: tuple[int, ...]
     channel: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         return Destination(self.recipients, self.channel).key
 

@@ -23,7 +23,7 @@ from monitor.registry.raw import (
     study_nct_id,
     study_titles,
 )
-from monitor.store import Store, StoredSnapshot
+from monitor.store import FetchedVersion, Store, StoredSnapshot
 
 logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is under 100 MB
@@ -127,29 +127,28 @@ def store_study(
     baselines: Baselines | None = None,
 ) -> list[ChangeEvent]:
     """Store one fetched study and return its change events (none for a baseline or no change)."""
-    nct_id = study_nct_id(study)
     record = normalise_study(study)
-    digest = content_hash(record)
-    latest = store.latest_hash(nct_id)
-    events: list[ChangeEvent] = []
-    if latest and latest[1] != digest:  # only a change needs the old record
-        previous = (baselines or Baselines(store)).latest(nct_id, latest[0])
-        if previous is not None:
-            refuse_partial(previous.snapshot.raw, study)
-            events = diff_records(previous.record, record, detected_at=fetched_at)
     title, acronym = study_titles(study)
-    store.save_check(
-        nct_id=nct_id,
-        raw=study,
-        content_hash=digest,
-        events=events,
-        fetched_at=fetched_at,
-        source=source,
-        title=title,
-        acronym=acronym,
-        last_update_posted=last_update_posted(study),
+    version = FetchedVersion(
+        record["nct_id"],
+        study,
+        content_hash(record),
+        fetched_at,
+        source,
+        title,
+        acronym,
+        last_update_posted(study),
     )
-    logger.info("%s: %d change(s)", nct_id, len(events))
+    with store.transaction():  # the version compared with is the one the new one follows
+        latest = store.latest_hash(version.nct_id)
+        events: list[ChangeEvent] = []
+        if latest and latest[1] != version.content_hash:  # only a change needs the old record
+            previous = (baselines or Baselines(store)).latest(version.nct_id, latest[0])
+            if previous is not None:
+                refuse_partial(previous.snapshot.raw, study)
+                events = diff_records(previous.record, record, detected_at=fetched_at)
+        store.save_check(version, latest=latest, events=events)
+    logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
 
 

@@ -20,7 +20,14 @@ from monitor.records.results import (
     summarise_results_module,
     why_stopped_note,
 )
-from monitor.records.sites import CLUE_FIELDS, reconcile_site_keys, same_name, same_place_name
+from monitor.records.sites import (
+    CLUE_FIELDS,
+    Site,
+    name_and_place,
+    reconcile_site_keys,
+    same_name,
+    same_place_name,
+)
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {
@@ -233,8 +240,8 @@ def _value_at(record: Any, path: tuple[str | int, ...]) -> Any:
 
 
 def diff_sites(
-    old_sites: dict[str, dict[str, Any]],
-    new_sites: dict[str, dict[str, Any]],
+    old_sites: dict[str, Site],
+    new_sites: dict[str, Site],
     *,
     nct_id: str,
     detected_at: str,
@@ -266,7 +273,7 @@ def diff_sites(
 
 
 def _site_changes(
-    fields: dict[str, None], old_site: dict[str, Any] | None, new_site: dict[str, Any] | None
+    fields: dict[str, None], old_site: Site | None, new_site: Site | None
 ) -> Iterable[tuple[Category, str, Any, Any]]:
     if old_site is None or new_site is None:
         yield from _site_presence(old_site, new_site)
@@ -281,7 +288,7 @@ def _site_changes(
 
 
 def _site_presence(
-    old_site: dict[str, Any] | None, new_site: dict[str, Any] | None
+    old_site: Site | None, new_site: Site | None
 ) -> Iterable[tuple[Category, str, Any, Any]]:
     if new_site is not None:
         yield Category.SITE_ADDED, "locations", None, new_site["status"]
@@ -304,14 +311,16 @@ def _same_spelling(name: str, old: Any, new: Any) -> bool:
 
 def _site_ref(
     key: str,
-    old_site: dict[str, Any] | None,
-    new_site: dict[str, Any] | None,
+    old_site: Site | None,
+    new_site: Site | None,
     ambiguous: set[tuple[str | None, ...]],
 ) -> SiteRef:
     site = new_site or old_site
     assert site is not None
-    renamed = bool(old_site and new_site) and not same_name(
-        (old_site or {}).get("facility"), (new_site or {}).get("facility")
+    renamed = (
+        old_site is not None
+        and new_site is not None
+        and not same_name(old_site["facility"], new_site["facility"])
     )
     return SiteRef(
         facility=site["facility"],
@@ -321,16 +330,12 @@ def _site_ref(
         zip=site["zip"],
         key=key,
         site_number=site["site_number"],
-        previous_facility=(old_site or {}).get("facility") if renamed else None,
-        show_number=_site_name(site) in ambiguous,
+        previous_facility=old_site["facility"] if renamed and old_site else None,
+        show_number=name_and_place(site) in ambiguous,
     )
 
 
-def _site_name(site: dict[str, Any]) -> tuple[str | None, ...]:
-    return (site["facility"], site["city"], site["country"])
-
-
-def _ambiguous_names(sites: dict[str, dict[str, Any]]) -> set[tuple[str | None, ...]]:
+def _ambiguous_names(sites: dict[str, Site]) -> set[tuple[str | None, ...]]:
     """Facility+city+country labels shared by two or more sites (they need their site number)."""
-    counts = Counter(_site_name(site) for site in sites.values())
+    counts = Counter(name_and_place(site) for site in sites.values())
     return {name for name, count in counts.items() if count > 1}

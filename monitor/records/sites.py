@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypedDict
 
 from rapidfuzz import fuzz
 
@@ -22,12 +22,25 @@ from monitor.records.places import (
     zip_identity,
 )
 
-Site = dict[str, Any]
+
+class Site(TypedDict):
+    """One location row as the differ compares it: text folded, identity clues derived."""
+
+    facility: str | None
+    status: str | None
+    city: str | None
+    state: str | None
+    zip: str | None
+    country: str | None
+    site_number: str | None  # the sponsor's number ("Local Institution - 0043"): a clue
+    contacts: list[Any]
+    geo: str | None  # "lat,lon" to 4 places: the registry's geocoding, a clue
+
+
 Clue = Callable[[Site], Hashable | None]
 
 PLACEHOLDER_FACILITY = re.compile(r"^local institution\s*-\s*(\d+)$", re.IGNORECASE)
 SITE_NUMBER_IN_CONTACT = re.compile(r"\bsite\s*(?:#|no\.?|number)?\s*(\d{2,})\b", re.IGNORECASE)
-SITE_FIELDS = ("facility", "status", "city", "state", "zip", "country")
 # Identity clues, never reported as changes: derived from other fields, or the registry's
 # geocoding of the city and zip.
 CLUE_FIELDS = ("site_number", "geo")
@@ -36,11 +49,17 @@ SIMILAR_NAME = 85  # rapidfuzz score (0-100) above which two names in one city a
 
 def normalise_site(location: dict[str, Any]) -> Site:
     """One location row as the differ compares it."""
-    site = {field: _fold_optional(location.get(field)) for field in SITE_FIELDS}
-    site["site_number"] = site_number(location)
-    site["contacts"] = fold_value(location.get("contacts") or [])
-    site["geo"] = _geo(location.get("geoPoint"))
-    return site
+    return Site(
+        facility=_fold_optional(location.get("facility")),
+        status=_fold_optional(location.get("status")),
+        city=_fold_optional(location.get("city")),
+        state=_fold_optional(location.get("state")),
+        zip=_fold_optional(location.get("zip")),
+        country=_fold_optional(location.get("country")),
+        site_number=site_number(location),
+        contacts=fold_value(location.get("contacts") or []),
+        geo=_geo(location.get("geoPoint")),
+    )
 
 
 def site_number(location: dict[str, Any]) -> str | None:
@@ -53,6 +72,11 @@ def site_number(location: dict[str, Any]) -> str | None:
         if found:
             return found.group(1)
     return None
+
+
+def name_and_place(site: Site) -> tuple[str | None, str | None, str | None]:
+    """What a reader tells a site by: two sites sharing it need their number (or zip)."""
+    return (site["facility"], site["city"], site["country"])
 
 
 def site_identity(site: Site) -> str:

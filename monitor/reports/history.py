@@ -12,7 +12,7 @@ from typing import Any
 
 from monitor.records.events import ChangeEvent, tell_apart
 from monitor.records.normalise import normalise_study
-from monitor.records.sites import reconcile_site_keys
+from monitor.records.sites import Site, name_and_place, reconcile_site_keys
 from monitor.registry.raw import last_update_posted
 
 
@@ -118,7 +118,7 @@ def build_history(
     """`snapshots` are (id, fetched_at, raw study), oldest first; `events` oldest first."""
     points: list[SnapshotPoint] = []
     site_rows: dict[str, dict[str, Any]] = {}
-    previous: dict[str, dict[str, Any]] = {}
+    previous: dict[str, Site] = {}
     for index, (snapshot_id, fetched_at, raw) in enumerate(snapshots):
         record = normalise_study(raw)
         points.append(_point(snapshot_id, fetched_at, record, last_update_posted(raw)))
@@ -132,7 +132,7 @@ def build_history(
             if site["facility"] not in row["names"]:
                 row["names"].append(site["facility"])
         previous = {**previous, **sites}
-    repeated = Counter(_name_and_place(row["site"]) for row in site_rows.values())
+    repeated = Counter(name_and_place(row["site"]) for row in site_rows.values())
     rows = [
         SiteHistory(
             key=key,
@@ -144,17 +144,13 @@ def build_history(
             country=row["site"]["country"] or "(no country)",
             statuses=tuple(row["statuses"]),
             tell_apart=tell_apart(row["site"]["site_number"], row["site"]["zip"])
-            if repeated[_name_and_place(row["site"])] > 1
+            if repeated[name_and_place(row["site"])] > 1
             else None,
         )
         for key, row in site_rows.items()
     ]
     rows.sort(key=lambda site: (site.country, site.city or "", site.facility, site.key))
     return TrialHistory(nct_id, title, acronym, points, rows, events)
-
-
-def _name_and_place(site: dict[str, Any]) -> tuple[str | None, ...]:
-    return (site["facility"], site["city"], site["country"])
 
 
 def _point(

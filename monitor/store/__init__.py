@@ -19,7 +19,7 @@ from monitor.store.deliveries import (
 )
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
-from monitor.store.snapshots import BackfilledVersion, SnapshotQueries
+from monitor.store.snapshots import BackfilledVersion, FetchedVersion, SnapshotQueries
 from monitor.store.watches import LastFetch, Trial, Watch, WatchQueries
 
 __all__ = [
@@ -30,11 +30,12 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "Destination",
+    "FetchedVersion",
     "Store",
     "StoredSnapshot",
     "Trial",
-    "Watch",
     "LastFetch",
+    "Watch",
     "audience_key",
 ]
 

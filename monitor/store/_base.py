@@ -18,9 +18,10 @@ from typing import Any, Self
 import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
-from monitor.records.events import Category, ChangeEvent, SiteRef
+from monitor.store.event_rows import EventRows
 from monitor.store.packing import Base, RawReader, pack, register_raw_function
 from monitor.store.schema import COMPRESSED_SINCE, MIGRATIONS, SCHEMA_VERSION
+from monitor.store.watch_rows import WatchRows
 
 logger = logging.getLogger(__name__)
 
@@ -186,18 +187,6 @@ class StoreBase:
         except sqlite3.OperationalError as exc:
             raise database_failure(self.path, exc, wait=self.wait) from exc
 
-    def _watch_row(self, nct_id: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("select * from watches where nct_id = ?", [nct_id]))
-        return rows[0] if rows else None
-
-    def _ensure_watch(self, nct_id: str, *, now: str) -> None:
-        """Imported files may name a trial not watched yet: importing starts watching it."""
-        self.db.execute(
-            "insert into watches (nct_id, added_at, recipients) select ?, ?, '[]'"
-            " where not exists (select 1 from watches where nct_id = ?)",
-            [nct_id, now, nct_id],
-        )
-
     def _insert_snapshot(
         self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
     ) -> int:
@@ -236,55 +225,12 @@ class StoreBase:
         raw = json.loads(self._recent_raw.raw(row["id"]))
         return StoredSnapshot(row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], raw)
 
-    @staticmethod
-    def _event_row(event: ChangeEvent, snapshot_id: int | None) -> dict[str, Any]:
-        return {
-            "nct_id": event.nct_id,
-            "snapshot_id": snapshot_id,
-            "detected_at": event.detected_at,
-            "category": str(event.category),
-            "field": event.field,
-            "site_key": event.site_key,
-            "site": json.dumps(event.site.to_json(), ensure_ascii=False) if event.site else None,
-            "old": json.dumps(event.old, ensure_ascii=False),
-            "new": json.dumps(event.new, ensure_ascii=False),
-            "summary": event.summary,
-            "extra": json.dumps(event.extra, ensure_ascii=False) if event.extra else None,
-        }
-
-    def _insert_events(
-        self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
-    ) -> None:
-        rows = [
-            {**self._event_row(event, snapshot_id), "delivered_at": delivered_at}
-            for event in events
-        ]
-        if rows:  # one statement for a check's events, columns named once
-            columns = ", ".join(rows[0])
-            marks = ", ".join(f":{column}" for column in rows[0])
-            self.db.conn.executemany(f"insert into events ({columns}) values ({marks})", rows)
-
-    @staticmethod
-    def _stored_event(row: dict[str, Any]) -> ChangeEvent:
-        return ChangeEvent(
-            id=row["id"],
-            nct_id=row["nct_id"],
-            detected_at=row["detected_at"],
-            category=Category(row["category"]),
-            field=row["field"],
-            site=SiteRef.from_json(json.loads(row["site"])) if row["site"] else None,
-            old=json.loads(row["old"]),
-            new=json.loads(row["new"]),
-            summary=row["summary"],
-            snapshot_id=row["snapshot_id"],
-            delivered_at=row.get("delivered_at"),
-            extra=json.loads(row["extra"]) if row.get("extra") else {},
-        )
-
     def __init__(
         self, db: sqlite_utils.Database, path: Path, *, wait: float, read_only: bool = False
     ):
         self.db = db
+        self.watch_rows = WatchRows(db)
+        self.event_rows = EventRows(db)
         self.path = path
         self.wait = wait
         self.read_only = read_only

@@ -22,7 +22,7 @@ class Destination:
     recipients: tuple[str, ...] = ()
     channel: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         if self.channel is not None:
             return json.dumps({"channel": self.channel})
@@ -100,7 +100,7 @@ class DeliveryQueries(StoreBase):
     def pending_events(self) -> list[ChangeEvent]:
         """Events not yet delivered to everyone they are meant for, oldest first."""
         sql = "select * from events where delivered_at is null order by detected_at, id"
-        return [self._stored_event(row) for row in self.db.query(sql)]
+        return self.event_rows.read(sql)
 
     def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
         """(event id, audience) pairs of pending events already in a delivery in `states`; a
@@ -219,7 +219,7 @@ class DeliveryQueries(StoreBase):
         wanted = list(event_ids)
         marks = ", ".join("?" for _ in wanted)
         sql = f"select * from events where id in ({marks}) order by detected_at, id"
-        return [self._stored_event(row) for row in self.db.query(sql, wanted)]
+        return self.event_rows.read(sql, wanted)
 
     def delivery_state(self, message_id: str) -> DeliveryState | None:
         found = self._delivery_rows("message_id = ?", [message_id])
@@ -241,8 +241,7 @@ class DeliveryQueries(StoreBase):
 
     def mark_delivered(self, event_ids: Iterable[int], *, now: str) -> None:
         with self._writing():
-            for event_id in event_ids:
-                self.db.table("events").update(event_id, {"delivered_at": now})
+            self.event_rows.delivered(event_ids, at=now)
 
     def _delivery_rows(self, where: str, params: list[Any]) -> list[Delivery]:
         rows = self.db.query(f"select * from deliveries where {where} order by id", params)

@@ -111,12 +111,9 @@ class SearchQueries(StoreBase):
                     if nct_id not in before
                 ),
             )
-            self._insert_events(events, None)
+            self.event_rows.insert(events, None)
             for nct_id in follow:
-                if self._watch_row(nct_id) is None:
-                    self.db.table("watches").insert(
-                        {"nct_id": nct_id, "added_at": now, "recipients": "[]"}
-                    )
+                self.watch_rows.ensure(nct_id, now=now)
             self.db.table("queries").update(name, {"last_checked_at": now, "last_error": None})
 
     def save_search_error(self, name: str, error: str) -> None:

@@ -21,6 +21,21 @@ class BackfilledVersion:
     events: list[ChangeEvent]
 
 
+@dataclass(frozen=True)
+class FetchedVersion:
+    """A trial's record as a check or an import got it, ready to store: the raw study, the
+    hash of its normalised form, and what the watch list shows of it."""
+
+    nct_id: str
+    raw: dict[str, Any]
+    content_hash: str
+    fetched_at: str
+    source: str  # "api", or the file it was imported from
+    title: str | None
+    acronym: str | None
+    last_update_posted: str | None
+
+
 class SnapshotQueries(StoreBase):
     """Queries about snapshots and change events."""
 
@@ -45,7 +60,7 @@ class SnapshotQueries(StoreBase):
               order by detected_at desc, nct_id desc limit ?
             ) order by detected_at, id
         """
-        return [self._stored_event(row) for row in self.db.query(sql, [checks])]
+        return self.event_rows.read(sql, [checks])
 
     def history_stamps(self) -> dict[str, tuple[int, int]]:
         """Each watched trial with a snapshot: (its latest event id or 0, its latest snapshot
@@ -111,7 +126,7 @@ class SnapshotQueries(StoreBase):
     ) -> None:
         """Store a trial's past versions and their events in one transaction."""
         with self._writing():
-            self._ensure_watch(nct_id, now=now)
+            self.watch_rows.ensure(nct_id, now=now)
             latest = self._latest_backfilled(nct_id)
             previous_id, previous_hash = (
                 (latest.id, latest.content_hash) if latest else (None, None)
@@ -126,7 +141,7 @@ class SnapshotQueries(StoreBase):
                         raw=version.raw,
                     )
                     previous_hash = version.content_hash
-                    self._insert_events(version.events, previous_id, delivered_at=delivered_at)
+                    self.event_rows.insert(version.events, previous_id, delivered_at=delivered_at)
                 self.db.table("registry_versions").insert(
                     {
                         "nct_id": nct_id,
@@ -136,48 +151,46 @@ class SnapshotQueries(StoreBase):
                     }
                 )
             if horizon_id is not None:
-                self._insert_events(horizon_events, horizon_id, delivered_at=delivered_at)
+                self.event_rows.insert(horizon_events, horizon_id, delivered_at=delivered_at)
 
     def save_check(
         self,
+        version: FetchedVersion,
         *,
-        nct_id: str,
-        raw: dict[str, Any],
-        content_hash: str,
+        latest: tuple[int, str] | None,
         events: list[ChangeEvent],
-        fetched_at: str,
-        source: str,
-        title: str | None,
-        acronym: str | None,
-        last_update_posted: str | None = None,
     ) -> None:
-        """Store one trial's check in one transaction.
+        """Store one trial's check in one transaction; `latest`: (id, content hash) of its
+        latest snapshot, as read in the caller's transaction (`latest_hash`).
 
         Unchanged content (same hash as the latest snapshot) only moves `last_seen_at`.
         """
         with self._writing():
-            self._ensure_watch(nct_id, now=fetched_at)
-            latest = self.latest_hash(nct_id)
-            if latest is not None and latest[1] == content_hash:  # the same content again
-                self.db.table("snapshots").update(latest[0], {"last_seen_at": fetched_at})
+            self.watch_rows.ensure(version.nct_id, now=version.fetched_at)
+            if latest is not None and latest[1] == version.content_hash:  # the same content
+                sql = "update snapshots set last_seen_at = ? where id = ?"
+                self.db.execute(sql, [version.fetched_at, latest[0]])
             else:
                 snapshot_id = self._insert_snapshot(
-                    nct_id, fetched_at=fetched_at, content_hash=content_hash, source=source, raw=raw
+                    version.nct_id,
+                    fetched_at=version.fetched_at,
+                    content_hash=version.content_hash,
+                    source=version.source,
+                    raw=version.raw,
                 )
-                self._insert_events(events, snapshot_id)
-            self.db.execute(
-                "update watches set title = ?, acronym = ?, last_checked_at = ?,"
-                " last_error = null, last_update_posted = ? where nct_id = ?",
-                [title, acronym, fetched_at, last_update_posted, nct_id],
+                self.event_rows.insert(events, snapshot_id)
+            self.watch_rows.checked(
+                version.nct_id,
+                at=version.fetched_at,
+                title=version.title,
+                acronym=version.acronym,
+                update_posted=version.last_update_posted,
             )
 
     def save_error(self, nct_id: str, error: str, *, now: str) -> None:
         """Note the failure on the trial's watch, if it has one (an imported file may not)."""
         with self._writing():
-            self.db.execute(
-                "update watches set last_checked_at = ?, last_error = ? where nct_id = ?",
-                [now, error, nct_id],
-            )
+            self.watch_rows.failed(nct_id, error, at=now)
 
     def list_events(
         self,
@@ -200,4 +213,4 @@ class SnapshotQueries(StoreBase):
                 params.append(value)
         where = f"where {' and '.join(clauses)}" if clauses else ""
         sql = f"select * from events {where} order by detected_at, id"
-        return [self._stored_event(row) for row in self.db.query(sql, params)]
+        return self.event_rows.read(sql, params)

@@ -62,28 +62,19 @@ class WatchQueries(StoreBase):
         rules: Rule | None = None,
     ) -> list[str]:
         """Start (or resume) watching; returns the ids that were not watched before."""
-        added = []
         with self._writing():
-            for nct_id in nct_ids:
-                existing = self._watch_row(nct_id)
-                if existing is None or not existing["active"]:
-                    added.append(nct_id)
-                row = {"nct_id": nct_id, "active": 1, "added_at": now, "recipients": "[]"}
-                if existing is not None:
-                    row["added_at"] = existing["added_at"]
-                    row["recipients"] = existing["recipients"]
-                    row["label"] = existing["label"]
-                    row["channels"] = existing["channels"]
-                if label is not None:
-                    row["label"] = label
-                if recipients:
-                    row["recipients"] = json.dumps(recipients)
-                if channels:
-                    row["channels"] = json.dumps(channels)
-                if rules is not None:
-                    row["rules"] = json.dumps(rules.to_json())
-                self.db.table("watches").upsert(row, pk="nct_id")
-        return added
+            return [
+                nct_id
+                for nct_id in nct_ids
+                if self.watch_rows.watch(
+                    nct_id,
+                    now=now,
+                    label=label,
+                    recipients=recipients,
+                    channels=channels,
+                    rules=rules.to_json() if rules is not None else None,
+                )
+            ]
 
     def edit_watch(
         self,
@@ -95,28 +86,25 @@ class WatchQueries(StoreBase):
         rules: Rule | None = None,
     ) -> None:
         """Change what is given of a watch (None: leave it); an empty list or rule clears."""
-        changes: dict[str, Any] = {}
-        if label is not None:
-            changes["label"] = label or None
-        if recipients is not None:
-            changes["recipients"] = json.dumps(recipients)
-        if channels is not None:
-            changes["channels"] = json.dumps(channels)
-        if rules is not None:
-            changes["rules"] = json.dumps(rules.to_json())
-        if changes:
-            with self._writing():
-                self.db.table("watches").update(nct_id, changes)
+        with self._writing():
+            self.watch_rows.edit(
+                nct_id,
+                label=label,
+                recipients=recipients,
+                channels=channels,
+                rules=rules.to_json() if rules is not None else None,
+            )
 
     def remove_watches(self, nct_ids: Iterable[str]) -> None:
         """Stop watching; snapshots and events stay for the history."""
         with self._writing():
-            for nct_id in nct_ids:
-                self.db.table("watches").update(nct_id, {"active": 0})
+            self.watch_rows.stop(nct_ids)
 
     def unwatched(self, nct_ids: Iterable[str]) -> list[str]:
         """The ids among `nct_ids` that are not actively watched."""
-        return [nct_id for nct_id in nct_ids if not (self._watch_row(nct_id) or {}).get("active")]
+        return [
+            nct_id for nct_id in nct_ids if not (self.watch_rows.row(nct_id) or {}).get("active")
+        ]
 
     def watched_count(self) -> int:
         return int(self.db.execute("select count(*) from watches where active = 1").fetchone()[0])
@@ -134,30 +122,19 @@ class WatchQueries(StoreBase):
         """
         return [
             Watch(
-                **{
-                    **{key: row[key] for key in Watch.__dataclass_fields__ if key in row},
-                    "recipients": json.loads(row["recipients"]),
-                    "channels": json.loads(row["channels"]),
-                    "rules": _stored_rule(row),
-                }
+                **vars(_trial(row)),
+                added_at=row["added_at"],
+                last_checked_at=row["last_checked_at"],
+                last_error=row["last_error"],
+                snapshots=row["snapshots"],
+                events=row["events"],
             )
             for row in self.db.query(sql)
         ]
 
     def trials(self) -> dict[str, Trial]:
         """Every trial ever watched (also those no longer watched), by NCT id."""
-        return {
-            row["nct_id"]: Trial(
-                nct_id=row["nct_id"],
-                label=row["label"],
-                recipients=json.loads(row["recipients"]),
-                channels=json.loads(row["channels"]),
-                title=row["title"],
-                acronym=row["acronym"],
-                rules=_stored_rule(row),
-            )
-            for row in self.db.query("select * from watches")
-        }
+        return {row["nct_id"]: _trial(row) for row in self.db.query("select * from watches")}
 
     def last_fetches(self) -> dict[str, LastFetch]:
         """How each trial ever checked was last fetched, in one read of the watch list."""
@@ -173,38 +150,19 @@ class WatchQueries(StoreBase):
     def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
         had not moved, or the registry's data had not): checked now, all the same."""
-        with self._writing():  # one statement for them all: 50,000 row updates took 4 s
-            self.db.conn.executemany(
-                "update watches set last_checked_at = ? where nct_id = ?",
-                ((now, nct_id) for nct_id in nct_ids),
-            )
+        with self._writing():
+            self.watch_rows.confirmed(nct_ids, at=now)
 
     def move_trial(self, old_id: str, current_id: str) -> None:
         """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
         the watch, its snapshots, events and search matches move to the current id, in one
         transaction. A watch the current id already had keeps its settings, gains the old
         one's recipients, and is active if either was."""
-        old = self._watch_row(old_id)
+        old = self.watch_rows.row(old_id)
         if old is None:
             return
-        current = self._watch_row(current_id)
         with self._writing():
-            if current is None:
-                self.db.table("watches").insert({**old, "nct_id": current_id})
-            else:
-                recipients, channels = (
-                    list(dict.fromkeys([*json.loads(current[key]), *json.loads(old[key])]))
-                    for key in ("recipients", "channels")
-                )
-                self.db.table("watches").update(
-                    current_id,
-                    {
-                        "active": int(bool(current["active"] or old["active"])),
-                        "recipients": json.dumps(recipients),
-                        "channels": json.dumps(channels),
-                        "label": current["label"] or old["label"],
-                    },
-                )
+            self.watch_rows.move(old, current_id)
             for table in ("snapshots", "events"):
                 self.db.execute(
                     f"update {table} set nct_id = ? where nct_id = ?", [current_id, old_id]
@@ -215,7 +173,7 @@ class WatchQueries(StoreBase):
                     [current_id, old_id],
                 )
                 self.db.execute(f"delete from {table} where nct_id = ?", [old_id])
-            self.db.execute("delete from watches where nct_id = ?", [old_id])
+            self.watch_rows.delete(old_id)
 
     def failing_watches(self) -> dict[str, str]:
         """{NCT id: its error} of the watched trials whose last check failed."""
@@ -230,5 +188,14 @@ class WatchQueries(StoreBase):
         return [nct_id for nct_id in wanted if nct_id not in settled]
 
 
-def _stored_rule(row: dict[str, Any]) -> Rule:
-    return parse_rule(json.loads(row.get("rules") or "{}"), where=f"watch {row['nct_id']}")
+def _trial(row: dict[str, Any]) -> Trial:
+    """A `watches` row with its JSON columns decoded (encoded in `watch_rows.py`)."""
+    return Trial(
+        nct_id=row["nct_id"],
+        label=row["label"],
+        recipients=json.loads(row["recipients"]),
+        channels=json.loads(row["channels"]),
+        title=row["title"],
+        acronym=row["acronym"],
+        rules=parse_rule(json.loads(row.get("rules") or "{}"), where=f"watch {row['nct_id']}"),
+    )
