@@ -106,7 +106,7 @@ def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(stor
     assert baselines.read_one() and not baselines.read_one()
     ready = baselines.latest(NCT, store.latest_hash(NCT)[0])
     assert ready is not None and ready.record == normalise_study(enrolled)
-    assert ready is not baselines.latest(NCT, ready.snapshot.id)  # taken once, then read again
+    assert ready is not baselines.latest(NCT, ready.snapshot_id)  # taken once, then read again
 
 
 def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):

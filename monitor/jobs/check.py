@@ -20,10 +20,11 @@ from monitor.registry.raw import (
     last_update_posted,
     loads_registry_json,
     missing_modules,
+    protocol_modules,
     study_nct_id,
     study_titles,
 )
-from monitor.store import FetchedVersion, Store, StoredSnapshot
+from monitor.store import FetchedVersion, Store
 
 logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is under 100 MB
@@ -61,10 +62,11 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A trial's latest snapshot and its normalised record: what its next version is
-    compared with."""
+    """What a trial's next version is compared with: its latest snapshot's id, protocol
+    modules (a version lacking one is partial) and normalised record."""
 
-    snapshot: StoredSnapshot
+    snapshot_id: int
+    modules: frozenset[str]
     record: dict[str, Any]
 
 
@@ -109,13 +111,15 @@ class Baselines:
     def latest(self, nct_id: str, snapshot_id: int) -> Baseline | None:
         """The baseline of snapshot `snapshot_id` (the trial's latest), read ahead or now."""
         ready = self._ready.pop(nct_id, None)
-        if ready is not None and ready.snapshot.id == snapshot_id:
+        if ready is not None and ready.snapshot_id == snapshot_id:
             return ready
         return self._read(nct_id)
 
     def _read(self, nct_id: str) -> Baseline | None:
         snapshot = self.store.latest_snapshot(nct_id)
-        return Baseline(snapshot, normalise_study(snapshot.raw)) if snapshot else None
+        if snapshot is None:
+            return None
+        return Baseline(snapshot.id, protocol_modules(snapshot.raw), normalise_study(snapshot.raw))
 
 
 def store_study(
@@ -145,15 +149,15 @@ def store_study(
         if latest and latest[1] != version.content_hash:  # only a change needs the old record
             previous = (baselines or Baselines(store)).latest(version.nct_id, latest[0])
             if previous is not None:
-                refuse_partial(previous.snapshot.raw, study)
+                refuse_partial(previous.modules, study)
                 events = diff_records(previous.record, record, detected_at=fetched_at)
         store.save_check(version, latest=latest, events=events)
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
 
 
-def refuse_partial(previous: dict[str, Any], study: dict[str, Any]) -> None:
-    missing = missing_modules(previous, study)
+def refuse_partial(had: frozenset[str], study: dict[str, Any]) -> None:
+    missing = missing_modules(had, study)
     if missing:
         raise PartialRecord(
             f"partial record: it lacks {', '.join(missing)}, which the last snapshot had "
@@ -248,7 +252,7 @@ def refuse_unfit_imports(store: Store, studies: list[DatedStudy]) -> None:
                     f"snapshot ({before.as_of[:10]}); import older versions first"
                 )
             try:
-                refuse_partial(before.study, one.study)
+                refuse_partial(protocol_modules(before.study), one.study)
             except PartialRecord as exc:
                 raise BadInput(f"{one.source}: {nct_id}: {exc}") from exc
         previous[nct_id] = one

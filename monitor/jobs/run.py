@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import gc
 import logging
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from monitor.jobs.check import (
 from monitor.jobs.searches import check_searches, stored_searches
 from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
-from monitor.store import Store
+from monitor.store import LastFetch, Store
 
 logger = logging.getLogger(__name__)
 
@@ -189,17 +190,21 @@ def moved_ids(
     (absent: unchanged), or their update dates asked by id (absent: moved). On failure, None:
     which moved is not known, every trial is fetched. The baselines of trials seen moving in
     the registry's list are read while its next page is awaited."""
-    fetches = store.last_fetches()
-    known = {nct_id: fetches[nct_id] for nct_id in nct_ids if nct_id in fetches}
+
+    @functools.cache
+    def known() -> dict[str, LastFetch]:
+        """Read once, after the first request went out: in the wait for the next one."""
+        fetches = store.last_fetches()
+        return {nct_id: fetches[nct_id] for nct_id in nct_ids if nct_id in fetches}
 
     def has_moved(nct_id: str, posted: str | None) -> bool:
-        return posted is None or posted != known[nct_id].update_posted
+        return posted is None or posted != known()[nct_id].update_posted
 
     def read_ahead_if_moved(nct_id: str, posted: str | None) -> None:
-        if nct_id in known and has_moved(nct_id, posted):
+        if nct_id in known() and has_moved(nct_id, posted):
             baselines.want([nct_id])
 
-    earliest = min((fetch.checked_at for fetch in known.values()), default=None)
+    earliest = store.earliest_watched_check()
     try:
         everything = None
         by_id = client.requests_by_id(len(nct_ids))
@@ -214,7 +219,7 @@ def moved_ids(
         return None
 
     def is_due(nct_id: str) -> bool:
-        if nct_id not in known or known[nct_id].failed:
+        if nct_id not in known() or known()[nct_id].failed:
             return True
         if nct_id in dates:
             return has_moved(nct_id, dates[nct_id])

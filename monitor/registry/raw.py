@@ -134,11 +134,15 @@ def study_nct_id(study: dict[str, Any]) -> str:
 OPTIONAL_MODULES = frozenset({"referencesModule", "ipdSharingStatementModule"})
 
 
-def missing_modules(previous: dict[str, Any], study: dict[str, Any]) -> list[str]:
-    """The modules of `previous` that `study` lacks: a partial record, not a change."""
-    sections = (field_at(record, "protocolSection") for record in (previous, study))
-    had, has = (set(section) if isinstance(section, dict) else set() for section in sections)
-    return sorted(had - has - OPTIONAL_MODULES)
+def protocol_modules(study: dict[str, Any]) -> frozenset[str]:
+    """The names of a record's protocol modules."""
+    section = field_at(study, "protocolSection")
+    return frozenset(section) if isinstance(section, dict) else frozenset()
+
+
+def missing_modules(had: frozenset[str], study: dict[str, Any]) -> list[str]:
+    """The modules a record `had` that `study` lacks: a partial record, not a change."""
+    return sorted(had - protocol_modules(study) - OPTIONAL_MODULES)
 
 
 def last_update_posted(study: dict[str, Any]) -> str | None:

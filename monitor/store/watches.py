@@ -147,6 +147,12 @@ class WatchQueries(StoreBase):
             for nct_id, checked_at, posted, failed in self.db.execute(sql).fetchall()
         }
 
+    def earliest_watched_check(self) -> str | None:
+        """The earliest last check of a watched trial (None: none was ever checked)."""
+        sql = "select min(last_checked_at) from watches where active = 1"
+        at = self.db.execute(sql).fetchone()[0]
+        return str(at) if at else None
+
     def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
         had not moved, or the registry's data had not): checked now, all the same."""
