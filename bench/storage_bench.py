@@ -39,7 +39,7 @@ def as_schema_6(store: Store, path: Path) -> None:
     for migration in MIGRATIONS[:SCHEMA_6]:
         migration(old)
     old.table("watches").insert_all(store.db.query("select nct_id, added_at from watches"))
-    reader = store.raw_reader()
+    reader = store.snapshot_rows.reader()
     old.table("snapshots").insert_all(
         {**row, "raw": reader.raw(row["id"]).decode()}
         for row in store.db.query(
@@ -80,7 +80,7 @@ def main() -> None:
         )
         ids = [row["id"] for row in rows]
         started = time.perf_counter()
-        records = [json.loads(store.raw_reader().raw(snapshot_id)) for snapshot_id in ids]
+        records = [json.loads(store.snapshot_rows.reader().raw(snapshot_id)) for snapshot_id in ids]
         read = (time.perf_counter() - started) / len(ids)
         started = time.perf_counter()
         for record in records:

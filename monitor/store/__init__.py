@@ -6,7 +6,7 @@ events are committed together, so a crash loses or doubles nothing.
 
 from __future__ import annotations
 
-from monitor.store._base import StoreBase, StoredSnapshot
+from monitor.store._base import StoreBase
 from monitor.store.deliveries import (
     DELIVERED_STATES,
     UNFAILED_STATES,
@@ -19,6 +19,7 @@ from monitor.store.deliveries import (
 )
 from monitor.store.runs import RunQueries
 from monitor.store.searches import SearchQueries
+from monitor.store.snapshot_rows import StoredSnapshot
 from monitor.store.snapshots import BackfilledVersion, FetchedVersion, SnapshotQueries
 from monitor.store.watches import LastFetch, Trial, Watch, WatchQueries
 

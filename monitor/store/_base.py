@@ -1,38 +1,28 @@
-"""The database connection: opening, migrating, transactions, and the helpers every query
-family shares. Transactions live here and only here."""
+"""The database connection: opening, migrating, transactions, and the owners of the tables
+more than one query family writes (`watch_rows`, `event_rows`, `snapshot_rows`), through which
+they write. Transactions live here and only here."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import sqlite_utils
 
 from monitor.errors import BadInput, StoreError, TrialwatchError
 from monitor.store.event_rows import EventRows
-from monitor.store.packing import Base, RawReader, pack, register_raw_function
+from monitor.store.packing import register_raw_function
 from monitor.store.schema import COMPRESSED_SINCE, MIGRATIONS, SCHEMA_VERSION
+from monitor.store.snapshot_rows import SnapshotRows
 from monitor.store.watch_rows import WatchRows
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StoredSnapshot:
-    id: int
-    nct_id: str
-    fetched_at: str
-    content_hash: str
-    raw: dict[str, Any]
 
 
 class StoreBase:
@@ -172,7 +162,7 @@ class StoreBase:
                     with self.db.atomic():  # a savepoint in the transaction under way
                         yield
                 except BaseException:
-                    self.__dict__.pop("_recent_raw", None)  # it may hold what was undone
+                    self.snapshot_rows.forget_recent()
                     raise
                 return
             connection.execute("BEGIN IMMEDIATE")
@@ -182,48 +172,10 @@ class StoreBase:
             except BaseException:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")
-                self.__dict__.pop("_recent_raw", None)  # it may hold what was rolled back
+                self.snapshot_rows.forget_recent()
                 raise
         except sqlite3.OperationalError as exc:
             raise database_failure(self.path, exc, wait=self.wait) from exc
-
-    def _insert_snapshot(
-        self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
-    ) -> int:
-        raw_bytes = json.dumps(raw, ensure_ascii=False).encode()
-        packed = pack(raw_bytes, self._delta_base(nct_id))
-        sql = (
-            "insert into snapshots (nct_id, fetched_at, last_seen_at, content_hash, source,"
-            " raw_zstd, raw_base_id, raw_chain) values (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        values = [nct_id, fetched_at, fetched_at, content_hash, source]
-        cursor = self.db.execute(sql, [*values, packed.data, packed.base_id, packed.chain])
-        return int(cursor.lastrowid or 0)
-
-    def _delta_base(self, nct_id: str) -> Base | None:
-        """The trial's newest stored snapshot, which a new one is stored as a delta against."""
-        sql = "select id, raw_chain from snapshots where nct_id = ? order by id desc limit 1"
-        row = self.db.execute(sql, [nct_id]).fetchone()
-        return Base(row[0], self._recent_raw.raw(row[0]), row[1]) if row else None
-
-    def raw_reader(self) -> RawReader:
-        """A reader of its own, remembering everything it reads (a trial's versions)."""
-        return RawReader(self.db.conn)
-
-    @cached_property
-    def _recent_raw(self) -> RawReader:
-        """The store's reader of single snapshots, remembering the last few: the version a
-        check diffs against is the base its next one is stored against, decompressed once."""
-        return RawReader(self.db.conn, keep=RECENT_SNAPSHOTS)
-
-    def _one_snapshot(self, where: str, params: list[Any]) -> StoredSnapshot | None:
-        sql = f"select id, nct_id, fetched_at, content_hash from snapshots where {where} limit 1"
-        rows = list(self.db.query(sql, params))
-        if not rows:
-            return None
-        row = rows[0]
-        raw = json.loads(self._recent_raw.raw(row["id"]))
-        return StoredSnapshot(row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], raw)
 
     def __init__(
         self, db: sqlite_utils.Database, path: Path, *, wait: float, read_only: bool = False
@@ -231,13 +183,13 @@ class StoreBase:
         self.db = db
         self.watch_rows = WatchRows(db)
         self.event_rows = EventRows(db)
+        self.snapshot_rows = SnapshotRows(db)
         self.path = path
         self.wait = wait
         self.read_only = read_only
 
 
 LOW_DISK_BYTES = 1 << 20
-RECENT_SNAPSHOTS = 16  # single snapshots the store remembers decompressed
 
 
 def database_failure(

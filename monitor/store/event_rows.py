@@ -29,6 +29,10 @@ class EventRows:
             marks = ", ".join(f":{column}" for column in rows[0])
             self.db.conn.executemany(f"insert into events ({columns}) values ({marks})", rows)
 
+    def move(self, old_id: str, current_id: str) -> None:
+        """A merged trial's events now belong to its current id."""
+        self.db.execute("update events set nct_id = ? where nct_id = ?", [current_id, old_id])
+
     def delivered(self, event_ids: Iterable[int], *, at: str) -> None:
         self.db.conn.executemany(
             "update events set delivered_at = ? where id = ?",

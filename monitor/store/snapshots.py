@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.store._base import StoreBase, StoredSnapshot
+from monitor.store._base import StoreBase
+from monitor.store.snapshot_rows import StoredSnapshot
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class SnapshotQueries(StoreBase):
     """Queries about snapshots and change events."""
 
     def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
-        return self._one_snapshot("nct_id = ? order by fetched_at desc, id desc", [nct_id])
+        return self.snapshot_rows.one("nct_id = ? order by fetched_at desc, id desc", [nct_id])
 
     def latest_hash(self, nct_id: str) -> tuple[int, str] | None:
         """(id, content hash) of the latest snapshot, without loading its raw JSON."""
@@ -80,7 +81,7 @@ class SnapshotQueries(StoreBase):
     def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
         sql = "select id, fetched_at from snapshots where nct_id = ? order by fetched_at, id"
-        reader = self.raw_reader()
+        reader = self.snapshot_rows.reader()
         return [
             (row["id"], row["fetched_at"], json.loads(reader.raw(row["id"])))
             for row in self.db.query(sql, [nct_id])
@@ -92,7 +93,7 @@ class SnapshotQueries(StoreBase):
 
     def first_checked_snapshot(self, nct_id: str) -> StoredSnapshot | None:
         """The trial's oldest snapshot taken by a check or import (not by backfill)."""
-        return self._one_snapshot(
+        return self.snapshot_rows.one(
             "nct_id = ? and id not in (select snapshot_id from registry_versions"
             " where snapshot_id is not null) order by fetched_at, id",
             [nct_id],
@@ -103,7 +104,7 @@ class SnapshotQueries(StoreBase):
         return latest.raw if latest else None
 
     def _latest_backfilled(self, nct_id: str) -> StoredSnapshot | None:
-        return self._one_snapshot(
+        return self.snapshot_rows.one(
             "id in (select snapshot_id from registry_versions where nct_id = ?)"
             " order by fetched_at desc, id desc",
             [nct_id],
@@ -133,7 +134,7 @@ class SnapshotQueries(StoreBase):
             )
             for version in versions:
                 if version.content_hash != previous_hash:
-                    previous_id = self._insert_snapshot(
+                    previous_id = self.snapshot_rows.insert(
                         nct_id,
                         fetched_at=version.fetched_at,
                         content_hash=version.content_hash,
@@ -168,10 +169,9 @@ class SnapshotQueries(StoreBase):
         with self._writing():
             self.watch_rows.ensure(version.nct_id, now=version.fetched_at)
             if latest is not None and latest[1] == version.content_hash:  # the same content
-                sql = "update snapshots set last_seen_at = ? where id = ?"
-                self.db.execute(sql, [version.fetched_at, latest[0]])
+                self.snapshot_rows.seen(latest[0], at=version.fetched_at)
             else:
-                snapshot_id = self._insert_snapshot(
+                snapshot_id = self.snapshot_rows.insert(
                     version.nct_id,
                     fetched_at=version.fetched_at,
                     content_hash=version.content_hash,

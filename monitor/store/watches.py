@@ -169,10 +169,8 @@ class WatchQueries(StoreBase):
             return
         with self._writing():
             self.watch_rows.move(old, current_id)
-            for table in ("snapshots", "events"):
-                self.db.execute(
-                    f"update {table} set nct_id = ? where nct_id = ?", [current_id, old_id]
-                )
+            self.snapshot_rows.move(old_id, current_id)
+            self.event_rows.move(old_id, current_id)
             for table in ("query_matches", "registry_versions"):  # keyed with the id: merge
                 self.db.execute(
                     f"update or ignore {table} set nct_id = ? where nct_id = ?",
