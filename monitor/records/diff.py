@@ -11,6 +11,7 @@ from typing import Any
 
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.records.folding import same_name, same_place_name
 from monitor.records.places import same_zip
 from monitor.records.results import (
     OUTCOME_KINDS,
@@ -25,8 +26,6 @@ from monitor.records.sites import (
     Site,
     name_and_place,
     reconcile_site_keys,
-    same_name,
-    same_place_name,
 )
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.

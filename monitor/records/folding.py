@@ -96,3 +96,15 @@ def _windows_1252_byte(char: str) -> int:
 
 
 UNDEFINED_1252 = frozenset({0x81, 0x8D, 0x8F, 0x90, 0x9D})
+
+
+def same_name(old: str | None, new: str | None) -> bool:
+    """Names that differ only in letter case, accents or how punctuation is spaced ("Hôpital
+    Saint-Louis", "HOPITAL SAINT LOUIS"): not a rename. A mark taken out of a word ("St.
+    Mary's" -> "St Marys") is one a reader sees, and is told."""
+    return fold_name(old) == fold_name(new)
+
+
+def same_place_name(old: str | None, new: str | None) -> bool:
+    """City spellings that differ only in accents, case or punctuation ("Kraków", "Krakow")."""
+    return fold_name(old) == fold_name(new)

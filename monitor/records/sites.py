@@ -104,18 +104,6 @@ def key_sites(locations: list[dict[str, Any]]) -> dict[str, Site]:
     return keyed
 
 
-def same_name(old: str | None, new: str | None) -> bool:
-    """Names that differ only in letter case, accents or how punctuation is spaced ("Hôpital
-    Saint-Louis", "HOPITAL SAINT LOUIS"): not a rename. A mark taken out of a word ("St.
-    Mary's" -> "St Marys") is one a reader sees, and is told."""
-    return fold_name(old) == fold_name(new)
-
-
-def same_place_name(old: str | None, new: str | None) -> bool:
-    """City spellings that differ only in accents, case or punctuation ("Kraków", "Krakow")."""
-    return fold_name(old) == fold_name(new)
-
-
 def reconcile_site_keys(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[str, Site]:
     """`new_sites` re-keyed: a site paired with an old one takes the old key; an unpaired new
     site keeps its own key unless an old site holds it, then gets a fresh one."""
