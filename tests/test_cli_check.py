@@ -206,3 +206,23 @@ def test_a_watch_that_keeps_failing_is_told_once_then_kept_quiet_until_it_fails_
     registry.put(study_with_id(A))
     again = trialwatch("run")  # failing anew after recovering: told again
     assert again.code == 1 and f"{B}: not found in the registry" in again.stderr
+
+
+def test_the_wait_for_the_registry_is_spent_reading_baselines_and_changes_nothing(
+    trialwatch, registry
+):
+    """With the registry's politeness, the versions changed trials are compared with are read
+    while the check waits its turn: the changes told are exactly those told without waiting."""
+    C = "NCT00000003"
+    registry.put(*(study_with_id(nct_id) for nct_id in (A, B, C)))
+    trialwatch("watch", "add", A, B, C)
+    trialwatch("check")
+    registry.put(changed(study_with_id(A)), changed(study_with_id(C)))
+    polite = trialwatch("check", "--json", env={"TRIALWATCH_REQUEST_INTERVAL": "0.3"}).json()
+    assert [(e["nct_id"], e["category"]) for e in polite["changes"]] == [
+        (A, "site_status"),
+        (A, "enrollment"),
+        (C, "site_status"),
+        (C, "enrollment"),
+    ]
+    assert (polite["checked"], polite["fetched"], polite["errors"]) == (3, 2, [])
