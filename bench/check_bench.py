@@ -87,7 +87,10 @@ def bare_download(url: str, ids: list[str], *, interval: float) -> float:
 
 
 ORACLE_BATCH = 500
-BACKGROUND_DATE = "2099-01-01"  # the unwatched trials' daily update
+# The unwatched trials' daily update: later than any date the loopback registry gives a
+# publication (2026-01-01 plus a day each, so past 2099 at 50,000 trials), so that the oracle's
+# day is the day's first watched update and it lists that day only.
+BACKGROUND_DATE = "9999-01-01"
 
 
 def oracle(url: str, watched: set[str], day: str, *, interval: float) -> tuple[float, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import pty
 import signal
@@ -226,3 +227,4 @@ def test_the_wait_for_the_registry_is_spent_reading_baselines_and_changes_nothin
         (C, "enrollment"),
     ]
     assert (polite["checked"], polite["fetched"], polite["errors"]) == (3, 2, [])
+    assert gc.isenabled()  # paused during the check only: the daemon's process lives on
