@@ -1,7 +1,10 @@
 """Benchmark the daily `trialwatch check` against N synthetic trials on a loopback registry
 that models what a user waits for: a network (0.1 s before each answer, 20 MB/s) and the
 registry's politeness (one request a second, kept by both sides), with a background of 3,000
-registry trials nobody watches updated every day.
+registry trials nobody watches updated every day (other ones each day, as in the registry).
+The loopback registry's dates do not age, so the daily check's listing (everything since its
+last check, less two days' margin) holds one day of updates in the first round, two in the
+second and three from the third on, as it does on the real registry.
 
 For each N: the first check (a full pass), then daily checks after another 1% of the trials
 changed each time (a day passes: the database's run times move back a day), taking turns with
@@ -87,10 +90,6 @@ def bare_download(url: str, ids: list[str], *, interval: float) -> float:
 
 
 ORACLE_BATCH = 500
-# The unwatched trials' daily update: later than any date the loopback registry gives a
-# publication (2026-01-01 plus a day each, so past 2099 at 50,000 trials), so that the oracle's
-# day is the day's first watched update and it lists that day only.
-BACKGROUND_DATE = "9999-01-01"
 
 
 def oracle(url: str, watched: set[str], day: str, *, interval: float) -> tuple[float, int]:
@@ -138,11 +137,12 @@ def a_day_passes(database: Path) -> None:
         )
 
 
-def background_update(server: RegistryServer, count: int) -> None:
-    """A registry's busy day: `count` trials nobody here watches, updated today."""
-    for number in range(count):
-        nct_id = f"NCT{90_000_000 + number:08d}"
-        posted = {"date": BACKGROUND_DATE, "type": "ACTUAL"}
+def background_update(server: RegistryServer, count: int, *, day: str, number: int) -> None:
+    """A registry's busy day (the `number`th): `count` trials nobody here watches, other ones
+    each day as in the registry, updated on `day`."""
+    for one in range(count):
+        nct_id = f"NCT{90_000_000 + number * count + one:08d}"
+        posted = {"date": day, "type": "ACTUAL"}
         study = {
             "protocolSection": {
                 "identificationModule": {"nctId": nct_id},
@@ -185,12 +185,9 @@ def bench(
                 locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
                 locations[0]["status"] = "SUSPENDED"
                 server.put(study)
-            background_update(server, network.background)
-            # the registry's date of the day's first update (the changed trials' or the
-            # background's, whichever is earlier): what the oracle knows
-            day = min(
-                (dt.date(2026, 1, 1) + dt.timedelta(days=day_starts)).isoformat(), BACKGROUND_DATE
-            )
+            # the registry's date of the day's first update: what the oracle knows
+            day = (dt.date(2026, 1, 1) + dt.timedelta(days=day_starts)).isoformat()
+            background_update(server, network.background, day=day, number=round_number)
             a_day_passes(database)
             before = len(server.requests)
             seconds, mb = spawner.apply(run_cli, (["-q", "check"], env))
