@@ -183,9 +183,10 @@ def check_trials(
     moved (so most changed): theirs are read while waiting for the registry.
     """
     outcome = CheckOutcome()
-    expect = baselines.expect if baselines else lambda chunk: None
-    baselines = baselines or Baselines(store)
-    for batch in client.fetch_studies(nct_ids, batch_size=batch_size, before_asking=expect):
+    baselines = baselines or Baselines(store)  # none kept: each is read when compared
+    for batch in client.fetch_studies(
+        nct_ids, batch_size=batch_size, before_asking=baselines.expect
+    ):
         fetched_at = clock()
         errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
         with store.transaction():

@@ -110,7 +110,10 @@ def recorded_check(
             baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
             client.while_waiting = baselines.read_one
             moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
-            to_fetch, baselines = (ids, None) if moved is None else (moved, baselines)
+            if moved is None:  # every trial is fetched, most unchanged: nothing to read ahead
+                client.while_waiting, baselines = (lambda: False), None
+            else:
+                to_fetch = moved
         searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
         search_events, search_errors = check_searches(
             store, client, searches, now=clock(), full=full, updates=updates

@@ -52,7 +52,7 @@ class RegistryClient(PoliteHttp):
 
         A batch whose answer is malformed or rejected is retried one id at a time, so one bad
         record never takes the others down with it. `before_asking` gets each request's ids
-        before it is sent: what it does takes the place of the politeness wait.
+        before it is sent (a check puts their baselines first in what it reads while waiting).
         """
         for chunk in self._chunks(list(dict.fromkeys(nct_ids)), batch_size):
             before_asking(chunk)

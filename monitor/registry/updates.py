@@ -31,8 +31,8 @@ class UpdatedSince:
     ) -> dict[str, str | None] | None:
         """The studies updated since `date` (ISO), or None when asking would take
         `cheaper_than` requests or more (a list already at hand costs nothing). `each` is told
-        every study of a list asked now as its page arrives: what it does takes the place of
-        the politeness wait before the next page."""
+        every study of a list asked now as its page arrives (a check queues what it will read
+        while waiting for the next page)."""
         if self._dates is not None and self._asked is not None and self._asked <= date:
             return {
                 nct_id: posted
