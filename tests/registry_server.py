@@ -243,8 +243,9 @@ class RegistryServer:
         )
 
     def _search(self, params: dict[str, list[str]]) -> tuple[int, str]:
-        """Studies matching every search area and filter asked, in id order, cut down to the
-        requested `fields` as the registry does. The text areas match as substrings of
+        """Studies matching every search area and filter asked, in id order (or newest first,
+        `sort=LastUpdatePostDate:desc`), cut down to the requested `fields` as the registry
+        does. The text areas match as substrings of
         what they search (`query.term`, `query.cond`, `query.intr`: the whole record;
         `query.spons`: sponsor and collaborators; `query.locn`: the sites' places);
         `filter.geo` by great-circle distance to any site's geoPoint; `filter.advanced` in
@@ -262,8 +263,11 @@ class RegistryServer:
         known = {*FIELD_PATHS, *SITE_FIELD_KEYS}
         if fields and not set(fields.split("|")) <= known:
             return 400, f"the look-alike does not serve fields {fields!r}"
+        order = asked.get("sort")
+        if order not in (None, "LastUpdatePostDate", "LastUpdatePostDate:desc"):
+            return 400, f"the look-alike does not sort by {order!r}"
         found = []
-        for nct_id in sorted(self.studies):
+        for nct_id in self._ordered(newest_first=order is not None):
             if not keep.by_date(nct_id):
                 continue
             if keep.needs_record:
@@ -276,6 +280,14 @@ class RegistryServer:
                 study = json.loads(self.studies[nct_id])
                 found.append(json.dumps(only_fields(study, fields) if fields else study))
         return self._page(found, params)
+
+    def _ordered(self, *, newest_first: bool) -> list[str]:
+        """Every id, in id order, or newest last update post date first (ties in id order;
+        as the registry: studies without the date last)."""
+        ids = sorted(self.studies)
+        if newest_first:
+            ids.sort(key=lambda nct_id: self.update_dates.get(nct_id) or "", reverse=True)
+        return ids
 
     def _page(self, found: list[str], params: dict[str, list[str]]) -> tuple[int, str]:
         size = min(int(params.get("pageSize", ["0"])[0]) or 10, self.max_page_size)

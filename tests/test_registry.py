@@ -309,8 +309,8 @@ def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, 
     registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
     registry.merge("NCT00000001", "NCT00000009")
     listed = client.updated_since("2026-01-01", cheaper_than=2)
-    assert listed is not None
-    dates = dict(listed)
+    assert listed is not None and listed.total == 2
+    dates = {nct_id: posted for ids, posted in listed.studies for nct_id in ids}
     assert dates["NCT00000001"] == dates["NCT00000009"]  # the old id moved: fetch it
     assert registry.study_requests()[-1].params["fields"] == ["NCTId|NCTIdAlias|LastUpdatePostDate"]
 

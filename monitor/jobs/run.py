@@ -28,7 +28,8 @@ from monitor.jobs.check import (
 )
 from monitor.jobs.searches import check_searches, stored_searches
 from monitor.registry.client import RegistryClient
-from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
+from monitor.registry.updates import UpdatedSince, listing_bound
+from monitor.registry.watermark import Watermark
 from monitor.store import LastFetch, Store
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,15 @@ def recorded_check(
     outcome.checked += len(confirmed)
     outcome.events[:0] = search_events
     outcome.errors += search_errors
-    _finish_run(store, run_id, outcome, now=clock(), data_timestamp=timestamp, full=full)
+    _finish_run(
+        store,
+        run_id,
+        outcome,
+        now=clock(),
+        data_timestamp=timestamp,
+        full=full,
+        watermark=updates.watermark,
+    )
     return outcome
 
 
@@ -212,10 +221,8 @@ def moved_ids(
         everything = None
         by_id = client.requests_by_id(len(nct_ids))
         if earliest is not None and by_id > 1:  # one request by id: nothing can beat it
-            since = dt.date.fromisoformat(earliest[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
-            everything = updates.since(
-                since.isoformat(), cheaper_than=by_id, each=read_ahead_if_moved
-            )
+            bound = listing_bound(store.watermark_before(earliest), earliest)
+            everything = updates.since(bound, cheaper_than=by_id, each=read_ahead_if_moved)
         dates = everything if everything is not None else client.fetch_update_dates(nct_ids)
     except RegistryError as exc:
         logger.info("update dates unavailable (%s): fetching every trial", exc)
@@ -251,6 +258,7 @@ def _finish_run(
     now: str,
     data_timestamp: str | None,
     full: bool = False,
+    watermark: Watermark | None = None,
 ) -> None:
     store.finish_run(
         run_id,
@@ -260,6 +268,7 @@ def _finish_run(
         errors=outcome.to_json()["errors"],
         data_timestamp=data_timestamp,
         full=full,
+        watermark=watermark,
     )
 
 

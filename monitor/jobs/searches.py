@@ -12,7 +12,6 @@ every match is listed again, as on a search's first check.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from monitor.records.wording import readable_code, readable_status
 from monitor.registry.client import PAGE_SIZE, RegistryClient
 from monitor.registry.raw import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
-from monitor.registry.updates import UPDATE_OVERLAP_DAYS, UpdatedSince
+from monitor.registry.updates import Bound, UpdatedSince, listing_bound, since_date
 from monitor.store import Store
 
 OPEN_SITE = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
@@ -132,7 +131,7 @@ def ask_search(
     search: Search,
     before: dict[str, str],
     *,
-    since: str | None,
+    since: Bound | None,
     updates: UpdatedSince,
 ) -> SearchAnswer:
     """The search's matches: only those updated `since` a date when that costs fewer
@@ -140,11 +139,13 @@ def ask_search(
     matches were updated and are no longer in it); otherwise every match."""
     pages = -(-len(before) // PAGE_SIZE)
     updated = None if since is None else updates.since(since, cheaper_than=pages - 1)
-    if updated is None:
+    if updated is None or since is None:
         listed = {match.nct_id: match for match in fetch_matches(client, search)}
         left = {nct_id: title for nct_id, title in before.items() if nct_id not in listed}
     else:
-        listed = {m.nct_id: m for m in fetch_matches(client, search, updated_since=since)}
+        listed = {
+            m.nct_id: m for m in fetch_matches(client, search, updated_since=since_date(since))
+        }
         left = {
             nct_id: title
             for nct_id, title in before.items()
@@ -224,7 +225,9 @@ def check_searches(
     last_checked = {row.name: row.last_checked_at for row in store.search_rows()}
     for search in searches:
         checked = last_checked.get(search.name)
-        since = None if full or checked is None else _since(checked)
+        since = None
+        if not full and checked is not None:
+            since = listing_bound(store.watermark_before(checked), checked)
         before = store.search_matches(search.name)
         try:
             answer = ask_search(client, search, before, since=since, updates=updates)
@@ -237,9 +240,3 @@ def check_searches(
         store.save_search_check(search.name, answer.matches, found, follow=followed, now=now)
         events += found
     return events, errors
-
-
-def _since(last_checked_at: str) -> str:
-    """The update date from which a search asks what changed: its last check, with margin."""
-    day = dt.date.fromisoformat(last_checked_at[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
-    return day.isoformat()

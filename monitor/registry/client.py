@@ -37,6 +37,16 @@ class FetchBatch:
     moved: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class UpdateListing:
+    """The registry's list of studies updated since a date, newest first: how many it holds
+    (`total`), and each study's ids (its own first, then the old ids merged into it) with its
+    last update post date, read page by page as the reader goes on."""
+
+    total: int
+    studies: Iterator[tuple[list[str], str | None]]
+
+
 class RegistryClient(PoliteHttp):
     """The registry's questions trialwatch asks: records by id in batches (a bad record
     isolated), last-update dates, what was updated since a date, paging, merged ids."""
@@ -109,30 +119,35 @@ class RegistryClient(PoliteHttp):
         return known
 
     def updated_since(
-        self, since: str, *, cheaper_than: int
-    ) -> Iterator[tuple[str, str | None]] | None:
-        """(id, last update post date) of every study the registry updated since `since`
-        (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page), page by page as they are
-        read: what it costs depends on how busy the registry was, not on how many trials are
-        watched. The first page's `totalCount` tells how many pages that takes; when asking by
-        id would take no more than `cheaper_than` requests, None (one request spent learning
-        it)."""
+        self, since: str, *, cheaper_than: int, known_last: int = 0
+    ) -> UpdateListing | None:
+        """Every study the registry updated since `since`
+        (`AREA[LastUpdatePostDate]RANGE[since,MAX]`, 1,000 a page), newest first, page by
+        page as they are read: what it costs depends on how busy the registry was, not on how
+        many trials are watched. The first page's `totalCount` tells how many pages that takes
+        (a reader stops at the first of the `known_last` studies at the end it already knows);
+        when asking by id would take no more than `cheaper_than` requests, None (one request
+        spent learning it)."""
         params = {
             "filter.advanced": f"AREA[LastUpdatePostDate]RANGE[{since},MAX]",
             # with the old ids merged into each study: a watched alias is not "unchanged"
             "fields": "NCTId|NCTIdAlias|LastUpdatePostDate",
+            "sort": "LastUpdatePostDate:desc",
             "pageSize": PAGE_SIZE,
             "countTotal": "true",
         }
         first = self.get_json("/studies", params=params)
         total = first.get("totalCount") if isinstance(first, dict) else None
-        if not isinstance(total, int) or -(-total // PAGE_SIZE) >= cheaper_than:
+        if not isinstance(total, int):
             return None
-        return (
-            (nct_id, last_update_posted(study))
+        to_read = total - known_last + 1 if known_last else total
+        if -(-to_read // PAGE_SIZE) >= cheaper_than:
+            return None
+        studies = (
+            (study_ids(study), last_update_posted(study))
             for study in self.list_studies(params, first_page=first)
-            for nct_id in study_ids(study)
         )
+        return UpdateListing(total, studies)
 
     def requests_by_id(self, count: int, *, batch_size: int = UPDATE_DATES_BATCH) -> int:
         """How many requests asking for `count` trials' update dates by id takes."""

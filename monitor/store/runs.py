@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from monitor.registry.watermark import Watermark
 from monitor.store._base import StoreBase
 
 
@@ -26,6 +27,7 @@ class RunQueries(StoreBase):
         errors: list[dict[str, str]],
         data_timestamp: str | None = None,
         full: bool = False,
+        watermark: Watermark | None = None,
     ) -> None:
         with self._writing():
             self.db.table("runs").update(
@@ -37,6 +39,8 @@ class RunQueries(StoreBase):
                     "errors": json.dumps(errors),
                     "data_timestamp": data_timestamp,
                     "full": int(full),
+                    "listed_through": watermark and watermark.posted,
+                    "listed_through_ids": watermark and json.dumps(sorted(watermark.nct_ids)),
                 },
             )
 
@@ -64,3 +68,16 @@ class RunQueries(StoreBase):
         """
         rows = list(self.db.query(sql))
         return rows[0]["data_timestamp"] if rows else None
+
+    def watermark_before(self, confirmed_at: str) -> Watermark | None:
+        """The watermark of the last finished run that started at or before `confirmed_at`:
+        what is known of a trial (or search) confirmed then is at least as new as that run's
+        listing, so a listing from its watermark misses nothing of it (runs never overlap:
+        they hold the run lock)."""
+        sql = """
+            select listed_through, listed_through_ids from runs
+            where listed_through is not null and finished_at is not null and started_at <= ?
+            order by id desc limit 1
+        """
+        row = self.db.execute(sql, [confirmed_at]).fetchone()
+        return Watermark(row[0], frozenset(json.loads(row[1]))) if row else None

@@ -246,6 +246,13 @@ def _add_watch_rules(db: sqlite_utils.Database) -> None:
     db.table("watches").add_column("rules", str, not_null_default="{}")
 
 
+def _add_run_watermarks(db: sqlite_utils.Database) -> None:
+    """Version 11: what a run's complete listing of the registry's updates vouched for (the
+    newest post date it saw, and the studies posted that day, as a JSON list)."""
+    db.table("runs").add_column("listed_through", str)
+    db.table("runs").add_column("listed_through_ids", str)
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -259,6 +266,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_watch_channels,
     _add_refusals_and_database_token,
     _add_watch_rules,
+    _add_run_watermarks,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

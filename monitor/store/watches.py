@@ -148,8 +148,9 @@ class WatchQueries(StoreBase):
         }
 
     def earliest_watched_check(self) -> str | None:
-        """The earliest last check of a watched trial (None: none was ever checked)."""
-        sql = "select min(last_checked_at) from watches where active = 1"
+        """The earliest last check of a watched trial (None: none was ever checked). Trials
+        whose last check failed are left out: the next check fetches them anyway."""
+        sql = "select min(last_checked_at) from watches where active = 1 and last_error is null"
         at = self.db.execute(sql).fetchone()[0]
         return str(at) if at else None
 

@@ -1,0 +1,106 @@
+"""How far back the daily check lists the registry's updates (issue 26, point 4): from what
+the last complete listing saw (its watermark), newest first, stopping once what is left is
+that day's studies it already knew; reading on whenever the registry's count says that day
+gained a study since."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.registry.client import RegistryClient
+from monitor.registry.updates import UpdatedSince
+from monitor.registry.watermark import Watermark
+from tests.test_cli_schedule import minimal_study
+
+DAY, NEXT_DAY = "2026-12-01", "2026-12-02"
+WATCHED = [f"NCT0100{n:04d}" for n in range(700)]  # 3 requests by id: the listing is cheaper
+
+
+def publish(registry, ids, day: str, status: str = "RECRUITING") -> None:
+    for nct_id in ids:
+        registry.put_raw(nct_id, minimal_study(nct_id, status, day))
+
+
+def others(start: int, count: int) -> list[str]:
+    """Trials nobody here watches."""
+    return [f"NCT0200{n:04d}" for n in range(start, start + count)]
+
+
+def listing_requests(registry, before: int) -> list[str]:
+    return [
+        request.params["filter.advanced"][0]
+        for request in registry.study_requests()[before:]
+        if "filter.advanced" in request.params
+    ]
+
+
+@pytest.fixture
+def client(registry):
+    with RegistryClient(registry.url, request_interval=0, backoff_base=0) as client:
+        yield client
+
+
+def test_a_listing_from_a_watermark_stops_where_the_known_day_begins(registry, client):
+    publish(registry, others(0, 1500), DAY)
+    publish(registry, others(1500, 1200), NEXT_DAY)
+    known = Watermark(DAY, frozenset(others(0, 1500)))
+    updates = UpdatedSince(client)
+    dates = updates.since(known, cheaper_than=10)
+    assert dates is not None and set(dates) == set(others(1500, 1200)) | {others(0, 1)[0]}
+    assert len(registry.study_requests()) == 2  # 1,200 newer and the first of the known day
+    assert updates.watermark == Watermark(NEXT_DAY, frozenset(others(1500, 1200)))
+
+
+def test_a_study_published_late_on_the_known_day_is_read_all_the_same(registry, client):
+    """A second refresh the same day: the day now holds one study more than the watermark
+    knew, sorted after every known one. The count tells, and the listing reads on to it."""
+    publish(registry, others(0, 1500), DAY)
+    known = Watermark(DAY, frozenset(others(0, 1500)))
+    publish(registry, ["NCT09999999"], DAY)  # after the listing that made the watermark
+    updates = UpdatedSince(client)
+    dates = updates.since(known, cheaper_than=10)
+    assert dates is not None and dates["NCT09999999"] == DAY
+    assert len(registry.study_requests()) == 2  # every page of the day
+    assert updates.watermark == Watermark(DAY, frozenset([*others(0, 1500), "NCT09999999"]))
+
+
+def test_a_known_study_updated_again_is_read_with_its_new_date(registry, client):
+    publish(registry, others(0, 1500), DAY)
+    known = Watermark(DAY, frozenset(others(0, 1500)))
+    publish(registry, others(700, 1), NEXT_DAY)
+    dates = UpdatedSince(client).since(known, cheaper_than=10)
+    assert dates is not None and dates[others(700, 1)[0]] == NEXT_DAY
+    assert len(registry.study_requests()) == 1
+
+
+def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwatch, registry):
+    """The second daily check has no watermark yet and lists from two days before its last
+    check; the third starts at the newest day the second saw, and reads no further into it
+    than the studies it has not seen."""
+    publish(registry, WATCHED, "2026-01-05")
+    trialwatch("watch", "add", "--no-verify", *WATCHED)
+    assert trialwatch("check").code == 0  # the first check is a full pass
+    publish(registry, WATCHED[:2], DAY, status="COMPLETED")
+    publish(registry, others(0, 1500), DAY)
+    before = len(registry.study_requests())
+    assert trialwatch("check", "--json").json()["fetched"] == 2
+    assert listing_requests(registry, before)[0].startswith("AREA[LastUpdatePostDate]RANGE[")
+    publish(registry, [WATCHED[1], WATCHED[2]], NEXT_DAY, status="TERMINATED")
+    publish(registry, others(1500, 1200), NEXT_DAY)
+    before = len(registry.study_requests())
+    result = trialwatch("check", "--json").json()
+    asked = listing_requests(registry, before)
+    assert asked == [f"AREA[LastUpdatePostDate]RANGE[{DAY},MAX]"] * 2  # 1,202 newer, then DAY
+    assert (result["checked"], result["fetched"]) == (700, 2)
+    assert {change["nct_id"] for change in result["changes"]} == {WATCHED[1], WATCHED[2]}
+
+
+def test_a_watched_trial_published_late_on_the_listed_day_is_told(trialwatch, registry):
+    publish(registry, WATCHED, "2026-01-05")
+    trialwatch("watch", "add", "--no-verify", *WATCHED)
+    trialwatch("check")
+    publish(registry, others(0, 1500), DAY)
+    trialwatch("check")  # lists DAY: the watermark
+    publish(registry, WATCHED[-1:], DAY, status="COMPLETED")  # the same day, a later refresh
+    result = trialwatch("check", "--json").json()
+    assert [change["nct_id"] for change in result["changes"]] == [WATCHED[-1]]
