@@ -5,14 +5,16 @@ big search's matches were updated (and so may have left it). One list since the 
 date answers every later date too, since each study carries its update date.
 
 How far back to list comes from what the registry itself vouched for, not from our clock.
-The registry publishes once a day, and a record's last update post date is the day of the
-refresh that published it: in a year-long daily capture of real records (the corpus's
-source), every version first seen at 01:00 UTC was posted the day before, none later. So the
-newest post date a complete listing saw, and the studies posted that day, are a `Watermark`:
-a record published after that listing is posted that day or later. The next listing starts
-at that day, newest first (the documented `sort`), and stops once the studies it has not read are
-exactly those of that day it already knew (counted against `totalCount`). Were a refresh to publish
-more of an already listed day, the count would not match and the listing would read on.
+The registry publishes once a day (`/version`'s `dataTimestamp`, about 09:00 UTC), and a
+record's last update post date is the day of the refresh that published it: in six weeks of
+daily captures of real records at about 01:00 UTC (the corpus's source), each of the 31 new
+versions seen one day after the previous capture had been posted the day before, none
+earlier. So the newest post date a complete listing saw, and the studies posted that day,
+are a `Watermark`: a record published after that listing is posted that day or later. The
+next listing starts at that day, newest first (the documented `sort`), and stops once the
+studies it has not read are exactly those of that day it already knew (counted against
+`totalCount`). Were a refresh to publish more of an already listed day, the count would not
+match and the listing would read on.
 """
 
 from __future__ import annotations
