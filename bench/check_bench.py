@@ -2,9 +2,9 @@
 that models what a user waits for: a network (0.1 s before each answer, 20 MB/s) and the
 registry's politeness (one request a second, kept by both sides), with a background of 3,000
 registry trials nobody watches updated every day (other ones each day, as in the registry).
-The loopback registry's dates do not age, so the daily check's listing (everything since its
-last check, less two days' margin) holds one day of updates in the first round, two in the
-second and three from the third on, as it does on the real registry.
+Each round is one registry day: its updates are all posted that day. The first daily check
+has no listing to go by and lists from two days before its last check; later ones list from
+the newest day the last listing saw (its watermark).
 
 For each N: the first check (a full pass), then daily checks after another 1% of the trials
 changed each time (a day passes: the database's run times move back a day), taking turns with
@@ -179,14 +179,15 @@ def bench(
         floor: list[tuple[float, int]] = []
         watched = set(ids)
         for round_number in range(repeat):  # daily check, bare download and oracle take turns
-            day_starts = server.publications
+            # the registry's date of the day's updates: what the oracle knows
+            day = (dt.date(2027, 1, 1) + dt.timedelta(days=round_number)).isoformat()
             for nct_id in ids[round_number::100]:  # another 1% changes: a site's status
                 study = json.loads(server.studies[nct_id])
+                status = study["protocolSection"]["statusModule"]
+                status["lastUpdatePostDateStruct"] = {"date": day, "type": "ACTUAL"}
                 locations = study["protocolSection"]["contactsLocationsModule"]["locations"]
                 locations[0]["status"] = "SUSPENDED"
-                server.put(study)
-            # the registry's date of the day's first update: what the oracle knows
-            day = (dt.date(2026, 1, 1) + dt.timedelta(days=day_starts)).isoformat()
+                server.put_raw(nct_id, json.dumps(study))
             background_update(server, network.background, day=day, number=round_number)
             a_day_passes(database)
             before = len(server.requests)

@@ -10,6 +10,7 @@ import pytest
 from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UpdatedSince
 from monitor.registry.watermark import Watermark
+from monitor.store import Store
 from tests.test_cli_schedule import minimal_study
 
 DAY, NEXT_DAY = "2026-12-01", "2026-12-02"
@@ -104,3 +105,24 @@ def test_a_watched_trial_published_late_on_the_listed_day_is_told(trialwatch, re
     publish(registry, WATCHED[-1:], DAY, status="COMPLETED")  # the same day, a later refresh
     result = trialwatch("check", "--json").json()
     assert [change["nct_id"] for change in result["changes"]] == [WATCHED[-1]]
+
+
+def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_before(tmp_path):
+    """Only a finished run that started at or before the confirmation vouches for it; the
+    ids of all but the last few watermarks are let go (their day is then read whole)."""
+    store = Store.open(tmp_path / "runs.db")
+    marks = [
+        Watermark(f"2026-11-{day:02d}", frozenset({f"NCT0000{day:04d}"})) for day in range(1, 10)
+    ]
+    for day, mark in enumerate(marks, start=1):
+        run = store.start_run("check", now=f"2026-11-{day:02d}T10:00:00Z")
+        store.finish_run(
+            run, now=f"2026-11-{day:02d}T10:01:00Z", checked=1, changes=0, errors=[], watermark=mark
+        )
+    store.start_run("check", now="2026-11-10T10:00:00Z")  # killed: it vouches for nothing
+    assert store.watermark_before("2026-11-01T09:59:59Z") is None
+    assert store.watermark_before("2026-11-09T10:00:00Z") == marks[8]
+    assert store.watermark_before("2026-11-30T00:00:00Z") == marks[8]
+    assert store.watermark_before("2026-11-05T12:00:00Z") == marks[4]
+    assert store.watermark_before("2026-11-02T12:00:00Z") == Watermark("2026-11-02", frozenset())
+    store.close()

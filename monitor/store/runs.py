@@ -7,6 +7,8 @@ import json
 from monitor.registry.watermark import Watermark
 from monitor.store._base import StoreBase
 
+WATERMARKS_KEPT_WHOLE = 7  # a run older than these lists its watermark's whole day again
+
 
 class RunQueries(StoreBase):
     """Queries about runs."""
@@ -43,6 +45,12 @@ class RunQueries(StoreBase):
                     "listed_through_ids": watermark and json.dumps(sorted(watermark.nct_ids)),
                 },
             )
+            if watermark is not None:  # a day's ids (~40 KB): older runs keep only the day
+                self.db.execute(
+                    "update runs set listed_through_ids = '[]' where listed_through is not null"
+                    " and id not in (select id from runs where listed_through is not null"
+                    f" order by id desc limit {WATERMARKS_KEPT_WHOLE})"
+                )
 
     def last_full_check_at(self) -> str | None:
         """When the last check that fetched every trial finished."""
