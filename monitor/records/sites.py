@@ -143,6 +143,8 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
         pairs[new_key] = old_key
         del new_left[new_key], old_left[old_key]
 
+    for key in _unchanged_lone_sites(old_left, new_left):
+        pair(key, key)
     for row in (canonical_json, _row_as_identity_sees_it):
         for new_key, old_key in _pair_identical(old_left, new_left, row):
             pair(new_key, old_key)
@@ -223,6 +225,18 @@ def _cities_alike(
     if old_points and new_points:
         return km(old_points[0], new_points[0]) <= SAME_CITY_KM
     return spellings_alike(old_city, new_city)
+
+
+def _unchanged_lone_sites(old: dict[str, Site], new: dict[str, Site]) -> list[str]:
+    """The keys of sites alone with their identity in both versions and equal in every field:
+    the pairs `_pair_identical` would make of them, found without writing out each row (most
+    of a changed trial's sites are these)."""
+    twinned = {key.split("~")[0] for sites in (old, new) for key in sites if "~" in key}
+    return [
+        key
+        for key, site in new.items()
+        if key not in twinned and "~" not in key and old.get(key) == site
+    ]
 
 
 def _pair_identical(
