@@ -39,6 +39,21 @@ class MalformedResponse(RegistryError):
     """The registry answered 200 with something that is not the study JSON we asked for."""
 
 
+class BrokenOff(RegistryError):
+    """An answer that had started arriving broke off (the connection, or its deadline): the
+    request is worth asking again for what it did not reach. `failed` says what happened
+    ("connection failed", "timed out") and `cause` why."""
+
+    def __init__(self, failed: str, cause: str):
+        super().__init__(f"{failed} ({cause})" if cause else failed)
+        self.failed, self.cause = failed, cause
+
+    def after(self, attempts: int) -> RegistryError:
+        """The error to tell once `attempts` tries all broke off."""
+        cause = f" ({self.cause})" if self.cause else ""
+        return RegistryError(f"{self.failed} after {attempts} attempts{cause}")
+
+
 class PartialRecord(RegistryError):
     """A record lacking whole modules its last snapshot had (a `fields=`-limited answer, such
     as a search result): diffing it would report everything it lacks as removed."""

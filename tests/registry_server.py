@@ -349,9 +349,8 @@ class RegistryServer:
                 self, status: int, body: str, headers: dict[str, str], *, truncate: bool = False
             ) -> None:
                 encoded = body.encode()
-                transfer = len(encoded) / server.bandwidth if server.bandwidth else 0.0
-                if server.latency or transfer:
-                    time.sleep(server.latency + transfer)
+                if server.latency:
+                    time.sleep(server.latency)
                 self.send_response(status)
                 # as the API document says: JSON answers, errors as a text/plain message
                 content_type = "application/json" if status == 200 else "text/plain"
@@ -360,7 +359,13 @@ class RegistryServer:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(encoded[: len(encoded) // 2] if truncate else encoded)
+                sent = encoded[: len(encoded) // 2] if truncate else encoded
+                if not server.bandwidth:
+                    self.wfile.write(sent)
+                for start in range(0, len(sent) if server.bandwidth else 0, PIECE):
+                    piece = sent[start : start + PIECE]  # as a network: at the bandwidth's pace
+                    time.sleep(len(piece) / server.bandwidth)
+                    self.wfile.write(piece)
                 self.close_connection = self.close_connection or truncate
 
             def _trickle(self, status: int, body: str, every: float) -> None:
@@ -406,6 +411,7 @@ SITE_FIELD_KEYS = {
     "LocationGeoPoint": "geoPoint",
 }
 DISTANCE = re.compile(r"distance\((-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?)(km|mi)?\)")
+PIECE = 64 * 1024  # bytes of an answer sent at a time on a network with a bandwidth
 UPDATED_SINCE = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d\d-\d\d),MAX\]")
 
 

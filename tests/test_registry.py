@@ -199,6 +199,25 @@ def test_connection_failures_name_their_cause(error, cause):
     assert connection_failure(httpx.ConnectError(error)).startswith(cause)
 
 
+def test_an_answer_that_breaks_off_keeps_what_it_delivered_and_asks_for_the_rest(
+    client, registry, five_trials
+):
+    """Studies are handed on as the answer arrives: those before the break stand, and only
+    the ids the answer did not reach are asked again."""
+    registry.fail(truncate=True)
+    handed_on = [batch for batch in client.fetch_studies(IDS)]
+    _, again = registry.study_requests()
+    asked_again = again.params["filter.ids"][0].split(",")
+    reached = [
+        nct_id for batch in handed_on[: len(IDS) - len(asked_again)] for nct_id in batch.studies
+    ]
+    assert 0 < len(asked_again) < len(IDS) and reached == IDS[: len(reached)]
+    assert asked_again == [nct_id for nct_id in IDS if nct_id not in reached]
+    assert not any(batch.complete for batch in handed_on[: len(reached)])
+    assert sorted(i for batch in handed_on for i in batch.studies) == IDS
+    assert not any(batch.errors for batch in handed_on)
+
+
 def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, five_trials):
     registry.fail(truncate=True)
     studies, errors = fetch_all(client, IDS)

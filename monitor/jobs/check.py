@@ -4,6 +4,7 @@ snapshot and store snapshot and events together. A failing trial is recorded and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -184,12 +185,16 @@ def check_trials(
     """
     outcome = CheckOutcome()
     baselines = baselines or Baselines(store)  # none kept: each is read when compared
-    for batch in client.fetch_studies(
-        nct_ids, batch_size=batch_size, before_asking=baselines.expect
-    ):
-        fetched_at = clock()
-        errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
-        with store.transaction():
+    with contextlib.ExitStack() as answer:  # one transaction (one sync) per request's answer
+        writing = False
+        for batch in client.fetch_studies(
+            nct_ids, batch_size=batch_size, before_asking=baselines.expect
+        ):
+            fetched_at = clock()
+            errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
+            if not writing:
+                answer.enter_context(store.transaction())
+                writing = True
             for old_id, current_id in batch.moved.items():
                 store.move_trial(old_id, current_id)
                 outcome.moved[old_id] = current_id
@@ -202,10 +207,13 @@ def check_trials(
                     errors[nct_id] = failure
             for nct_id, error in errors.items():
                 _record_error(outcome, store, nct_id, error, now=fetched_at)
-        on_progress(len(batch.studies) + len(batch.errors))
-        if should_stop():
-            logger.info("stopping early: the remaining trials wait for the next check")
-            break
+            if batch.complete:
+                answer.close()  # committed
+                writing = False
+            on_progress(len(batch.studies) + len(batch.errors))
+            if should_stop():
+                logger.info("stopping early: the remaining trials wait for the next check")
+                break
     return outcome
 
 

@@ -4,13 +4,14 @@ wait a 429 asks for, and why a connection failed, in a user's words."""
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from typing import Any
 
 import httpx
 
 from monitor.errors import MalformedResponse
-from monitor.registry.raw import loads_registry_json
+from monitor.registry.raw import REGISTRY_JSON, loads_registry_json
 
 MAX_ANSWER_BYTES = 128 * 1024 * 1024  # a full page of 1,000 records is well under 100 MB
 
@@ -74,3 +75,113 @@ def parse_retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class StudiesStream:
+    """A `/studies` page read as it arrives: `feed` each piece of text, and get back the
+    studies of its `studies` list completed so far; `close` at the end gives the rest of the
+    page (`nextPageToken`, `totalCount`). The whole page is the same strict JSON
+    `parse_json` reads, or MalformedResponse."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._at = 0
+        self._state = "start"  # where in the page: see `_step` and `_after`
+        self._rest: dict[str, Any] = {}
+        self._studies_seen = False
+
+    def feed(self, text: str) -> list[Any]:
+        if self._at > READ_TEXT_KEPT:  # what is read is let go now and then, not each time
+            self._text, self._at = self._text[self._at :], 0
+        self._text += text
+        studies: list[Any] = []
+        while self._step(studies):
+            pass
+        return studies
+
+    def close(self) -> dict[str, Any]:
+        if self._state != "done" or self._text[self._at :].strip():
+            raise MalformedResponse("malformed JSON from the registry", status=200)
+        if not self._studies_seen:
+            raise MalformedResponse("malformed JSON: no 'studies' list", status=200)
+        return self._rest
+
+    def _step(self, studies: list[Any]) -> bool:
+        """Read one token's worth; False when more text is needed (or the page is over)."""
+        at = self._skip_space()
+        if at >= len(self._text) or self._state == "done":
+            return False
+        char, state = self._text[at], self._state
+        if state in ("start", "after_member", "after_item"):
+            self._at, self._state = at + 1, self._after(state, char)
+            return True
+        if state in ("key_first", "items_first") and char == "}]"[state == "items_first"]:
+            self._at, self._state = at + 1, "done" if char == "}" else "after_member"
+            return True
+        if state in ("key_first", "key"):
+            return self._read_member(at)
+        study, end = self._value(at)  # items_first, item
+        if study is _MORE:
+            return False
+        self._at, self._state = end, "after_item"
+        studies.append(study)
+        return True
+
+    @staticmethod
+    def _after(state: str, char: str) -> str:
+        """The state a punctuation mark leads to; anything else there is not the page."""
+        moves = {
+            ("start", "{"): "key_first",
+            ("after_member", ","): "key",
+            ("after_member", "}"): "done",
+            ("after_item", ","): "item",
+            ("after_item", "]"): "after_member",
+        }
+        if (state, char) not in moves:
+            raise MalformedResponse("malformed JSON from the registry", status=200)
+        return moves[state, char]
+
+    def _read_member(self, at: int) -> bool:
+        """`"key": value` at `at`, read whole or not at all; the `studies` list is entered,
+        any other value kept in the rest of the page."""
+        key, end = self._value(at)
+        colon = self._skip_space(end)
+        if key is _MORE or colon >= len(self._text):
+            return False
+        if self._text[colon] != ":":
+            raise MalformedResponse("malformed JSON from the registry", status=200)
+        start = self._skip_space(colon + 1)
+        if start >= len(self._text):
+            return False
+        if key == "studies" and self._text[start] == "[":
+            self._at, self._state, self._studies_seen = start + 1, "items_first", True
+            return True
+        value, end = self._value(start)
+        if value is _MORE:
+            return False
+        self._at, self._state, self._rest[str(key)] = end, "after_member", value
+        return True
+
+    def _value(self, at: int) -> tuple[Any, int]:
+        """The JSON value at `at` and where it ends, or `_MORE` when its text is incomplete."""
+        try:
+            value, end = REGISTRY_JSON.raw_decode(self._text, at)
+        except json.JSONDecodeError:
+            return _MORE, at  # cut short, or malformed: the end of the page tells (`close`)
+        except (ValueError, RecursionError) as exc:  # NaN, Infinity; nested too deeply
+            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+        if not isinstance(value, (dict, list, str)) and (
+            end >= len(self._text) or self._text[end] not in ",]} \t\r\n"
+        ):
+            return _MORE, at  # a number may go on in the next piece ("2" of "2.5")
+        return value, end
+
+    def _skip_space(self, at: int | None = None) -> int:
+        at = self._at if at is None else at
+        while at < len(self._text) and self._text[at] in " \t\r\n":
+            at += 1
+        return at
+
+
+READ_TEXT_KEPT = 1 << 20  # characters of a page already read, let go of at once
+_MORE = object()  # a value not complete yet

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from monitor.errors import MalformedResponse, RegistryError, StudyNotFound
+from monitor.errors import BrokenOff, MalformedResponse, RegistryError, StudyNotFound
 from monitor.registry.http import PoliteHttp
 from monitor.registry.raw import (
     last_update_posted,
@@ -35,6 +35,7 @@ class FetchBatch:
     errors: dict[str, RegistryError] = field(default_factory=dict)
     # Ids the registry answered under another, current id (a merged trial): {asked: current}.
     moved: dict[str, str] = field(default_factory=dict)
+    complete: bool = True  # False: more of the same request's answer follows
 
 
 @dataclass(frozen=True)
@@ -58,22 +59,53 @@ class RegistryClient(PoliteHttp):
         batch_size: int = 100,
         before_asking: Callable[[list[str]], None] = lambda chunk: None,
     ) -> Iterator[FetchBatch]:
-        """Fetch studies `batch_size` ids per request, yielding each batch as it arrives.
+        """Fetch studies `batch_size` ids per request. Each study is handed on as soon as the
+        answer has it (a `FetchBatch` of one, not `complete`), so the caller's work on it
+        overlaps the transfer of the rest; the request's last batch carries what the whole
+        answer tells (ids it lacks, merged ids).
 
         A batch whose answer is malformed or rejected is retried one id at a time, so one bad
-        record never takes the others down with it. `before_asking` gets each request's ids
-        before it is sent (a check puts their baselines first in what it reads while waiting).
+        record never takes the others down with it; an answer that breaks off halfway is asked
+        again for the ids it did not reach. `before_asking` gets each request's ids before it
+        is sent (a check puts their baselines first in what it reads while waiting).
         """
         for chunk in self._chunks(list(dict.fromkeys(nct_ids)), batch_size):
             before_asking(chunk)
-            for part, answer in self._isolating(chunk, self._fetch_batch):
-                if isinstance(answer, FetchBatch):
-                    yield answer
-                elif isinstance(answer, MalformedResponse) or answer.status == 400:
-                    logger.info("batch of %d failed (%s); fetching one by one", len(part), answer)
-                    yield self._fetch_one_by_one(part)
-                else:
-                    yield FetchBatch(errors={nct_id: answer for nct_id in part})
+            yield from self._fetch_chunk(chunk)
+
+    def _fetch_chunk(self, nct_ids: list[str]) -> Iterator[FetchBatch]:
+        """One request's worth, asked again for the rest while its answer breaks off."""
+        failure: RegistryError | None = None
+        for attempt in range(1, self.max_attempts + 1):
+            answered: set[str] = set()
+            try:
+                for batch in self._fetch_streamed(nct_ids):
+                    answered.update(batch.studies)
+                    yield batch
+                return
+            except BrokenOff as broken:
+                nct_ids = [nct_id for nct_id in nct_ids if nct_id not in answered]
+                failure = broken.after(attempt)
+                logger.info("answer broke off (%s): asking again for %d", broken, len(nct_ids))
+            except RegistryError as refused:  # refused (after its retries), or malformed
+                nct_ids = [nct_id for nct_id in nct_ids if nct_id not in answered]
+                budget = _budget(nct_ids)
+                for part, answer in self._split_on_failure(
+                    nct_ids, self._fetch_batch, refused, budget
+                ):
+                    yield self._settled(part, answer)
+                return
+        yield FetchBatch(errors={nct_id: failure for nct_id in nct_ids if failure})
+
+    def _settled(self, nct_ids: list[str], answer: FetchBatch | RegistryError) -> FetchBatch:
+        """A part's answer, or its error: a malformed or rejected answer is asked again one id
+        at a time, so one bad record never takes the others down with it."""
+        if isinstance(answer, FetchBatch):
+            return answer
+        if isinstance(answer, MalformedResponse) or answer.status == 400:
+            logger.info("batch of %d failed (%s); fetching one by one", len(nct_ids), answer)
+            return self._fetch_one_by_one(nct_ids)
+        return FetchBatch(errors={nct_id: answer for nct_id in nct_ids})
 
     def data_timestamp(self) -> str | None:
         """When the registry's data was last refreshed (`/version`); None when unavailable."""
@@ -187,8 +219,7 @@ class RegistryClient(PoliteHttp):
         try:
             yield nct_ids, ask(nct_ids)
         except RegistryError as failure:
-            budget = [4 * max(1, (len(nct_ids) - 1).bit_length())]
-            yield from self._split_on_failure(nct_ids, ask, failure, budget)
+            yield from self._split_on_failure(nct_ids, ask, failure, _budget(nct_ids))
 
     def _split_on_failure(
         self, nct_ids: list[str], ask: Callable[..., T], failure: RegistryError, budget: list[int]
@@ -230,7 +261,7 @@ class RegistryClient(PoliteHttp):
     ) -> Iterator[Any]:
         """Every study of a `/studies` list answer, page after page (`nextPageToken`);
         `first_page` when it was already asked for."""
-        page, seen_tokens = first_page, set()
+        page, seen_tokens = first_page, set[str]()
         while True:
             if page is None:
                 page = self.get_json("/studies", params=params, attempts=attempts)
@@ -238,13 +269,10 @@ class RegistryClient(PoliteHttp):
             if not isinstance(studies, list):
                 raise MalformedResponse("malformed JSON: no 'studies' list")
             yield from studies
-            token = page.get("nextPageToken")
-            if not token:
+            following = _next_page(params, page, seen_tokens)
+            if following is None:
                 return
-            if not isinstance(token, str) or token in seen_tokens:
-                raise MalformedResponse(f"malformed answer: page token {token!r} seen before")
-            seen_tokens.add(token)
-            params, page = {**params, "pageToken": token}, None
+            params, page = following, None
 
     def fetch_study(self, nct_id: str) -> dict[str, Any]:
         """One study by id: `GET /studies/{id}`."""
@@ -260,30 +288,51 @@ class RegistryClient(PoliteHttp):
         return study
 
     def _fetch_batch(self, nct_ids: list[str], *, attempts: int | None = None) -> FetchBatch:
+        """One request's answer, whole."""
+        whole = FetchBatch()
+        for part in self._fetch_streamed(nct_ids, attempts=attempts):
+            whole.studies.update(part.studies)
+            whole.errors.update(part.errors)
+            whole.moved.update(part.moved)
+        return whole
+
+    def _fetch_streamed(
+        self, nct_ids: list[str], *, attempts: int | None = None
+    ) -> Iterator[FetchBatch]:
+        """One request for `nct_ids`: each asked study as it arrives, then what the answer as
+        a whole tells (complete)."""
         wanted = set(nct_ids)
-        batch = FetchBatch()
-        params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
+        found: set[str] = set()
         merged_into: set[str] = set()  # asked ids another record lists as merged into it
-        for study in self.list_studies(params, attempts=attempts):
+        params = {"filter.ids": ",".join(nct_ids), "pageSize": len(nct_ids)}
+        for study in self._streamed_list(params, attempts=attempts):
             try:
                 nct_id, *aliases = study_ids(study)
             except RegistryError as exc:
                 raise MalformedResponse(f"{exc} in a batch answer") from exc
-            if nct_id in wanted:
-                batch.studies[nct_id] = study
+            if nct_id in wanted and nct_id not in found:
+                found.add(nct_id)
+                yield FetchBatch(studies={nct_id: study}, complete=False)
             merged_into.update(alias for alias in aliases if alias in wanted)
         # filter.ids matches aliases too. A record claiming an id is no proof that the id moved
         # (it may still be served as itself): the registry's answer to that id decides.
-        claimed = [nct_id for nct_id in nct_ids if nct_id in merged_into - set(batch.studies)]
-        proven = self._fetch_one_by_one(claimed)
-        batch.studies.update(proven.studies)
-        batch.moved.update(proven.moved)
+        last = self._fetch_one_by_one([i for i in nct_ids if i in merged_into - found])
         for nct_id in nct_ids:
-            if nct_id not in batch.studies:
-                batch.errors[nct_id] = proven.errors.get(nct_id) or StudyNotFound(
+            if nct_id not in found and nct_id not in last.studies:
+                last.errors[nct_id] = last.errors.get(nct_id) or StudyNotFound(
                     "not found in the registry", nct_id=nct_id
                 )
-        return batch
+        yield last
+
+    def _streamed_list(self, params: dict[str, Any], *, attempts: int | None) -> Iterator[Any]:
+        """Every study of a `/studies` list answer as it arrives, page after page."""
+        seen_tokens: set[str] = set()
+        while True:
+            rest = yield from self.stream_studies("/studies", params=params, attempts=attempts)
+            following = _next_page(params, rest, seen_tokens)
+            if following is None:
+                return
+            params = following
 
     def _fetch_one_by_one(self, nct_ids: list[str]) -> FetchBatch:
         batch = FetchBatch()
@@ -297,3 +346,22 @@ class RegistryClient(PoliteHttp):
             if study_nct_id(study) != nct_id:
                 batch.moved[nct_id] = study_nct_id(study)
         return batch
+
+
+def _next_page(
+    params: dict[str, Any], page: dict[str, Any], seen_tokens: set[str]
+) -> dict[str, Any] | None:
+    """The parameters asking for the page after `page`, None after the last; a token seen
+    before would page forever."""
+    token = page.get("nextPageToken")
+    if not token:
+        return None
+    if not isinstance(token, str) or token in seen_tokens:
+        raise MalformedResponse(f"malformed answer: page token {token!r} seen before")
+    seen_tokens.add(token)
+    return {**params, "pageToken": token}
+
+
+def _budget(nct_ids: list[str]) -> list[int]:
+    """Extra requests `_split_on_failure` may spend finding the bad records: 4 x log2(n)."""
+    return [4 * max(1, (len(nct_ids) - 1).bit_length())]

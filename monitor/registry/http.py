@@ -4,18 +4,21 @@ registry's failures said in a few plain words."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Self
+from collections.abc import Callable, Generator
+from typing import Any, Self, TypeVar
 
 import httpx
 import tenacity
 
 from monitor import __version__
-from monitor.errors import RegistryError, StudyNotFound
+from monitor.errors import BrokenOff, MalformedResponse, RegistryError, StudyNotFound
 from monitor.registry.answers import (
+    MAX_ANSWER_BYTES,
+    StudiesStream,
     connection_failure,
     parse_json,
     parse_retry_after,
@@ -24,6 +27,7 @@ from monitor.registry.answers import (
 from monitor.registry.deadline import RequestDeadline, deadline_transport
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = f"trialwatch/{__version__} (+https://github.com/trialwatch/trialwatch)"
 RETRYABLE_STATUSES = frozenset({403, 429, 500, 502, 503, 504})
@@ -104,6 +108,51 @@ class PoliteHttp:
     ) -> Any:
         """GET with retries (`attempts`, default `max_attempts`): parsed JSON, or a
         `RegistryError` that says what went wrong."""
+        status, content = self._retried(self._get_once, path, params, attempts)
+        _refuse_status(status)
+        return parse_json(content)
+
+    def stream_studies(
+        self, path: str, *, params: dict[str, Any], attempts: int | None = None
+    ) -> Generator[Any, None, dict[str, Any]]:
+        """A `/studies` page's studies one by one as its answer arrives, so the caller's work
+        on them overlaps the transfer; returns the rest of the page (`nextPageToken`). Until
+        the answer starts, as `get_json` (retries); once it has started, a broken connection
+        is `BrokenOff` (the studies already given stand: the caller asks again for the rest).
+        """
+        status, response = self._retried(self._open_once, path, params, attempts)
+        try:
+            if not isinstance(response, httpx.Response):
+                _refuse_status(status)
+                raise RegistryError(f"unexpected HTTP {status}", status=status)
+            page, text = StudiesStream(), codecs.getincrementaldecoder("utf-8")()
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB")
+                yield from page.feed(text.decode(chunk))
+            yield from page.feed(text.decode(b"", final=True))
+            return page.close()
+        except UnicodeDecodeError as exc:
+            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+        except httpx.TimeoutException as exc:
+            raise BrokenOff("timed out", "") from exc
+        except httpx.TransportError as exc:
+            raise BrokenOff("connection failed", connection_failure(exc)) from exc
+        finally:
+            if isinstance(response, httpx.Response):
+                response.close()
+
+    def _retried(
+        self,
+        once: Callable[[str, dict[str, Any] | None], tuple[int, T]],
+        path: str,
+        params: dict[str, Any] | None,
+        attempts: int | None,
+    ) -> tuple[int, T]:
+        """`once(path, params)`, tried again on throttling, 5xx and broken connections;
+        what failed for good, said as a `RegistryError`."""
         if self.unreachable is not None:  # this run already knows: no network, no registry
             raise RegistryError(str(self.unreachable))
         attempts = attempts or self.max_attempts
@@ -116,7 +165,7 @@ class PoliteHttp:
             reraise=True,
         )
         try:
-            answer = retrying(self._get_once, path, params)
+            return retrying(once, path, params)
         except RetryableResponse as exc:
             if exc.status == 403:
                 self.refused = True
@@ -139,16 +188,6 @@ class PoliteHttp:
             raise RegistryError(
                 f"connection failed after {attempts} attempts ({connection_failure(exc)})"
             ) from exc
-        status, content = answer
-        if status == 404:
-            raise StudyNotFound("not found (HTTP 404)", status=404)
-        if status == 400:
-            raise RegistryError("invalid id (HTTP 400)", status=400)
-        if status == 414:
-            raise RegistryError("request URL too long (HTTP 414)", status=414)
-        if status != 200:
-            raise RegistryError(f"unexpected HTTP {status}", status=status)
-        return parse_json(content)
 
     def _get_once(self, path: str, params: dict[str, Any] | None) -> tuple[int, bytes]:
         """(status, body) of one GET, which must be over within the request's deadline."""
@@ -158,6 +197,23 @@ class PoliteHttp:
             if response.status_code in RETRYABLE_STATUSES:
                 raise RetryableResponse(response.status_code, parse_retry_after(response))
             return response.status_code, read_capped(response)
+
+    def _open_once(
+        self, path: str, params: dict[str, Any] | None
+    ) -> tuple[int, httpx.Response | bytes]:
+        """(status, the answer still open) of one GET that succeeded, else (status, body)."""
+        self._wait_for_turn()
+        self._deadline.start(self.request_deadline)
+        request = self.http.build_request("GET", path, params=params)
+        response = self.http.send(request, stream=True)
+        if response.status_code == 200:
+            return 200, response
+        try:
+            if response.status_code in RETRYABLE_STATUSES:
+                raise RetryableResponse(response.status_code, parse_retry_after(response))
+            return response.status_code, read_capped(response)
+        finally:
+            response.close()
 
     def _sleep_unless_stopped(self, seconds: float) -> None:
         """A wait before retrying (up to minutes, for Retry-After) that a stop cuts short."""
@@ -199,3 +255,15 @@ class PoliteHttp:
     def _log_retry(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         logger.info("retrying after %s (attempt %d)", exc, state.attempt_number)
+
+
+def _refuse_status(status: int) -> None:
+    """Any answer but 200, said as what it means for the question asked."""
+    if status == 404:
+        raise StudyNotFound("not found (HTTP 404)", status=404)
+    if status == 400:
+        raise RegistryError("invalid id (HTTP 400)", status=400)
+    if status == 414:
+        raise RegistryError("request URL too long (HTTP 414)", status=414)
+    if status != 200:
+        raise RegistryError(f"unexpected HTTP {status}", status=status)

@@ -86,6 +86,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+REGISTRY_JSON = json.JSONDecoder(parse_constant=_refuse_constant)  # for text read in pieces
+
+
 def field_at(study: Any, *path: str) -> Any:
     """The value at `path` of a record of any shape; None where a level is missing or is
     not an object (the registry's JSON is untrusted: a string where an object belongs)."""
