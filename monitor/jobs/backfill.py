@@ -98,7 +98,7 @@ def backfill_trial(
         found = [
             _mark(event, version.number)
             for event in diff_records(
-                previous and normalise_study(previous), record, detected_at=detected_at
+                normalise_study(previous) if previous else None, record, detected_at=detected_at
             )
         ]
         backfilled.append(

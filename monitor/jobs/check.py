@@ -14,7 +14,7 @@ from typing import Any
 from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
-from monitor.records.normalise import content_hash, normalise_study
+from monitor.records.normalise import Record, content_hash, normalise_study
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import (
     data_version,
@@ -68,7 +68,7 @@ class Baseline:
 
     snapshot_id: int
     modules: frozenset[str]
-    record: dict[str, Any]
+    record: Record
 
 
 class Baselines:

@@ -12,6 +12,7 @@ from typing import Any
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
 from monitor.records.folding import same_name, same_place_name
+from monitor.records.normalise import Record
 from monitor.records.places import same_zip
 from monitor.records.results import (
     OUTCOME_KINDS,
@@ -50,9 +51,7 @@ CATEGORY_ORDER = {category: rank for rank, category in enumerate(Category)}
 FIELD_ORDER = {name: rank for rank, (_, name) in enumerate(RECORD_FIELDS.values()) if name}
 
 
-def diff_records(
-    old: dict[str, Any] | None, new: dict[str, Any], *, detected_at: str
-) -> list[ChangeEvent]:
+def diff_records(old: Record | None, new: Record, *, detected_at: str) -> list[ChangeEvent]:
     """Every meaningful change from `old` to `new`, most important first; none for a baseline."""
     if old is None or old == new:
         return []
@@ -68,7 +67,7 @@ def diff_records(
 
 
 def _results_events(
-    old: dict[str, Any], new: dict[str, Any], *, nct_id: str, detected_at: str
+    old: Record, new: Record, *, nct_id: str, detected_at: str
 ) -> list[ChangeEvent]:
     """Results newly posted: one event with what a reader wants to know of them. Results
     updated: one event per results module, saying what changed in it."""
@@ -99,9 +98,7 @@ def _results_events(
     ]
 
 
-def _why_stopped_told_with_the_status(
-    events: list[ChangeEvent], new: dict[str, Any]
-) -> list[ChangeEvent]:
+def _why_stopped_told_with_the_status(events: list[ChangeEvent], new: Record) -> list[ChangeEvent]:
     """A trial that became Terminated, Suspended or Withdrawn says why in the same sentence
     (the registry's why-stopped text), not in a line of its own."""
     why = ((new.get("protocol") or {}).get("statusModule") or {}).get("whyStopped")
@@ -161,9 +158,7 @@ def event_order(event: ChangeEvent) -> tuple[int, int, str, str]:
     return (CATEGORY_ORDER[event.category], rank, event.field, site)
 
 
-def _record_changes(
-    old: dict[str, Any], new: dict[str, Any]
-) -> Iterable[tuple[Category, str, Any, Any]]:
+def _record_changes(old: Record, new: Record) -> Iterable[tuple[Category, str, Any, Any]]:
     """(category, field, old, new) for each changed field outside the site list."""
     fields: dict[tuple[str | int, ...], None] = {}
     for changed in _changed_paths(
@@ -178,7 +173,7 @@ def _record_changes(
 
 
 def _each_field_of_new_or_gone_modules(
-    paths: Iterable[tuple[str | int, ...]], old: dict[str, Any], new: dict[str, Any]
+    paths: Iterable[tuple[str | int, ...]], old: Record, new: Record
 ) -> Iterable[tuple[str | int, ...]]:
     """A module that appeared or went ("referencesModule") is told field by field, as it would
     be had it been there before: "References: added ...", not "References module changed"."""

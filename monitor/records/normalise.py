@@ -5,11 +5,11 @@ sorted, bookkeeping fields dropped. Two records are equal exactly when nothing w
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.records.folding import canonical_json, fold_lines, fold_text, fold_value
 from monitor.records.results import RESULTS_DATE_FIELDS, normalise_documents
-from monitor.records.sites import key_sites
+from monitor.records.sites import Site, key_sites
 from monitor.registry.raw import study_nct_id
 
 # Fields that move on every registry update; kept in the raw snapshot, never compared.
@@ -35,12 +35,31 @@ ELIGIBILITY_FIELDS = {
 }
 
 
-def content_hash(record: dict[str, Any]) -> str:
+def content_hash(record: Record) -> str:
     """sha256 of the canonical JSON: equal hashes mean no diff is needed."""
     return hashlib.sha256(canonical_json(record).encode()).hexdigest()
 
 
-def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
+class Record(TypedDict):
+    """A study as the differ compares it (`normalise_study`); `DATE_FIELDS` name its dates."""
+
+    nct_id: str
+    overall_status: str | None
+    enrollment: dict[str, Any] | None
+    eligibility: dict[str, Any]
+    contacts: Any
+    officials: Any
+    sites: dict[str, Site]
+    start_date: dict[str, str | None] | None
+    primary_completion_date: dict[str, str | None] | None
+    completion_date: dict[str, str | None] | None
+    protocol: Any
+    results: Any
+    results_dates: Any  # when results were submitted and posted: told with the results
+    documents: Any
+
+
+def normalise_study(study: dict[str, Any]) -> Record:
     """The comparable view of one study; `diff.diff_records` compares two of these."""
     protocol = {key: dict(module) for key, module in study.get("protocolSection", {}).items()}
     status = protocol.setdefault("statusModule", {})
@@ -55,30 +74,36 @@ def normalise_study(study: dict[str, Any]) -> dict[str, Any]:
         protocol["identificationModule"] = {
             key: value for key, value in identification.items() if key not in IDENTITY_FIELDS
         }
-    record: dict[str, Any] = {
-        "nct_id": study_nct_id(study),
-        "overall_status": status.pop("overallStatus", None),
-        "enrollment": _normalise_enrollment(design.pop("enrollmentInfo", None)),
-        "eligibility": {
-            name: _normalise_eligibility_value(name, eligibility.pop(raw_name, None))
-            for name, raw_name in ELIGIBILITY_FIELDS.items()
-        },
-        "contacts": fold_value(contacts_locations.pop("centralContacts", [])),
-        "officials": fold_value(contacts_locations.pop("overallOfficials", [])),
-        "sites": key_sites(contacts_locations.pop("locations", [])),
+    overall_status = status.pop("overallStatus", None)
+    enrollment = _normalise_enrollment(design.pop("enrollmentInfo", None))
+    dates = {name: _normalise_date(status.pop(raw, None)) for name, raw in DATE_FIELDS.items()}
+    kept_eligibility = {
+        name: _normalise_eligibility_value(name, eligibility.pop(raw_name, None))
+        for name, raw_name in ELIGIBILITY_FIELDS.items()
     }
-    for name, raw_name in DATE_FIELDS.items():
-        record[name] = _normalise_date(status.pop(raw_name, None))
+    contacts = fold_value(contacts_locations.pop("centralContacts", []))
+    officials = fold_value(contacts_locations.pop("overallOfficials", []))
+    sites = key_sites(contacts_locations.pop("locations", []))
     if eligibility:
         protocol["eligibilityModule"] = eligibility
     if contacts_locations:
         protocol["contactsLocationsModule"] = contacts_locations
-    record["protocol"] = without_defaults(fold_value(protocol))
-    record["results"] = without_defaults(fold_value(study.get("resultsSection") or {}))
-    # when results were submitted and posted: told with the results, never on their own
-    record["results_dates"] = fold_value(results_dates)
-    record["documents"] = fold_value(normalise_documents(study.get("documentSection")))
-    return record
+    return Record(
+        nct_id=study_nct_id(study),
+        overall_status=overall_status,
+        enrollment=enrollment,
+        eligibility=kept_eligibility,
+        contacts=contacts,
+        officials=officials,
+        sites=sites,
+        start_date=dates["start_date"],
+        primary_completion_date=dates["primary_completion_date"],
+        completion_date=dates["completion_date"],
+        protocol=without_defaults(fold_value(protocol)),
+        results=without_defaults(fold_value(study.get("resultsSection") or {})),
+        results_dates=fold_value(results_dates),
+        documents=fold_value(normalise_documents(study.get("documentSection"))),
+    )
 
 
 def without_defaults(value: Any) -> Any:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent, tell_apart
-from monitor.records.normalise import normalise_study
+from monitor.records.normalise import Record, normalise_study
 from monitor.records.sites import Site, name_and_place, reconcile_site_keys
 from monitor.registry.raw import last_update_posted
 
@@ -153,9 +153,7 @@ def build_history(
     return TrialHistory(nct_id, title, acronym, points, rows, events)
 
 
-def _point(
-    snapshot_id: int, fetched_at: str, record: dict[str, Any], posted: str | None
-) -> SnapshotPoint:
+def _point(snapshot_id: int, fetched_at: str, record: Record, posted: str | None) -> SnapshotPoint:
     enrollment = record["enrollment"] or {}
     return SnapshotPoint(
         id=snapshot_id,
