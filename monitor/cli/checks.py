@@ -19,7 +19,7 @@ from monitor.cli._app import (
 )
 from monitor.jobs.backfill import backfill_trials
 from monitor.jobs.check import CheckOutcome, date_studies, read_study_files, refuse_unfit_imports
-from monitor.jobs.run import recorded_check, recorded_import, registry_client
+from monitor.jobs.check_run import recorded_check, recorded_import, registry_client
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor.config import Settings
 from monitor.errors import BadInput, RegistryError
-from monitor.jobs.run import registry_client
+from monitor.jobs.check_run import registry_client
 
 
 def unknown_to_the_registry(settings: Settings, nct_ids: list[str]) -> list[str]:

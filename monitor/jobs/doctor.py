@@ -12,7 +12,7 @@ from monitor.config import Settings, readable_by_others
 from monitor.delivery.exactly_once import NO_RECIPIENTS
 from monitor.delivery.transports import AppriseTransport, SmtpTransport
 from monitor.errors import BadInput, DeliveryError, RegistryError
-from monitor.jobs.run import registry_client
+from monitor.jobs.check_run import registry_client
 from monitor.masking import mask_url
 from monitor.records.rules import Rule
 from monitor.store import Store
