@@ -30,9 +30,10 @@ PAGES = st.fixed_dictionaries(
 
 def read_in_pieces(text: str, cuts: list[int]) -> tuple[list, dict]:
     page, studies, start = StudiesStream(), [], 0
-    for cut in sorted({min(cut, len(text)) for cut in cuts}) + [len(text)]:
+    for cut in sorted({min(cut, len(text)) for cut in cuts}):
         studies += page.feed(text[start:cut])
         start = cut
+    studies += page.feed(text[start:], last=True)
     return studies, page.close()
 
 

@@ -89,17 +89,31 @@ class StudiesStream:
         self._state = "start"  # where in the page: see `_step` and `_after`
         self._rest: dict[str, Any] = {}
         self._studies_seen = False
+        self._pieces: list[str] = []  # fed, not read yet
+        self._waiting = 0  # their length
+        self._read_again_at = 0  # the length of text worth reading again at
 
-    def feed(self, text: str) -> list[Any]:
-        if self._at > READ_TEXT_KEPT:  # what is read is let go now and then, not each time
-            self._text, self._at = self._text[self._at :], 0
-        self._text += text
+    def _read(self) -> list[Any]:
+        self._text = self._text[self._at :] + "".join(self._pieces)
+        self._at, self._pieces, self._waiting = 0, [], 0
         studies: list[Any] = []
         while self._step(studies):
             pass
+        self._read_again_at = self._at + 2 * (len(self._text) - self._at)
         return studies
 
+    def feed(self, text: str, *, last: bool = False) -> list[Any]:
+        """The studies `text` completes (`last`: the page's last piece). A value cut short is
+        read again only once the text from its start has doubled: a record arriving in small
+        pieces is parsed a few times, not once a piece (a 10 MB record over a slow link)."""
+        self._pieces.append(text)
+        self._waiting += len(text)
+        if not last and len(self._text) + self._waiting < self._read_again_at:
+            return []
+        return self._read()
+
     def close(self) -> dict[str, Any]:
+        """The rest of the page, after its last piece; MalformedResponse if it is not one."""
         if self._state != "done" or self._text[self._at :].strip():
             raise MalformedResponse("malformed JSON from the registry", status=200)
         if not self._studies_seen:
@@ -183,5 +197,4 @@ class StudiesStream:
         return at
 
 
-READ_TEXT_KEPT = 1 << 20  # characters of a page already read, let go of at once
 _MORE = object()  # a value not complete yet

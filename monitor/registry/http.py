@@ -132,7 +132,7 @@ class PoliteHttp:
                 if size > MAX_ANSWER_BYTES:
                     raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB")
                 yield from page.feed(text.decode(chunk))
-            yield from page.feed(text.decode(b"", final=True))
+            yield from page.feed(text.decode(b"", final=True), last=True)
             return page.close()
         except UnicodeDecodeError as exc:
             raise MalformedResponse("malformed JSON from the registry", status=200) from exc
