@@ -13,6 +13,7 @@ from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
 from monitor.records.folding import same_name, same_place_name
 from monitor.records.normalise import Record
+from monitor.records.pairing import reconcile_site_keys
 from monitor.records.places import same_zip
 from monitor.records.results import (
     OUTCOME_KINDS,
@@ -22,12 +23,7 @@ from monitor.records.results import (
     summarise_results_module,
     why_stopped_note,
 )
-from monitor.records.sites import (
-    CLUE_FIELDS,
-    Site,
-    name_and_place,
-    reconcile_site_keys,
-)
+from monitor.records.sites import CLUE_FIELDS, Site, name_and_place
 
 # Top-level keys of a normalised record -> (category, field); a None field is the dotted path.
 RECORD_FIELDS: dict[str, tuple[Category, str | None]] = {

@@ -85,6 +85,8 @@ class RegistryClient(PoliteHttp):
                 return
             except BrokenOff as broken:
                 nct_ids = [nct_id for nct_id in nct_ids if nct_id not in answered]
+                if not nct_ids:  # it broke off after the last record: nothing is missing
+                    return
                 failure = broken.after(attempt)
                 logger.info("answer broke off (%s): asking again for %d", broken, len(nct_ids))
             except RegistryError as refused:  # refused (after its retries), or malformed

@@ -12,7 +12,8 @@ from typing import Any
 
 from monitor.records.events import ChangeEvent, tell_apart
 from monitor.records.normalise import Record, normalise_study
-from monitor.records.sites import Site, name_and_place, reconcile_site_keys
+from monitor.records.pairing import reconcile_site_keys
+from monitor.records.sites import Site, name_and_place
 from monitor.registry.raw import last_update_posted
 
 
