@@ -5,6 +5,8 @@ gained a study since."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from monitor.registry.client import RegistryClient
@@ -12,6 +14,7 @@ from monitor.registry.updates import UpdatedSince
 from monitor.registry.watermark import Watermark
 from monitor.store import Store
 from tests.test_cli_schedule import minimal_study
+from tests.test_search_areas import small_trial
 
 DAY, NEXT_DAY = "2026-12-01", "2026-12-02"
 WATCHED = [f"NCT0100{n:04d}" for n in range(700)]  # 3 requests by id: the listing is cheaper
@@ -126,3 +129,34 @@ def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_bef
     assert store.watermark_before("2026-11-05T12:00:00Z") == marks[4]
     assert store.watermark_before("2026-11-02T12:00:00Z") == Watermark("2026-11-02", frozenset())
     store.close()
+
+
+def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
+    trialwatch, spawn_trialwatch, registry
+):
+    """The trials are dated by id (cheaper that day); then a big search lists the day's
+    updates, and a refresh in between posted a watched trial on that day. That listing saw
+    the trial, the trials' dates did not: the next check must not take the day as known."""
+    matches = [f"NCT0300{n:04d}" for n in range(4500)]  # 5 pages: the list of updates is cheaper
+    registry.put(*(small_trial(nct_id, f"Lupus study {n}") for n, nct_id in enumerate(matches)))
+    registry.update_dates |= dict.fromkeys(matches, "2026-01-02")
+    publish(registry, WATCHED, "2026-01-05")
+    trialwatch("watch", "add", "--no-verify", *WATCHED)
+    trialwatch("watch", "query", "lupus", "--term", "lupus")
+    assert trialwatch("check").code == 0  # a full pass, and the search's baseline
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    # 3 pages: dating 700 trials by id is as cheap; ids before the watched ones, so that a
+    # listing stopping at the first study of the day it knows would not reach the trial
+    publish(registry, [f"NCT0050{n:04d}" for n in range(2500)], today)
+    # /version, the list's first page (too long for the trials), their dates by id (3), then
+    # the search's list of updates: held while the refresh posts a watched trial
+    registry.hold(len(registry.requests) + 6)
+    check = spawn_trialwatch("check")
+    assert registry.request_held.wait(30)
+    assert "query.term" not in registry.requests[-1].params
+    assert registry.requests[-1].params["filter.advanced"][0].startswith("AREA[LastUpdate")
+    publish(registry, WATCHED[:1], today, status="COMPLETED")
+    registry.release.set()
+    assert check.wait(60) == 0
+    result = trialwatch("check", "--json").json()
+    assert [change["nct_id"] for change in result["changes"]] == [WATCHED[0]]

@@ -78,7 +78,7 @@ def recorded_check(
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
         updates = UpdatedSince(client)  # learnt once, for the trials and the searches
         ids = nct_ids if nct_ids is not None else store.watched_ids()
-        to_fetch, baselines = ids, None
+        to_fetch, baselines, dated = ids, None, False
         if unchanged and not full:
             to_fetch = store.unsettled_ids(ids)
             logger.info(
@@ -90,10 +90,15 @@ def recorded_check(
             baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
             client.while_waiting = baselines.read_one
             moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
+            dated = bool(ids)
             if moved is None:  # every trial is fetched, most unchanged: nothing to read ahead
                 client.while_waiting, baselines = (lambda: False), None
             else:
                 to_fetch = moved
+        # What this run vouches for: the listing the trials' dates came from, if they were
+        # dated. A search's own listing later in the run came after those dates were read (a
+        # refresh in between would go unseen); it stands only when no trial was dated.
+        trials_listed_through = updates.watermark
         searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
         search_events, search_errors = check_searches(
             store, client, searches, now=clock(), full=full, updates=updates
@@ -123,7 +128,7 @@ def recorded_check(
         now=clock(),
         data_timestamp=timestamp,
         full=full,
-        watermark=updates.watermark,
+        watermark=trials_listed_through if dated else updates.watermark,
     )
     return outcome
 
