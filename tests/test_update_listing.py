@@ -77,6 +77,18 @@ def test_a_known_study_updated_again_is_read_with_its_new_date(registry, client)
     assert len(registry.study_requests()) == 1
 
 
+def test_a_run_vouches_for_its_first_listing_not_a_later_one(registry, client):
+    """A search checked after the first listing but before a later one (a search with an
+    older bound) knows the registry as of the first: only that one may be the run's."""
+    publish(registry, others(0, 10), DAY)
+    updates = UpdatedSince(client)
+    updates.since("2026-11-30", cheaper_than=10)
+    first = updates.watermark
+    publish(registry, others(10, 5), NEXT_DAY)  # a refresh, then a search asks from further back
+    assert updates.since("2026-11-01", cheaper_than=10) is not None
+    assert first == Watermark(DAY, frozenset(others(0, 10))) and updates.watermark == first
+
+
 def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwatch, registry):
     """The second daily check has no watermark yet and lists from two days before its last
     check; the third starts at the newest day the second saw, and reads no further into it

@@ -47,7 +47,9 @@ def listing_bound(watermark: Watermark | None, confirmed_at: str) -> Bound:
 
 class UpdatedSince:
     """`since(bound)`: every study updated since `bound`, with its last update post date;
-    `watermark` afterwards: what this run's listing vouches for, for the next run."""
+    `watermark` afterwards: what the run's first complete listing vouches for, for the next
+    run. The first: whatever a run confirms after it (trials, then each search) is at least
+    as new as it, which a later listing cannot say of a search checked before it."""
 
     def __init__(self, client: RegistryClient) -> None:
         self.client = client
@@ -83,7 +85,8 @@ class UpdatedSince:
         )
         if listing is None:
             return None
-        dates, self.watermark = _read(listing, date, known, each)
+        dates, watermark = _read(listing, date, known, each)
+        self.watermark = self.watermark or watermark
         self._asked, self._dates = bound, dates
         return dates
 
