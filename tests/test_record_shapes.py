@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import CliResult, cli_environment, load_seed, run_in_process, study_with_id
@@ -121,8 +121,16 @@ shapes = settings(
 )
 
 
+def _control_character_key() -> dict[str, Any]:
+    """Found by the test below: a key with a control character reached the Atom feed."""
+    study = copy.deepcopy(load_seed())
+    study["protocolSection"]["contactsLocationsModule"]["centralContacts"] = {"\x00": None}
+    return study
+
+
 @shapes
 @given(case=hostile_records())
+@example(case=(_control_character_key(), 50))
 def test_any_record_shape_through_import_is_that_trials_error_at_worst(imported_home, case):
     study, depth = case
     with tempfile.TemporaryDirectory() as folder:

@@ -47,11 +47,16 @@ def canonical_json(value: Any) -> str:
 
 
 def fold_value(value: Any) -> Any:
-    """Fold strings and sort lists, recursively: re-ordered or re-spaced values compare equal."""
+    """Fold strings and sort lists, recursively: re-ordered or re-spaced values compare equal.
+    Keys are folded too when they are not printable: a hostile record's control characters
+    never reach a field name."""
     if isinstance(value, str):
         return fold_text(value)
     if isinstance(value, dict):
-        return {key: fold_value(item) for key, item in value.items()}
+        return {
+            key if key.isprintable() else fold_text(key): fold_value(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         folded = [fold_value(item) for item in value]
         return sorted(folded, key=canonical_json) if len(folded) > 1 else folded
