@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -45,22 +46,32 @@ def connection_failure(exc: httpx.TransportError) -> str:
     return type(exc).__name__
 
 
-def read_capped(response: httpx.Response) -> bytes:
-    """The body, refused once it grows past `MAX_ANSWER_BYTES` (an endless answer)."""
-    chunks, size = [], 0
+def capped_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it arrives, refused once it grows past `MAX_ANSWER_BYTES` (an endless
+    answer)."""
+    size = 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB", status=200)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
+
+
+def read_capped(response: httpx.Response) -> bytes:
+    """The whole body, as `capped_chunks` lets it through."""
+    return b"".join(capped_chunks(response))
+
+
+def malformed() -> MalformedResponse:
+    """What an answer that is not the registry's strict JSON is."""
+    return MalformedResponse("malformed JSON from the registry", status=200)
 
 
 def parse_json(content: bytes) -> Any:
     try:
         return loads_registry_json(content)
     except ValueError as exc:
-        raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+        raise malformed() from exc
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:
@@ -115,7 +126,7 @@ class StudiesStream:
     def close(self) -> dict[str, Any]:
         """The rest of the page, after its last piece; MalformedResponse if it is not one."""
         if self._state != "done" or self._text[self._at :].strip():
-            raise MalformedResponse("malformed JSON from the registry", status=200)
+            raise malformed()
         if not self._studies_seen:
             raise MalformedResponse("malformed JSON: no 'studies' list", status=200)
         return self._rest
@@ -152,7 +163,7 @@ class StudiesStream:
             ("after_item", "]"): "after_member",
         }
         if (state, char) not in moves:
-            raise MalformedResponse("malformed JSON from the registry", status=200)
+            raise malformed()
         return moves[state, char]
 
     def _read_member(self, at: int) -> bool:
@@ -163,7 +174,7 @@ class StudiesStream:
         if key is _MORE or colon >= len(self._text):
             return False
         if self._text[colon] != ":":
-            raise MalformedResponse("malformed JSON from the registry", status=200)
+            raise malformed()
         start = self._skip_space(colon + 1)
         if start >= len(self._text):
             return False
@@ -183,7 +194,7 @@ class StudiesStream:
         except json.JSONDecodeError:
             return _MORE, at  # cut short, or malformed: the end of the page tells (`close`)
         except (ValueError, RecursionError) as exc:  # NaN, Infinity; nested too deeply
-            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+            raise malformed() from exc
         if not isinstance(value, (dict, list, str)) and (
             end >= len(self._text) or self._text[end] not in ",]} \t\r\n"
         ):

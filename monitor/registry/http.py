@@ -15,11 +15,12 @@ import httpx
 import tenacity
 
 from monitor import __version__
-from monitor.errors import BrokenOff, MalformedResponse, RegistryError, StudyNotFound
+from monitor.errors import BrokenOff, RegistryError, StudyNotFound
 from monitor.registry.answers import (
-    MAX_ANSWER_BYTES,
     StudiesStream,
+    capped_chunks,
     connection_failure,
+    malformed,
     parse_json,
     parse_retry_after,
     read_capped,
@@ -126,16 +127,12 @@ class PoliteHttp:
                 _refuse_status(status)
                 raise RegistryError(f"unexpected HTTP {status}", status=status)
             page, text = StudiesStream(), codecs.getincrementaldecoder("utf-8")()
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise MalformedResponse(f"answer larger than {MAX_ANSWER_BYTES >> 20} MB")
+            for chunk in capped_chunks(response):
                 yield from page.feed(text.decode(chunk))
             yield from page.feed(text.decode(b"", final=True), last=True)
             return page.close()
         except UnicodeDecodeError as exc:
-            raise MalformedResponse("malformed JSON from the registry", status=200) from exc
+            raise malformed() from exc
         except httpx.TimeoutException as exc:
             raise BrokenOff("timed out", "") from exc
         except httpx.TransportError as exc:

@@ -69,8 +69,8 @@ class UpdatedSince:
         studies of its day not listed again are not in the answer: they have not moved. `each`
         is told every study of a list asked now as its page arrives (a check queues what it
         will read while waiting for the next page)."""
+        date = since_date(bound)
         if self._dates is not None and self._asked is not None and _answers(self._asked, bound):
-            date = since_date(bound)
             return {
                 nct_id: posted
                 for nct_id, posted in self._dates.items()
@@ -78,7 +78,6 @@ class UpdatedSince:
             }
         if cheaper_than <= 1:  # the list takes a request at least
             return None
-        date = since_date(bound)
         known = bound.nct_ids if isinstance(bound, Watermark) else None
         listing = self.client.updated_since(
             date, cheaper_than=cheaper_than, known_last=len(known or ())

@@ -47,7 +47,7 @@ class RunQueries(StoreBase):
             )
             if watermark is not None:  # a day's ids (~40 KB): older runs keep only the day
                 self.db.execute(
-                    "update runs set listed_through_ids = '[]' where listed_through is not null"
+                    "update runs set listed_through_ids = '[]' where listed_through_ids != '[]'"
                     " and id not in (select id from runs where listed_through is not null"
                     f" order by id desc limit {WATERMARKS_KEPT_WHOLE})"
                 )
