@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.jobs.check import DatedStudy, import_studies  # noqa: E402 (after the path is set)
 from monitor.store import Store  # noqa: E402
+from monitor.times import moment_of  # noqa: E402
 
 SEED = ROOT / "seeds" / "NCT05869955" / "2026-01-13.json"
-DAYS = ("2026-11-28T07:00:00Z", "2026-11-29T07:00:00Z", "2026-11-30T07:00:00Z")
-NEXT_DAY = "2026-12-01T07:00:00Z"
+DAYS = tuple(moment_of(f"2026-11-{day}T07:00:00Z") for day in (28, 29, 30))
+NEXT_DAY = moment_of("2026-12-01T07:00:00Z")
 STATUSES = ("RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "SUSPENDED")
 
 

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from monitor.cli import run as cli_main
 from monitor.jobs.check import store_study
 from monitor.store import Store
+from monitor.times import moment_of
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
 from tests.webhook_server import WebhookServer
@@ -28,6 +29,7 @@ ROOT = Path(__file__).parent.parent
 GOLDEN_DIR = Path(__file__).parent / "data"
 SEED_DIR = ROOT / "seeds" / "NCT05869955"
 SEED_FILES = sorted(SEED_DIR.glob("*.json"))
+ANY_TIME = moment_of("2026-01-01T00:00:00Z")  # where when does not matter
 # Every change event has at least these keys (../shared/spec.md, "Change events").
 SPEC_EVENT_KEYS = frozenset(
     {"nct_id", "detected_at", "category", "field", "site", "old", "new", "summary"}
@@ -100,7 +102,7 @@ def story_store(tmp_path: Path) -> Iterator[Store]:
         store_study(
             store,
             json.loads(path.read_text()),
-            fetched_at=f"{path.stem}T07:00:00Z",
+            fetched_at=moment_of(f"{path.stem}T07:00:00Z"),
             source=f"file:{path.name}",
         )
     yield store

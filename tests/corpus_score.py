@@ -13,6 +13,7 @@ from typing import Any
 from monitor.records.diff import diff_records
 from monitor.records.events import SITE_KINDS, ChangeEvent
 from monitor.records.normalise import normalise_study
+from monitor.times import moment_of
 
 CORPUS = Path(__file__).parent / "corpus"
 SITE_CATEGORIES = {str(category) for category in SITE_KINDS}
@@ -53,7 +54,7 @@ def pair_events(nct_id: str, old_date: str, new_date: str) -> list[ChangeEvent]:
         normalise_study(json.loads((CORPUS / "records" / nct_id / f"{date}.json").read_text()))
         for date in (old_date, new_date)
     )
-    return diff_records(old, new, detected_at=f"{new_date}T00:00:00Z")
+    return diff_records(old, new, detected_at=moment_of(f"{new_date}T00:00:00Z"))
 
 
 def score_corpus() -> list[PairScore]:

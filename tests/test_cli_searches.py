@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+import re
+import sqlite3
+from collections import Counter
 
 import feedparser
 import pytest
 
-from tests.conftest import study_with_id
+from tests.conftest import SEED_FILES, load_seed, study_with_id
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
+UTC_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def lupus_trial(nct_id, title="CAR T cells for lupus"):
@@ -173,3 +177,43 @@ def test_a_search_is_removed_by_its_name_and_its_history_stays(trialwatch, regis
     assert trialwatch("check", "--json").json()["changes"] == []  # no longer searched
     unknown = trialwatch("watch", "remove", "no-such-search")
     assert unknown.code == 2 and "not an NCT id: 'no-such-search'" in unknown.stderr
+
+
+def test_every_time_the_database_keeps_is_the_specs_utc_text(trialwatch, registry, home):
+    """Times are datetimes inside the program; whatever path wrote one (a watch, a search, a
+    check, an import, a delivery, a run), the database holds `YYYY-MM-DDTHH:MM:SSZ`."""
+    registry.put(lupus_trial(A), other_trial(B))
+    trialwatch("watch", "add", B)
+    trialwatch("watch", "query", "cart", "--term", "lupus", "--follow")
+    trialwatch("check")
+    registry.put(lupus_trial(C, "A new lupus trial"))
+    trialwatch("import", str(SEED_FILES[0]))  # dated by its own post date
+    registry.put(load_seed())
+    assert trialwatch("run").code == 0  # checks, follows C, and writes the digest to the outbox
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        tables = [
+            row[0] for row in conn.execute("select name from sqlite_master where type='table'")
+        ]
+        seen = Counter()
+        for table in tables:
+            for column in [row[1] for row in conn.execute(f"pragma table_info({table})")]:
+                if column.endswith("_at") or column == "first_seen":
+                    for (value,) in conn.execute(f"select {column} from {table}"):
+                        if value is not None:
+                            assert UTC_TEXT.fullmatch(value), (table, column, value)
+                            seen[f"{table}.{column}"] += 1
+    assert set(seen) == {
+        "watches.added_at",
+        "watches.last_checked_at",
+        "snapshots.fetched_at",
+        "snapshots.last_seen_at",
+        "events.detected_at",
+        "events.delivered_at",
+        "runs.started_at",
+        "runs.finished_at",
+        "deliveries.created_at",
+        "deliveries.finished_at",
+        "queries.created_at",
+        "queries.last_checked_at",
+        "query_matches.first_seen",
+    }

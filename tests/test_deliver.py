@@ -8,6 +8,7 @@ import email.policy
 from monitor.delivery.digests import Audience, build_message, message_id_for, plan_audiences
 from monitor.records.events import Category, ChangeEvent
 from monitor.reports.render import Digest
+from monitor.times import moment_of
 
 A, B = "NCT00000001", "NCT00000002"
 
@@ -72,7 +73,7 @@ def test_message_is_multipart_alternative_with_clean_headers():
         sender="tw@example.org",
         recipients=("a@example.org",),
         message_id="<m@example.org>",
-        date="2026-11-24T07:00:03Z",
+        date=moment_of("2026-11-24T07:00:03Z"),
     )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"

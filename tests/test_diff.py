@@ -11,7 +11,8 @@ import pytest
 
 from monitor.records.diff import diff_records
 from monitor.records.normalise import normalise_study
-from tests.conftest import event_keys, find_site, load_seed, locations
+from monitor.times import moment_of
+from tests.conftest import ANY_TIME, event_keys, find_site, load_seed, locations
 
 Study = dict[str, Any]
 UMASS = "University of Massachusetts Chan Medical School"
@@ -19,7 +20,7 @@ UMASS = "University of Massachusetts Chan Medical School"
 
 def diff(old: Study, new: Study) -> list[tuple[str, str, str]]:
     events = diff_records(
-        normalise_study(old), normalise_study(new), detected_at="2026-02-01T07:00:00Z"
+        normalise_study(old), normalise_study(new), detected_at=moment_of("2026-02-01T07:00:00Z")
     )
     return event_keys(events)
 
@@ -361,13 +362,16 @@ def test_noise_produces_no_events(edit):
 
 
 def test_first_snapshot_is_a_baseline_without_events(seed):
-    assert diff_records(None, normalise_study(seed), detected_at="2026-01-13T07:00:00Z") == []
+    assert (
+        diff_records(None, normalise_study(seed), detected_at=moment_of("2026-01-13T07:00:00Z"))
+        == []
+    )
 
 
 @pytest.mark.parametrize("contact,number", [("Site 0032", "0032"), ("Site 0033", "0033")])
 def test_identical_twin_sites_are_reported_separately(contact, number):
     old, new = edited(site_edit(UMASS, contact, status="WITHDRAWN"))
-    events = diff_records(normalise_study(old), normalise_study(new), detected_at="t")
+    events = diff_records(normalise_study(old), normalise_study(new), detected_at=ANY_TIME)
     assert len(events) == 1
     assert events[0].site.site_number == number
     assert f"{UMASS} (site {number}), Worcester, United States: " in events[0].summary
@@ -447,7 +451,7 @@ def test_placeholder_with_two_new_sites_in_its_city_is_a_removal_and_two_additio
 def test_site_event_json_has_the_spec_shape(seed):
     old, new = edited(site_edit(UMASS, "Site 0032", status="RECRUITING"))
     event = diff_records(
-        normalise_study(old), normalise_study(new), detected_at="2026-11-24T07:00:03Z"
+        normalise_study(old), normalise_study(new), detected_at=moment_of("2026-11-24T07:00:03Z")
     )[0]
     assert event.to_json() == {
         "nct_id": "NCT05869955",

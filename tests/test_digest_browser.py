@@ -9,6 +9,7 @@ import pytest
 
 from monitor.reports.render import render_digest
 from tests.browser import chromium, probe
+from tests.conftest import ANY_TIME
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PROBE = """
@@ -32,7 +33,7 @@ LONGEST_LABEL = "Lupus-CAR-T-" + "x" * 88  # 100 characters, no space to wrap at
 
 @pytest.fixture
 def digest_html(story_store, tmp_path) -> Path:
-    story_store.add_watches(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now="t")
+    story_store.add_watches(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now=ANY_TIME)
     page = tmp_path / "digest.html"
     page.write_text(render_digest(story_store.pending_events(), story_store.trials()).html)
     return page

@@ -11,7 +11,8 @@ import feedparser
 
 from monitor.jobs.check import store_study
 from monitor.reports.report import write_report
-from tests.conftest import locations
+from monitor.times import moment_of
+from tests.conftest import ANY_TIME, locations
 
 NCT = "NCT05869955"
 
@@ -50,8 +51,8 @@ def assert_rfc_4287(root):
 
 
 def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now="t")
-    write_report(story_store, tmp_path / "report", now="2026-06-02T08:00:00Z")
+    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
+    write_report(story_store, tmp_path / "report", now=moment_of("2026-06-02T08:00:00Z"))
     trial = parse(tmp_path / "report" / f"{NCT}.atom")
     everything = parse(tmp_path / "report" / "index.atom")
     assert trial.feed.title == f"trialwatch: {NCT} Breakfree-1"
@@ -80,27 +81,27 @@ def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store
 
 
 def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
-    write_report(story_store, folder, now="2026-06-02T08:00:00Z")
+    write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z"))
     before = (folder / f"{NCT}.atom").read_bytes()
-    write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     assert (folder / f"{NCT}.atom").read_bytes() == before  # readers see nothing new
     latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
-    store_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
-    write_report(story_store, folder, now="2026-06-09T08:00:00Z")
+    store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
+    write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z"))
     old_ids = [entry.id for entry in feedparser.parse(before).entries]
     new_ids = [entry.id for entry in parse(folder / f"{NCT}.atom").entries]
     assert new_ids[1:] == old_ids and new_ids[0] not in old_ids
 
 
 def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
     hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(hostile)[0]["facility"] = "<script>alert(1)</script>"
-    store_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
-    write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
+    store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
+    write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))
     raw = (tmp_path / "report" / f"{NCT}.atom").read_bytes()
     # html content is escaped text: the tag itself must arrive escaped once more
     assert b"&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;" in raw

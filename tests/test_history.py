@@ -14,7 +14,8 @@ from monitor.jobs.check import store_study
 from monitor.reports.history import build_history
 from monitor.reports.history_page import completion_slips, recruiting_since, render_history_page
 from monitor.reports.report import load_history, write_report
-from tests.conftest import SEED_FILES
+from monitor.times import moment_of
+from tests.conftest import ANY_TIME, SEED_FILES
 from tests.test_portfolio import index_rows
 
 NCT = "NCT05869955"
@@ -86,7 +87,9 @@ class PageText(HTMLParser):
 
 def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slipped(story_store):
     page = PageText()
-    page.feed(render_history_page(load_history(story_store, NCT), generated_at="2026-06-02"))
+    page.feed(
+        render_history_page(load_history(story_store, NCT), generated_at=moment_of("2026-06-02"))
+    )
     text = " ".join("".join(page.text).split())
     assert "Primary completion 2028-08-29 -> 2029-02-28 (+183 days since 2026-01-13)" in text
     french = {
@@ -105,7 +108,7 @@ def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slippe
 
 
 def test_charts_are_inline_svg_with_every_snapshot(story_store):
-    html = render_history_page(load_history(story_store, NCT), generated_at="t")
+    html = render_history_page(load_history(story_store, NCT), generated_at=ANY_TIME)
     # two charts, each drawn for a wide page and for a phone
     assert (
         html.count('<svg class="chart wide"') == 2 and html.count('<svg class="chart narrow"') == 2
@@ -116,7 +119,7 @@ def test_charts_are_inline_svg_with_every_snapshot(story_store):
 
 
 def test_report_index_links_every_trial_page(story_store, tmp_path):
-    write_report(story_store, tmp_path / "report", now="2026-06-02T07:00:00Z")
+    write_report(story_store, tmp_path / "report", now=moment_of("2026-06-02T07:00:00Z"))
     index = (tmp_path / "report" / "index.html").read_text()
     assert [row[0] for row in index_rows(index)] == [NCT]  # drawn as links (test_portfolio)
     week = (tmp_path / "report" / "week.html").read_text()
@@ -170,8 +173,8 @@ def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_la
 
     store = Store.open(tmp_path / "t.db")
     newest, oldest = (json.loads(path.read_text()) for path in (SEED_FILES[-1], SEED_FILES[0]))
-    store_study(store, newest, fetched_at="2026-06-02T07:00:00Z", source="api")
-    store_study(store, oldest, fetched_at="2026-01-13T07:00:00Z", source="history:1")
+    store_study(store, newest, fetched_at=moment_of("2026-06-02T07:00:00Z"), source="api")
+    store_study(store, oldest, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="history:1")
     rows = store.db.execute(
         "select fetched_at, status from latest_site_status where city = 'Strasbourg'"
     ).fetchall()

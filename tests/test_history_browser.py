@@ -14,8 +14,9 @@ from monitor.jobs.check import store_study
 from monitor.reports.history_page import render_history_page
 from monitor.reports.report import load_history
 from monitor.store import Store
+from monitor.times import moment_of
 from tests.browser import DESKTOP, PHONE, chromium, probe
-from tests.conftest import SEED_FILES
+from tests.conftest import ANY_TIME, SEED_FILES
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PROBE = """
@@ -70,7 +71,7 @@ window.addEventListener("load", () => {
 @pytest.fixture
 def history_page(story_store, tmp_path) -> Path:
     page = tmp_path / "history.html"
-    html = render_history_page(load_history(story_store, "NCT05869955"), generated_at="t")
+    html = render_history_page(load_history(story_store, "NCT05869955"), generated_at=ANY_TIME)
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     return page
 
@@ -122,9 +123,9 @@ def versions_read_on_one_day(tmp_path, *, same_posting=False) -> Path:
             status["lastUpdatePostDateStruct"]["date"] = "2026-04-21"
         if same_posting:
             status["completionDateStruct"] = dict(status["primaryCompletionDateStruct"])
-        store_study(store, study, fetched_at=f"2026-12-02T07:0{minute}:00Z", source="t")
+        store_study(store, study, fetched_at=moment_of(f"2026-12-02T07:0{minute}:00Z"), source="t")
     page = tmp_path / "one-day.html"
-    html = render_history_page(load_history(store, "NCT05869955"), generated_at="t")
+    html = render_history_page(load_history(store, "NCT05869955"), generated_at=ANY_TIME)
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     store.close()
     return page

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from monitor.records.diff import diff_records
 from monitor.records.normalise import normalise_study
+from tests.conftest import ANY_TIME
 from tests.metamorphic import (
     HOUSEKEEPING,
     housekeeping_pair,
@@ -34,7 +35,7 @@ def load(path: Path) -> dict:
 
 
 def site_events(before: dict, after: dict) -> Counter[str]:
-    events = diff_records(normalise_study(before), normalise_study(after), detected_at="t")
+    events = diff_records(normalise_study(before), normalise_study(after), detected_at=ANY_TIME)
     return Counter(str(event.category) for event in events if event.site is not None)
 
 

@@ -16,7 +16,9 @@ from monitor.records.rules import Rule
 from monitor.reports.portfolio import IndexRow, render_index
 from monitor.reports.report import STATE, write_report
 from monitor.store import Trial
+from monitor.times import moment_of
 from tests.browser import PHONE, probe
+from tests.conftest import ANY_TIME
 
 NCT = "NCT05869955"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -27,29 +29,29 @@ def locations(study):
 
 
 def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store, tmp_path):
-    story_store.add_watches([NCT], label="CAR-T", recipients=[], now="t")
+    story_store.add_watches([NCT], label="CAR-T", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
-    assert write_report(story_store, folder, now="2026-06-02T08:00:00Z").written == 1
+    assert write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z")).written == 1
     page = folder / f"{NCT}.html"
     written_at = page.stat().st_mtime_ns
-    again = write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    again = write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     assert (again.nct_ids, again.written) == ((NCT,), 0)
     assert page.stat().st_mtime_ns == written_at
     # a new snapshot with a change: that trial's page and feed again
     latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
-    store_study(story_store, latest, fetched_at="2026-06-09T07:00:00Z", source="t")
-    assert write_report(story_store, folder, now="2026-06-09T08:00:00Z").written == 1
+    store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
+    assert write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z")).written == 1
     header, row = map(json.loads, (folder / STATE).read_text().splitlines())
     assert row["nct_id"] == NCT and row["recent"][-1] == ["2026-06-09", "site_status"]
     # a page removed, or a state from another page format: written again
     page.unlink()
-    assert write_report(story_store, folder, now="2026-06-09T09:00:00Z").written == 1
+    assert write_report(story_store, folder, now=moment_of("2026-06-09T09:00:00Z")).written == 1
     header, row = (folder / STATE).read_text().splitlines()
     (folder / STATE).write_text(json.dumps({"format": 1}) + "\n" + row + "\n")
-    assert write_report(story_store, folder, now="2026-06-09T10:00:00Z").written == 1
+    assert write_report(story_store, folder, now=moment_of("2026-06-09T10:00:00Z")).written == 1
     (folder / STATE).write_text("{not json")
-    assert write_report(story_store, folder, now="2026-06-09T11:00:00Z").written == 1
+    assert write_report(story_store, folder, now=moment_of("2026-06-09T11:00:00Z")).written == 1
 
 
 def index_rows(index: str) -> list[list]:
@@ -60,9 +62,9 @@ def index_rows(index: str) -> list[list]:
 
 
 def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_path):
-    story_store.add_watches([NCT], label="CAR-T lupus", recipients=[], now="t")
+    story_store.add_watches([NCT], label="CAR-T lupus", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
-    write_report(story_store, folder, now="2026-06-03T08:00:00Z")
+    write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     index = (folder / "index.html").read_text()
     [row] = index_rows(index)
     assert row[0] == NCT and row[3] == "CAR-T lupus" and row[4] == "Recruiting"
@@ -77,11 +79,11 @@ def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_pa
 
 
 def test_registry_text_in_the_index_cannot_end_its_script(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now="t")
+    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
     hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
     hostile["protocolSection"]["identificationModule"]["briefTitle"] = "</script><b>x"
-    store_study(story_store, hostile, fetched_at="2026-06-09T07:00:00Z", source="t")
-    write_report(story_store, tmp_path / "report", now="2026-06-09T08:00:00Z")
+    store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
+    write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))
     index = (tmp_path / "report" / "index.html").read_text()
     assert "</script><b>" not in index
     assert index_rows(index)[0][2] == "</script><b>x"  # shown as text by the script
@@ -95,7 +97,7 @@ def synthetic_rows(count: int) -> list[IndexRow]:
     rows = []
     for number in range(count):
         recent = tuple(
-            ((dt.date(2026, 12, 2) - dt.timedelta(days=day)).isoformat(), kinds[day % 4])
+            (dt.date(2026, 12, 2) - dt.timedelta(days=day), kinds[day % 4])
             for day in range(number % 5)
         )
         rows.append(
@@ -175,7 +177,7 @@ def big_index(tmp_path) -> Path:
         )
         for row in rows
     }
-    html = render_index(rows, trials, [], generated_at="2026-12-02T08:00:00Z")
+    html = render_index(rows, trials, [], generated_at=moment_of("2026-12-02T08:00:00Z"))
     page = tmp_path / "index.html"
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     return page

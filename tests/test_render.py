@@ -8,7 +8,8 @@ import re
 from monitor.jobs.check import store_study
 from monitor.registry.raw import study_nct_id
 from monitor.reports.render import header_text, markdown_text, render_digest
-from tests.conftest import completed, load_seed, locations, study_with_id
+from monitor.times import moment_of
+from tests.conftest import ANY_TIME, completed, load_seed, locations, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
@@ -42,10 +43,10 @@ def digest_of(tmp_path, changes, *, label=None):
     try:
         if label:
             nct_ids = {study_nct_id(after) for _, after in changes}
-            store.add_watches(nct_ids, label=label, recipients=[], now="t")
+            store.add_watches(nct_ids, label=label, recipients=[], now=ANY_TIME)
         for before, after in changes:
-            store_study(store, before, fetched_at="2026-01-01T00:00:00Z", source="t")
-            store_study(store, after, fetched_at="2026-01-02T00:00:00Z", source="t")
+            store_study(store, before, fetched_at=moment_of("2026-01-01T00:00:00Z"), source="t")
+            store_study(store, after, fetched_at=moment_of("2026-01-02T00:00:00Z"), source="t")
         return render_digest(store.pending_events(), store.trials())
     finally:
         store.close()

@@ -14,6 +14,7 @@ from monitor.records.events import ChangeEvent
 from monitor.records.normalise import normalise_study
 from monitor.records.results import RESULTS_DATE_FIELDS
 from monitor.reports.render import headline
+from monitor.times import moment_of
 
 WITH_RESULTS = Path(__file__).parent / "corpus" / "records" / "NCT05665595" / "2026-02-19.json"
 
@@ -34,7 +35,9 @@ def before_results() -> dict[str, Any]:
 
 
 def events(old: dict[str, Any], new: dict[str, Any]) -> list[Any]:
-    return diff_records(normalise_study(old), normalise_study(new), detected_at="2026-04-07")
+    return diff_records(
+        normalise_study(old), normalise_study(new), detected_at=moment_of("2026-04-07")
+    )
 
 
 def stored(found: list[Any]) -> list[ChangeEvent]:

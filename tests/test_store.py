@@ -15,7 +15,8 @@ from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import FetchedVersion, Store
 from monitor.store.schema import SCHEMA_VERSION
-from tests.conftest import ROOT, SEED_FILES
+from monitor.times import moment_of
+from tests.conftest import ANY_TIME, ROOT, SEED_FILES
 
 NCT = "NCT05869955"
 
@@ -51,8 +52,8 @@ def test_foreign_keys_are_enforced(store):
         store.db["snapshots"].insert(
             {
                 "nct_id": "NCT00000000",
-                "fetched_at": "t",
-                "last_seen_at": "t",
+                "fetched_at": "2026-01-01T00:00:00Z",
+                "last_seen_at": "2026-01-01T00:00:00Z",
                 "content_hash": "x",
                 "source": "api",
                 "raw_zstd": b"",
@@ -62,20 +63,20 @@ def test_foreign_keys_are_enforced(store):
 
 
 def test_identical_content_adds_no_snapshot_row(store, seed):
-    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
     moved = copy.deepcopy(seed)
     moved["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-02-01"
-    events = store_study(store, moved, fetched_at="2026-02-01T07:00:00Z", source="api")
+    events = store_study(store, moved, fetched_at=moment_of("2026-02-01T07:00:00Z"), source="api")
     assert events == [] and count(store, "snapshots") == 1
     snapshot = store.db.execute("select fetched_at, last_seen_at from snapshots").fetchone()
     assert snapshot == ("2026-01-13T07:00:00Z", "2026-02-01T07:00:00Z")
 
 
 def test_changed_content_stores_raw_json_and_its_events(store, seed):
-    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
     changed = copy.deepcopy(seed)
     changed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    store_study(store, changed, fetched_at="2026-02-01T07:00:00Z", source="api")
+    store_study(store, changed, fetched_at=moment_of("2026-02-01T07:00:00Z"), source="api")
     assert store.latest_snapshot("NCT05869955").raw == changed
     [event] = store.list_events()
     assert (event.category, event.old, event.new) == (
@@ -88,17 +89,21 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
 def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(store, seed):
     """A check reads a trial's baseline while waiting for the registry; should a newer version
     be stored before the trial's turn, the change is told against that version, not twice."""
-    store_study(store, seed, fetched_at="2026-01-13T07:00:00Z", source="api")
+    store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
     baselines = Baselines(store, keep=2)
     baselines.want([NCT, "NCT00000000", "NCT00000001"])  # no snapshot; no room left
     assert [baselines.read_one() for _ in range(3)] == [True, True, False]
     completed = copy.deepcopy(seed)
     completed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
-    store_study(store, completed, fetched_at="2026-02-01T07:00:00Z", source="api")
+    store_study(store, completed, fetched_at=moment_of("2026-02-01T07:00:00Z"), source="api")
     enrolled = copy.deepcopy(completed)
     enrolled["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 99
     events = store_study(
-        store, enrolled, fetched_at="2026-03-01T07:00:00Z", source="api", baselines=baselines
+        store,
+        enrolled,
+        fetched_at=moment_of("2026-03-01T07:00:00Z"),
+        source="api",
+        baselines=baselines,
     )
     assert [event.category for event in events] == ["enrollment"]
 
@@ -112,16 +117,16 @@ def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(stor
 def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
     """A failure while writing events rolls the snapshot back: no snapshot without its events."""
     event = make_event(
-        "NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B", detected_at="t"
+        "NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B", detected_at=ANY_TIME
     )
     with pytest.raises(sqlite3.IntegrityError):
-        version = FetchedVersion(NCT, seed, "h1", "t", "api", None, None, None)
+        version = FetchedVersion(NCT, seed, "h1", ANY_TIME, "api", None, None, None)
         store.save_check(version, latest=None, events=[event, event])
     assert count(store, "snapshots") == 0 and count(store, "events") == 0
 
 
 def test_removing_a_watch_keeps_its_history(store, seed):
-    store_study(store, seed, fetched_at="t", source="api")
+    store_study(store, seed, fetched_at=ANY_TIME, source="api")
     store.remove_watches(["NCT05869955"])
     assert store.watched_ids() == [] and count(store, "snapshots") == 1
 
@@ -161,12 +166,14 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     old = sqlite_utils.Database(path)
     MIGRATIONS[0](old)
     old.execute("PRAGMA user_version = 1")
-    old["watches"].insert({"nct_id": "NCT05869955", "added_at": "t", "recipients": "[]"})
+    old["watches"].insert(
+        {"nct_id": "NCT05869955", "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"}
+    )
     old["snapshots"].insert(
         {
             "nct_id": "NCT05869955",
-            "fetched_at": "t",
-            "last_seen_at": "t",
+            "fetched_at": "2026-01-01T00:00:00Z",
+            "last_seen_at": "2026-01-01T00:00:00Z",
             "content_hash": "h",
             "source": "api",
             "raw": "{}",
@@ -176,7 +183,7 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
         {
             "nct_id": "NCT05869955",
             "snapshot_id": 1,
-            "detected_at": "t",
+            "detected_at": "2026-01-01T00:00:00Z",
             "category": "overall_status",
             "field": "overall_status",
             "site_key": "",
@@ -207,13 +214,13 @@ def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_
         migration(old)
     old.execute("PRAGMA user_version = 6")
     versions = [json.loads(file.read_text()) for file in SEED_FILES]
-    old["watches"].insert({"nct_id": NCT, "added_at": "t", "recipients": "[]"})
+    old["watches"].insert({"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"})
     for number, raw in enumerate(versions):
         old["snapshots"].insert(
             {
                 "nct_id": NCT,
                 "fetched_at": f"2026-0{number + 1}-01T07:00:00Z",
-                "last_seen_at": "t",
+                "last_seen_at": "2026-01-01T00:00:00Z",
                 "content_hash": str(number),
                 "source": "api",
                 "raw": json.dumps(raw, ensure_ascii=False),
@@ -246,7 +253,9 @@ def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
     for number in range(LONGEST_CHAIN + 2):
         version = copy.deepcopy(seed)
         version["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = number
-        store_study(store, version, fetched_at=f"2026-01-01T07:{number:02d}:00Z", source="api")
+        store_study(
+            store, version, fetched_at=moment_of(f"2026-01-01T07:{number:02d}:00Z"), source="api"
+        )
     chains = [row[0] for row in store.db.execute("select raw_chain from snapshots order by id")]
     assert chains == [*range(LONGEST_CHAIN + 1), 0]
     counts = [

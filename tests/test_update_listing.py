@@ -13,6 +13,7 @@ from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UpdatedSince
 from monitor.registry.watermark import Watermark
 from monitor.store import Store
+from monitor.times import moment_of
 from tests.test_cli_schedule import minimal_study
 from tests.test_search_areas import small_trial
 
@@ -130,16 +131,25 @@ def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_bef
         Watermark(f"2026-11-{day:02d}", frozenset({f"NCT0000{day:04d}"})) for day in range(1, 10)
     ]
     for day, mark in enumerate(marks, start=1):
-        run = store.start_run("check", now=f"2026-11-{day:02d}T10:00:00Z")
+        run = store.start_run("check", now=moment_of(f"2026-11-{day:02d}T10:00:00Z"))
         store.finish_run(
-            run, now=f"2026-11-{day:02d}T10:01:00Z", checked=1, changes=0, errors=[], watermark=mark
+            run,
+            now=moment_of(f"2026-11-{day:02d}T10:01:00Z"),
+            checked=1,
+            changes=0,
+            errors=[],
+            watermark=mark,
         )
-    store.start_run("check", now="2026-11-10T10:00:00Z")  # killed: it vouches for nothing
-    assert store.watermark_before("2026-11-01T09:59:59Z") is None
-    assert store.watermark_before("2026-11-09T10:00:00Z") == marks[8]
-    assert store.watermark_before("2026-11-30T00:00:00Z") == marks[8]
-    assert store.watermark_before("2026-11-05T12:00:00Z") == marks[4]
-    assert store.watermark_before("2026-11-02T12:00:00Z") == Watermark("2026-11-02", frozenset())
+    store.start_run(
+        "check", now=moment_of("2026-11-10T10:00:00Z")
+    )  # killed: it vouches for nothing
+    assert store.watermark_before(moment_of("2026-11-01T09:59:59Z")) is None
+    assert store.watermark_before(moment_of("2026-11-09T10:00:00Z")) == marks[8]
+    assert store.watermark_before(moment_of("2026-11-30T00:00:00Z")) == marks[8]
+    assert store.watermark_before(moment_of("2026-11-05T12:00:00Z")) == marks[4]
+    assert store.watermark_before(moment_of("2026-11-02T12:00:00Z")) == Watermark(
+        "2026-11-02", frozenset()
+    )
     store.close()
 
 

@@ -8,7 +8,6 @@ scheduler) inside those commands: a daily `check` then starts without loading th
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import json
 import logging
@@ -48,10 +47,6 @@ def terminal_safe(text: str) -> str:
 
 def format_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Context:

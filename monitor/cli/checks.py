@@ -15,11 +15,11 @@ from monitor.cli._app import (
     require_watched,
     say_events,
     tell_problems,
-    utc_now,
 )
 from monitor.jobs.backfill import backfill_trials
 from monitor.jobs.check import CheckOutcome, date_studies, read_study_files, refuse_unfit_imports
 from monitor.jobs.check_run import recorded_check, recorded_import, registry_client
+from monitor.times import utc_now
 
 
 @click.command()
@@ -82,7 +82,7 @@ def import_files(
     search answer) or one older than its trial's latest snapshot is refused."""
 
     studies = date_studies(
-        read_study_files(files), as_of=as_of.date().isoformat() if as_of else None, now=utc_now()
+        read_study_files(files), as_of=as_of.date() if as_of else None, now=utc_now()
     )
     with ctx.locked():
         refuse_unfit_imports(ctx.store, studies)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from monitor.cli._app import Context, pass_context, utc_now
+from monitor.cli._app import Context, pass_context
 from monitor.jobs.doctor import run_doctor, send_test_messages
+from monitor.times import utc_now
 
 
 @click.command()

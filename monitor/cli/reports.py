@@ -12,7 +12,6 @@ from monitor.cli._app import (
     Context,
     format_json,
     pass_context,
-    utc_now,
 )
 from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
@@ -24,6 +23,7 @@ from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.history_page import render_history_page
 from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
+from monitor.times import utc_now
 
 CSV_HELP = (
     "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."
@@ -72,7 +72,7 @@ def changes(
     _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
     events = ctx.reader.list_events(
         nct_id=normalise_nct_id(nct_id) if nct_id else None,
-        since=since.strftime("%Y-%m-%dT%H:%M:%S") if since else None,
+        since=since.replace(tzinfo=dt.UTC) if since else None,  # given in UTC
         category=category,
     )
     if as_json:
@@ -87,7 +87,7 @@ def changes(
             + (" matching these filters." if nct_id or since or category else ".")
         )
     for event in events:
-        ctx.say(f"{event.detected_at[:10]}  {event.nct_id}  {event.category:<14} {event.summary}")
+        ctx.say(f"{event.detected_at.date()}  {event.nct_id}  {event.category:<14} {event.summary}")
 
 
 @click.command()
@@ -138,7 +138,7 @@ def _print_history(ctx: Context, trial: TrialHistory) -> None:
     ctx.say(f"{name}: {len(trial.events)} change(s) in {len(trial.snapshots)} snapshot(s)")
     for day, events in trial.events_by_day():
         ctx.show_table(
-            Table(title=day, title_justify="left", show_header=False, box=None),
+            Table(title=day.isoformat(), title_justify="left", show_header=False, box=None),
             ((event.category, event.summary) for event in events),
         )
 

@@ -13,7 +13,6 @@ from monitor.cli._app import (
     say_events,
     tell_problems,
     terminal_safe,
-    utc_now,
 )
 from monitor.cli.options import folder_option
 from monitor.config import parse_timezone
@@ -27,6 +26,7 @@ from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, 
 from monitor.lock import run_lock
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import render_digest
+from monitor.times import utc_now
 
 
 @click.command()

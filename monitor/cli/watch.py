@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +16,6 @@ from monitor.cli._app import (
     parse_ids,
     pass_context,
     require_watched,
-    utc_now,
 )
 from monitor.cli.options import (
     RULE_OPTIONS,
@@ -30,6 +30,7 @@ from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
+from monitor.times import utc_now
 
 
 @click.group()
@@ -311,12 +312,12 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
     )
 
 
-def _when(timestamp: str | None) -> str:
-    """`2026-06-02T07:00:03Z` -> `2026-06-02 07:00` (UTC): short enough to stay whole."""
-    return timestamp[:16].replace("T", " ") if timestamp else "-"
+def _when(moment: dt.datetime | None) -> str:
+    """`2026-06-02 07:00` (UTC): short enough to stay whole."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def _check_status(last_error: str | None, last_checked_at: str | None) -> str:
+def _check_status(last_error: str | None, last_checked_at: dt.datetime | None) -> str:
     """A watched trial's or search's state after its last check."""
     if last_error:
         return f"error: {last_error}"

@@ -25,13 +25,12 @@ def due_destinations(
     *,
     cadences: Mapping[str, str],
     zone: dt.tzinfo,
-    now: str,
+    now: dt.datetime,
     heard_today: set[str],
 ) -> set[str]:
     """Which of `destinations` may get a digest now: the daily ones, and the weekly ones on
     their weekday (in `zone`, the config's timezone) that have not had it today already."""
-    moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-    today = WEEKDAYS[moment.astimezone(zone).weekday()]
+    today = WEEKDAYS[now.astimezone(zone).weekday()]
     due = set()
     for destination in destinations:
         cadence = cadences.get(destination, "daily")

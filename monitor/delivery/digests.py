@@ -131,7 +131,7 @@ def message_id_for(audience: Audience, *, domain: str, database: str) -> str:
 
 
 def build_message(
-    digest: Digest, *, sender: str, recipients: tuple[str, ...], message_id: str, date: str
+    digest: Digest, *, sender: str, recipients: tuple[str, ...], message_id: str, date: dt.datetime
 ) -> bytes:
     """A multipart/alternative message; only validated addresses and cleaned text in headers."""
     message = EmailMessage(policy=email.policy.SMTP)
@@ -139,7 +139,7 @@ def build_message(
     message["From"] = sender
     if recipients:
         message["To"] = ", ".join(recipients)
-    message["Date"] = email.utils.format_datetime(dt.datetime.fromisoformat(date))
+    message["Date"] = email.utils.format_datetime(date)
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(digest.text)
@@ -152,7 +152,7 @@ def deliver_pending(
     transport: Transport,
     *,
     settings: Settings,
-    now: str,
+    now: dt.datetime,
     chats: Mapping[str, Transport] | None = None,
 ) -> DeliveryOutcome:
     """Finish interrupted attempts, then send every owed digest, mail through `channel` and
@@ -206,7 +206,9 @@ def deliver_pending(
     return report
 
 
-def _due_part(audience: Audience, store: Store, *, settings: Settings, now: str) -> Audience | None:
+def _due_part(
+    audience: Audience, store: Store, *, settings: Settings, now: dt.datetime
+) -> Audience | None:
     """The part of `audience` whose cadence lets it hear now (see `cadence`); None if none."""
     if not settings.cadence or (not audience.recipients and audience.channel is None):
         return audience
@@ -225,16 +227,19 @@ def _due_part(audience: Audience, store: Store, *, settings: Settings, now: str)
     return Audience(recipients, audience.event_ids) if recipients else None
 
 
-def _start_of_day(now: str, settings: Settings) -> str:
-    """Midnight of `now`'s day in the config's timezone, as the store writes times (UTC)."""
-    moment = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
-    local = moment.astimezone(parse_timezone(settings.timezone))
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return midnight.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _start_of_day(now: dt.datetime, settings: Settings) -> dt.datetime:
+    """Midnight of `now`'s day in the config's timezone."""
+    local = now.astimezone(parse_timezone(settings.timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _send_unless_nothing_to_tell(
-    store: Store, transport: Transport, delivery: Delivery, report: DeliveryOutcome, *, now: str
+    store: Store,
+    transport: Transport,
+    delivery: Delivery,
+    report: DeliveryOutcome,
+    *,
+    now: dt.datetime,
 ) -> None:
     """Send the digest just recorded, unless everything in it was changed back (its net
     change is nothing): then it is settled as delivered without a message."""
@@ -252,7 +257,7 @@ def _record_digest(
     trials: dict[str, Trial],
     domain: str,
     settings: Settings,
-    now: str,
+    now: dt.datetime,
     report: DeliveryOutcome,
 ) -> Delivery:
     """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
@@ -281,7 +286,12 @@ def _record_digest(
 
 
 def _mail_what_only_reached_the_outbox(
-    store: Store, transport: Transport, *, settings: Settings, report: DeliveryOutcome, now: str
+    store: Store,
+    transport: Transport,
+    *,
+    settings: Settings,
+    report: DeliveryOutcome,
+    now: dt.datetime,
 ) -> None:
     """Digests for addressed recipients written to the outbox while SMTP was not configured:
     their changes go out now, in one catch-up mail per audience (not one per missed run).

@@ -17,6 +17,7 @@ message for the others are kept on the delivery and owed it again.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ def finish_interrupted(
     transport_for: Callable[[str | None], Transport],
     report: DeliveryOutcome,
     *,
-    now: str,
+    now: dt.datetime,
 ) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
     through its own channel (`transport_for` its chat channel's name, None for mail)."""
@@ -95,7 +96,12 @@ def finish_interrupted(
 
 
 def send_once(
-    store: Store, transport: Transport, delivery: Delivery, report: DeliveryOutcome, *, now: str
+    store: Store,
+    transport: Transport,
+    delivery: Delivery,
+    report: DeliveryOutcome,
+    *,
+    now: dt.datetime,
 ) -> None:
     if transport.mails and not delivery.recipients:
         error = f"no recipients: {NO_RECIPIENTS}"

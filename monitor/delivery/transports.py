@@ -63,7 +63,7 @@ class OutboxTransport:
 
     def path_for(self, delivery: Delivery) -> Path:
         token = delivery.message_id.strip("<>").split(".", 1)[0][:16]
-        return self.folder / f"{delivery.created_at[:10]}-{token}.eml"
+        return self.folder / f"{delivery.created_at.date()}-{token}.eml"
 
     def __str__(self) -> str:
         return str(self.folder)
@@ -113,13 +113,13 @@ class SmtpTransport:
     def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
         return self._transmit(delivery.message, delivery.recipients, handing_over=handing_over)
 
-    def send_test(self, recipients: list[str], *, now: str) -> None:
+    def send_test(self, recipients: list[str], *, now: dt.datetime) -> None:
         """A short test message (`doctor --send-test`): does mail from trialwatch arrive?"""
         message = EmailMessage(policy=email.policy.SMTP)
         message["Subject"] = "trialwatch test message"
         message["From"] = self.sender
         message["To"] = ", ".join(recipients)
-        message["Date"] = email.utils.format_datetime(dt.datetime.fromisoformat(now))
+        message["Date"] = email.utils.format_datetime(now)
         message["Message-ID"] = email.utils.make_msgid(domain=self.sender.rpartition("@")[2])
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from monitor.records.normalise import content_hash, normalise_study
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import iso_date, last_update_submitted, study_nct_id
 from monitor.store import BackfilledVersion, Store
+from monitor.times import Clock, midnight
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def fetch_version(client: RegistryClient, nct_id: str, number: int) -> dict[str,
 
 
 def backfill_trial(
-    store: Store, client: RegistryClient, nct_id: str, *, notify: bool, clock: Callable[[], str]
+    store: Store, client: RegistryClient, nct_id: str, *, notify: bool, clock: Clock
 ) -> BackfillOutcome:
     """Store every version up to the one the trial's first checked snapshot holds (by its
     submission date, see `horizon_version_date`), and not stored yet.
@@ -94,7 +94,7 @@ def backfill_trial(
     backfilled, events = [], []
     for version, study in studies:
         record = normalise_study(study)
-        detected_at = f"{version.date}T00:00:00Z"
+        detected_at = midnight(dt.date.fromisoformat(version.date))
         found = [
             _mark(event, version.number)
             for event in diff_records(
@@ -131,15 +131,15 @@ def backfill_trial(
     )
 
 
-def horizon_version_date(raw: dict[str, Any], fetched_at: str) -> str:
+def horizon_version_date(raw: dict[str, Any], fetched_at: dt.datetime) -> str:
     """The submission date of the version the first check saw: the version list dates each
     version by its submission, and a version submitted before that check may have been posted
     only after it. Later versions are the check's business, not history: backfilling them would
     tell the story backwards. Without the record's submit date, the day before the check."""
     submitted = last_update_submitted(raw)
     if submitted:
-        return submitted[:10]
-    day_before = dt.date.fromisoformat(fetched_at[:10]) - dt.timedelta(days=1)
+        return submitted
+    day_before = fetched_at.date() - dt.timedelta(days=1)
     return day_before.isoformat()
 
 
@@ -153,7 +153,7 @@ def backfill_trials(
     nct_ids: list[str],
     *,
     notify: bool,
-    clock: Callable[[], str],
+    clock: Clock,
 ) -> tuple[list[BackfillOutcome], list[CheckError]]:
     """Backfill each trial; one trial's failure is reported and never stops the others."""
     outcomes, errors = [], []

@@ -5,6 +5,7 @@ snapshot and store snapshot and events together. A failing trial is recorded and
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from monitor.records.normalise import Record, content_hash, normalise_study
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import (
     data_version,
+    first_day,
     last_update_posted,
     loads_registry_json,
     missing_modules,
@@ -26,6 +28,7 @@ from monitor.registry.raw import (
     study_titles,
 )
 from monitor.store import FetchedVersion, Store
+from monitor.times import Clock, midnight
 
 logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is under 100 MB
@@ -127,7 +130,7 @@ def store_study(
     store: Store,
     study: dict[str, Any],
     *,
-    fetched_at: str,
+    fetched_at: dt.datetime,
     source: str,
     baselines: Baselines | None = None,
 ) -> list[ChangeEvent]:
@@ -171,7 +174,7 @@ def check_trials(
     nct_ids: list[str],
     *,
     client: RegistryClient,
-    clock: Callable[[], str],
+    clock: Clock,
     batch_size: int,
     on_progress: Callable[[int], None] = lambda done: None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -223,23 +226,24 @@ class DatedStudy:
 
     source: str
     study: dict[str, Any]
-    as_of: str
+    as_of: dt.datetime
 
     @property
-    def order(self) -> tuple[str, str]:
+    def order(self) -> tuple[dt.datetime, str]:
         return (self.as_of, data_version(self.study))
 
 
 def date_studies(
-    studies: Iterable[tuple[str, dict[str, Any]]], *, as_of: str | None, now: str
+    studies: Iterable[tuple[str, dict[str, Any]]], *, as_of: dt.date | None, now: dt.datetime
 ) -> list[DatedStudy]:
     """Studies dated by `as_of`, else by their own last-update post date (an archive of old
     captures is history, not today's news), else `now`; oldest first, whatever the order of
     the files."""
     dated = []
     for source, study in studies:
-        posted = as_of or last_update_posted(study)
-        dated.append(DatedStudy(source, study, f"{posted}T00:00:00Z" if posted else now))
+        posted = last_update_posted(study)
+        day = as_of or (first_day(posted) if posted else None)
+        dated.append(DatedStudy(source, study, midnight(day) if day else now))
     return sorted(dated, key=lambda one: one.order)
 
 
@@ -257,8 +261,8 @@ def refuse_unfit_imports(store: Store, studies: list[DatedStudy]) -> None:
             before = previous[nct_id]
             if one.order < before.order:
                 raise BadInput(
-                    f"{one.source}: {nct_id} as of {one.as_of[:10]} is older than its latest "
-                    f"snapshot ({before.as_of[:10]}); import older versions first"
+                    f"{one.source}: {nct_id} as of {one.as_of.date()} is older than its latest "
+                    f"snapshot ({before.as_of.date()}); import older versions first"
                 )
             try:
                 refuse_partial(protocol_modules(before.study), one.study)
@@ -282,7 +286,7 @@ def _record_into(
     store: Store,
     study: dict[str, Any],
     *,
-    fetched_at: str,
+    fetched_at: dt.datetime,
     source: str,
     baselines: Baselines | None = None,
 ) -> str | None:
@@ -308,7 +312,7 @@ def _record_into(
 
 
 def _record_error(
-    outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: str
+    outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: dt.datetime
 ) -> None:
     store.save_error(nct_id, error, now=now)
     outcome.errors.append(CheckError(nct_id, error))

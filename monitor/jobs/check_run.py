@@ -27,6 +27,7 @@ from monitor.registry.client import RegistryClient
 from monitor.registry.updates import UpdatedSince, listing_bound
 from monitor.registry.watermark import Watermark
 from monitor.store import LastFetch, Store
+from monitor.times import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def recorded_check(
     *,
     command: str,
     nct_ids: list[str] | None,
-    clock: Callable[[], str],
+    clock: Clock,
     force: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int], None] = lambda done: None,
@@ -151,7 +152,7 @@ def cycle_collector_paused() -> Iterator[None]:
 PROBE_WITHIN = dt.timedelta(hours=20)
 
 
-def is_probe_worth_it(store: Store, *, now: str) -> bool:
+def is_probe_worth_it(store: Store, *, now: dt.datetime) -> bool:
     """Whether to ask `/version` first. The registry publishes once a day: a check within
     `PROBE_WITHIN` of the last complete one may find its data unchanged, and then the probe
     saves the day's listing; a check a day or more later would pay a request to learn that
@@ -160,16 +161,15 @@ def is_probe_worth_it(store: Store, *, now: str) -> bool:
     last = store.last_complete_check_at()
     if last is None or store.last_complete_data_timestamp() is None:
         return True
-    return dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(last) < PROBE_WITHIN
+    return now - last < PROBE_WITHIN
 
 
-def is_full_pass_due(store: Store, settings: Settings, *, now: str) -> bool:
+def is_full_pass_due(store: Store, settings: Settings, *, now: dt.datetime) -> bool:
     """The safety net: fetch everything when the last full pass is `full_check_days` old."""
     last = store.last_full_check_at()
     if last is None:
         return True
-    age = dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(last)
-    return age >= dt.timedelta(days=settings.full_check_days)
+    return now - last >= dt.timedelta(days=settings.full_check_days)
 
 
 def moved_ids(
@@ -224,9 +224,7 @@ def moved_ids(
     return moved
 
 
-def recorded_import(
-    store: Store, studies: list[DatedStudy], *, clock: Callable[[], str]
-) -> CheckOutcome:
+def recorded_import(store: Store, studies: list[DatedStudy], *, clock: Clock) -> CheckOutcome:
     """Record studies read from files as one `import` run."""
     run_id = store.start_run("import", now=clock())
     outcome = import_studies(store, studies)
@@ -239,7 +237,7 @@ def _finish_run(
     run_id: int,
     outcome: CheckOutcome,
     *,
-    now: str,
+    now: dt.datetime,
     data_timestamp: str | None,
     full: bool = False,
     watermark: Watermark | None = None,

@@ -5,6 +5,7 @@ outbox (HTML page and `.eml`) and write the history report, without network or c
 
 from __future__ import annotations
 
+import datetime as dt
 import shlex
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from monitor.delivery.transports import OutboxTransport
 from monitor.jobs.check import DatedStudy, import_studies, read_study_files
 from monitor.reports.report import write_report
 from monitor.store import Store
+from monitor.times import midnight
 
 PACKAGE_SEEDS = Path(__file__).parents[1] / "seeds"  # where a wheel install puts them
 CHECKOUT_SEEDS = Path(__file__).parents[2] / "seeds"  # a source checkout / editable install
@@ -29,6 +31,11 @@ def seed_versions(root: Path) -> list[tuple[str, Path]]:
     return sorted((path.stem, path) for path in root.glob("NCT*/*.json"))
 
 
+def seed_checked_at(date: str) -> dt.datetime:
+    """When the demo says a seed version was checked: 07:00 UTC on its day."""
+    return midnight(dt.date.fromisoformat(date)) + dt.timedelta(hours=7)
+
+
 def run_demo(demo_dir: Path) -> list[str]:
     """Replay every seed version in date order; returns the lines to print."""
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -39,22 +46,23 @@ def run_demo(demo_dir: Path) -> list[str]:
     store = Store.open(settings.db, wait=settings.db_wait)
     lines = []
     try:
-        fetched_at = ""
-        for date, path in seed_versions(seed_dir()):
-            fetched_at = f"{date}T07:00:00Z"
+        versions = seed_versions(seed_dir())
+        for date, path in versions:
+            fetched_at = seed_checked_at(date)
             studies = [DatedStudy(*one, fetched_at) for one in read_study_files([path])]
             outcome = import_studies(store, studies)
             verdict = f"{len(outcome.events)} change(s)" if outcome.events else "no changes"
             lines.append(f"{date}  {path.parent.name}  {verdict}")
             lines += [f"    {event.summary}" for event in outcome.events]
         outbox = OutboxTransport(demo_dir / "outbox")
-        report = deliver_pending(store, outbox, settings=settings, now=fetched_at)
+        now = seed_checked_at(versions[-1][0])
+        report = deliver_pending(store, outbox, settings=settings, now=now)
         [digest] = report.digests  # one audience: the demo has no recipients
         (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")
         lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
         lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
         lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]
-        for nct_id in write_report(store, demo_dir / "report", now=fetched_at).nct_ids:
+        for nct_id in write_report(store, demo_dir / "report", now=now).nct_ids:
             lines.append(f"History page: {demo_dir / 'report' / (nct_id + '.html')}")
         lines.append(f"Atom feed: {demo_dir / 'report' / 'index.atom'}")
         lines.append(f"Demo database: {settings.db}")

@@ -3,6 +3,7 @@ small function returning a `Finding`; the list says which ones run."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -153,7 +154,7 @@ def check_unconfirmed(store: Store, settings: Settings) -> Finding:
     if not unconfirmed:
         return Finding("delivery", True, "every delivery confirmed")
     listed = "; ".join(
-        f"{delivery.created_at[:10]} {delivery.subject} -> "
+        f"{delivery.created_at.date()} {delivery.subject} -> "
         f"{', '.join(delivery.accepted) or f'channel {delivery.chat_channel}'}"
         for delivery in unconfirmed[-5:]
     )
@@ -229,7 +230,7 @@ def _run_check(
         return Finding(check.__name__.removeprefix("check_"), False, f"database: {exc}")
 
 
-def send_test_messages(store: Store, settings: Settings, *, now: str) -> list[Finding]:
+def send_test_messages(store: Store, settings: Settings, *, now: dt.datetime) -> list[Finding]:
     """A test message through every way a digest can go: mail (unless only channels are
     configured) and each chat or webhook channel."""
     channels = settings.chat_channels()
@@ -244,7 +245,7 @@ def _posted_test(channel: AppriseTransport) -> str:
     return "test message posted"
 
 
-def send_test_mail(store: Store, settings: Settings, *, now: str) -> Finding:
+def send_test_mail(store: Store, settings: Settings, *, now: dt.datetime) -> Finding:
     """Mail a short test message to every recipient a digest can go to."""
     recipients = sorted(addressed_recipients(store, settings))
     if not settings.smtp_host:

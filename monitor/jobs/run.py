@@ -12,6 +12,7 @@ from monitor.delivery.transports import open_chat_transports, open_transport
 from monitor.jobs.check import CheckOutcome
 from monitor.jobs.check_run import recorded_check
 from monitor.store import Store
+from monitor.times import Clock
 
 
 @dataclass
@@ -35,7 +36,7 @@ def run_once(
     store: Store,
     settings: Settings,
     *,
-    clock: Callable[[], str],
+    clock: Clock,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> RunSummary:

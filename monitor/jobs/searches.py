@@ -12,6 +12,7 @@ every match is listed again, as on a search's first check.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,7 +163,9 @@ def _phases(codes: str | None) -> str | None:
     return ", ".join(readable_code(code) for code in codes.split(", ")) if codes else None
 
 
-def search_events(search: Search, answer: SearchAnswer, *, detected_at: str) -> list[ChangeEvent]:
+def search_events(
+    search: Search, answer: SearchAnswer, *, detected_at: dt.datetime
+) -> list[ChangeEvent]:
     """Events for trials that entered (`new_trial`) or left (`left_query`) the search; a
     trial entering a distance search says which of its sites is near."""
     field = f"query:{search.name}"
@@ -214,7 +217,7 @@ def check_searches(
     client: RegistryClient,
     searches: list[Search],
     *,
-    now: str,
+    now: dt.datetime,
     full: bool,
     updates: UpdatedSince,
 ) -> tuple[list[ChangeEvent], list[CheckError]]:

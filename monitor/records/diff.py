@@ -5,6 +5,7 @@ the routing table below says which category and field each moved path belongs to
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -47,7 +48,7 @@ CATEGORY_ORDER = {category: rank for rank, category in enumerate(Category)}
 FIELD_ORDER = {name: rank for rank, (_, name) in enumerate(RECORD_FIELDS.values()) if name}
 
 
-def diff_records(old: Record | None, new: Record, *, detected_at: str) -> list[ChangeEvent]:
+def diff_records(old: Record | None, new: Record, *, detected_at: dt.datetime) -> list[ChangeEvent]:
     """Every meaningful change from `old` to `new`, most important first; none for a baseline."""
     if old is None or old == new:
         return []
@@ -63,7 +64,7 @@ def diff_records(old: Record | None, new: Record, *, detected_at: str) -> list[C
 
 
 def _results_events(
-    old: Record, new: Record, *, nct_id: str, detected_at: str
+    old: Record, new: Record, *, nct_id: str, detected_at: dt.datetime
 ) -> list[ChangeEvent]:
     """Results newly posted: one event with what a reader wants to know of them. Results
     updated: one event per results module, saying what changed in it."""
@@ -234,7 +235,7 @@ def diff_sites(
     new_sites: dict[str, Site],
     *,
     nct_id: str,
-    detected_at: str,
+    detected_at: dt.datetime,
 ) -> list[ChangeEvent]:
     """Site events, sites matched by identity (see `reconcile_site_keys`), never by position."""
     new_sites = reconcile_site_keys(old_sites, new_sites)

@@ -5,6 +5,7 @@ one-line summary a reader sees ("Primary completion 2028-08-29 -> 2029-02-28 (+1
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from monitor.records.wording import (
     readable_status,
     text_change,
 )
+from monitor.times import optional_utc_text, utc_text
 
 
 class Category(StrEnum):
@@ -114,7 +116,7 @@ class ChangeEvent:
     the store also has its `id`, the snapshot it came with, and when it was delivered."""
 
     nct_id: str
-    detected_at: str
+    detected_at: dt.datetime
     category: Category
     field: str
     old: Any
@@ -124,7 +126,7 @@ class ChangeEvent:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     id: int | None = None
     snapshot_id: int | None = None
-    delivered_at: str | None = None
+    delivered_at: dt.datetime | None = None
 
     @property
     def site_key(self) -> str:
@@ -143,7 +145,7 @@ class ChangeEvent:
         if self.id is None:
             return self.extra | {
                 "nct_id": self.nct_id,
-                "detected_at": self.detected_at,
+                "detected_at": utc_text(self.detected_at),
                 "category": str(self.category),
                 "field": self.field,
                 "old": self.old,
@@ -154,7 +156,7 @@ class ChangeEvent:
         return self.extra | {
             "id": self.id,
             "nct_id": self.nct_id,
-            "detected_at": self.detected_at,
+            "detected_at": utc_text(self.detected_at),
             "category": str(self.category),
             "field": self.field,
             "site": site,
@@ -162,7 +164,7 @@ class ChangeEvent:
             "new": self.new,
             "summary": self.summary,
             "snapshot_id": self.snapshot_id,
-            "delivered_at": self.delivered_at,
+            "delivered_at": optional_utc_text(self.delivered_at),
         }
 
 
@@ -173,7 +175,7 @@ def make_event(
     old: Any,
     new: Any,
     *,
-    detected_at: str,
+    detected_at: dt.datetime,
     site: SiteRef | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ChangeEvent:

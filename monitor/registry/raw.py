@@ -117,6 +117,15 @@ def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
     return year, month, day
 
 
+def first_day(text: str) -> dt.date:
+    """The first day a registry date names (`2027-08` -> 2027-08-01); `text` is one
+    `iso_date` let through."""
+    parsed = parse_registry_date(text)
+    assert parsed is not None, f"not a registry date: {text!r}"
+    year, month, day = parsed
+    return dt.date(year, month, day or 1)
+
+
 def iso_date(value: Any) -> str | None:
     """`value` if it is a real date as the registry writes them (`2028-08-29`, `2027-08`),
     else None: dates become file names, sort keys and day counts, nothing else may pass."""

@@ -36,12 +36,12 @@ def since_date(bound: Bound) -> str:
     return bound if isinstance(bound, str) else bound.posted
 
 
-def listing_bound(watermark: Watermark | None, confirmed_at: str) -> Bound:
+def listing_bound(watermark: Watermark | None, confirmed_at: dt.datetime) -> Bound:
     """Since what to list updates for what was last confirmed at `confirmed_at` (a time):
     the watermark of the last listing before then, or without one, that day less a margin."""
     if watermark is not None:
         return watermark
-    day = dt.date.fromisoformat(confirmed_at[:10]) - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
+    day = confirmed_at.date() - dt.timedelta(days=UPDATE_OVERLAP_DAYS)
     return day.isoformat()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from monitor.records.events import ChangeEvent
 from monitor.registry.raw import printable
 from monitor.store import Trial
+from monitor.times import optional_utc_text, utc_text
 
 COLUMNS = (
     "event_id",
@@ -53,7 +54,7 @@ def _row(event: ChangeEvent, trial: Trial | None) -> tuple[Any, ...]:
     site = event.site
     return (
         event.id,
-        event.detected_at,
+        utc_text(event.detected_at),
         event.nct_id,
         trial.acronym if trial else None,
         trial.label if trial else None,
@@ -66,7 +67,7 @@ def _row(event: ChangeEvent, trial: Trial | None) -> tuple[Any, ...]:
         event.old,
         event.new,
         event.summary,
-        event.delivered_at,
+        optional_utc_text(event.delivered_at),
     )
 
 

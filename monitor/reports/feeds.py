@@ -16,6 +16,7 @@ from monitor.records.materiality import Materiality
 from monitor.reports.history import trial_name
 from monitor.reports.render import STUDY_URL, headline, most_material
 from monitor.store import Trial
+from monitor.times import utc_text
 
 FEED_ENTRIES = 200  # the newest; a feed reader polls, it does not page back through years
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://clinicaltrials.gov/#trialwatch")
@@ -27,7 +28,7 @@ def atom_feed(
     events: list[ChangeEvent],
     trials: dict[str, Trial],
     *,
-    now: str,
+    now: dt.datetime,
     materiality: Mapping[str, Materiality] | None = None,
 ) -> bytes:
     """The Atom document for `events` (oldest first, as the store lists them)."""
@@ -37,12 +38,12 @@ def atom_feed(
     feed.author({"name": "trialwatch"})
     feed.link(href="https://clinicaltrials.gov/", rel="related")
     feed.generator("trialwatch")
-    by_check: dict[tuple[str, str], list[ChangeEvent]] = {}
+    by_check: dict[tuple[dt.datetime, str], list[ChangeEvent]] = {}
     for event in events:  # one entry per trial per check, wherever its events stand
         by_check.setdefault((event.detected_at, event.nct_id), []).append(event)
     latest = [by_check[key] for key in sorted(by_check)][-FEED_ENTRIES:]
     # A feed's time is its newest entry's, so an unchanged feed stays byte for byte the same.
-    feed.updated(_time(latest[-1][0].detected_at if latest else now))
+    feed.updated(latest[-1][0].detected_at if latest else now)
     for group in latest:
         _add_entry(feed, group, trials.get(group[0].nct_id), materiality)
     return bytes(feed.atom_str(pretty=True))
@@ -57,10 +58,10 @@ def _add_entry(
     first = events[0]
     name = trial_name(first.nct_id, trial.acronym if trial else None)
     entry = feed.add_entry(order="prepend")  # newest first in the document
-    entry.id(_urn(f"changes:{first.nct_id}:{first.detected_at}"))
+    entry.id(_urn(f"changes:{first.nct_id}:{utc_text(first.detected_at)}"))
     entry.title(f"{name}: {'; '.join(headline(events))}")
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
-    entry.updated(_time(first.detected_at))
+    entry.updated(first.detected_at)
     most = most_material(events, materiality)  # the most material first, with why
     told = {event.stored_id for event in most}
     shown = [*most, *(event for event in events if event.stored_id not in told)]
@@ -70,7 +71,3 @@ def _add_entry(
 
 def _urn(key: str) -> str:
     return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, key)}"
-
-
-def _time(stamp: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))

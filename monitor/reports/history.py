@@ -6,6 +6,7 @@ a placeholder that gets its hospital's name stays one row of the site-status mat
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from monitor.records.normalise import Record, normalise_study
 from monitor.records.pairing import reconcile_site_keys
 from monitor.records.sites import Site, name_and_place
 from monitor.registry.raw import last_update_posted
+from monitor.times import utc_text
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class SnapshotPoint:
     """What one snapshot said about the fields the history charts follow."""
 
     id: int
-    fetched_at: str
+    fetched_at: dt.datetime
     overall_status: str | None
     enrollment: int | None
     enrollment_type: str | None
@@ -35,7 +37,7 @@ class SnapshotPoint:
 
     @property
     def date(self) -> str:
-        return self.posted or self.fetched_at[:10]
+        return self.posted or self.fetched_at.date().isoformat()
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,11 @@ class TrialHistory:
     sites: list[SiteHistory]
     events: list[ChangeEvent]
 
-    def events_by_day(self) -> list[tuple[str, list[ChangeEvent]]]:
+    def events_by_day(self) -> list[tuple[dt.date, list[ChangeEvent]]]:
         """Events grouped by detection day, newest day first, in importance order within it."""
-        days: dict[str, list[ChangeEvent]] = {}
+        days: dict[dt.date, list[ChangeEvent]] = {}
         for event in self.events:
-            days.setdefault(event.detected_at[:10], []).append(event)
+            days.setdefault(event.detected_at.date(), []).append(event)
         return sorted(days.items(), reverse=True)
 
     def days(self) -> list[tuple[str, int]]:
@@ -95,7 +97,7 @@ class TrialHistory:
             "snapshots": [
                 {
                     "id": point.id,
-                    "fetched_at": point.fetched_at,
+                    "fetched_at": utc_text(point.fetched_at),
                     "overall_status": point.overall_status,
                     "enrollment": point.enrollment,
                     "enrollment_type": point.enrollment_type,
@@ -110,7 +112,7 @@ class TrialHistory:
 
 def build_history(
     nct_id: str,
-    snapshots: list[tuple[int, str, dict[str, Any]]],
+    snapshots: list[tuple[int, dt.datetime, dict[str, Any]]],
     events: list[ChangeEvent],
     *,
     title: str | None = None,
@@ -154,7 +156,9 @@ def build_history(
     return TrialHistory(nct_id, title, acronym, points, rows, events)
 
 
-def _point(snapshot_id: int, fetched_at: str, record: Record, posted: str | None) -> SnapshotPoint:
+def _point(
+    snapshot_id: int, fetched_at: dt.datetime, record: Record, posted: str | None
+) -> SnapshotPoint:
     enrollment = record["enrollment"] or {}
     return SnapshotPoint(
         id=snapshot_id,

@@ -18,7 +18,7 @@ from monitor.reports.render import STUDY_URL, environment
 def render_history_page(
     history: TrialHistory,
     *,
-    generated_at: str,
+    generated_at: dt.datetime,
     feed: str | None = None,
     index: str | None = None,
 ) -> str:

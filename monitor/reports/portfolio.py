@@ -36,9 +36,9 @@ class IndexRow:
     sites_recruiting: int
     sites_total: int
     countries: tuple[str, ...]
-    last_change: str | None  # the detection day of its latest event
+    last_change: dt.date | None  # the detection day of its latest event
     last_summary: str | None
-    recent: tuple[tuple[str, str], ...]  # (day, category) of the last RECENT_DAYS' events
+    recent: tuple[tuple[dt.date, str], ...]  # (day, category) of the last RECENT_DAYS' events
     primary_completion: str | None
     slip_days: int | None  # primary completion's move since the first snapshot
     results_posted: bool
@@ -46,7 +46,7 @@ class IndexRow:
 
     def changes(self, today: dt.date, days: int) -> Counter[str]:
         """Its changes in the `days` up to `today`, by kind."""
-        since = (today - dt.timedelta(days=days - 1)).isoformat()
+        since = today - dt.timedelta(days=days - 1)
         return Counter(category for day, category in self.recent if day >= since)
 
     def to_json(self) -> dict[str, Any]:
@@ -58,9 +58,9 @@ class IndexRow:
             "sites_recruiting": self.sites_recruiting,
             "sites_total": self.sites_total,
             "countries": list(self.countries),
-            "last_change": self.last_change,
+            "last_change": self.last_change and self.last_change.isoformat(),
             "last_summary": self.last_summary,
-            "recent": [list(pair) for pair in self.recent],
+            "recent": [[day.isoformat(), category] for day, category in self.recent],
             "primary_completion": self.primary_completion,
             "slip_days": self.slip_days,
             "results_posted": self.results_posted,
@@ -73,7 +73,10 @@ class IndexRow:
             **data
             | {
                 "countries": tuple(data["countries"]),
-                "recent": tuple((day, category) for day, category in data["recent"]),
+                "last_change": data["last_change"] and dt.date.fromisoformat(data["last_change"]),
+                "recent": tuple(
+                    (dt.date.fromisoformat(day), category) for day, category in data["recent"]
+                ),
                 "stamp": (data["stamp"][0], data["stamp"][1]),
             }
         )
@@ -83,7 +86,7 @@ def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) 
     """A trial's index row from its history (its latest snapshot and its events)."""
     first, last = history.snapshots[0], history.snapshots[-1]
     listed = [site for site in history.sites if site.statuses[-1]]
-    since = (today - dt.timedelta(days=RECENT_DAYS - 1)).isoformat()
+    since = today - dt.timedelta(days=RECENT_DAYS - 1)
     latest = history.events[-1] if history.events else None
     return IndexRow(
         nct_id=history.nct_id,
@@ -93,12 +96,12 @@ def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) 
         sites_recruiting=sum(site.statuses[-1] == "RECRUITING" for site in listed),
         sites_total=len(listed),
         countries=tuple(sorted({site.country for site in listed})),
-        last_change=latest.detected_at[:10] if latest else None,
+        last_change=latest.detected_at.date() if latest else None,
         last_summary=latest.summary if latest else None,
         recent=tuple(
-            (event.detected_at[:10], event.category)
+            (event.detected_at.date(), event.category)
             for event in history.events
-            if event.detected_at[:10] >= since
+            if event.detected_at.date() >= since
         ),
         primary_completion=last.primary_completion,
         slip_days=days_between(
@@ -146,7 +149,7 @@ class ShownRow:
             readable_status(row.overall_status),
             row.sites_recruiting,
             row.sites_total,
-            row.last_change or "",
+            row.last_change.isoformat() if row.last_change else "",
             row.last_summary or "",
             sum(self.week.values()),
             _kinds(self.week),
@@ -169,10 +172,10 @@ def render_index(
     trials: dict[str, Trial],
     searches: list[tuple[StoredSearch, list[ChangeEvent]]],
     *,
-    generated_at: str,
+    generated_at: dt.datetime,
 ) -> str:
     """The portfolio's dashboard: a row per trial, then the watched searches."""
-    today = dt.date.fromisoformat(generated_at[:10])
+    today = generated_at.date()
     cells = [
         ShownRow(
             row,
@@ -193,7 +196,11 @@ def render_index(
 
 
 def render_week(
-    events: list[ChangeEvent], pages: set[str], trials: dict[str, Trial], *, generated_at: str
+    events: list[ChangeEvent],
+    pages: set[str],
+    trials: dict[str, Trial],
+    *,
+    generated_at: dt.datetime,
 ) -> str:
     """Every change of the last week across the portfolio, newest first, grouped by trial
     (the trial whose latest change is newest first); `pages`: the trials with a page."""

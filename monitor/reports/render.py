@@ -22,6 +22,7 @@ from monitor.records.wording import STATUSES, date_slip, field_label, readable_s
 from monitor.registry.raw import one_line
 from monitor.reports.net_changes import net_changes
 from monitor.store import Trial
+from monitor.times import utc_text
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -99,6 +100,7 @@ def markdown_text(text: object) -> str:
 
 
 environment.filters["md"] = markdown_text
+environment.filters["utc_text"] = utc_text
 
 
 def chat_lines(trial: TrialDigest) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from monitor.reports.portfolio import (
     render_week,
 )
 from monitor.store import Store, Trial
+from monitor.times import midnight, utc_text
 from monitor.whole_files import write_whole
 
 
@@ -46,9 +46,6 @@ def no_history(nct_id: str) -> BadInput:
     return BadInput(f"no history for {nct_id}: watch it and run `trialwatch check` first")
 
 
-SNAPSHOT_NAME_UNSAFE = re.compile(r"[^0-9A-Za-z_.+-]|^\.")  # a time is all it may hold
-
-
 def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
     """Every stored version of a trial's record as `folder/<fetched time>.json`, the registry's
     JSON as it came, in files `trialwatch import` reads back (into another database, say)."""
@@ -57,7 +54,7 @@ def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
         raise no_history(nct_id)
     paths = []
     for _, fetched_at, raw in snapshots:
-        paths.append(folder / f"{SNAPSHOT_NAME_UNSAFE.sub('_', fetched_at.replace(':', ''))}.json")
+        paths.append(folder / f"{utc_text(fetched_at).replace(':', '')}.json")
         _write(paths[-1], json.dumps(raw, ensure_ascii=False, indent=2).encode() + b"\n")
     return paths
 
@@ -89,7 +86,7 @@ def write_report(
     store: Store,
     folder: Path,
     *,
-    now: str,
+    now: dt.datetime,
     materiality: Mapping[str, Materiality] | None = None,
 ) -> WrittenReport:
     """`index.html` (the portfolio's dashboard), `week.html` (the last week's changes), one
@@ -102,7 +99,7 @@ def write_report(
     at a time.
     """
     trials = store.trials()
-    today = dt.date.fromisoformat(now[:10])
+    today = now.date()
     state = _read_state(folder)
     rows: list[IndexRow] = []
     written = 0
@@ -132,10 +129,10 @@ def write_report(
         materiality=materiality,
     )
     _write(folder / "index.atom", everything)
-    week = store.list_events(since=(today - dt.timedelta(days=WEEK_DAYS - 1)).isoformat())
+    week = store.list_events(since=midnight(today - dt.timedelta(days=WEEK_DAYS - 1)))
     with_page = {row.nct_id for row in rows}
     write_page(folder / "week.html", render_week(week, with_page, trials, generated_at=now))
-    month = (today - dt.timedelta(days=RECENT_DAYS - 1)).isoformat()
+    month = midnight(today - dt.timedelta(days=RECENT_DAYS - 1))
     searches = [
         (search, store.list_events(since=month, field=f"query:{search.name}"))
         for search in store.search_rows()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 from monitor.records.events import ChangeEvent
 from monitor.store._base import StoreBase
+from monitor.times import moment_of, optional_utc_text, utc_text
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Delivery:
     subject: str
     message: bytes
     state: DeliveryState
-    created_at: str
+    created_at: dt.datetime
     refused: tuple[str, ...] = ()  # recipients the mail server refused: owed it again
 
     @cached_property
@@ -136,7 +138,7 @@ class DeliveryQueries(StoreBase):
         subject: str,
         message: bytes,
         event_ids: Iterable[int],
-        now: str,
+        now: dt.datetime,
     ) -> Delivery:
         """Record a delivery attempt before sending; a failed one for the same events is reused."""
         with self._writing():
@@ -153,7 +155,7 @@ class DeliveryQueries(StoreBase):
                     "subject": subject,
                     "message": message,
                     "state": DeliveryState.PREPARED,
-                    "created_at": now,
+                    "created_at": utc_text(now),
                 }
                 delivery_id = self.db.table("deliveries").insert(row).last_pk
                 self.db.table("delivery_events").insert_all(
@@ -166,7 +168,7 @@ class DeliveryQueries(StoreBase):
         delivery_id: int,
         state: DeliveryState,
         *,
-        now: str | None = None,
+        now: dt.datetime | None = None,
         error: str | None = None,
         refused: Iterable[str] = (),
     ) -> None:
@@ -176,7 +178,7 @@ class DeliveryQueries(StoreBase):
                 delivery_id,
                 {
                     "state": state,
-                    "finished_at": now,
+                    "finished_at": optional_utc_text(now),
                     "error": error,
                     "refused": json.dumps(refusals) if refusals else None,
                 },
@@ -186,12 +188,12 @@ class DeliveryQueries(StoreBase):
         """This database's own random token, which its Message-IDs carry."""
         return str(self.db.table("meta").get("message_id_token")["value"])
 
-    def destinations_heard_since(self, since: str) -> set[str]:
+    def destinations_heard_since(self, since: dt.datetime) -> set[str]:
         """Mail addresses (those not refused) and channel names with a delivery recorded at
         or after `since`, failed ones aside."""
         marks = ", ".join("?" for _ in UNFAILED_STATES)
         found = self._delivery_rows(
-            f"created_at >= ? and state in ({marks})", [since, *UNFAILED_STATES]
+            f"created_at >= ? and state in ({marks})", [utc_text(since), *UNFAILED_STATES]
         )
         heard = {delivery.chat_channel for delivery in found if delivery.chat_channel}
         return heard | {address for delivery in found for address in delivery.accepted}
@@ -225,12 +227,12 @@ class DeliveryQueries(StoreBase):
         found = self._delivery_rows("message_id = ?", [message_id])
         return found[0].state if found else None
 
-    def mark_mailed(self, delivery_ids: Iterable[int], *, now: str) -> None:
+    def mark_mailed(self, delivery_ids: Iterable[int], *, now: dt.datetime) -> None:
         """Outbox-only digests whose changes a catch-up mail has now carried."""
         with self._writing():
             for delivery_id in delivery_ids:
                 self.db.table("deliveries").update(
-                    delivery_id, {"state": DeliveryState.MAILED, "finished_at": now}
+                    delivery_id, {"state": DeliveryState.MAILED, "finished_at": utc_text(now)}
                 )
 
     def unfinished_deliveries(self) -> list[Delivery]:
@@ -239,7 +241,7 @@ class DeliveryQueries(StoreBase):
             "state in (?, ?)", [DeliveryState.PREPARED, DeliveryState.DATA_SENT]
         )
 
-    def mark_delivered(self, event_ids: Iterable[int], *, now: str) -> None:
+    def mark_delivered(self, event_ids: Iterable[int], *, now: dt.datetime) -> None:
         with self._writing():
             self.event_rows.delivered(event_ids, at=now)
 
@@ -254,7 +256,7 @@ class DeliveryQueries(StoreBase):
                 subject=row["subject"],
                 message=row["message"],
                 state=DeliveryState(row["state"]),
-                created_at=row["created_at"],
+                created_at=moment_of(row["created_at"]),
                 refused=tuple(json.loads(row["refused"] or "[]")),
             )
             for row in rows

@@ -3,6 +3,7 @@ columns (site, old, new, extra) encoded and decoded here and nowhere else."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.records.events import Category, ChangeEvent, SiteRef
+from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
 class EventRows:
@@ -19,7 +21,11 @@ class EventRows:
         self.db = db
 
     def insert(
-        self, events: list[ChangeEvent], snapshot_id: int | None, *, delivered_at: str | None = None
+        self,
+        events: list[ChangeEvent],
+        snapshot_id: int | None,
+        *,
+        delivered_at: dt.datetime | None = None,
     ) -> None:
         """One statement for a check's events (a search's have no snapshot); `delivered_at`
         for events nobody is owed (a backfill's history)."""
@@ -33,10 +39,10 @@ class EventRows:
         """A merged trial's events now belong to its current id."""
         self.db.execute("update events set nct_id = ? where nct_id = ?", [current_id, old_id])
 
-    def delivered(self, event_ids: Iterable[int], *, at: str) -> None:
+    def delivered(self, event_ids: Iterable[int], *, at: dt.datetime) -> None:
         self.db.conn.executemany(
             "update events set delivered_at = ? where id = ?",
-            ((at, event_id) for event_id in event_ids),
+            ((utc_text(at), event_id) for event_id in event_ids),
         )
 
     def read(self, sql: str, params: Iterable[Any] = ()) -> list[ChangeEvent]:
@@ -48,7 +54,7 @@ def event_of(row: dict[str, Any]) -> ChangeEvent:
     return ChangeEvent(
         id=row["id"],
         nct_id=row["nct_id"],
-        detected_at=row["detected_at"],
+        detected_at=moment_of(row["detected_at"]),
         category=Category(row["category"]),
         field=row["field"],
         site=SiteRef.from_json(json.loads(row["site"])) if row["site"] else None,
@@ -56,16 +62,18 @@ def event_of(row: dict[str, Any]) -> ChangeEvent:
         new=json.loads(row["new"]),
         summary=row["summary"],
         snapshot_id=row["snapshot_id"],
-        delivered_at=row.get("delivered_at"),
+        delivered_at=optional_moment(row.get("delivered_at")),
         extra=json.loads(row["extra"]) if row.get("extra") else {},
     )
 
 
-def _row(event: ChangeEvent, snapshot_id: int | None, delivered_at: str | None) -> dict[str, Any]:
+def _row(
+    event: ChangeEvent, snapshot_id: int | None, delivered_at: dt.datetime | None
+) -> dict[str, Any]:
     return {
         "nct_id": event.nct_id,
         "snapshot_id": snapshot_id,
-        "detected_at": event.detected_at,
+        "detected_at": utc_text(event.detected_at),
         "category": str(event.category),
         "field": event.field,
         "site_key": event.site_key,
@@ -74,5 +82,5 @@ def _row(event: ChangeEvent, snapshot_id: int | None, delivered_at: str | None) 
         "new": json.dumps(event.new, ensure_ascii=False),
         "summary": event.summary,
         "extra": json.dumps(event.extra, ensure_ascii=False) if event.extra else None,
-        "delivered_at": delivered_at,
+        "delivered_at": optional_utc_text(delivered_at),
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from monitor.registry.watermark import Watermark
 from monitor.store._base import StoreBase
+from monitor.times import optional_moment, utc_text
 
 WATERMARKS_KEPT_WHOLE = 7  # a run older than these lists its watermark's whole day again
 
@@ -13,17 +15,20 @@ WATERMARKS_KEPT_WHOLE = 7  # a run older than these lists its watermark's whole 
 class RunQueries(StoreBase):
     """Queries about runs."""
 
-    def start_run(self, command: str, *, now: str) -> int:
+    def start_run(self, command: str, *, now: dt.datetime) -> int:
         with self._writing():
             return int(
-                self.db.table("runs").insert({"command": command, "started_at": now}).last_pk or 0
+                self.db.table("runs")
+                .insert({"command": command, "started_at": utc_text(now)})
+                .last_pk
+                or 0
             )
 
     def finish_run(
         self,
         run_id: int,
         *,
-        now: str,
+        now: dt.datetime,
         checked: int,
         changes: int,
         errors: list[dict[str, str]],
@@ -35,7 +40,7 @@ class RunQueries(StoreBase):
             self.db.table("runs").update(
                 run_id,
                 {
-                    "finished_at": now,
+                    "finished_at": utc_text(now),
                     "checked": checked,
                     "changes": changes,
                     "errors": json.dumps(errors),
@@ -52,20 +57,18 @@ class RunQueries(StoreBase):
                     f" order by id desc limit {WATERMARKS_KEPT_WHOLE})"
                 )
 
-    def last_full_check_at(self) -> str | None:
+    def last_full_check_at(self) -> dt.datetime | None:
         """When the last check that fetched every trial finished."""
         sql = "select max(finished_at) as at from runs where full = 1 and finished_at is not null"
-        at = next(iter(self.db.query(sql)))["at"]
-        return str(at) if at else None
+        return optional_moment(next(iter(self.db.query(sql)))["at"])
 
-    def last_complete_check_at(self) -> str | None:
+    def last_complete_check_at(self) -> dt.datetime | None:
         """When the last check (not an import) that finished without errors finished."""
         sql = """
             select max(finished_at) as at from runs
             where finished_at is not null and errors = '[]' and command != 'import'
         """
-        at = next(iter(self.db.query(sql)))["at"]
-        return str(at) if at else None
+        return optional_moment(next(iter(self.db.query(sql)))["at"])
 
     def last_complete_data_timestamp(self) -> str | None:
         """The registry data timestamp of the last check that finished without errors."""
@@ -77,7 +80,7 @@ class RunQueries(StoreBase):
         rows = list(self.db.query(sql))
         return rows[0]["data_timestamp"] if rows else None
 
-    def watermark_before(self, confirmed_at: str) -> Watermark | None:
+    def watermark_before(self, confirmed_at: dt.datetime) -> Watermark | None:
         """The watermark of the last finished run that started at or before `confirmed_at`:
         what is known of a trial (or search) confirmed then is at least as new as that run's
         listing, so a listing from its watermark misses nothing of it (runs never overlap:
@@ -87,5 +90,5 @@ class RunQueries(StoreBase):
             where listed_through is not null and finished_at is not null and started_at <= ?
             order by id desc limit 1
         """
-        row = self.db.execute(sql, [confirmed_at]).fetchone()
+        row = self.db.execute(sql, [utc_text(confirmed_at)]).fetchone()
         return Watermark(row[0], frozenset(json.loads(row[1]))) if row else None

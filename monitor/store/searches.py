@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from monitor.records.events import ChangeEvent
 from monitor.records.rules import Rule, parse_rule
 from monitor.store._base import StoreBase
+from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class StoredSearch:
     name: str
     params: dict[str, Any]
     follow: bool
-    created_at: str
-    last_checked_at: str | None
+    created_at: dt.datetime
+    last_checked_at: dt.datetime | None
     last_error: str | None
     matches: int
 
@@ -30,13 +32,19 @@ class StoredSearch:
         return parse_rule(self.params.get("rule") or {}, where=f"search {self.name}")
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"follow": int(self.follow)}
+        return dataclasses.asdict(self) | {
+            "follow": int(self.follow),
+            "created_at": utc_text(self.created_at),
+            "last_checked_at": optional_utc_text(self.last_checked_at),
+        }
 
 
 class SearchQueries(StoreBase):
     """Queries about watched searches."""
 
-    def add_search(self, name: str, params: dict[str, Any], *, follow: bool, now: str) -> bool:
+    def add_search(
+        self, name: str, params: dict[str, Any], *, follow: bool, now: dt.datetime
+    ) -> bool:
         """Store (or update) a search; returns whether it is new. A search whose criteria
         changed starts again from a baseline: its next check tells nothing."""
         with self._writing():
@@ -46,7 +54,7 @@ class SearchQueries(StoreBase):
             ]
             row = {"name": name, "params": json.dumps(params), "follow": int(follow)}
             if not old:
-                self.db.table("queries").insert({**row, "created_at": now})
+                self.db.table("queries").insert({**row, "created_at": utc_text(now)})
             elif _criteria(json.loads(old[0])) != _criteria(params):
                 self.db.table("queries").update(name, row | {"last_checked_at": None})
             else:
@@ -75,8 +83,8 @@ class SearchQueries(StoreBase):
                 name=row["name"],
                 params=json.loads(row["params"]),
                 follow=bool(row["follow"]),
-                created_at=row["created_at"],
-                last_checked_at=row["last_checked_at"],
+                created_at=moment_of(row["created_at"]),
+                last_checked_at=optional_moment(row["last_checked_at"]),
                 last_error=row["last_error"],
                 matches=row["matches"],
             )
@@ -94,7 +102,7 @@ class SearchQueries(StoreBase):
         events: list[ChangeEvent],
         *,
         follow: list[str],
-        now: str,
+        now: dt.datetime,
     ) -> None:
         """The search's new match list, its events and any followed trials, together."""
         with self._writing():
@@ -106,7 +114,12 @@ class SearchQueries(StoreBase):
                 )
             self.db.table("query_matches").insert_all(
                 (
-                    {"query_name": name, "nct_id": nct_id, "title": title, "first_seen": now}
+                    {
+                        "query_name": name,
+                        "nct_id": nct_id,
+                        "title": title,
+                        "first_seen": utc_text(now),
+                    }
                     for nct_id, title in matches.items()
                     if nct_id not in before
                 ),
@@ -114,7 +127,9 @@ class SearchQueries(StoreBase):
             self.event_rows.insert(events, None)
             for nct_id in follow:
                 self.watch_rows.ensure(nct_id, now=now)
-            self.db.table("queries").update(name, {"last_checked_at": now, "last_error": None})
+            self.db.table("queries").update(
+                name, {"last_checked_at": utc_text(now), "last_error": None}
+            )
 
     def save_search_error(self, name: str, error: str) -> None:
         """Only the error: a search that never succeeded still gets its baseline first."""

@@ -3,6 +3,7 @@ latest), its last sighting moved, one read back; the last few decompressed are r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from monitor.store.packing import Base, RawReader, pack
+from monitor.times import moment_of, utc_text
 
 RECENT_SNAPSHOTS = 16  # single snapshots remembered decompressed
 
@@ -18,7 +20,7 @@ RECENT_SNAPSHOTS = 16  # single snapshots remembered decompressed
 class StoredSnapshot:
     id: int
     nct_id: str
-    fetched_at: str
+    fetched_at: dt.datetime
     content_hash: str
     raw: dict[str, Any]
 
@@ -31,7 +33,13 @@ class SnapshotRows:
         self._recent = RawReader(db.conn, keep=RECENT_SNAPSHOTS)
 
     def insert(
-        self, nct_id: str, *, fetched_at: str, content_hash: str, source: str, raw: dict[str, Any]
+        self,
+        nct_id: str,
+        *,
+        fetched_at: dt.datetime,
+        content_hash: str,
+        source: str,
+        raw: dict[str, Any],
     ) -> int:
         raw_bytes = json.dumps(raw, ensure_ascii=False).encode()
         packed = pack(raw_bytes, self._delta_base(nct_id))
@@ -39,7 +47,7 @@ class SnapshotRows:
             "insert into snapshots (nct_id, fetched_at, last_seen_at, content_hash, source,"
             " raw_zstd, raw_base_id, raw_chain) values (?, ?, ?, ?, ?, ?, ?, ?)"
         )
-        values = [nct_id, fetched_at, fetched_at, content_hash, source]
+        values = [nct_id, utc_text(fetched_at), utc_text(fetched_at), content_hash, source]
         cursor = self.db.execute(sql, [*values, packed.data, packed.base_id, packed.chain])
         return int(cursor.lastrowid or 0)
 
@@ -47,9 +55,11 @@ class SnapshotRows:
         """A merged trial's snapshots now belong to its current id."""
         self.db.execute("update snapshots set nct_id = ? where nct_id = ?", [current_id, old_id])
 
-    def seen(self, snapshot_id: int, *, at: str) -> None:
+    def seen(self, snapshot_id: int, *, at: dt.datetime) -> None:
         """The same content fetched again: only its last sighting moves."""
-        self.db.execute("update snapshots set last_seen_at = ? where id = ?", [at, snapshot_id])
+        self.db.execute(
+            "update snapshots set last_seen_at = ? where id = ?", [utc_text(at), snapshot_id]
+        )
 
     def one(self, where: str, params: list[Any]) -> StoredSnapshot | None:
         sql = f"select id, nct_id, fetched_at, content_hash from snapshots where {where} limit 1"
@@ -58,7 +68,9 @@ class SnapshotRows:
             return None
         row = rows[0]
         raw = json.loads(self._recent.raw(row["id"]))
-        return StoredSnapshot(row["id"], row["nct_id"], row["fetched_at"], row["content_hash"], raw)
+        return StoredSnapshot(
+            row["id"], row["nct_id"], moment_of(row["fetched_at"]), row["content_hash"], raw
+        )
 
     def reader(self) -> RawReader:
         """A reader of its own, remembering everything it reads (a trial's versions)."""

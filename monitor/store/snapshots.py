@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from monitor.records.events import ChangeEvent
 from monitor.store._base import StoreBase
 from monitor.store.snapshot_rows import StoredSnapshot
+from monitor.times import moment_of, optional_utc_text
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,7 @@ class BackfilledVersion:
     """A past registry version ready to store, with its events against the version before."""
 
     number: int
-    fetched_at: str
+    fetched_at: dt.datetime
     raw: dict[str, Any]
     content_hash: str
     events: list[ChangeEvent]
@@ -30,7 +32,7 @@ class FetchedVersion:
     nct_id: str
     raw: dict[str, Any]
     content_hash: str
-    fetched_at: str
+    fetched_at: dt.datetime
     source: str  # "api", or the file it was imported from
     title: str | None
     acronym: str | None
@@ -78,12 +80,12 @@ class SnapshotQueries(StoreBase):
             if row["snapshot"] is not None
         }
 
-    def snapshots_of(self, nct_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+    def snapshots_of(self, nct_id: str) -> list[tuple[int, dt.datetime, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
         sql = "select id, fetched_at from snapshots where nct_id = ? order by fetched_at, id"
         reader = self.snapshot_rows.reader()
         return [
-            (row["id"], row["fetched_at"], json.loads(reader.raw(row["id"])))
+            (row["id"], moment_of(row["fetched_at"]), json.loads(reader.raw(row["id"])))
             for row in self.db.query(sql, [nct_id])
         ]
 
@@ -122,8 +124,8 @@ class SnapshotQueries(StoreBase):
         *,
         horizon_events: list[ChangeEvent],
         horizon_id: int | None,
-        delivered_at: str | None,
-        now: str,
+        delivered_at: dt.datetime | None,
+        now: dt.datetime,
     ) -> None:
         """Store a trial's past versions and their events in one transaction."""
         with self._writing():
@@ -147,7 +149,7 @@ class SnapshotQueries(StoreBase):
                     {
                         "nct_id": nct_id,
                         "version": version.number,
-                        "version_date": version.fetched_at[:10],
+                        "version_date": version.fetched_at.date().isoformat(),
                         "snapshot_id": previous_id,
                     }
                 )
@@ -187,7 +189,7 @@ class SnapshotQueries(StoreBase):
                 update_posted=version.last_update_posted,
             )
 
-    def save_error(self, nct_id: str, error: str, *, now: str) -> None:
+    def save_error(self, nct_id: str, error: str, *, now: dt.datetime) -> None:
         """Note the failure on the trial's watch, if it has one (an imported file may not)."""
         with self._writing():
             self.watch_rows.failed(nct_id, error, at=now)
@@ -196,7 +198,7 @@ class SnapshotQueries(StoreBase):
         self,
         *,
         nct_id: str | None = None,
-        since: str | None = None,
+        since: dt.datetime | None = None,
         category: str | None = None,
         field: str | None = None,
     ) -> list[ChangeEvent]:
@@ -204,7 +206,7 @@ class SnapshotQueries(StoreBase):
         clauses, params = [], []
         for clause, value in (
             ("nct_id = ?", nct_id),
-            ("detected_at >= ?", since),
+            ("detected_at >= ?", optional_utc_text(since)),
             ("category = ?", category),
             ("field = ?", field),
         ):

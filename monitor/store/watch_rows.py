@@ -6,11 +6,14 @@ The JSON columns (recipients, channels, rules) are encoded here and decoded in `
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
 
 import sqlite_utils
+
+from monitor.times import utc_text
 
 
 class WatchRows:
@@ -23,20 +26,20 @@ class WatchRows:
         rows = list(self.db.query("select * from watches where nct_id = ?", [nct_id]))
         return rows[0] if rows else None
 
-    def ensure(self, nct_id: str, *, now: str) -> None:
+    def ensure(self, nct_id: str, *, now: dt.datetime) -> None:
         """A trial stored or followed without a watch yet (an imported file, a search's
         match) gets one; an existing watch is left as it is."""
         self.db.execute(
             "insert into watches (nct_id, added_at, recipients) select ?, ?, '[]'"
             " where not exists (select 1 from watches where nct_id = ?)",
-            [nct_id, now, nct_id],
+            [nct_id, utc_text(now), nct_id],
         )
 
     def watch(
         self,
         nct_id: str,
         *,
-        now: str,
+        now: dt.datetime,
         label: str | None,
         recipients: list[str],
         channels: list[str] | None,
@@ -44,7 +47,12 @@ class WatchRows:
     ) -> bool:
         """Start or resume watching, keeping what is not given; whether it was not watched."""
         existing = self.row(nct_id)
-        row: dict[str, Any] = {"nct_id": nct_id, "active": 1, "added_at": now, "recipients": "[]"}
+        row: dict[str, Any] = {
+            "nct_id": nct_id,
+            "active": 1,
+            "added_at": utc_text(now),
+            "recipients": "[]",
+        }
         if existing is not None:
             for kept in ("added_at", "recipients", "label", "channels"):
                 row[kept] = existing[kept]
@@ -90,7 +98,7 @@ class WatchRows:
         self,
         nct_id: str,
         *,
-        at: str,
+        at: dt.datetime,
         title: str | None,
         acronym: str | None,
         update_posted: str | None,
@@ -99,21 +107,21 @@ class WatchRows:
         self.db.execute(
             "update watches set title = ?, acronym = ?, last_checked_at = ?,"
             " last_error = null, last_update_posted = ? where nct_id = ?",
-            [title, acronym, at, update_posted, nct_id],
+            [title, acronym, utc_text(at), update_posted, nct_id],
         )
 
-    def failed(self, nct_id: str, error: str, *, at: str) -> None:
+    def failed(self, nct_id: str, error: str, *, at: dt.datetime) -> None:
         self.db.execute(
             "update watches set last_checked_at = ?, last_error = ? where nct_id = ?",
-            [at, error, nct_id],
+            [utc_text(at), error, nct_id],
         )
 
-    def confirmed(self, nct_ids: list[str], *, at: str) -> None:
+    def confirmed(self, nct_ids: list[str], *, at: dt.datetime) -> None:
         """Checked without a download (their update date, or the registry's data, had not
         moved): one statement for them all (50,000 row updates one by one took 4 s)."""
         self.db.conn.executemany(
             "update watches set last_checked_at = ? where nct_id = ?",
-            ((at, nct_id) for nct_id in nct_ids),
+            ((utc_text(at), nct_id) for nct_id in nct_ids),
         )
 
     def move(self, old: dict[str, Any], current_id: str) -> None:

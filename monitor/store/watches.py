@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Any
 
 from monitor.records.rules import Rule, parse_rule
 from monitor.store._base import StoreBase
+from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class LastFetch:
     """A trial's last check: when, the registry's last-update date it then had, and whether
     it failed (then it is fetched again whatever the date says)."""
 
-    checked_at: str
+    checked_at: dt.datetime
     update_posted: str | None
     failed: bool
 
@@ -38,14 +40,19 @@ class LastFetch:
 class Watch(Trial):
     """A watched trial as `watch list` shows it."""
 
-    added_at: str
-    last_checked_at: str | None
+    added_at: dt.datetime
+    last_checked_at: dt.datetime | None
     last_error: str | None
     snapshots: int
     events: int
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "rules": self.rules.to_json()}
+        return {
+            **self.__dict__,
+            "rules": self.rules.to_json(),
+            "added_at": utc_text(self.added_at),
+            "last_checked_at": optional_utc_text(self.last_checked_at),
+        }
 
 
 class WatchQueries(StoreBase):
@@ -57,7 +64,7 @@ class WatchQueries(StoreBase):
         *,
         label: str | None,
         recipients: list[str],
-        now: str,
+        now: dt.datetime,
         channels: list[str] | None = None,
         rules: Rule | None = None,
     ) -> list[str]:
@@ -123,8 +130,8 @@ class WatchQueries(StoreBase):
         return [
             Watch(
                 **vars(_trial(row)),
-                added_at=row["added_at"],
-                last_checked_at=row["last_checked_at"],
+                added_at=moment_of(row["added_at"]),
+                last_checked_at=optional_moment(row["last_checked_at"]),
                 last_error=row["last_error"],
                 snapshots=row["snapshots"],
                 events=row["events"],
@@ -143,18 +150,18 @@ class WatchQueries(StoreBase):
             " from watches where last_checked_at is not null"
         )
         return {
-            nct_id: LastFetch(checked_at, posted, bool(failed))
+            nct_id: LastFetch(moment_of(checked_at), posted, bool(failed))
             for nct_id, checked_at, posted, failed in self.db.execute(sql).fetchall()
         }
 
-    def earliest_watched_check(self) -> str | None:
+    def earliest_watched_check(self) -> dt.datetime | None:
         """The earliest last check of a watched trial (None: none was ever checked). Trials
         whose last check failed are left out: the next check fetches them anyway."""
         sql = "select min(last_checked_at) from watches where active = 1 and last_error is null"
         at = self.db.execute(sql).fetchone()[0]
-        return str(at) if at else None
+        return optional_moment(at)
 
-    def confirm_unchanged(self, nct_ids: list[str], *, now: str) -> None:
+    def confirm_unchanged(self, nct_ids: list[str], *, now: dt.datetime) -> None:
         """Trials this check confirmed unchanged without downloading them (their update date
         had not moved, or the registry's data had not): checked now, all the same."""
         with self._writing():
