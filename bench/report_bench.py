@@ -56,7 +56,7 @@ def build(database: Path, count: int) -> list[str]:
     seed = json.loads(SEED.read_text())
     ids = trial_ids(count)
     store = Store.open(database)
-    store.add_watches(ids, label=None, recipients=[], now=DAYS[0])
+    store.watches.add(ids, label=None, recipients=[], now=DAYS[0])
     import_studies(store, (DatedStudy("bench", with_id(seed, i), DAYS[0]) for i in ids))
     for change, day in enumerate(DAYS[1:], start=1):
         changed = ids[change::50]

@@ -33,9 +33,9 @@ LONGEST_LABEL = "Lupus-CAR-T-" + "x" * 88  # 100 characters, no space to wrap at
 
 @pytest.fixture
 def digest_html(story_store, tmp_path) -> Path:
-    story_store.add_watches(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now=ANY_TIME)
+    story_store.watches.add(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now=ANY_TIME)
     page = tmp_path / "digest.html"
-    page.write_text(render_digest(story_store.pending_events(), story_store.trials()).html)
+    page.write_text(render_digest(story_store.events.pending(), story_store.watches.trials()).html)
     return page
 
 

@@ -51,7 +51,7 @@ def assert_rfc_4287(root):
 
 
 def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
+    story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-02T08:00:00Z"))
     trial = parse(tmp_path / "report" / f"{NCT}.atom")
     everything = parse(tmp_path / "report" / "index.atom")
@@ -81,13 +81,13 @@ def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store
 
 
 def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
+    story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z"))
     before = (folder / f"{NCT}.atom").read_bytes()
     write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     assert (folder / f"{NCT}.atom").read_bytes() == before  # readers see nothing new
-    latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    latest = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
     store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z"))
@@ -97,8 +97,8 @@ def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(sto
 
 
 def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
-    hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
+    hostile = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
     locations(hostile)[0]["facility"] = "<script>alert(1)</script>"
     store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))

@@ -29,7 +29,7 @@ def locations(study):
 
 
 def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store, tmp_path):
-    story_store.add_watches([NCT], label="CAR-T", recipients=[], now=ANY_TIME)
+    story_store.watches.add([NCT], label="CAR-T", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     assert write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z")).written == 1
     page = folder / f"{NCT}.html"
@@ -38,7 +38,7 @@ def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store
     assert (again.nct_ids, again.written) == ((NCT,), 0)
     assert page.stat().st_mtime_ns == written_at
     # a new snapshot with a change: that trial's page and feed again
-    latest = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    latest = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
     locations(latest)[0]["status"] = "COMPLETED"
     store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     assert write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z")).written == 1
@@ -62,7 +62,7 @@ def index_rows(index: str) -> list[list]:
 
 
 def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_path):
-    story_store.add_watches([NCT], label="CAR-T lupus", recipients=[], now=ANY_TIME)
+    story_store.watches.add([NCT], label="CAR-T lupus", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     index = (folder / "index.html").read_text()
@@ -79,8 +79,8 @@ def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_pa
 
 
 def test_registry_text_in_the_index_cannot_end_its_script(story_store, tmp_path):
-    story_store.add_watches([NCT], label=None, recipients=[], now=ANY_TIME)
-    hostile = copy.deepcopy(story_store.latest_snapshot(NCT).raw)
+    story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
+    hostile = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
     hostile["protocolSection"]["identificationModule"]["briefTitle"] = "</script><b>x"
     store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))

@@ -16,7 +16,7 @@ HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 
 def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
-    digest = render_digest(story_store.pending_events(), story_store.trials())
+    digest = render_digest(story_store.events.pending(), story_store.watches.trials())
     assert digest.subject == (
         "NCT05869955: 5 sites changed status, 1 added, 1 removed, 1 renamed; "
         "enrollment 270 -> 300; primary completion +183 days and more"
@@ -27,7 +27,7 @@ def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
 
 
 def test_html_is_self_contained_with_inlined_css(story_store):
-    html = render_digest(story_store.pending_events(), story_store.trials()).html
+    html = render_digest(story_store.events.pending(), story_store.watches.trials()).html
     assert 'style="' in html and "<table" in html
     assert not re.search(r"<(script|link|img|iframe)\b", html)
     assert not re.search(r"(src|href)=\"(?!https://clinicaltrials\.gov/study/NCT\d{8}\")", html)
@@ -43,11 +43,11 @@ def digest_of(tmp_path, changes, *, label=None):
     try:
         if label:
             nct_ids = {study_nct_id(after) for _, after in changes}
-            store.add_watches(nct_ids, label=label, recipients=[], now=ANY_TIME)
+            store.watches.add(nct_ids, label=label, recipients=[], now=ANY_TIME)
         for before, after in changes:
             store_study(store, before, fetched_at=moment_of("2026-01-01T00:00:00Z"), source="t")
             store_study(store, after, fetched_at=moment_of("2026-01-02T00:00:00Z"), source="t")
-        return render_digest(store.pending_events(), store.trials())
+        return render_digest(store.events.pending(), store.watches.trials())
     finally:
         store.close()
 

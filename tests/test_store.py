@@ -77,8 +77,8 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
     changed = copy.deepcopy(seed)
     changed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
     store_study(store, changed, fetched_at=moment_of("2026-02-01T07:00:00Z"), source="api")
-    assert store.latest_snapshot("NCT05869955").raw == changed
-    [event] = store.list_events()
+    assert store.snapshots.latest("NCT05869955").raw == changed
+    [event] = store.events.listed()
     assert (event.category, event.old, event.new) == (
         "overall_status",
         "RECRUITING",
@@ -109,7 +109,7 @@ def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(stor
 
     baselines.expect([NCT])
     assert baselines.read_one() and not baselines.read_one()
-    ready = baselines.latest(NCT, store.latest_hash(NCT)[0])
+    ready = baselines.latest(NCT, store.snapshots.latest_hash(NCT)[0])
     assert ready is not None and ready.record == normalise_study(enrolled)
     assert ready is not baselines.latest(NCT, ready.snapshot_id)  # taken once, then read again
 
@@ -121,14 +121,14 @@ def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
     )
     with pytest.raises(sqlite3.IntegrityError):
         version = FetchedVersion(NCT, seed, "h1", ANY_TIME, "api", None, None, None)
-        store.save_check(version, latest=None, events=[event, event])
+        store.snapshots.save_check(version, latest=None, events=[event, event])
     assert count(store, "snapshots") == 0 and count(store, "events") == 0
 
 
 def test_removing_a_watch_keeps_its_history(store, seed):
     store_study(store, seed, fetched_at=ANY_TIME, source="api")
-    store.remove_watches(["NCT05869955"])
-    assert store.watched_ids() == [] and count(store, "snapshots") == 1
+    store.watches.remove(["NCT05869955"])
+    assert store.watches.ids() == [] and count(store, "snapshots") == 1
 
 
 def test_migrations_bring_an_empty_database_to_the_current_version(tmp_path):
@@ -196,7 +196,7 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     migrated = Store.open(path)
     assert migrated.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert {"deliveries", "delivery_events"} <= set(migrated.db.table_names())
-    [event] = migrated.pending_events()
+    [event] = migrated.events.pending()
     assert (event.summary, event.delivered_at) == ("s", None)
     migrated.close()
 
@@ -230,7 +230,7 @@ def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_
     size_before = path.stat().st_size
 
     migrated = Store.open(path)
-    assert [raw for _, _, raw in migrated.snapshots_of(NCT)] == versions
+    assert [raw for _, _, raw in migrated.snapshots.of(NCT)] == versions
     chains = [row["raw_chain"] for row in migrated.db.query("select raw_chain from snapshots")]
     assert chains == [0, 1, 2, 3, 4]
     [first] = migrated.db.execute("select raw_zstd from snapshots where raw_chain = 0").fetchone()
@@ -260,10 +260,10 @@ def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
     assert chains == [*range(LONGEST_CHAIN + 1), 0]
     counts = [
         raw["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
-        for _, _, raw in store.snapshots_of(NCT)
+        for _, _, raw in store.snapshots.of(NCT)
     ]
     assert counts == list(range(LONGEST_CHAIN + 2))
-    latest = store.latest_snapshot(NCT)
+    latest = store.snapshots.latest(NCT)
     assert latest is not None
     assert (
         latest.raw["protocolSection"]["designModule"]["enrollmentInfo"]["count"]

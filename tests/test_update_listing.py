@@ -131,8 +131,8 @@ def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_bef
         Watermark(f"2026-11-{day:02d}", frozenset({f"NCT0000{day:04d}"})) for day in range(1, 10)
     ]
     for day, mark in enumerate(marks, start=1):
-        run = store.start_run("check", now=moment_of(f"2026-11-{day:02d}T10:00:00Z"))
-        store.finish_run(
+        run = store.runs.start("check", now=moment_of(f"2026-11-{day:02d}T10:00:00Z"))
+        store.runs.finish(
             run,
             now=moment_of(f"2026-11-{day:02d}T10:01:00Z"),
             checked=1,
@@ -140,14 +140,14 @@ def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_bef
             errors=[],
             watermark=mark,
         )
-    store.start_run(
+    store.runs.start(
         "check", now=moment_of("2026-11-10T10:00:00Z")
     )  # killed: it vouches for nothing
-    assert store.watermark_before(moment_of("2026-11-01T09:59:59Z")) is None
-    assert store.watermark_before(moment_of("2026-11-09T10:00:00Z")) == marks[8]
-    assert store.watermark_before(moment_of("2026-11-30T00:00:00Z")) == marks[8]
-    assert store.watermark_before(moment_of("2026-11-05T12:00:00Z")) == marks[4]
-    assert store.watermark_before(moment_of("2026-11-02T12:00:00Z")) == Watermark(
+    assert store.runs.watermark_before(moment_of("2026-11-01T09:59:59Z")) is None
+    assert store.runs.watermark_before(moment_of("2026-11-09T10:00:00Z")) == marks[8]
+    assert store.runs.watermark_before(moment_of("2026-11-30T00:00:00Z")) == marks[8]
+    assert store.runs.watermark_before(moment_of("2026-11-05T12:00:00Z")) == marks[4]
+    assert store.runs.watermark_before(moment_of("2026-11-02T12:00:00Z")) == Watermark(
         "2026-11-02", frozenset()
     )
     store.close()

@@ -87,7 +87,7 @@ class Context:
         (the default data folder is ./snapshots of it). Said on stderr, which cron mails, on
         every such run, not only the first."""
         path = self.settings.db.resolve()
-        if path.exists() and (self.store.watched_count() or self.store.search_rows()):
+        if path.exists() and (self.store.watches.count() or self.store.searches.rows()):
             return
         click.echo(
             terminal_safe(
@@ -146,7 +146,7 @@ def parse_ids(values: tuple[str, ...]) -> list[str]:
 
 
 def require_watched(store: Store, ids: list[str]) -> None:
-    missing = store.unwatched(ids)
+    missing = store.watches.unwatched(ids)
     if missing:
         raise BadInput(f"not watched: {', '.join(missing)} (see `trialwatch watch list`)")
 

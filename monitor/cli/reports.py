@@ -40,7 +40,7 @@ def _one_format(*, as_json: bool, as_csv: bool, bom: bool) -> None:
 
 def _echo_csv(ctx: Context, events: list[ChangeEvent], *, bom: bool) -> None:
 
-    click.echo(events_csv(events, ctx.reader.trials(), byte_order_mark=bom), nl=False)
+    click.echo(events_csv(events, ctx.reader.watches.trials(), byte_order_mark=bom), nl=False)
 
 
 @click.command()
@@ -70,7 +70,7 @@ def changes(
 ) -> None:
     """List stored change events, oldest first."""
     _one_format(as_json=as_json, as_csv=as_csv, bom=bom)
-    events = ctx.reader.list_events(
+    events = ctx.reader.events.listed(
         nct_id=normalise_nct_id(nct_id) if nct_id else None,
         since=since.replace(tzinfo=dt.UTC) if since else None,  # given in UTC
         category=category,

@@ -45,7 +45,9 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
 
     if to_stdout:
         levels = levels_by_kind(ctx.settings.materiality)
-        preview = render_digest(ctx.store.pending_events(), ctx.store.trials(), materiality=levels)
+        preview = render_digest(
+            ctx.store.events.pending(), ctx.store.watches.trials(), materiality=levels
+        )
         click.echo(preview.text, nl=False)
         return
     chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
@@ -80,7 +82,7 @@ def run(ctx: Context) -> None:
 
     ctx.warn_if_nothing_watched()
     with ctx.locked():
-        failing_before = ctx.store.failing_watches()
+        failing_before = ctx.store.watches.failing()
         summary = run_once(ctx.store, ctx.settings, clock=utc_now)
     news = news_of_failures(summary.outcome, failing_before)
     _say_summary(ctx, summary, errors=news)

@@ -72,13 +72,13 @@ def watch_add(
     label = _parse_label(label)
     _require_channels(ctx, channels)
     if not no_verify:
-        unknown = unknown_to_the_registry(ctx.settings, ctx.store.unwatched(ids))
+        unknown = unknown_to_the_registry(ctx.settings, ctx.store.watches.unwatched(ids))
         if unknown:
             raise BadInput(
                 f"no such trial in the registry: {', '.join(unknown)} (nothing was added; "
                 "--no-verify adds it anyway)"
             )
-    added = ctx.store.add_watches(
+    added = ctx.store.watches.add(
         ids, label=label, recipients=addresses, channels=list(channels), now=utc_now(), rules=rules
     )
     changed = bool(label is not None or addresses or channels or rules)
@@ -156,7 +156,7 @@ def watch_edit(
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
     rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit")
     criteria = search_criteria(options)
-    stored = {search.name: search for search in ctx.store.search_rows()}
+    stored = {search.name: search for search in ctx.store.searches.rows()}
     if target in stored:
         for name, value in (("--label", label), ("--to", recipients), ("--notify", channels)):
             if value:
@@ -179,7 +179,7 @@ def watch_edit(
     addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
     names = [name for name in channels if name] if channels else None
     _require_channels(ctx, names or [])
-    ctx.store.edit_watch(
+    ctx.store.watches.edit(
         watched,
         label=None if label is None else (_parse_label(label) if label else ""),
         recipients=addresses,
@@ -191,7 +191,7 @@ def watch_edit(
 
 def _watch_line(ctx: Context, nct_id: str) -> str:
     """A watch's own settings in a line: label, recipients, channels, rule."""
-    trial = ctx.store.trials()[nct_id]
+    trial = ctx.store.watches.trials()[nct_id]
     return (
         f"label {trial.label or '(none)'}; to {', '.join(trial.recipients) or '(none)'}; "
         f"channels {', '.join(trial.channels) or '(none)'}; told {trial.rules.describe()}"
@@ -203,13 +203,13 @@ def _watch_line(ctx: Context, nct_id: str) -> str:
 @pass_context
 def watch_remove(ctx: Context, nct_ids: tuple[str, ...]) -> None:
     """Stop watching trials, or watched searches by name; their stored history stays."""
-    searches = {search.name for search in ctx.store.search_rows()}
+    searches = {search.name for search in ctx.store.searches.rows()}
     names = [value for value in nct_ids if value in searches]
     ids = parse_ids(tuple(value for value in nct_ids if value not in searches))
     require_watched(ctx.store, ids)
-    ctx.store.remove_watches(ids)
+    ctx.store.watches.remove(ids)
     for name in names:
-        ctx.store.remove_search(name)
+        ctx.store.searches.remove(name)
         ctx.say(f"Stopped watching search {name}")
     for nct_id in ids:
         ctx.say(f"Stopped watching {nct_id}")
@@ -233,7 +233,7 @@ def watch_query(ctx: Context, /, name: str, follow: bool, **options: Any) -> Non
 def _store_search(ctx: Context, search: Search, rules: Rule | None, *, verb: str) -> None:
     """Store a search (new, replaced or edited) and say what it now asks."""
     stored = search.to_json() | ({"rule": rules.to_json()} if rules else {})
-    is_new = ctx.store.add_search(search.name, stored, follow=search.follow, now=utc_now())
+    is_new = ctx.store.searches.add(search.name, stored, follow=search.follow, now=utc_now())
     told = f"; told: {rules.describe()}" if rules and not rules.is_empty else ""
     follows = "; follows new matches" if search.follow else ""
     ctx.say(
@@ -252,8 +252,8 @@ def _store_search(ctx: Context, search: Search, rules: Rule | None, *, verb: str
 @pass_context
 def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
     """List watched trials and searches with their last check time and status."""
-    watches = ctx.reader.list_watches()
-    searches = ctx.reader.search_rows()
+    watches = ctx.reader.watches.listed()
+    searches = ctx.reader.searches.rows()
     if as_json:
         shown = searches if list_searches else watches
         click.echo(format_json([one.to_json() for one in shown]))

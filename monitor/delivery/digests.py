@@ -170,10 +170,10 @@ def deliver_pending(
         return (chats or {}).get(name) or MissingTransport(name)
 
     finish_interrupted(store, transport_for, report, now=now)
-    events = store.pending_events()
-    trials = store.trials()
+    events = store.events.pending()
+    trials = store.watches.trials()
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
-    allows = rules_of(settings, trials, store.search_rules())
+    allows = rules_of(settings, trials, store.searches.rules())
 
     def plan(covered: set[tuple[int, str]]) -> list[Audience]:
         return plan_audiences(
@@ -189,7 +189,7 @@ def deliver_pending(
             allows=allows,
         )
 
-    for planned in plan(store.covered()):
+    for planned in plan(store.deliveries.covered()):
         audience = _due_part(planned, store, settings=settings, now=now)
         if audience is None:
             continue  # a weekly audience's changes stay owed to it until its day
@@ -200,9 +200,11 @@ def deliver_pending(
         )
         _send_unless_nothing_to_tell(store, target, delivery, report, now=now)
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
-    still_owed = plan(store.covered(states=DELIVERED_STATES))
+    still_owed = plan(store.deliveries.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
-    store.mark_delivered([e.stored_id for e in events if e.stored_id not in owed_ids], now=now)
+    store.events.mark_delivered(
+        [e.stored_id for e in events if e.stored_id not in owed_ids], now=now
+    )
     return report
 
 
@@ -219,7 +221,7 @@ def _due_part(
         cadences=dict(settings.cadence),
         zone=parse_timezone(settings.timezone),
         now=now,
-        heard_today=store.destinations_heard_since(today),
+        heard_today=store.deliveries.heard_since(today),
     )
     if audience.channel is not None:
         return audience if audience.channel in due else None
@@ -244,7 +246,7 @@ def _send_unless_nothing_to_tell(
     """Send the digest just recorded, unless everything in it was changed back (its net
     change is nothing): then it is settled as delivered without a message."""
     if report.digests and report.digests[-1].changes == 0:
-        store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
+        store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now)
         return
     send_once(store, transport, delivery, report, now=now)
 
@@ -263,7 +265,9 @@ def _record_digest(
     """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
     digest = render_digest(events, trials, materiality=levels_by_kind(settings.materiality))
     report.digests.append(digest)
-    message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
+    message_id = message_id_for(
+        audience, domain=domain, database=store.deliveries.message_id_token()
+    )
     if audience.channel is not None:
         message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
     else:
@@ -274,7 +278,7 @@ def _record_digest(
             message_id=message_id,
             date=now,
         )
-    return store.create_delivery(
+    return store.deliveries.create(
         message_id=message_id,
         audience=audience.key,
         transport=transport.name,
@@ -298,18 +302,20 @@ def _mail_what_only_reached_the_outbox(
     The catch-up is an ordinary delivery (exactly once); the outbox ones are `mailed` once it
     has been handed over, so a crash in between mails nothing twice."""
     domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
-    trials = store.trials()
-    for stored_audience, unmailed in store.unmailed_deliveries().items():
+    trials = store.watches.trials()
+    for stored_audience, unmailed in store.deliveries.unmailed().items():
         event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
         audience = Audience(Destination.from_key(stored_audience).recipients, event_ids)
-        message_id = message_id_for(audience, domain=domain, database=store.message_id_token())
-        state = store.delivery_state(message_id)
+        message_id = message_id_for(
+            audience, domain=domain, database=store.deliveries.message_id_token()
+        )
+        state = store.deliveries.state_of(message_id)
         if state not in HANDED_OVER:
-            events = store.events_by_id(event_ids)
+            events = store.events.by_id(event_ids)
             delivery = _record_digest(
                 store, transport, audience, events, trials, domain, settings, now, report
             )
             _send_unless_nothing_to_tell(store, transport, delivery, report, now=now)
-            state = store.delivery_state(delivery.message_id)
+            state = store.deliveries.state_of(delivery.message_id)
         if state in HANDED_OVER:
-            store.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)
+            store.deliveries.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)

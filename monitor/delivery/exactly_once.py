@@ -82,14 +82,14 @@ def finish_interrupted(
 ) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
     through its own channel (`transport_for` its chat channel's name, None for mail)."""
-    for delivery in store.unfinished_deliveries():
+    for delivery in store.deliveries.unfinished():
         transport = transport_for(delivery.chat_channel)
         if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
-            store.set_delivery_state(delivery.id, DeliveryState.UNCONFIRMED, now=now)
+            store.deliveries.set_state(delivery.id, DeliveryState.UNCONFIRMED, now=now)
             report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
         elif transport.already_delivered(delivery):
-            store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now)
+            store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now)
             report.sent.append(delivery)
         else:
             send_once(store, transport, delivery, report, now=now)
@@ -105,24 +105,24 @@ def send_once(
 ) -> None:
     if transport.mails and not delivery.recipients:
         error = f"no recipients: {NO_RECIPIENTS}"
-        store.set_delivery_state(delivery.id, DeliveryState.FAILED, now=now, error=error)
+        store.deliveries.set_state(delivery.id, DeliveryState.FAILED, now=now, error=error)
         report.failures.append((delivery, error))
         return
     try:
         refused = transport.send(
             delivery,
-            handing_over=lambda: store.set_delivery_state(delivery.id, DeliveryState.DATA_SENT),
+            handing_over=lambda: store.deliveries.set_state(delivery.id, DeliveryState.DATA_SENT),
         )
     except UnconfirmedDelivery as exc:
         logger.warning("%s: counted as sent", exc)
-        store.set_delivery_state(delivery.id, DeliveryState.UNCONFIRMED, now=now, error=str(exc))
+        store.deliveries.set_state(delivery.id, DeliveryState.UNCONFIRMED, now=now, error=str(exc))
         report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
         return
     except DeliveryError as exc:
-        store.set_delivery_state(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
+        store.deliveries.set_state(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
         report.failures.append((delivery, str(exc)))
         return
-    store.set_delivery_state(delivery.id, DeliveryState.SENT, now=now, refused=refused)
+    store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now, refused=refused)
     report.sent.append(
         dataclasses.replace(delivery, state=DeliveryState.SENT, refused=tuple(refused))
     )

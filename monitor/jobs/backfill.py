@@ -79,8 +79,8 @@ def backfill_trial(
     """
     try:
         versions = fetch_version_list(client, nct_id)
-        done = store.backfilled_version_numbers(nct_id)
-        horizon = store.first_checked_snapshot(nct_id)
+        done = store.snapshots.backfilled_numbers(nct_id)
+        horizon = store.snapshots.first_checked(nct_id)
         last = horizon_version_date(horizon.raw, horizon.fetched_at) if horizon else None
         wanted = [
             version
@@ -90,7 +90,7 @@ def backfill_trial(
         studies = [(version, fetch_version(client, nct_id, version.number)) for version in wanted]
     except RegistryError as exc:
         raise RegistryError(f"record history unavailable: {exc}", nct_id=nct_id) from exc
-    previous = store.latest_backfilled_record(nct_id)
+    previous = store.snapshots.latest_backfilled_record(nct_id)
     backfilled, events = [], []
     for version, study in studies:
         record = normalise_study(study)
@@ -107,12 +107,12 @@ def backfill_trial(
         events += found
         previous = study
     link: list[ChangeEvent] = []
-    if horizon is not None and previous is not None and store.is_baseline(horizon.id):
+    if horizon is not None and previous is not None and store.snapshots.is_baseline(horizon.id):
         link = diff_records(
             normalise_study(previous), normalise_study(horizon.raw), detected_at=horizon.fetched_at
         )
     now = clock()
-    store.save_backfill(
+    store.snapshots.save_backfill(
         nct_id,
         backfilled,
         horizon_events=link,

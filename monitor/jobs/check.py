@@ -120,7 +120,7 @@ class Baselines:
         return self._read(nct_id)
 
     def _read(self, nct_id: str) -> Baseline | None:
-        snapshot = self.store.latest_snapshot(nct_id)
+        snapshot = self.store.snapshots.latest(nct_id)
         if snapshot is None:
             return None
         return Baseline(snapshot.id, protocol_modules(snapshot.raw), normalise_study(snapshot.raw))
@@ -148,14 +148,14 @@ def store_study(
         last_update_posted(study),
     )
     with store.transaction():  # the version compared with is the one the new one follows
-        latest = store.latest_hash(version.nct_id)
+        latest = store.snapshots.latest_hash(version.nct_id)
         events: list[ChangeEvent] = []
         if latest and latest[1] != version.content_hash:  # only a change needs the old record
             previous = (baselines or Baselines(store)).latest(version.nct_id, latest[0])
             if previous is not None:
                 refuse_partial(previous.modules, study)
                 events = diff_records(previous.record, record, detected_at=fetched_at)
-        store.save_check(version, latest=latest, events=events)
+        store.snapshots.save_check(version, latest=latest, events=events)
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
 
@@ -199,7 +199,7 @@ def check_trials(
                 answer.enter_context(store.transaction())
                 writing = True
             for old_id, current_id in batch.moved.items():
-                store.move_trial(old_id, current_id)
+                store.watches.move_trial(old_id, current_id)
                 outcome.moved[old_id] = current_id
                 logger.info("%s is now %s: its watch and history moved", old_id, current_id)
             for nct_id, study in batch.studies.items():
@@ -254,7 +254,7 @@ def refuse_unfit_imports(store: Store, studies: list[DatedStudy]) -> None:
     for one in studies:
         nct_id = study_nct_id(one.study)
         if nct_id not in previous:
-            latest = store.latest_snapshot(nct_id)
+            latest = store.snapshots.latest(nct_id)
             if latest is not None:
                 previous[nct_id] = DatedStudy("", latest.raw, latest.fetched_at)
         if nct_id in previous:
@@ -314,7 +314,7 @@ def _record_into(
 def _record_error(
     outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: dt.datetime
 ) -> None:
-    store.save_error(nct_id, error, now=now)
+    store.snapshots.save_error(nct_id, error, now=now)
     outcome.errors.append(CheckError(nct_id, error))
     logger.info("%s: %s", nct_id, error)
 

@@ -71,17 +71,17 @@ def recorded_check(
     when it has not moved, only trials and searches never checked or whose last check failed
     are fetched (unless `force`).
     """
-    run_id = store.start_run(command, now=clock())
+    run_id = store.runs.start(command, now=clock())
     with registry_client(settings, should_stop=should_stop) as client, cycle_collector_paused():
         probe = nct_ids is None and not force and is_probe_worth_it(store, now=clock())
         timestamp = client.data_timestamp() if probe else None
-        unchanged = timestamp is not None and timestamp == store.last_complete_data_timestamp()
+        unchanged = timestamp is not None and timestamp == store.runs.last_complete_data_timestamp()
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
         updates = UpdatedSince(client)  # learnt once, for the trials and the searches
-        ids = nct_ids if nct_ids is not None else store.watched_ids()
+        ids = nct_ids if nct_ids is not None else store.watches.ids()
         to_fetch, baselines, dated = ids, None, False
         if unchanged and not full:
-            to_fetch = store.unsettled_ids(ids)
+            to_fetch = store.watches.unsettled(ids)
             logger.info(
                 "registry data unchanged since %s: fetching only %d new or failed trial(s)",
                 timestamp,
@@ -105,10 +105,10 @@ def recorded_check(
             store, client, searches, now=clock(), full=full, updates=updates
         )
         if nct_ids is None and searches:  # a followed match is checked in the same run
-            followed = sorted(set(store.watched_ids()) - set(ids))
+            followed = sorted(set(store.watches.ids()) - set(ids))
             ids, to_fetch = [*ids, *followed], [*to_fetch, *followed]
         confirmed = sorted(set(ids) - set(to_fetch))
-        store.confirm_unchanged(confirmed, now=clock())
+        store.watches.confirm_unchanged(confirmed, now=clock())
         outcome = check_trials(
             store,
             to_fetch,
@@ -158,15 +158,15 @@ def is_probe_worth_it(store: Store, *, now: dt.datetime) -> bool:
     saves the day's listing; a check a day or more later would pay a request to learn that
     it has moved, which the listing tells anyway. Asked too when no timestamp is known yet,
     so that checks soon after this one have one to compare with."""
-    last = store.last_complete_check_at()
-    if last is None or store.last_complete_data_timestamp() is None:
+    last = store.runs.last_complete_check_at()
+    if last is None or store.runs.last_complete_data_timestamp() is None:
         return True
     return now - last < PROBE_WITHIN
 
 
 def is_full_pass_due(store: Store, settings: Settings, *, now: dt.datetime) -> bool:
     """The safety net: fetch everything when the last full pass is `full_check_days` old."""
-    last = store.last_full_check_at()
+    last = store.runs.last_full_check_at()
     if last is None:
         return True
     return now - last >= dt.timedelta(days=settings.full_check_days)
@@ -190,7 +190,7 @@ def moved_ids(
     @functools.cache
     def known() -> dict[str, LastFetch]:
         """Read once, after the first request went out: in the wait for the next one."""
-        fetches = store.last_fetches()
+        fetches = store.watches.last_fetches()
         return {nct_id: fetches[nct_id] for nct_id in nct_ids if nct_id in fetches}
 
     def has_moved(nct_id: str, posted: str | None) -> bool:
@@ -200,12 +200,12 @@ def moved_ids(
         if nct_id in known() and has_moved(nct_id, posted):
             baselines.want([nct_id])
 
-    earliest = store.earliest_watched_check()
+    earliest = store.watches.earliest_check()
     try:
         everything = None
         by_id = client.requests_by_id(len(nct_ids))
         if earliest is not None and by_id > 1:  # one request by id: nothing can beat it
-            bound = listing_bound(store.watermark_before(earliest), earliest)
+            bound = listing_bound(store.runs.watermark_before(earliest), earliest)
             everything = updates.since(bound, cheaper_than=by_id, each=read_ahead_if_moved)
         dates = everything if everything is not None else client.fetch_update_dates(nct_ids)
     except RegistryError as exc:
@@ -226,7 +226,7 @@ def moved_ids(
 
 def recorded_import(store: Store, studies: list[DatedStudy], *, clock: Clock) -> CheckOutcome:
     """Record studies read from files as one `import` run."""
-    run_id = store.start_run("import", now=clock())
+    run_id = store.runs.start("import", now=clock())
     outcome = import_studies(store, studies)
     _finish_run(store, run_id, outcome, now=clock(), data_timestamp=None)
     return outcome
@@ -242,7 +242,7 @@ def _finish_run(
     full: bool = False,
     watermark: Watermark | None = None,
 ) -> None:
-    store.finish_run(
+    store.runs.finish(
         run_id,
         now=now,
         checked=outcome.checked,

@@ -108,7 +108,7 @@ def check_channels(store: Store, settings: Settings) -> list[Finding]:
         _channel_finding(name, url, lambda channel: "usable")
         for name, url in settings.chat_channels().items()
     ]
-    trials = store.trials()
+    trials = store.watches.trials()
     named = {name for trial in trials.values() for name in trial.channels}
     for name in sorted(named - {name for name, _ in settings.channels}):
         watching = sorted(n for n, trial in trials.items() if name in trial.channels)
@@ -139,9 +139,9 @@ def _channel_finding(name: str, url: str, act: Callable[[AppriseTransport], str]
 def check_watches(store: Store, settings: Settings) -> Finding:
     """Watches whose last check failed: `run` tells such a failure once, then keeps quiet
     about it; here it stays in view until it recovers or is removed."""
-    failing = store.failing_watches()
+    failing = store.watches.failing()
     if not failing:
-        return Finding("watches", True, f"{len(store.watched_ids())} watched, none failing")
+        return Finding("watches", True, f"{len(store.watches.ids())} watched, none failing")
     listed = "; ".join(f"{nct_id}: {error}" for nct_id, error in sorted(failing.items())[:5])
     more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
     return Finding("watches", False, f"{len(failing)} failing: {listed}{more}")
@@ -150,7 +150,7 @@ def check_watches(store: Store, settings: Settings) -> Finding:
 def check_unconfirmed(store: Store, settings: Settings) -> Finding:
     """Digests handed over whole that no answer confirmed: counted as sent (sending them again
     could deliver them twice), but someone may want to ask whether they arrived."""
-    unconfirmed = store.unconfirmed_deliveries()
+    unconfirmed = store.deliveries.unconfirmed()
     if not unconfirmed:
         return Finding("delivery", True, "every delivery confirmed")
     listed = "; ".join(
@@ -200,10 +200,10 @@ def list_audiences(store: Store, settings: Settings) -> list[Finding]:
         Finding("audience", True, f"{name}: {_told(rules.get(name))}, {_when(cadences, name)}")
         for name in destinations
     ]
-    watched = set(store.watched_ids())
+    watched = set(store.watches.ids())
     findings += [
         Finding("audience", True, f"watch {nct_id}: {trial.rules.describe()}")
-        for nct_id, trial in sorted(store.trials().items())
+        for nct_id, trial in sorted(store.watches.trials().items())
         if not trial.rules.is_empty and nct_id in watched
     ]
     findings += [
@@ -266,5 +266,5 @@ def addressed_recipients(store: Store, settings: Settings) -> set[str]:
     """Everyone a digest is addressed to: `mail_to` and the per-watch `--to` addresses."""
     return {
         *settings.mail_to,
-        *(a for trial in store.trials().values() for a in trial.recipients),
+        *(a for trial in store.watches.trials().values() for a in trial.recipients),
     }

@@ -85,7 +85,7 @@ def stored_searches(store: Store, *, unsettled_only: bool = False) -> list[Searc
     """The searches to run; `unsettled_only`: those never checked or whose last check failed."""
     return [
         Search.from_json(row.name, row.params, follow=row.follow)
-        for row in store.search_rows()
+        for row in store.searches.rows()
         if not unsettled_only or row.last_checked_at is None or row.last_error
     ]
 
@@ -225,21 +225,21 @@ def check_searches(
     match is listed. A failing search never stops the rest."""
     events: list[ChangeEvent] = []
     errors: list[CheckError] = []
-    last_checked = {row.name: row.last_checked_at for row in store.search_rows()}
+    last_checked = {row.name: row.last_checked_at for row in store.searches.rows()}
     for search in searches:
         checked = last_checked.get(search.name)
         since = None
         if not full and checked is not None:
-            since = listing_bound(store.watermark_before(checked), checked)
-        before = store.search_matches(search.name)
+            since = listing_bound(store.runs.watermark_before(checked), checked)
+        before = store.searches.matches(search.name)
         try:
             answer = ask_search(client, search, before, since=since, updates=updates)
         except RegistryError as exc:
-            store.save_search_error(search.name, str(exc))
+            store.searches.save_error(search.name, str(exc))
             errors.append(CheckError(f"query:{search.name}", str(exc)))
             continue
         found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]
-        store.save_search_check(search.name, answer.matches, found, follow=followed, now=now)
+        store.searches.save_check(search.name, answer.matches, found, follow=followed, now=now)
         events += found
     return events, errors

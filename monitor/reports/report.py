@@ -29,14 +29,14 @@ from monitor.whole_files import write_whole
 def load_history(store: Store, nct_id: str, *, trial: Trial | None = None) -> TrialHistory:
     """Everything stored about one trial (`trial`: its watch, when the caller has it); a
     trial never recorded is bad input."""
-    trial = trial or store.trials().get(nct_id)
-    snapshots = store.snapshots_of(nct_id)
+    trial = trial or store.watches.trials().get(nct_id)
+    snapshots = store.snapshots.of(nct_id)
     if trial is None or not snapshots:
         raise no_history(nct_id)
     return build_history(
         nct_id,
         snapshots,
-        store.list_events(nct_id=nct_id),
+        store.events.listed(nct_id=nct_id),
         title=trial.title,
         acronym=trial.acronym,
     )
@@ -49,7 +49,7 @@ def no_history(nct_id: str) -> BadInput:
 def write_snapshot_files(store: Store, nct_id: str, folder: Path) -> list[Path]:
     """Every stored version of a trial's record as `folder/<fetched time>.json`, the registry's
     JSON as it came, in files `trialwatch import` reads back (into another database, say)."""
-    snapshots = store.snapshots_of(nct_id)
+    snapshots = store.snapshots.of(nct_id)
     if not snapshots:
         raise no_history(nct_id)
     paths = []
@@ -98,12 +98,12 @@ def write_report(
     written (a new event or snapshot) or the page format did; one trial's history is in memory
     at a time.
     """
-    trials = store.trials()
+    trials = store.watches.trials()
     today = now.date()
     state = _read_state(folder)
     rows: list[IndexRow] = []
     written = 0
-    for nct_id, stamp in store.history_stamps().items():
+    for nct_id, stamp in store.snapshots.history_stamps().items():
         kept = state.get(nct_id)
         pages = (folder / f"{nct_id}.html", folder / f"{nct_id}.atom")
         if kept is not None and kept.stamp == stamp and all(page.exists() for page in pages):
@@ -123,19 +123,19 @@ def write_report(
     everything = atom_feed(
         "index",
         "trialwatch: every change",
-        store.events_of_latest_checks(FEED_ENTRIES),
+        store.events.of_latest_checks(FEED_ENTRIES),
         trials,
         now=now,
         materiality=materiality,
     )
     _write(folder / "index.atom", everything)
-    week = store.list_events(since=midnight(today - dt.timedelta(days=WEEK_DAYS - 1)))
+    week = store.events.listed(since=midnight(today - dt.timedelta(days=WEEK_DAYS - 1)))
     with_page = {row.nct_id for row in rows}
     write_page(folder / "week.html", render_week(week, with_page, trials, generated_at=now))
     month = midnight(today - dt.timedelta(days=RECENT_DAYS - 1))
     searches = [
-        (search, store.list_events(since=month, field=f"query:{search.name}"))
-        for search in store.search_rows()
+        (search, store.events.listed(since=month, field=f"query:{search.name}"))
+        for search in store.searches.rows()
     ]
     write_page(folder / "index.html", render_index(rows, trials, searches, generated_at=now))
     _write_state(folder, rows)

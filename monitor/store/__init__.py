@@ -1,4 +1,6 @@
-"""The SQLite store (sqlite-utils): the schema's tables and every query, one file per family.
+"""The SQLite store (sqlite-utils): the schema's tables and every query, one file per family,
+each family an attribute of `Store` (`store.watches.add(...)`, `store.events.pending()`), as
+sqlite-utils gives each table an object.
 
 Transactions live in `_base.StoreBase._writing` and only there: a trial's snapshot and its
 events are committed together, so a crash loses or doubles nothing.
@@ -6,22 +8,27 @@ events are committed together, so a crash loses or doubles nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import sqlite_utils
+
 from monitor.store._base import StoreBase
 from monitor.store.deliveries import (
     DELIVERED_STATES,
     UNFAILED_STATES,
     UNMAILED,
+    Deliveries,
     Delivery,
-    DeliveryQueries,
     DeliveryState,
     Destination,
     audience_key,
 )
-from monitor.store.runs import RunQueries
-from monitor.store.searches import SearchQueries
+from monitor.store.events import Events
+from monitor.store.runs import Runs
+from monitor.store.searches import Searches
 from monitor.store.snapshot_rows import StoredSnapshot
-from monitor.store.snapshots import BackfilledVersion, FetchedVersion, SnapshotQueries
-from monitor.store.watches import LastFetch, Trial, Watch, WatchQueries
+from monitor.store.snapshots import BackfilledVersion, FetchedVersion, Snapshots
+from monitor.store.watches import LastFetch, Trial, Watch, Watches
 
 __all__ = [
     "DELIVERED_STATES",
@@ -41,5 +48,16 @@ __all__ = [
 ]
 
 
-class Store(WatchQueries, SnapshotQueries, DeliveryQueries, SearchQueries, RunQueries, StoreBase):
+class Store(StoreBase):
     """The trialwatch database: watches, snapshots, change events, deliveries, searches, runs."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, path: Path, *, wait: float, read_only: bool = False
+    ) -> None:
+        super().__init__(db, path, wait=wait, read_only=read_only)
+        self.watches = Watches(self)
+        self.snapshots = Snapshots(self)
+        self.events = Events(self)
+        self.deliveries = Deliveries(self)
+        self.searches = Searches(self)
+        self.runs = Runs(self)

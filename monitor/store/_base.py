@@ -189,6 +189,18 @@ class StoreBase:
         self.read_only = read_only
 
 
+class Family:
+    """One family of queries (`store.watches`, `store.events`, ...): it reads through the
+    store's connection, writes through its table owners, inside the store's transactions."""
+
+    def __init__(self, store: StoreBase) -> None:
+        self.db = store.db
+        self.watch_rows = store.watch_rows
+        self.event_rows = store.event_rows
+        self.snapshot_rows = store.snapshot_rows
+        self._writing = store.transaction
+
+
 LOW_DISK_BYTES = 1 << 20
 
 

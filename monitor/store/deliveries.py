@@ -10,8 +10,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from monitor.records.events import ChangeEvent
-from monitor.store._base import StoreBase
+from monitor.store._base import Family
 from monitor.times import moment_of, optional_utc_text, utc_text
 
 
@@ -96,13 +95,8 @@ def audience_key(recipients: Iterable[str]) -> str:
     return Destination(tuple(recipients)).key
 
 
-class DeliveryQueries(StoreBase):
-    """Queries about digest deliveries."""
-
-    def pending_events(self) -> list[ChangeEvent]:
-        """Events not yet delivered to everyone they are meant for, oldest first."""
-        sql = "select * from events where delivered_at is null order by detected_at, id"
-        return self.event_rows.read(sql)
+class Deliveries(Family):
+    """Digest deliveries (`store.deliveries`): the `deliveries` and `delivery_events` tables."""
 
     def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
         """(event id, audience) pairs of pending events already in a delivery in `states`; a
@@ -129,7 +123,7 @@ class DeliveryQueries(StoreBase):
             }
         return covered
 
-    def create_delivery(
+    def create(
         self,
         *,
         message_id: str,
@@ -163,7 +157,7 @@ class DeliveryQueries(StoreBase):
                 )
         return self._delivery_rows("message_id = ?", [message_id])[0]
 
-    def set_delivery_state(
+    def set_state(
         self,
         delivery_id: int,
         state: DeliveryState,
@@ -188,7 +182,7 @@ class DeliveryQueries(StoreBase):
         """This database's own random token, which its Message-IDs carry."""
         return str(self.db.table("meta").get("message_id_token")["value"])
 
-    def destinations_heard_since(self, since: dt.datetime) -> set[str]:
+    def heard_since(self, since: dt.datetime) -> set[str]:
         """Mail addresses (those not refused) and channel names with a delivery recorded at
         or after `since`, failed ones aside."""
         marks = ", ".join("?" for _ in UNFAILED_STATES)
@@ -198,11 +192,11 @@ class DeliveryQueries(StoreBase):
         heard = {delivery.chat_channel for delivery in found if delivery.chat_channel}
         return heard | {address for delivery in found for address in delivery.accepted}
 
-    def unconfirmed_deliveries(self) -> list[Delivery]:
+    def unconfirmed(self) -> list[Delivery]:
         """Messages handed over whole that no answer confirmed (counted as sent)."""
         return self._delivery_rows("state = ?", [DeliveryState.UNCONFIRMED])
 
-    def unmailed_deliveries(self) -> dict[str, list[tuple[int, list[int]]]]:
+    def unmailed(self) -> dict[str, list[tuple[int, list[int]]]]:
         """{audience: [(delivery id, event ids)]} of digests for addressed recipients that only
         reached the outbox (SMTP was not configured then), oldest first."""
         sql = """
@@ -217,13 +211,7 @@ class DeliveryQueries(StoreBase):
             unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
         return unmailed
 
-    def events_by_id(self, event_ids: Iterable[int]) -> list[ChangeEvent]:
-        wanted = list(event_ids)
-        marks = ", ".join("?" for _ in wanted)
-        sql = f"select * from events where id in ({marks}) order by detected_at, id"
-        return self.event_rows.read(sql, wanted)
-
-    def delivery_state(self, message_id: str) -> DeliveryState | None:
+    def state_of(self, message_id: str) -> DeliveryState | None:
         found = self._delivery_rows("message_id = ?", [message_id])
         return found[0].state if found else None
 
@@ -235,15 +223,11 @@ class DeliveryQueries(StoreBase):
                     delivery_id, {"state": DeliveryState.MAILED, "finished_at": utc_text(now)}
                 )
 
-    def unfinished_deliveries(self) -> list[Delivery]:
+    def unfinished(self) -> list[Delivery]:
         """Attempts a crash interrupted: recorded, but neither sent nor failed."""
         return self._delivery_rows(
             "state in (?, ?)", [DeliveryState.PREPARED, DeliveryState.DATA_SENT]
         )
-
-    def mark_delivered(self, event_ids: Iterable[int], *, now: dt.datetime) -> None:
-        with self._writing():
-            self.event_rows.delivered(event_ids, at=now)
 
     def _delivery_rows(self, where: str, params: list[Any]) -> list[Delivery]:
         rows = self.db.query(f"select * from deliveries where {where} order by id", params)

@@ -6,16 +6,16 @@ import datetime as dt
 import json
 
 from monitor.registry.watermark import Watermark
-from monitor.store._base import StoreBase
+from monitor.store._base import Family
 from monitor.times import optional_moment, utc_text
 
 WATERMARKS_KEPT_WHOLE = 7  # a run older than these lists its watermark's whole day again
 
 
-class RunQueries(StoreBase):
-    """Queries about runs."""
+class Runs(Family):
+    """Every check, import and run (`store.runs`): the `runs` table."""
 
-    def start_run(self, command: str, *, now: dt.datetime) -> int:
+    def start(self, command: str, *, now: dt.datetime) -> int:
         with self._writing():
             return int(
                 self.db.table("runs")
@@ -24,7 +24,7 @@ class RunQueries(StoreBase):
                 or 0
             )
 
-    def finish_run(
+    def finish(
         self,
         run_id: int,
         *,

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.records.events import ChangeEvent
 from monitor.records.rules import Rule, parse_rule
-from monitor.store._base import StoreBase
+from monitor.store._base import Family
 from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
@@ -39,12 +39,10 @@ class StoredSearch:
         }
 
 
-class SearchQueries(StoreBase):
-    """Queries about watched searches."""
+class Searches(Family):
+    """Watched searches (`store.searches`): the `queries` and `query_matches` tables."""
 
-    def add_search(
-        self, name: str, params: dict[str, Any], *, follow: bool, now: dt.datetime
-    ) -> bool:
+    def add(self, name: str, params: dict[str, Any], *, follow: bool, now: dt.datetime) -> bool:
         """Store (or update) a search; returns whether it is new. A search whose criteria
         changed starts again from a baseline: its next check tells nothing."""
         with self._writing():
@@ -61,17 +59,17 @@ class SearchQueries(StoreBase):
                 self.db.table("queries").update(name, row)
         return not old
 
-    def remove_search(self, name: str) -> None:
+    def remove(self, name: str) -> None:
         """Stop watching a search; the events it made stay for the history."""
         with self._writing():
             self.db.execute("delete from query_matches where query_name = ?", [name])
             self.db.execute("delete from queries where name = ?", [name])
 
-    def search_rules(self) -> dict[str, Rule]:
+    def rules(self) -> dict[str, Rule]:
         """Each search's alert rule (what of its new and leaving matches is told), by name."""
-        return {search.name: search.rule for search in self.search_rows()}
+        return {search.name: search.rule for search in self.rows()}
 
-    def search_rows(self) -> list[StoredSearch]:
+    def rows(self) -> list[StoredSearch]:
         """Every search with its parameters and match count, by name."""
         sql = """
             select q.*, (select count(*) from query_matches m where m.query_name = q.name)
@@ -91,11 +89,11 @@ class SearchQueries(StoreBase):
             for row in self.db.query(sql)
         ]
 
-    def search_matches(self, name: str) -> dict[str, str]:
+    def matches(self, name: str) -> dict[str, str]:
         sql = "select nct_id, title from query_matches where query_name = ?"
         return {row["nct_id"]: row["title"] for row in self.db.query(sql, [name])}
 
-    def save_search_check(
+    def save_check(
         self,
         name: str,
         matches: dict[str, str],
@@ -106,7 +104,7 @@ class SearchQueries(StoreBase):
     ) -> None:
         """The search's new match list, its events and any followed trials, together."""
         with self._writing():
-            before = self.search_matches(name)
+            before = self.matches(name)
             for nct_id in set(before) - set(matches):
                 self.db.execute(
                     "delete from query_matches where query_name = ? and nct_id = ?",
@@ -131,7 +129,7 @@ class SearchQueries(StoreBase):
                 name, {"last_checked_at": utc_text(now), "last_error": None}
             )
 
-    def save_search_error(self, name: str, error: str) -> None:
+    def save_error(self, name: str, error: str) -> None:
         """Only the error: a search that never succeeded still gets its baseline first."""
         with self._writing():
             self.db.table("queries").update(name, {"last_error": error})

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.store._base import StoreBase
+from monitor.store._base import Family
 from monitor.store.snapshot_rows import StoredSnapshot
-from monitor.times import moment_of, optional_utc_text
+from monitor.times import moment_of
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,11 @@ class FetchedVersion:
     last_update_posted: str | None
 
 
-class SnapshotQueries(StoreBase):
-    """Queries about snapshots and change events."""
+class Snapshots(Family):
+    """Stored versions (`store.snapshots`): the `snapshots` and `registry_versions` tables;
+    a version is saved with its events in one transaction."""
 
-    def latest_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+    def latest(self, nct_id: str) -> StoredSnapshot | None:
         return self.snapshot_rows.one("nct_id = ? order by fetched_at desc, id desc", [nct_id])
 
     def latest_hash(self, nct_id: str) -> tuple[int, str] | None:
@@ -53,17 +54,6 @@ class SnapshotQueries(StoreBase):
         )
         row = self.db.execute(sql, [nct_id]).fetchone()
         return (row[0], row[1]) if row else None
-
-    def events_of_latest_checks(self, checks: int) -> list[ChangeEvent]:
-        """The events of the newest `checks` (detection time, trial) groups, oldest first: a
-        feed's entries, read without reading every event ever stored."""
-        sql = """
-            select * from events where (detected_at, nct_id) in (
-              select distinct detected_at, nct_id from events
-              order by detected_at desc, nct_id desc limit ?
-            ) order by detected_at, id
-        """
-        return self.event_rows.read(sql, [checks])
 
     def history_stamps(self) -> dict[str, tuple[int, int]]:
         """Each watched trial with a snapshot: (its latest event id or 0, its latest snapshot
@@ -80,7 +70,7 @@ class SnapshotQueries(StoreBase):
             if row["snapshot"] is not None
         }
 
-    def snapshots_of(self, nct_id: str) -> list[tuple[int, dt.datetime, dict[str, Any]]]:
+    def of(self, nct_id: str) -> list[tuple[int, dt.datetime, dict[str, Any]]]:
         """(id, fetched_at, raw study) of every snapshot of a trial, oldest first."""
         sql = "select id, fetched_at from snapshots where nct_id = ? order by fetched_at, id"
         reader = self.snapshot_rows.reader()
@@ -89,11 +79,11 @@ class SnapshotQueries(StoreBase):
             for row in self.db.query(sql, [nct_id])
         ]
 
-    def backfilled_version_numbers(self, nct_id: str) -> set[int]:
+    def backfilled_numbers(self, nct_id: str) -> set[int]:
         sql = "select version from registry_versions where nct_id = ?"
         return {row["version"] for row in self.db.query(sql, [nct_id])}
 
-    def first_checked_snapshot(self, nct_id: str) -> StoredSnapshot | None:
+    def first_checked(self, nct_id: str) -> StoredSnapshot | None:
         """The trial's oldest snapshot taken by a check or import (not by backfill)."""
         return self.snapshot_rows.one(
             "nct_id = ? and id not in (select snapshot_id from registry_versions"
@@ -193,26 +183,3 @@ class SnapshotQueries(StoreBase):
         """Note the failure on the trial's watch, if it has one (an imported file may not)."""
         with self._writing():
             self.watch_rows.failed(nct_id, error, at=now)
-
-    def list_events(
-        self,
-        *,
-        nct_id: str | None = None,
-        since: dt.datetime | None = None,
-        category: str | None = None,
-        field: str | None = None,
-    ) -> list[ChangeEvent]:
-        """Stored events, oldest first."""
-        clauses, params = [], []
-        for clause, value in (
-            ("nct_id = ?", nct_id),
-            ("detected_at >= ?", optional_utc_text(since)),
-            ("category = ?", category),
-            ("field = ?", field),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        where = f"where {' and '.join(clauses)}" if clauses else ""
-        sql = f"select * from events {where} order by detected_at, id"
-        return self.event_rows.read(sql, params)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.rules import Rule, parse_rule
-from monitor.store._base import StoreBase
+from monitor.store._base import Family
 from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
@@ -55,10 +55,10 @@ class Watch(Trial):
         }
 
 
-class WatchQueries(StoreBase):
-    """Queries about watched trials."""
+class Watches(Family):
+    """The watched trials (`store.watches`): the `watches` table, written through `watch_rows`."""
 
-    def add_watches(
+    def add(
         self,
         nct_ids: Iterable[str],
         *,
@@ -83,7 +83,7 @@ class WatchQueries(StoreBase):
                 )
             ]
 
-    def edit_watch(
+    def edit(
         self,
         nct_id: str,
         *,
@@ -102,7 +102,7 @@ class WatchQueries(StoreBase):
                 rules=rules.to_json() if rules is not None else None,
             )
 
-    def remove_watches(self, nct_ids: Iterable[str]) -> None:
+    def remove(self, nct_ids: Iterable[str]) -> None:
         """Stop watching; snapshots and events stay for the history."""
         with self._writing():
             self.watch_rows.stop(nct_ids)
@@ -113,14 +113,14 @@ class WatchQueries(StoreBase):
             nct_id for nct_id in nct_ids if not (self.watch_rows.row(nct_id) or {}).get("active")
         ]
 
-    def watched_count(self) -> int:
+    def count(self) -> int:
         return int(self.db.execute("select count(*) from watches where active = 1").fetchone()[0])
 
-    def watched_ids(self) -> list[str]:
+    def ids(self) -> list[str]:
         sql = "select nct_id from watches where active = 1 order by nct_id"
         return [nct_id for (nct_id,) in self.db.execute(sql).fetchall()]
 
-    def list_watches(self) -> list[Watch]:
+    def listed(self) -> list[Watch]:
         sql = """
             select w.*,
               (select count(*) from snapshots s where s.nct_id = w.nct_id) as snapshots,
@@ -154,7 +154,7 @@ class WatchQueries(StoreBase):
             for nct_id, checked_at, posted, failed in self.db.execute(sql).fetchall()
         }
 
-    def earliest_watched_check(self) -> dt.datetime | None:
+    def earliest_check(self) -> dt.datetime | None:
         """The earliest last check of a watched trial (None: none was ever checked). Trials
         whose last check failed are left out: the next check fetches them anyway."""
         sql = "select min(last_checked_at) from watches where active = 1 and last_error is null"
@@ -187,12 +187,12 @@ class WatchQueries(StoreBase):
                 self.db.execute(f"delete from {table} where nct_id = ?", [old_id])
             self.watch_rows.delete(old_id)
 
-    def failing_watches(self) -> dict[str, str]:
+    def failing(self) -> dict[str, str]:
         """{NCT id: its error} of the watched trials whose last check failed."""
         sql = "select nct_id, last_error from watches where active = 1 and last_error is not null"
         return {row["nct_id"]: row["last_error"] for row in self.db.query(sql)}
 
-    def unsettled_ids(self, nct_ids: Iterable[str]) -> list[str]:
+    def unsettled(self, nct_ids: Iterable[str]) -> list[str]:
         """Among `nct_ids`, the trials never checked or whose last check failed."""
         wanted = list(nct_ids)
         sql = "select nct_id from watches where last_checked_at is not null and last_error is null"
