@@ -13,10 +13,10 @@ from monitor.errors import BadInput
 from monitor.jobs.check import Baselines, store_study
 from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
-from monitor.store import FetchedVersion, Store
+from monitor.store import BackfilledVersion, FetchedVersion, Store
 from monitor.store.schema import SCHEMA_VERSION
 from monitor.times import moment_of
-from tests.conftest import ANY_TIME, ROOT, SEED_FILES
+from tests.conftest import ANY_TIME, ROOT, SEED_FILES, completed, study_with_id
 
 NCT = "NCT05869955"
 
@@ -269,3 +269,28 @@ def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
         latest.raw["protocolSection"]["designModule"]["enrollmentInfo"]["count"]
         == LONGEST_CHAIN + 1
     )
+
+
+def test_a_merged_trial_moves_every_row_keyed_by_its_id(store):
+    """The registry merged OLD into CURRENT: its watch, snapshots, events, backfilled versions
+    and search matches all move; a match CURRENT already had is kept once."""
+    old, current = "NCT00000001", "NCT00000009"
+    store.watches.add([old], label=None, recipients=["a@example.org"], now=ANY_TIME)
+    store_study(store, study_with_id(old), fetched_at=moment_of("2026-01-01"), source="api")
+    store_study(store, completed(old), fetched_at=moment_of("2026-01-02"), source="api")
+    version = BackfilledVersion(1, moment_of("2025-12-01"), study_with_id(old), "h", [])
+    store.snapshots.save_backfill(
+        old, [version], horizon_events=[], horizon_id=None, delivered_at=None, now=ANY_TIME
+    )
+    store.searches.add("lupus", {"term": "lupus"}, follow=False, now=ANY_TIME)
+    store.searches.save_check("lupus", {old: "A", current: "A"}, [], follow=[], now=ANY_TIME)
+    store.move_trial(old, current)
+    for table, rows in (
+        ("watches", 1),
+        ("snapshots", 3),
+        ("events", 1),
+        ("registry_versions", 1),
+        ("query_matches", 1),
+    ):
+        assert (count(store, table, old), count(store, table, current)) == (0, rows), table
+    assert store.watches.trials()[current].recipients == ["a@example.org"]

@@ -199,7 +199,7 @@ def check_trials(
                 answer.enter_context(store.transaction())
                 writing = True
             for old_id, current_id in batch.moved.items():
-                store.watches.move_trial(old_id, current_id)
+                store.move_trial(old_id, current_id)
                 outcome.moved[old_id] = current_id
                 logger.info("%s is now %s: its watch and history moved", old_id, current_id)
             for nct_id, study in batch.studies.items():

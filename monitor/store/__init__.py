@@ -61,3 +61,18 @@ class Store(StoreBase):
         self.deliveries = Deliveries(self)
         self.searches = Searches(self)
         self.runs = Runs(self)
+
+    def move_trial(self, old_id: str, current_id: str) -> None:
+        """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
+        the watch, its snapshots, events and search matches move to the current id, in one
+        transaction. A watch the current id already had keeps its settings, gains the old
+        one's recipients, and is active if either was."""
+        old = self.watch_rows.row(old_id)
+        if old is None:
+            return
+        with self.transaction():
+            self.watch_rows.move(old, current_id)
+            self.snapshots.move(old_id, current_id)
+            self.event_rows.move(old_id, current_id)
+            self.searches.move_matches(old_id, current_id)
+            self.watch_rows.delete(old_id)

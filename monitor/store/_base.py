@@ -201,6 +201,13 @@ class Family:
         self._writing = store.transaction
 
 
+def merge_id(db: sqlite_utils.Database, table: str, old_id: str, current_id: str) -> None:
+    """A merged trial's rows of a table keyed with its id move to the current id; where the
+    current id has the same row already, the old one's goes."""
+    db.execute(f"update or ignore {table} set nct_id = ? where nct_id = ?", [current_id, old_id])
+    db.execute(f"delete from {table} where nct_id = ?", [old_id])
+
+
 LOW_DISK_BYTES = 1 << 20
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.records.events import ChangeEvent
 from monitor.records.rules import Rule, parse_rule
-from monitor.store._base import Family
+from monitor.store._base import Family, merge_id
 from monitor.times import moment_of, optional_moment, optional_utc_text, utc_text
 
 
@@ -88,6 +88,10 @@ class Searches(Family):
             )
             for row in self.db.query(sql)
         ]
+
+    def move_matches(self, old_id: str, current_id: str) -> None:
+        """A merged trial matches as its current id (in the caller's transaction)."""
+        merge_id(self.db, "query_matches", old_id, current_id)
 
     def matches(self, name: str) -> dict[str, str]:
         sql = "select nct_id, title from query_matches where query_name = ?"

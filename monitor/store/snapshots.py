@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.store._base import Family
+from monitor.store._base import Family, merge_id
 from monitor.store.snapshot_rows import StoredSnapshot
 from monitor.times import moment_of
 
@@ -78,6 +78,12 @@ class Snapshots(Family):
             (row["id"], moment_of(row["fetched_at"]), json.loads(reader.raw(row["id"])))
             for row in self.db.query(sql, [nct_id])
         ]
+
+    def move(self, old_id: str, current_id: str) -> None:
+        """A merged trial's versions now belong to its current id (in the caller's
+        transaction)."""
+        self.snapshot_rows.move(old_id, current_id)
+        merge_id(self.db, "registry_versions", old_id, current_id)
 
     def backfilled_numbers(self, nct_id: str) -> set[int]:
         sql = "select version from registry_versions where nct_id = ?"

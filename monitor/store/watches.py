@@ -167,26 +167,6 @@ class Watches(Family):
         with self._writing():
             self.watch_rows.confirmed(nct_ids, at=now)
 
-    def move_trial(self, old_id: str, current_id: str) -> None:
-        """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
-        the watch, its snapshots, events and search matches move to the current id, in one
-        transaction. A watch the current id already had keeps its settings, gains the old
-        one's recipients, and is active if either was."""
-        old = self.watch_rows.row(old_id)
-        if old is None:
-            return
-        with self._writing():
-            self.watch_rows.move(old, current_id)
-            self.snapshot_rows.move(old_id, current_id)
-            self.event_rows.move(old_id, current_id)
-            for table in ("query_matches", "registry_versions"):  # keyed with the id: merge
-                self.db.execute(
-                    f"update or ignore {table} set nct_id = ? where nct_id = ?",
-                    [current_id, old_id],
-                )
-                self.db.execute(f"delete from {table} where nct_id = ?", [old_id])
-            self.watch_rows.delete(old_id)
-
     def failing(self) -> dict[str, str]:
         """{NCT id: its error} of the watched trials whose last check failed."""
         sql = "select nct_id, last_error from watches where active = 1 and last_error is not null"
