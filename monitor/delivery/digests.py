@@ -19,7 +19,12 @@ from functools import cached_property
 
 from monitor.config import Settings, parse_timezone
 from monitor.delivery.cadence import due_destinations
-from monitor.delivery.exactly_once import DeliveryOutcome, finish_interrupted, send_once
+from monitor.delivery.exactly_once import (
+    DeliveryOutcome,
+    Sending,
+    finish_interrupted,
+    send_once,
+)
 from monitor.delivery.transports import DEFAULT_SENDER, MissingTransport, Transport
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
@@ -155,24 +160,22 @@ def deliver_pending(
     now: dt.datetime,
     chats: Mapping[str, Transport] | None = None,
 ) -> DeliveryOutcome:
-    """Finish interrupted attempts, then send every owed digest, mail through `channel` and
+    """Finish interrupted attempts, then send every owed digest, mail through `transport` and
     the rest through the chat or webhook channel it names (`chats`, by name); events are
     marked delivered only once every audience's message for them was accepted."""
-    report = DeliveryOutcome(transport=transport, chats=chats or {})
+    sending = Sending(store, now, DeliveryOutcome(transport=transport, chats=chats or {}))
+    trials = store.watches.trials()
+    digests = DigestWriter(sending, settings, trials)
     if transport.mails:
-        _mail_what_only_reached_the_outbox(
-            store, transport, settings=settings, report=report, now=now
-        )
+        _mail_what_only_reached_the_outbox(digests, transport)
 
     def transport_for(name: str | None) -> Transport:
         if name is None:
             return transport
         return (chats or {}).get(name) or MissingTransport(name)
 
-    finish_interrupted(store, transport_for, report, now=now)
+    finish_interrupted(sending, transport_for)
     events = store.events.pending()
-    trials = store.watches.trials()
-    domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
     allows = rules_of(settings, trials, store.searches.rules())
 
     def plan(covered: set[tuple[int, str]]) -> list[Audience]:
@@ -190,132 +193,116 @@ def deliver_pending(
         )
 
     for planned in plan(store.deliveries.covered()):
-        audience = _due_part(planned, store, settings=settings, now=now)
+        audience = digests.due_part(planned)
         if audience is None:
             continue  # a weekly audience's changes stay owed to it until its day
         chosen = [event for event in events if event.stored_id in audience.event_ids]
         target = transport_for(audience.channel)
-        delivery = _record_digest(
-            store, target, audience, chosen, trials, domain, settings, now, report
-        )
-        _send_unless_nothing_to_tell(store, target, delivery, report, now=now)
+        digests.send(target, digests.record(target, audience, chosen))
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
     still_owed = plan(store.deliveries.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
     store.events.mark_delivered(
         [e.stored_id for e in events if e.stored_id not in owed_ids], now=now
     )
-    return report
+    return sending.outcome
 
 
-def _due_part(
-    audience: Audience, store: Store, *, settings: Settings, now: dt.datetime
-) -> Audience | None:
-    """The part of `audience` whose cadence lets it hear now (see `cadence`); None if none."""
-    if not settings.cadence or (not audience.recipients and audience.channel is None):
-        return audience
-    named = [*audience.recipients, *([audience.channel] if audience.channel else [])]
-    today = _start_of_day(now, settings)
-    due = due_destinations(
-        named,
-        cadences=dict(settings.cadence),
-        zone=parse_timezone(settings.timezone),
-        now=now,
-        heard_today=store.deliveries.heard_since(today),
-    )
-    if audience.channel is not None:
-        return audience if audience.channel in due else None
-    recipients = tuple(address for address in audience.recipients if address in due)
-    return Audience(recipients, audience.event_ids) if recipients else None
+@dataclass(frozen=True)
+class DigestWriter:
+    """What every digest of one delivery pass is written with, read once for the pass."""
 
+    sending: Sending
+    settings: Settings
+    trials: dict[str, Trial]
 
-def _start_of_day(now: dt.datetime, settings: Settings) -> dt.datetime:
-    """Midnight of `now`'s day in the config's timezone."""
-    local = now.astimezone(parse_timezone(settings.timezone))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+    @cached_property
+    def domain(self) -> str:
+        """Of the sender's address: the Message-IDs' domain."""
+        return (self.settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
 
+    def message_id(self, audience: Audience) -> str:
+        token = self.sending.store.deliveries.message_id_token()
+        return message_id_for(audience, domain=self.domain, database=token)
 
-def _send_unless_nothing_to_tell(
-    store: Store,
-    transport: Transport,
-    delivery: Delivery,
-    report: DeliveryOutcome,
-    *,
-    now: dt.datetime,
-) -> None:
-    """Send the digest just recorded, unless everything in it was changed back (its net
-    change is nothing): then it is settled as delivered without a message."""
-    if report.digests and report.digests[-1].changes == 0:
-        store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now)
-        return
-    send_once(store, transport, delivery, report, now=now)
-
-
-def _record_digest(
-    store: Store,
-    transport: Transport,
-    audience: Audience,
-    events: list[ChangeEvent],
-    trials: dict[str, Trial],
-    domain: str,
-    settings: Settings,
-    now: dt.datetime,
-    report: DeliveryOutcome,
-) -> Delivery:
-    """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
-    digest = render_digest(events, trials, materiality=levels_by_kind(settings.materiality))
-    report.digests.append(digest)
-    message_id = message_id_for(
-        audience, domain=domain, database=store.deliveries.message_id_token()
-    )
-    if audience.channel is not None:
-        message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
-    else:
-        message = build_message(
-            digest,
-            sender=settings.mail_from or DEFAULT_SENDER,
-            recipients=audience.recipients,
-            message_id=message_id,
-            date=now,
+    def due_part(self, audience: Audience) -> Audience | None:
+        """The part of `audience` whose cadence lets it hear now (see `cadence`); None if
+        none."""
+        settings, now = self.settings, self.sending.now
+        if not settings.cadence or (not audience.recipients and audience.channel is None):
+            return audience
+        named = [*audience.recipients, *([audience.channel] if audience.channel else [])]
+        zone = parse_timezone(settings.timezone)
+        start_of_day = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        due = due_destinations(
+            named,
+            cadences=dict(settings.cadence),
+            zone=zone,
+            now=now,
+            heard_today=self.sending.store.deliveries.heard_since(start_of_day),
         )
-    return store.deliveries.create(
-        message_id=message_id,
-        audience=audience.key,
-        transport=transport.name,
-        subject=digest.subject,
-        message=message,
-        event_ids=audience.event_ids,
-        now=now,
-    )
+        if audience.channel is not None:
+            return audience if audience.channel in due else None
+        recipients = tuple(address for address in audience.recipients if address in due)
+        return Audience(recipients, audience.event_ids) if recipients else None
+
+    def record(
+        self, transport: Transport, audience: Audience, events: list[ChangeEvent]
+    ) -> Delivery:
+        """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
+        settings = self.settings
+        digest = render_digest(
+            events, self.trials, materiality=levels_by_kind(settings.materiality)
+        )
+        self.sending.outcome.digests.append(digest)
+        message_id = self.message_id(audience)
+        if audience.channel is not None:
+            message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
+        else:
+            message = build_message(
+                digest,
+                sender=settings.mail_from or DEFAULT_SENDER,
+                recipients=audience.recipients,
+                message_id=message_id,
+                date=self.sending.now,
+            )
+        return self.sending.store.deliveries.create(
+            message_id=message_id,
+            audience=audience.key,
+            transport=transport.name,
+            subject=digest.subject,
+            message=message,
+            event_ids=audience.event_ids,
+            now=self.sending.now,
+        )
+
+    def send(self, transport: Transport, delivery: Delivery) -> None:
+        """Send the digest just recorded, unless everything in it was changed back (its net
+        change is nothing): then it is settled as delivered without a message."""
+        digests = self.sending.outcome.digests
+        if digests and digests[-1].changes == 0:
+            self.sending.store.deliveries.set_state(
+                delivery.id, DeliveryState.SENT, now=self.sending.now
+            )
+            return
+        send_once(self.sending, transport, delivery)
 
 
-def _mail_what_only_reached_the_outbox(
-    store: Store,
-    transport: Transport,
-    *,
-    settings: Settings,
-    report: DeliveryOutcome,
-    now: dt.datetime,
-) -> None:
+def _mail_what_only_reached_the_outbox(digests: DigestWriter, transport: Transport) -> None:
     """Digests for addressed recipients written to the outbox while SMTP was not configured:
     their changes go out now, in one catch-up mail per audience (not one per missed run).
     The catch-up is an ordinary delivery (exactly once); the outbox ones are `mailed` once it
     has been handed over, so a crash in between mails nothing twice."""
-    domain = (settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
-    trials = store.watches.trials()
+    store = digests.sending.store
     for stored_audience, unmailed in store.deliveries.unmailed().items():
         event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
         audience = Audience(Destination.from_key(stored_audience).recipients, event_ids)
-        message_id = message_id_for(
-            audience, domain=domain, database=store.deliveries.message_id_token()
-        )
-        state = store.deliveries.state_of(message_id)
+        state = store.deliveries.state_of(digests.message_id(audience))
         if state not in HANDED_OVER:
-            events = store.events.by_id(event_ids)
-            delivery = _record_digest(
-                store, transport, audience, events, trials, domain, settings, now, report
-            )
-            _send_unless_nothing_to_tell(store, transport, delivery, report, now=now)
+            delivery = digests.record(transport, audience, store.events.by_id(event_ids))
+            digests.send(transport, delivery)
             state = store.deliveries.state_of(delivery.message_id)
         if state in HANDED_OVER:
-            store.deliveries.mark_mailed([delivery_id for delivery_id, _ in unmailed], now=now)
+            store.deliveries.mark_mailed(
+                [delivery_id for delivery_id, _ in unmailed], now=digests.sending.now
+            )

@@ -73,61 +73,71 @@ class DeliveryOutcome:
         return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
 
 
-def finish_interrupted(
-    store: Store,
-    transport_for: Callable[[str | None], Transport],
-    report: DeliveryOutcome,
-    *,
-    now: dt.datetime,
-) -> None:
+@dataclass(frozen=True)
+class Sending:
+    """One delivery pass: the store each delivery's state is kept in, the pass's time, and
+    what it has sent and failed so far."""
+
+    store: Store
+    now: dt.datetime
+    outcome: DeliveryOutcome
+
+    def sent(
+        self,
+        delivery: Delivery,
+        state: DeliveryState = DeliveryState.SENT,
+        *,
+        error: str | None = None,
+        refused: tuple[str, ...] = (),
+    ) -> None:
+        """Settled as delivered: `sent`, or `unconfirmed` (handed over whole, no answer)."""
+        self.store.deliveries.set_state(
+            delivery.id, state, now=self.now, error=error, refused=refused
+        )
+        self.outcome.sent.append(dataclasses.replace(delivery, state=state, refused=refused))
+
+    def failed(self, delivery: Delivery, error: str) -> None:
+        """Refused, or the channel is down: its events are planned again."""
+        self.store.deliveries.set_state(
+            delivery.id, DeliveryState.FAILED, now=self.now, error=error
+        )
+        self.outcome.failures.append((delivery, error))
+
+
+def finish_interrupted(sending: Sending, transport_for: Callable[[str | None], Transport]) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
     through its own channel (`transport_for` its chat channel's name, None for mail)."""
-    for delivery in store.deliveries.unfinished():
+    for delivery in sending.store.deliveries.unfinished():
         transport = transport_for(delivery.chat_channel)
         if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
-            store.deliveries.set_state(delivery.id, DeliveryState.UNCONFIRMED, now=now)
-            report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
+            sending.sent(delivery, DeliveryState.UNCONFIRMED)
         elif transport.already_delivered(delivery):
-            store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now)
-            report.sent.append(delivery)
+            sending.sent(delivery)
         else:
-            send_once(store, transport, delivery, report, now=now)
+            send_once(sending, transport, delivery)
 
 
-def send_once(
-    store: Store,
-    transport: Transport,
-    delivery: Delivery,
-    report: DeliveryOutcome,
-    *,
-    now: dt.datetime,
-) -> None:
+def send_once(sending: Sending, transport: Transport, delivery: Delivery) -> None:
     if transport.mails and not delivery.recipients:
-        error = f"no recipients: {NO_RECIPIENTS}"
-        store.deliveries.set_state(delivery.id, DeliveryState.FAILED, now=now, error=error)
-        report.failures.append((delivery, error))
+        sending.failed(delivery, f"no recipients: {NO_RECIPIENTS}")
         return
+    deliveries = sending.store.deliveries
     try:
         refused = transport.send(
             delivery,
-            handing_over=lambda: store.deliveries.set_state(delivery.id, DeliveryState.DATA_SENT),
+            handing_over=lambda: deliveries.set_state(delivery.id, DeliveryState.DATA_SENT),
         )
     except UnconfirmedDelivery as exc:
         logger.warning("%s: counted as sent", exc)
-        store.deliveries.set_state(delivery.id, DeliveryState.UNCONFIRMED, now=now, error=str(exc))
-        report.sent.append(dataclasses.replace(delivery, state=DeliveryState.UNCONFIRMED))
+        sending.sent(delivery, DeliveryState.UNCONFIRMED, error=str(exc))
         return
     except DeliveryError as exc:
-        store.deliveries.set_state(delivery.id, DeliveryState.FAILED, now=now, error=str(exc))
-        report.failures.append((delivery, str(exc)))
+        sending.failed(delivery, str(exc))
         return
-    store.deliveries.set_state(delivery.id, DeliveryState.SENT, now=now, refused=refused)
-    report.sent.append(
-        dataclasses.replace(delivery, state=DeliveryState.SENT, refused=tuple(refused))
-    )
+    sending.sent(delivery, refused=tuple(refused))
     if refused:
         reason = f"{transport} refused {', '.join(refused)}"
-        report.failures.append(
+        sending.outcome.failures.append(
             (dataclasses.replace(delivery, audience=audience_key(refused)), reason)
         )
