@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from monitor.cli._app import Context, pass_context
-from monitor.jobs.doctor import run_doctor, send_test_messages
+from monitor.jobs.doctor import diagnose, send_test_messages
 from monitor.times import utc_now
 
 
@@ -23,7 +23,7 @@ def doctor(ctx: Context, send_test: bool) -> None:
     """Check the database's integrity and schema, the config, the registry, the SMTP login and
     the chat or webhook channels (their URLs shown masked)."""
 
-    findings = run_doctor(ctx.reader, ctx.settings)
+    findings = diagnose(ctx.reader, ctx.settings)
     if send_test:
         findings += send_test_messages(ctx.reader, ctx.settings, now=utc_now())
     for finding in findings:

@@ -15,7 +15,7 @@ from monitor.cli._app import (
 )
 from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
-from monitor.jobs.demo import run_demo
+from monitor.jobs.demo import replay_demo
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.registry.raw import normalise_nct_id
@@ -163,5 +163,5 @@ def report(ctx: Context, out_dir: Path | None) -> None:
 def demo(ctx: Context) -> None:
     """Replay the bundled seed story offline and print what changed (no network, no SMTP)."""
 
-    for line in run_demo(ctx.settings.data_dir / "demo"):
+    for line in replay_demo(ctx.settings.data_dir / "demo"):
         ctx.say(line)

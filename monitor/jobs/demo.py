@@ -36,7 +36,7 @@ def seed_checked_at(date: str) -> dt.datetime:
     return midnight(dt.date.fromisoformat(date)) + dt.timedelta(hours=7)
 
 
-def run_demo(demo_dir: Path) -> list[str]:
+def replay_demo(demo_dir: Path) -> list[str]:
     """Replay every seed version in date order; returns the lines to print."""
     demo_dir.mkdir(parents=True, exist_ok=True)
     for leftover in demo_dir.glob("trialwatch.db*"):

@@ -178,10 +178,10 @@ CHECKS: list[Callable[[Store, Settings], Finding]] = [
 ]
 
 
-def run_doctor(store: Store, settings: Settings) -> list[Finding]:
+def diagnose(store: Store, settings: Settings) -> list[Finding]:
     """Every check; one that a damaged database stops is that check's problem, and the rest
     still run."""
-    findings = [_run_check(check, store, settings) for check in CHECKS]
+    findings = [_finding_of(check, store, settings) for check in CHECKS]
     try:
         return findings + check_channels(store, settings) + list_audiences(store, settings)
     except sqlite3.DatabaseError as exc:
@@ -221,7 +221,7 @@ def _when(cadences: dict[str, str], name: str) -> str:
     return cadences.get(name, "daily").replace("weekly:", "weekly on ")
 
 
-def _run_check(
+def _finding_of(
     check: Callable[[Store, Settings], Finding], store: Store, settings: Settings
 ) -> Finding:
     try:
