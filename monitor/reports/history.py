@@ -120,40 +120,49 @@ def build_history(
 ) -> TrialHistory:
     """`snapshots` are (id, fetched_at, raw study), oldest first; `events` oldest first."""
     points: list[SnapshotPoint] = []
-    site_rows: dict[str, dict[str, Any]] = {}
+    tracks: dict[str, _SiteTrack] = {}
     previous: dict[str, Site] = {}
     for index, (snapshot_id, fetched_at, raw) in enumerate(snapshots):
         record = normalise_study(raw)
         points.append(_point(snapshot_id, fetched_at, record, last_update_posted(raw)))
         sites = reconcile_site_keys(previous, record["sites"])
         for key, site in sites.items():
-            row = site_rows.setdefault(
-                key, {"statuses": [None] * len(snapshots), "names": [], "site": site}
-            )
-            row["statuses"][index] = site["status"]
-            row["site"] = site
-            if site["facility"] not in row["names"]:
-                row["names"].append(site["facility"])
+            track = tracks.setdefault(key, _SiteTrack(site, [None] * len(snapshots), []))
+            track.statuses[index] = site["status"]
+            track.latest = site
+            if site["facility"] not in track.names:
+                track.names.append(site["facility"])
         previous = {**previous, **sites}
-    repeated = Counter(name_and_place(row["site"]) for row in site_rows.values())
+    repeated = Counter(name_and_place(track.latest) for track in tracks.values())
     rows = [
-        SiteHistory(
-            key=key,
-            facility=row["site"]["facility"] or "(unnamed site)",
-            former_names=tuple(
-                name for name in row["names"] if name and name != row["site"]["facility"]
-            ),
-            city=row["site"]["city"],
-            country=row["site"]["country"] or "(no country)",
-            statuses=tuple(row["statuses"]),
-            tell_apart=tell_apart(row["site"]["site_number"], row["site"]["zip"])
-            if repeated[name_and_place(row["site"])] > 1
-            else None,
-        )
-        for key, row in site_rows.items()
+        track.row(key, repeated=repeated[name_and_place(track.latest)] > 1)
+        for key, track in tracks.items()
     ]
     rows.sort(key=lambda site: (site.country, site.city or "", site.facility, site.key))
     return TrialHistory(nct_id, title, acronym, points, rows, events)
+
+
+@dataclass
+class _SiteTrack:
+    """One site followed through the snapshots: as last listed, its status in each snapshot
+    (None: not listed), and every name it went by."""
+
+    latest: Site
+    statuses: list[str | None]
+    names: list[str | None]
+
+    def row(self, key: str, *, repeated: bool) -> SiteHistory:
+        """Its row of the matrix; `repeated`: another row has its name in its city."""
+        site = self.latest
+        return SiteHistory(
+            key=key,
+            facility=site["facility"] or "(unnamed site)",
+            former_names=tuple(name for name in self.names if name and name != site["facility"]),
+            city=site["city"],
+            country=site["country"] or "(no country)",
+            statuses=tuple(self.statuses),
+            tell_apart=tell_apart(site["site_number"], site["zip"]) if repeated else None,
+        )
 
 
 def _point(
