@@ -314,7 +314,7 @@ def _record_into(
 def _record_error(
     outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: dt.datetime
 ) -> None:
-    store.snapshots.save_error(nct_id, error, now=now)
+    store.watches.check_failed(nct_id, error, now=now)
     outcome.errors.append(CheckError(nct_id, error))
     logger.info("%s: %s", nct_id, error)
 

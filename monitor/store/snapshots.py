@@ -184,8 +184,3 @@ class Snapshots(Family):
                 acronym=version.acronym,
                 update_posted=version.last_update_posted,
             )
-
-    def save_error(self, nct_id: str, error: str, *, now: dt.datetime) -> None:
-        """Note the failure on the trial's watch, if it has one (an imported file may not)."""
-        with self._writing():
-            self.watch_rows.failed(nct_id, error, at=now)

@@ -167,6 +167,11 @@ class Watches(Family):
         with self._writing():
             self.watch_rows.confirmed(nct_ids, at=now)
 
+    def check_failed(self, nct_id: str, error: str, *, now: dt.datetime) -> None:
+        """Note the failure on the trial's watch, if it has one (an imported file may not)."""
+        with self._writing():
+            self.watch_rows.failed(nct_id, error, at=now)
+
     def failing(self) -> dict[str, str]:
         """{NCT id: its error} of the watched trials whose last check failed."""
         sql = "select nct_id, last_error from watches where active = 1 and last_error is not null"
