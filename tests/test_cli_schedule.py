@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -65,7 +66,8 @@ def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
     trialwatch("watch", "add", A, "--to", "ops@example.org")
     daemon = spawn_trialwatch("schedule", "--every", "1", env=smtp.env())
     output = LineReader(daemon.stdout)
-    output.wait_for(lambda line: "run: checked 1, changed 0" in line)  # the baseline
+    baseline = output.wait_for(lambda line: "run: checked 1, changed 0" in line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ run: checked 1, .*", baseline)
     registry.put(suspended(A))
     output.wait_for(lambda line: "changed 1" in line and "emails 1" in line)
     output.wait_for(lambda line: "run: checked" in line)  # a later run: nothing new

@@ -26,7 +26,7 @@ from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, 
 from monitor.lock import run_lock
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import render_digest
-from monitor.times import utc_now
+from monitor.times import utc_now, utc_text
 
 
 @click.command()
@@ -165,7 +165,7 @@ def schedule(
             with run_lock(store.path, wait=ctx.settings.lock_wait):
                 summary = run_once(store, ctx.settings, clock=utc_now, should_stop=stop.is_set)
             _say_summary(ctx, summary)
-            ctx.say(f"{utc_now()} {summary.log_line()}")
+            ctx.say(f"{utc_text(utc_now())} {summary.log_line()}")
         except TrialwatchError as exc:
             click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
         finally:
