@@ -342,3 +342,22 @@ def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(trialwatch, re
     assert trialwatch("digest", env=smtp.env()).code == 0
     assert smtp.received == []
     assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"
+
+
+def test_one_digest_that_only_reached_the_outbox_is_mailed_once_smtp_is_set_up(
+    trialwatch, registry, smtp
+):
+    """The catch-up of a single outbox-only digest carries exactly its events for exactly its
+    audience, from the same sender (mail_from was set before smtp_host), so it has the same
+    Message-ID as the outbox file: it must still go out, once."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A, "--to", "ops@example.org")
+    trialwatch("check")
+    put_cleveland_status(registry, "SUSPENDED")
+    sender = {"TRIALWATCH_MAIL_FROM": smtp.env()["TRIALWATCH_MAIL_FROM"]}
+    assert trialwatch("run", env=sender).code == 0  # written to the outbox only
+    mailed = trialwatch("digest", env=smtp.env())
+    assert mailed.code == 0, mailed.stderr
+    assert [message.recipients for message in smtp.received] == [["ops@example.org"]]
+    assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"
+    assert len(smtp.received) == 1

@@ -51,6 +51,7 @@ class Audience:
     recipients: tuple[str, ...]
     event_ids: tuple[int, ...]
     channel: str | None = None
+    catch_up: bool = False  # the mail of digests that only reached the outbox
 
     @cached_property
     def key(self) -> str:
@@ -130,8 +131,10 @@ def rules_of(
 
 def message_id_for(audience: Audience, *, domain: str, database: str) -> str:
     """The same audience and events always give the same Message-ID in one database (a resend
-    is recognisable); `database`, its own random token, keeps another database's apart."""
-    seed = f"{database}:{audience.key}:{audience.event_ids}"
+    is recognisable); `database`, its own random token, keeps another database's apart. A
+    catch-up mail has its own: it may carry exactly what one outbox digest did, to the same
+    people from the same sender, and must not be taken for that digest."""
+    seed = f"{database}:{audience.key}:{audience.event_ids}" + ":catch-up" * audience.catch_up
     return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}.trialwatch@{domain}>"
 
 
@@ -296,7 +299,8 @@ def _mail_what_only_reached_the_outbox(digests: DigestWriter, transport: Transpo
     store = digests.sending.store
     for stored_audience, unmailed in store.deliveries.unmailed().items():
         event_ids = tuple(sorted({i for _, ids in unmailed for i in ids}))
-        audience = Audience(Destination.from_key(stored_audience).recipients, event_ids)
+        recipients = Destination.from_key(stored_audience).recipients
+        audience = Audience(recipients, event_ids, catch_up=True)
         state = store.deliveries.state_of(digests.message_id(audience))
         if state not in HANDED_OVER:
             delivery = digests.record(transport, audience, store.events.by_id(event_ids))
