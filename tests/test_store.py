@@ -294,3 +294,57 @@ def test_a_merged_trial_moves_every_row_keyed_by_its_id(store):
     ):
         assert (count(store, table, old), count(store, table, current)) == (0, rows), table
     assert store.watches.trials()[current].recipients == ["a@example.org"]
+
+
+def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(tmp_path):
+    """Schema 11 kept "only reached the outbox" as a transport name (`outbox-unmailed`, state
+    `sent`); after the migration it is the state `unmailed`, and still owed its mail."""
+    import sqlite_utils
+
+    from monitor.store.schema import MIGRATIONS
+
+    path = tmp_path / "v11.db"
+    old = sqlite_utils.Database(path)
+    for migration in MIGRATIONS[:11]:
+        migration(old)
+    old.execute("PRAGMA user_version = 11")
+    old["watches"].insert({"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"})
+    old["snapshots"].insert(
+        {
+            "nct_id": NCT,
+            "fetched_at": "2026-01-01T00:00:00Z",
+            "last_seen_at": "2026-01-01T00:00:00Z",
+        }
+        | {"content_hash": "h", "source": "api", "raw_zstd": b"", "raw_chain": 0}
+    )
+    old["events"].insert(
+        {"nct_id": NCT, "snapshot_id": 1, "detected_at": "2026-01-01T00:00:00Z"}
+        | {"category": "enrollment", "field": "enrollment", "site_key": "", "summary": "s"}
+        | {"old": "1", "new": "2", "delivered_at": "2026-01-01T00:00:00Z"}
+    )
+    for number, (audience, channel, state) in enumerate(
+        [
+            ('["ops@example.org"]', "outbox-unmailed", "sent"),  # owed a mail
+            ("[]", "outbox-unmailed", "sent"),  # for no one: the outbox was all it needed
+            ('["ops@example.org"]', "outbox-unmailed", "mailed"),  # its catch-up went out
+            ('["ops@example.org"]', "smtp", "sent"),
+        ],
+        start=1,
+    ):
+        old["deliveries"].insert(
+            {"message_id": f"<{number}@x>", "audience": audience, "channel": channel}
+            | {"subject": "s", "message": b"", "state": state, "created_at": "2026-01-01T00:00:00Z"}
+        )
+        old["delivery_events"].insert({"delivery_id": number, "event_id": 1})
+    old.close()
+
+    migrated = Store.open(path)
+    rows = migrated.db.execute("select channel, state from deliveries order by id").fetchall()
+    assert rows == [
+        ("outbox", "unmailed"),
+        ("outbox", "sent"),
+        ("outbox", "mailed"),
+        ("smtp", "sent"),
+    ]
+    assert migrated.deliveries.unmailed() == {'["ops@example.org"]': [(1, [1])]}
+    migrated.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from monitor.delivery.transports import OutboxTransport, Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
-from monitor.store import UNMAILED, Delivery, DeliveryState, Store, audience_key
+from monitor.store import Delivery, DeliveryState, Store, audience_key
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class DeliveryOutcome:
         path = self.transport.path_for(delivery)
         if not who:
             return f"Wrote {delivery.subject} to {path}"
-        if self.transport.name == UNMAILED:
+        if delivery.state == DeliveryState.UNMAILED:
             return (
                 f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
                 "mailed (it will be, in one catch-up mail, once SMTP is set up)"
@@ -113,9 +113,17 @@ def finish_interrupted(sending: Sending, transport_for: Callable[[str | None], T
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
             sending.sent(delivery, DeliveryState.UNCONFIRMED)
         elif transport.already_delivered(delivery):
-            sending.sent(delivery)
+            sending.sent(delivery, _delivered_state(transport, delivery))
         else:
             send_once(sending, transport, delivery)
+
+
+def _delivered_state(transport: Transport, delivery: Delivery) -> DeliveryState:
+    """How a message its transport took is left: `sent`, or `unmailed` when the outbox stood
+    in for mail for addressed recipients (owed a catch-up mail)."""
+    if transport.stands_in_for_mail and delivery.recipients:
+        return DeliveryState.UNMAILED
+    return DeliveryState.SENT
 
 
 def send_once(sending: Sending, transport: Transport, delivery: Delivery) -> None:
@@ -135,7 +143,7 @@ def send_once(sending: Sending, transport: Transport, delivery: Delivery) -> Non
     except DeliveryError as exc:
         sending.failed(delivery, str(exc))
         return
-    sending.sent(delivery, refused=tuple(refused))
+    sending.sent(delivery, _delivered_state(transport, delivery), refused=tuple(refused))
     if refused:
         reason = f"{transport} refused {', '.join(refused)}"
         sending.outcome.failures.append(

@@ -25,7 +25,7 @@ from typing import Protocol
 from monitor.config import Settings
 from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
 from monitor.masking import mask_url, unnamed_channel
-from monitor.store import UNMAILED, Delivery
+from monitor.store import Delivery
 from monitor.whole_files import write_whole
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ class Transport(Protocol):
     name: str
     mails: bool  # it reaches people (SMTP): it needs recipients, and it can catch up on
     # digests that only reached the outbox before it was configured
+    stands_in_for_mail: bool  # the outbox when SMTP is not configured: what it carries for
+    # addressed recipients is left `unmailed`, owed a catch-up mail
 
     def already_delivered(self, delivery: Delivery) -> bool:
         """After a crash: can this channel tell that the message arrived?"""
@@ -58,8 +60,9 @@ class OutboxTransport:
         """`instead_of_mail`: SMTP is not configured, so digests for addressed recipients
         land here unmailed, and are mailed in one catch-up once SMTP is set up."""
         self.folder = folder
-        self.name = UNMAILED if instead_of_mail else "outbox"
+        self.name = "outbox"
         self.mails = False
+        self.stands_in_for_mail = instead_of_mail
 
     def path_for(self, delivery: Delivery) -> Path:
         token = delivery.message_id.strip("<>").split(".", 1)[0][:16]
@@ -84,6 +87,7 @@ class SmtpTransport:
 
     name = "smtp"
     mails = True
+    stands_in_for_mail = False
 
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host or "localhost"
@@ -240,6 +244,7 @@ class AppriseTransport:
 
     name = "apprise"
     mails = False
+    stands_in_for_mail = False
 
     def __init__(self, label: str, url: str):
         import apprise  # only installations with channels pay for it
@@ -309,6 +314,7 @@ class MissingTransport:
 
     name = "apprise"
     mails = False
+    stands_in_for_mail = False
 
     def __init__(self, label: str):
         self.label = label

@@ -16,7 +16,6 @@ from monitor.store._base import StoreBase
 from monitor.store.deliveries import (
     DELIVERED_STATES,
     UNFAILED_STATES,
-    UNMAILED,
     Deliveries,
     Delivery,
     DeliveryState,
@@ -33,7 +32,6 @@ from monitor.store.watches import LastFetch, Trial, Watch, Watches
 __all__ = [
     "DELIVERED_STATES",
     "UNFAILED_STATES",
-    "UNMAILED",
     "BackfilledVersion",
     "Delivery",
     "DeliveryState",

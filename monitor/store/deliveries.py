@@ -79,15 +79,15 @@ class DeliveryState(StrEnum):
     SENT = "sent"  # accepted
     UNCONFIRMED = "unconfirmed"  # handed over whole, no answer came: counted as sent (`doctor`)
     FAILED = "failed"  # refused: its events are sent again
-    # a digest for addressed recipients written to the outbox because SMTP was not configured
-    # is SENT on the UNMAILED transport until a later catch-up mail carries its changes: MAILED
-    MAILED = "mailed"
+    # a digest for addressed recipients written to the outbox because SMTP was not configured:
+    # delivered for now, owed a catch-up mail, once SMTP is set up, that carries its changes
+    UNMAILED = "unmailed"
+    MAILED = "mailed"  # an unmailed digest whose changes that catch-up mail carried
 
 
 # Recipients refused one by one are `refused` on a delivery otherwise sent, and owed it again.
-DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.UNCONFIRMED)
+DELIVERED_STATES = (DeliveryState.SENT, DeliveryState.UNCONFIRMED, DeliveryState.UNMAILED)
 UNFAILED_STATES = (DeliveryState.PREPARED, DeliveryState.DATA_SENT, *DELIVERED_STATES)
-UNMAILED = "outbox-unmailed"
 
 
 def audience_key(recipients: Iterable[str]) -> str:
@@ -202,11 +202,10 @@ class Deliveries(Family):
         sql = """
             select d.id, d.audience, group_concat(de.event_id) as event_ids from deliveries d
             join delivery_events de on de.delivery_id = d.id
-            where d.channel = ? and d.state = ? and d.audience != '[]'
-            group by d.id order by d.id
+            where d.state = ? group by d.id order by d.id
         """
         unmailed: dict[str, list[tuple[int, list[int]]]] = {}
-        for row in self.db.query(sql, [UNMAILED, DeliveryState.SENT]):
+        for row in self.db.query(sql, [DeliveryState.UNMAILED]):
             event_ids = sorted(int(event_id) for event_id in row["event_ids"].split(","))
             unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
         return unmailed

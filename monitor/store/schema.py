@@ -253,6 +253,17 @@ def _add_run_watermarks(db: sqlite_utils.Database) -> None:
     db.table("runs").add_column("listed_through_ids", str)
 
 
+def _unmailed_as_a_state(db: sqlite_utils.Database) -> None:
+    """Version 12: a digest for addressed recipients that only reached the outbox (SMTP was
+    not configured) is in state `unmailed`; it was `sent` through a transport named
+    `outbox-unmailed`, a state kept in a name."""
+    db.execute(
+        "update deliveries set state = 'unmailed'"
+        " where channel = 'outbox-unmailed' and state = 'sent' and audience != '[]'"
+    )
+    db.execute("update deliveries set channel = 'outbox' where channel = 'outbox-unmailed'")
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -267,6 +278,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_refusals_and_database_token,
     _add_watch_rules,
     _add_run_watermarks,
+    _unmailed_as_a_state,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1
