@@ -5,6 +5,9 @@ store so that a crash at any point neither loses a digest nor sends it twice.
         |                                                 \--(no answer)--> unconfirmed
         \--(refused, or the channel is down)--> failed (its events are planned again)
 
+An addressed digest the outbox took because SMTP was not configured is `unmailed`, and
+`mailed` once a catch-up mail (a delivery of its own) has carried its changes.
+
 A delivery is recorded `prepared`, with its final bytes and Message-ID, before anything is
 sent. One rule for every ending whose outcome is unknown, a crash or the network alike: once
 the whole message was handed over and only the answer is missing, it counts as sent
