@@ -28,10 +28,9 @@ class Trial:
 
 @dataclass(frozen=True)
 class LastFetch:
-    """A trial's last check: when, the registry's last-update date it then had, and whether
-    it failed (then it is fetched again whatever the date says)."""
+    """A trial's last check: the registry's last-update date it then had, and whether it
+    failed (then it is fetched again whatever the date says)."""
 
-    checked_at: dt.datetime
     update_posted: str | None
     failed: bool
 
@@ -146,12 +145,12 @@ class Watches(Family):
     def last_fetches(self) -> dict[str, LastFetch]:
         """How each trial ever checked was last fetched, in one read of the watch list."""
         sql = (
-            "select nct_id, last_checked_at, last_update_posted, last_error is not null"
+            "select nct_id, last_update_posted, last_error is not null"
             " from watches where last_checked_at is not null"
         )
         return {
-            nct_id: LastFetch(moment_of(checked_at), posted, bool(failed))
-            for nct_id, checked_at, posted, failed in self.db.execute(sql).fetchall()
+            nct_id: LastFetch(posted, bool(failed))
+            for nct_id, posted, failed in self.db.execute(sql).fetchall()
         }
 
     def earliest_check(self) -> dt.datetime | None:
