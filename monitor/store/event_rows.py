@@ -29,7 +29,8 @@ class EventRows:
     ) -> None:
         """One statement for a check's events (a search's have no snapshot); `delivered_at`
         for events nobody is owed (a backfill's history)."""
-        rows = [_row(event, snapshot_id, delivered_at) for event in events]
+        delivered = optional_utc_text(delivered_at)
+        rows = [_row(event, snapshot_id, delivered) for event in events]
         if rows:
             columns = ", ".join(rows[0])
             marks = ", ".join(f":{column}" for column in rows[0])
@@ -40,9 +41,10 @@ class EventRows:
         self.db.execute("update events set nct_id = ? where nct_id = ?", [current_id, old_id])
 
     def delivered(self, event_ids: Iterable[int], *, at: dt.datetime) -> None:
+        delivered_at = utc_text(at)
         self.db.conn.executemany(
             "update events set delivered_at = ? where id = ?",
-            ((utc_text(at), event_id) for event_id in event_ids),
+            ((delivered_at, event_id) for event_id in event_ids),
         )
 
     def read(self, sql: str, params: Iterable[Any] = ()) -> list[ChangeEvent]:
@@ -67,9 +69,7 @@ def event_of(row: dict[str, Any]) -> ChangeEvent:
     )
 
 
-def _row(
-    event: ChangeEvent, snapshot_id: int | None, delivered_at: dt.datetime | None
-) -> dict[str, Any]:
+def _row(event: ChangeEvent, snapshot_id: int | None, delivered_at: str | None) -> dict[str, Any]:
     return {
         "nct_id": event.nct_id,
         "snapshot_id": snapshot_id,
@@ -82,5 +82,5 @@ def _row(
         "new": json.dumps(event.new, ensure_ascii=False),
         "summary": event.summary,
         "extra": json.dumps(event.extra, ensure_ascii=False) if event.extra else None,
-        "delivered_at": optional_utc_text(delivered_at),
+        "delivered_at": delivered_at,
     }

@@ -47,7 +47,8 @@ class SnapshotRows:
             "insert into snapshots (nct_id, fetched_at, last_seen_at, content_hash, source,"
             " raw_zstd, raw_base_id, raw_chain) values (?, ?, ?, ?, ?, ?, ?, ?)"
         )
-        values = [nct_id, utc_text(fetched_at), utc_text(fetched_at), content_hash, source]
+        seen_at = utc_text(fetched_at)
+        values = [nct_id, seen_at, seen_at, content_hash, source]
         cursor = self.db.execute(sql, [*values, packed.data, packed.base_id, packed.chain])
         return int(cursor.lastrowid or 0)
 

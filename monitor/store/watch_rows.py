@@ -119,9 +119,10 @@ class WatchRows:
     def confirmed(self, nct_ids: list[str], *, at: dt.datetime) -> None:
         """Checked without a download (their update date, or the registry's data, had not
         moved): one statement for them all (50,000 row updates one by one took 4 s)."""
+        checked_at = utc_text(at)
         self.db.conn.executemany(
             "update watches set last_checked_at = ? where nct_id = ?",
-            ((utc_text(at), nct_id) for nct_id in nct_ids),
+            ((checked_at, nct_id) for nct_id in nct_ids),
         )
 
     def move(self, old: dict[str, Any], current_id: str) -> None:
