@@ -224,9 +224,13 @@ class DigestWriter:
         """Of the sender's address: the Message-IDs' domain."""
         return (self.settings.mail_from or DEFAULT_SENDER).rpartition("@")[2]
 
+    @cached_property
+    def database_token(self) -> str:
+        """The database's own token, which its Message-IDs carry (read once a pass)."""
+        return self.sending.store.deliveries.message_id_token()
+
     def message_id(self, audience: Audience) -> str:
-        token = self.sending.store.deliveries.message_id_token()
-        return message_id_for(audience, domain=self.domain, database=token)
+        return message_id_for(audience, domain=self.domain, database=self.database_token)
 
     def due_part(self, audience: Audience) -> Audience | None:
         """The part of `audience` whose cadence lets it hear now (see `cadence`); None if

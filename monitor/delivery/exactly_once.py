@@ -88,12 +88,13 @@ class Sending:
     def sent(
         self,
         delivery: Delivery,
-        state: DeliveryState = DeliveryState.SENT,
+        state: DeliveryState,
         *,
         error: str | None = None,
         refused: tuple[str, ...] = (),
     ) -> None:
-        """Settled as delivered: `sent`, or `unconfirmed` (handed over whole, no answer)."""
+        """Settled as delivered: `sent`, `unmailed` (the outbox standing in for mail), or
+        `unconfirmed` (handed over whole, no answer)."""
         self.store.deliveries.set_state(
             delivery.id, state, now=self.now, error=error, refused=refused
         )

@@ -107,6 +107,7 @@ class Searches(Family):
         now: dt.datetime,
     ) -> None:
         """The search's new match list, its events and any followed trials, together."""
+        checked_at = utc_text(now)
         with self._writing():
             before = self.matches(name)
             for nct_id in set(before) - set(matches):
@@ -120,7 +121,7 @@ class Searches(Family):
                         "query_name": name,
                         "nct_id": nct_id,
                         "title": title,
-                        "first_seen": utc_text(now),
+                        "first_seen": checked_at,
                     }
                     for nct_id, title in matches.items()
                     if nct_id not in before
@@ -130,7 +131,7 @@ class Searches(Family):
             for nct_id in follow:
                 self.watch_rows.ensure(nct_id, now=now)
             self.db.table("queries").update(
-                name, {"last_checked_at": utc_text(now), "last_error": None}
+                name, {"last_checked_at": checked_at, "last_error": None}
             )
 
     def save_error(self, name: str, error: str) -> None:
