@@ -1,5 +1,6 @@
-"""Precision and recall of site events on the real-record corpus (tests/corpus): the differ's
-events for 65 consecutive-version pairs of 52 real trials against hand-written expectations.
+"""Precision and recall of site events on the real-record corpus (`tests/corpora.py` finds
+it): the differ's events for 65 consecutive-version pairs of 52 real trials against
+hand-written expectations.
 
     python bench/corpus_bench.py
 """
@@ -13,10 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.corpora import MISSING, tigit_records  # noqa: E402
 from tests.corpus_score import badly_worded, score_corpus, site_precision_recall  # noqa: E402
 
 
 def main() -> None:
+    if not tigit_records().is_dir():
+        sys.exit(MISSING)
     started = time.perf_counter()
     scores = score_corpus()
     elapsed = time.perf_counter() - started

@@ -1,7 +1,8 @@
-"""Bytes per stored snapshot on real records: the 117 versions of 52 real trials in
-tests/corpus imported with `trialwatch import`, against the same snapshots stored as schema 6
-stored them (JSON text), both built in this run. Also what reading a snapshot back costs next
-to normalising it, the work a stored normalised form would save.
+"""Bytes per stored snapshot on real records: the 117 versions of 52 real trials of the
+real-record corpus (`tests/corpora.py` finds it) imported with `trialwatch import`, against the
+same snapshots stored as schema 6 stored them (JSON text), both built in this run. Also what
+reading a snapshot back costs next to normalising it, the work a stored normalised form would
+save.
 
     python bench/storage_bench.py
 """
@@ -23,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 from monitor.records.normalise import normalise_study  # noqa: E402
 from monitor.store import Store  # noqa: E402
 from monitor.store.schema import MIGRATIONS  # noqa: E402
+from tests.corpora import MISSING, tigit_files  # noqa: E402
 
-CORPUS = sorted((ROOT / "tests" / "corpus" / "records").glob("*/*.json"))
+CORPUS = tigit_files()
 SCHEMA_6 = 6
 
 
@@ -51,6 +53,8 @@ def as_schema_6(store: Store, path: Path) -> None:
 
 
 def main() -> None:
+    if not CORPUS:
+        sys.exit(MISSING)
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "trialwatch.db"
         import_corpus(database)

@@ -6,8 +6,9 @@ version is a delta against the one before and needs none).
 RECORDS_DIR holds API v2 study records (`*.json`), one per trial. The shipped
 `monitor/store/records-v1.zdict` was trained on the 1,178 latest records of
 partrita/clinicaltrial-watch-tigit (MIT licence, see tests/corpus/README.md) less the 52 trials
-of tests/corpus, which it is measured on. A dictionary that has compressed a stored snapshot is
-needed to read it back for ever: a retrained one ships under a new name and id, beside the old.
+of the real-record corpus (`tests/corpora.py` finds it), which it is measured on. A dictionary
+that has compressed a stored snapshot is needed to read it back for ever: a retrained one ships
+under a new name and id, beside the old.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from pathlib import Path
 import zstandard
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.corpora import tigit_records  # noqa: E402
+
 SIZE = 64 * 1024  # 0.194 of the JSON on the corpus's first versions; 32 KB: 0.204, 110 KB: 0.185
 LEVEL = 10
 
 
 def main() -> None:
     folder, target = Path(sys.argv[1]), Path(sys.argv[2])
-    held_out = {path.name for path in (ROOT / "tests" / "corpus" / "records").iterdir()}
+    held_out = {path.name for path in tigit_records().iterdir()}
     samples = []
     for path in sorted(folder.glob("*.json")):
         study = json.loads(path.read_text(encoding="utf-8"))

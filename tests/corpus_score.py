@@ -1,5 +1,6 @@
-"""Score the differ on the real-record corpus (tests/corpus): its events for every pair of
-consecutive versions against the events a person wrote by reading the two records."""
+"""Score the differ on the real-record corpus (read where `tests/corpora.py` finds it): its
+events for every pair of consecutive versions against the events a person wrote by reading the
+two records (`tests/corpus/expected-events.json`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from monitor.records.diff import diff_records
 from monitor.records.events import SITE_KINDS, ChangeEvent
 from monitor.records.normalise import normalise_study
 from monitor.times import moment_of
+from tests.corpora import tigit_file
 
-CORPUS = Path(__file__).parent / "corpus"
+EXPECTED = Path(__file__).parent / "corpus" / "expected-events.json"
 SITE_CATEGORIES = {str(category) for category in SITE_KINDS}
 # A registry code shown as is ("NOT_YET_RECRUITING", "PHASE2") or a bracket doubled by wording.
 RAW_CODE = re.compile(r"\b(?:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|PHASE[0-9]|ESTIMATED|ACTUAL)\b")
@@ -51,14 +53,14 @@ def event_row(event: ChangeEvent) -> Row:
 
 def pair_events(nct_id: str, old_date: str, new_date: str) -> list[ChangeEvent]:
     old, new = (
-        normalise_study(json.loads((CORPUS / "records" / nct_id / f"{date}.json").read_text()))
+        normalise_study(json.loads(tigit_file(nct_id, date).read_text()))
         for date in (old_date, new_date)
     )
     return diff_records(old, new, detected_at=moment_of(f"{new_date}T00:00:00Z"))
 
 
 def score_corpus() -> list[PairScore]:
-    expected = json.loads((CORPUS / "expected-events.json").read_text())
+    expected = json.loads(EXPECTED.read_text())
     scores = []
     for pair, rows in expected.items():
         events = pair_events(*pair.split())

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT
+from tests.corpora import needs_tigit
 
 
 def run_bench(script: str, *args: str, timeout: float = 120) -> str:
@@ -44,10 +45,12 @@ def test_bench_script_runs_and_prints_every_figure():
     assert re.search(r"oracle [\d.]+ s \(2 requests\)$", lines[1])
 
 
+@needs_tigit
 def test_corpus_bench_prints_precision_and_recall():
     assert "site events: precision 1.0000, recall 1.0000" in run_bench("corpus_bench.py")
 
 
+@needs_tigit
 def test_storage_bench_prints_bytes_per_snapshot_against_json_text():
     output = run_bench("storage_bench.py")
     ratios = dict(

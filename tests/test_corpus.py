@@ -1,5 +1,6 @@
-"""The differ on real records: 65 consecutive-version pairs of 52 real trials (tests/corpus),
-against events a person wrote by reading the two JSONs."""
+"""The differ on real records: 65 consecutive-version pairs of 52 real trials (read where
+`tests/corpora.py` finds them), against events a person wrote by reading the two JSONs
+(`tests/corpus/expected-events.json`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections import Counter
 
 import pytest
 
+from tests.corpora import needs_tigit, tigit_files
 from tests.corpus_score import (
-    CORPUS,
+    EXPECTED,
     SITE_CATEGORIES,
     PairScore,
     badly_worded,
@@ -23,6 +25,7 @@ def scores() -> list[PairScore]:
     return score_corpus()
 
 
+@needs_tigit
 def test_site_events_on_real_records_have_the_target_precision_and_recall(scores):
     precision, recall, hits, found, expected = site_precision_recall(scores)
     print(
@@ -32,6 +35,7 @@ def test_site_events_on_real_records_have_the_target_precision_and_recall(scores
     assert precision >= 0.995 and recall >= 0.995
 
 
+@needs_tigit
 def test_every_real_pair_gives_exactly_the_expected_events(scores):
     wrong = {
         score.pair: {"missing": dict(score.missing), "unexpected": dict(score.unexpected)}
@@ -41,6 +45,7 @@ def test_every_real_pair_gives_exactly_the_expected_events(scores):
     assert wrong == {}
 
 
+@needs_tigit
 def test_no_summary_shows_a_registry_code_or_a_doubled_bracket(scores):
     summaries = [summary for score in scores for summary in score.summaries]
     assert len(summaries) > 900
@@ -61,11 +66,12 @@ def test_the_wording_check_catches_what_it_looks_for():
     ]
 
 
+@needs_tigit
 def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(trialwatch):
     """Several versions of 52 trials in one `import`, files in reverse order: the records'
     own dates put them in order (ties, where the registry changed a record without a new
     update date, broken by its data version), so every event is the forward one."""
-    files = sorted((CORPUS / "records").glob("*/*.json"), reverse=True)
+    files = tigit_files()[::-1]
     result = trialwatch("import", *map(str, files), "--json")
     assert result.code == 0, result.stderr
     assert result.json()["checked"] == len(files)
@@ -78,7 +84,7 @@ def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(t
         where = (site.get("facility"), site.get("city"), site.get("zip"))
         return (event["nct_id"], event["category"], event["field"], *where, *values)
 
-    expected = json.loads((CORPUS / "expected-events.json").read_text())
+    expected = json.loads(EXPECTED.read_text())
     wanted = Counter(
         (pair.split()[0], *event) for pair, events in expected.items() for event in events
     )

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 from datasette.app import Datasette
 
@@ -16,6 +15,7 @@ from monitor.reports.history_page import completion_slips, recruiting_since, ren
 from monitor.reports.report import load_history, write_report
 from monitor.times import moment_of
 from tests.conftest import ANY_TIME, SEED_FILES
+from tests.corpora import needs_tigit, tigit_records
 from tests.test_portfolio import index_rows
 
 NCT = "NCT05869955"
@@ -154,10 +154,11 @@ def test_history_of_an_unknown_trial_is_bad_input(trialwatch):
     assert re.match(r"trialwatch: no history for NCT00000009", result.stderr)
 
 
+@needs_tigit
 def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_former():
     """NCT06203210 (real records): the registry repaired nine mis-encoded site names, then
     broke them again. Each stays one row, and its former name is the other spelling."""
-    versions = sorted((Path(__file__).parent / "corpus/records/NCT06203210").glob("*.json"))
+    versions = sorted((tigit_records() / "NCT06203210").glob("*.json"))
     snapshots = [(n, p.stem, json.loads(p.read_text())) for n, p in enumerate(versions)]
     history = build_history("NCT06203210", snapshots, [])
     assert len(history.sites) == 230

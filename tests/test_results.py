@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 from monitor.records.diff import diff_records
@@ -15,8 +14,10 @@ from monitor.records.normalise import normalise_study
 from monitor.records.results import RESULTS_DATE_FIELDS
 from monitor.reports.render import headline
 from monitor.times import moment_of
+from tests.corpora import needs_tigit, tigit_file
 
-WITH_RESULTS = Path(__file__).parent / "corpus" / "records" / "NCT05665595" / "2026-02-19.json"
+pytestmark = needs_tigit
+WITH_RESULTS = tigit_file("NCT05665595", "2026-02-19")  # a real record as the registry served it
 
 
 def with_results() -> dict[str, Any]:

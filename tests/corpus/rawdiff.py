@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RECORDS = Path(__file__).parent / "records"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+from tests.corpora import tigit_records  # noqa: E402  (where the records are, not trialwatch)
+
+RECORDS = tigit_records()
 BOOKKEEPING = {"statusVerifiedDate", "lastUpdateSubmitDate", "lastUpdatePostDateStruct"}
 ROW_ID = ("facility", "city", "zip", "country")
 ABSENT = "<absent>"
