@@ -21,6 +21,7 @@ from monitor.cli import run as cli_main
 from monitor.jobs.check import store_study
 from monitor.store import Store
 from monitor.times import moment_of
+from tests.clock import now, offset_environment
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
 from tests.webhook_server import WebhookServer
@@ -185,8 +186,15 @@ def cli_environment(home: Path, *, registry_url: str) -> dict[str, str]:
         TRIALWATCH_MAX_ATTEMPTS="3",
         COLUMNS="200",
         AIOSMTPD_CONTROLLER_TIMEOUT="5",
+        PYTHONPATH=str(ROOT),  # for `tests.clocked_cli`
+        **offset_environment(),
     )
     return env
+
+
+def cli_command(*args: str) -> list[str]:
+    """The CLI as a process of its own, on the tests' clock (with `cli_environment`)."""
+    return [sys.executable, "-m", "tests.clocked_cli", *args]
 
 
 @pytest.fixture
@@ -209,7 +217,7 @@ def run_in_process(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> Cl
     os.chdir(cwd)
     try:
         with CliRunner().isolation(env={**gone, **env}) as (stdout, stderr, _):
-            code = cli_main(list(args))
+            code = cli_main(list(args), clock=now)
             out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
     finally:
         os.chdir(before)
@@ -223,7 +231,7 @@ def spawn_trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., s
 
     def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", *args],
+            cli_command(*args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**cli_env, **(env or {})},

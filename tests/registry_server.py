@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.clock import today
+
 
 @dataclass
 class Fault:
@@ -60,7 +62,8 @@ class RegistryServer:
         self.faults: list[Fault] = []
         self.requests: list[SeenRequest] = []
         self.publications = 0
-        self.data_timestamp = "2026-11-24T09:00:00"
+        self.first_posted = today() - dt.timedelta(days=365)
+        self.data_timestamp = self._refreshed_today()
         self.max_page_size = 1000
         self.min_interval = 0.0  # a rate limit: faster requests get 429
         # Records the registry cannot serialise: every request that includes one fails (500).
@@ -99,11 +102,17 @@ class RegistryServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def _refreshed_today(self) -> str:
+        """`/version`'s data timestamp: refreshed on the tests' today, moving with each
+        publication (as the registry's moves with each daily refresh)."""
+        return f"{today().isoformat()}T00:00:{self.publications % 60:02d}.{self.publications}"
+
     def put(self, *studies: dict[str, Any]) -> None:
-        """Publish records; like the registry, each publication moves their last-update date."""
+        """Publish records; like the registry, each publication moves their last-update date
+        (a day later each, from a year before the tests' today)."""
         for study in studies:
             nct_id = study["protocolSection"]["identificationModule"]["nctId"]
-            posted = dt.date(2026, 1, 1) + dt.timedelta(days=self.publications)
+            posted = self.first_posted + dt.timedelta(days=self.publications)
             study = copy.deepcopy(study)
             study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {
                 "date": posted.isoformat(),
@@ -124,7 +133,7 @@ class RegistryServer:
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             self.update_dates.pop(nct_id, None)  # a broken record poisons every answer with it
         self.publications += 1
-        self.data_timestamp = f"2026-11-24T09:00:{self.publications % 60:02d}.{self.publications}"
+        self.data_timestamp = self._refreshed_today()
 
     def merge(self, old_id: str, current_id: str) -> None:
         """The registry merges a trial into another: the old id becomes an alias of the

@@ -3,18 +3,17 @@ week's net changes; a daily one beside it is never held back."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from monitor.delivery.cadence import WEEKDAYS, parse_cadence
+from tests.clock import today
 from tests.conftest import find_site, study_with_id
 from tests.test_cli_digest import pending
 
 A = "NCT00000001"
 DAILY, WEEKLY = "ops@example.org", "board@example.org"
-TODAY = WEEKDAYS[dt.datetime.now(dt.UTC).weekday()]
-TOMORROW = WEEKDAYS[(dt.datetime.now(dt.UTC).weekday() + 1) % 7]
+TODAY = WEEKDAYS[today().weekday()]
+TOMORROW = WEEKDAYS[(today().weekday() + 1) % 7]
 
 
 def status(value: str):

@@ -8,9 +8,8 @@ import pty
 import signal
 import sqlite3
 import subprocess
-import sys
 
-from tests.conftest import SPEC_EVENT_KEYS, find_site, study_with_id
+from tests.conftest import SPEC_EVENT_KEYS, cli_command, find_site, study_with_id
 
 A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
 
@@ -153,14 +152,14 @@ def test_progress_shows_on_a_terminal_only(registry, cli_env, tmp_path):
     env = {**cli_env, "TRIALWATCH_BATCH_SIZE": "1", "TERM": "xterm"}
     ids = [f"NCT0000010{n}" for n in range(5)]
     subprocess.run(
-        [sys.executable, "-m", "monitor", "watch", "add", *ids],
+        cli_command("watch", "add", *ids),
         env=env,
         check=True,
         capture_output=True,
     )
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "check"],
+        cli_command("check"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=terminal,

@@ -308,7 +308,6 @@ def test_a_partial_record_from_the_registry_fails_alone_and_records_nothing(
     partial = completed(A)
     for module in ("eligibilityModule", "contactsLocationsModule", "descriptionModule"):
         del partial["protocolSection"][module]
-    partial["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-12-01"
     registry.put(partial, completed(B))
     result = trialwatch("check", "--json")
     assert result.code == 1

@@ -327,7 +327,7 @@ def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(cl
 def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, registry):
     registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
     registry.merge("NCT00000001", "NCT00000009")
-    listed = client.updated_since("2026-01-01", cheaper_than=2)
+    listed = client.updated_since(registry.first_posted.isoformat(), cheaper_than=2)
     assert listed is not None and listed.total == 2
     dates = {nct_id: posted for ids, posted in listed.studies for nct_id in ids}
     assert dates["NCT00000001"] == dates["NCT00000009"]  # the old id moved: fetch it

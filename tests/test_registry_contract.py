@@ -17,6 +17,7 @@ import yaml
 from monitor.jobs.searches import fetch_matches
 from monitor.registry.client import RegistryClient
 from monitor.registry.searches import TEXT_AREAS, Near, make_search
+from tests.clock import days_ago
 from tests.conftest import SEED_FILES, load_seed, study_with_id
 from tests.corpora import needs_tigit, tigit_files
 
@@ -125,7 +126,7 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
     with RegistryClient(registry.url, request_interval=0, backoff_base=0) as client:
         client.data_timestamp()
         client.fetch_update_dates([*ids, "NCT05869955"])
-        client.updated_since("2026-01-01", cheaper_than=2)
+        client.updated_since(registry.first_posted.isoformat(), cheaper_than=2)
         list(client.fetch_studies([*ids, "NCT05869955"], batch_size=2))
         client.fetch_study("NCT05869955")
         every_area = make_search(
@@ -137,7 +138,7 @@ def test_what_trialwatch_asks_is_what_the_document_allows(registry):
             study_type="INTERVENTIONAL",
             advanced="AREA[EnrollmentCount]RANGE[10,MAX]",
         )
-        fetch_matches(client, every_area, updated_since="2026-11-30")
+        fetch_matches(client, every_area, updated_since=days_ago(1))
     asked = {name for request in registry.requests for name in request.params}
     assert {"query.spons", "query.locn", "filter.geo", "filter.overallStatus"} <= asked
     documented = {p["name"]: p for p in API["paths"]["/studies"]["get"]["parameters"]}

@@ -4,11 +4,11 @@ against the loopback registry, which reads these areas as the API document descr
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 
 import pytest
 
+from tests.clock import days_ago
 from tests.conftest import study_with_id
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
@@ -185,10 +185,10 @@ def test_a_big_search_asks_daily_only_for_what_changed(trialwatch, registry):
     and tells the first two; the full pass lists every match and tells the third."""
     ids = [f"NCT{10_000_000 + n:08d}" for n in range(2500)]
     registry.put(*(small_trial(nct_id, f"Lupus study {n}") for n, nct_id in enumerate(ids)))
-    registry.update_dates |= dict.fromkeys(ids, "2026-01-02")  # long before today
+    registry.update_dates |= dict.fromkeys(ids, days_ago(330))  # long before today
     trialwatch("watch", "query", "lupus", "--term", "lupus")
     trialwatch("check")
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    today = days_ago(0)
     entering, leaving, silent = "NCT20000000", ids[7], ids[8]
     registry.put(small_trial(entering, "A new lupus study"), small_trial(leaving, "Gout study"))
     registry.update_dates |= {entering: today, leaving: today}
@@ -202,7 +202,7 @@ def test_a_big_search_asks_daily_only_for_what_changed(trialwatch, registry):
         ("left_query", leaving),
     ]
     asked = [r.params for r in registry.study_requests()]
-    since = (dt.date.fromisoformat(today) - dt.timedelta(days=2)).isoformat()
+    since = days_ago(2)
     updated = f"AREA[LastUpdatePostDate]RANGE[{since},MAX]"
     assert [p["filter.advanced"] for p in asked] == [[updated], [updated]]
     assert [p.get("query.term") for p in asked] == [None, ["lupus"]]

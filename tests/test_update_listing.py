@@ -5,8 +5,6 @@ gained a study since."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from monitor.registry.client import RegistryClient
@@ -14,10 +12,12 @@ from monitor.registry.updates import UpdatedSince
 from monitor.registry.watermark import Watermark
 from monitor.store import Store
 from monitor.times import moment_of
+from tests.clock import days_ago
 from tests.test_cli_schedule import minimal_study
 from tests.test_search_areas import small_trial
 
-DAY, NEXT_DAY = "2026-12-01", "2026-12-02"
+DAY, NEXT_DAY = days_ago(1), days_ago(0)  # the last two days the registry refreshed
+LONG_AGO = days_ago(330)  # before anything here was watched
 WATCHED = [f"NCT0100{n:04d}" for n in range(700)]  # 3 requests by id: the listing is cheaper
 
 
@@ -83,10 +83,10 @@ def test_a_run_vouches_for_its_first_listing_not_a_later_one(registry, client):
     older bound) knows the registry as of the first: only that one may be the run's."""
     publish(registry, others(0, 10), DAY)
     updates = UpdatedSince(client)
-    updates.since("2026-11-30", cheaper_than=10)
+    updates.since(days_ago(2), cheaper_than=10)
     first = updates.watermark
     publish(registry, others(10, 5), NEXT_DAY)  # a refresh, then a search asks from further back
-    assert updates.since("2026-11-01", cheaper_than=10) is not None
+    assert updates.since(days_ago(31), cheaper_than=10) is not None
     assert first == Watermark(DAY, frozenset(others(0, 10))) and updates.watermark == first
 
 
@@ -94,7 +94,7 @@ def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwa
     """The second daily check has no watermark yet and lists from two days before its last
     check; the third starts at the newest day the second saw, and reads no further into it
     than the studies it has not seen."""
-    publish(registry, WATCHED, "2026-01-05")
+    publish(registry, WATCHED, LONG_AGO)
     trialwatch("watch", "add", "--no-verify", *WATCHED)
     assert trialwatch("check").code == 0  # the first check is a full pass
     publish(registry, WATCHED[:2], DAY, status="COMPLETED")
@@ -113,7 +113,7 @@ def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwa
 
 
 def test_a_watched_trial_published_late_on_the_listed_day_is_told(trialwatch, registry):
-    publish(registry, WATCHED, "2026-01-05")
+    publish(registry, WATCHED, LONG_AGO)
     trialwatch("watch", "add", "--no-verify", *WATCHED)
     trialwatch("check")
     publish(registry, others(0, 1500), DAY)
@@ -161,12 +161,12 @@ def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
     the trial, the trials' dates did not: the next check must not take the day as known."""
     matches = [f"NCT0300{n:04d}" for n in range(4500)]  # 5 pages: the list of updates is cheaper
     registry.put(*(small_trial(nct_id, f"Lupus study {n}") for n, nct_id in enumerate(matches)))
-    registry.update_dates |= dict.fromkeys(matches, "2026-01-02")
-    publish(registry, WATCHED, "2026-01-05")
+    registry.update_dates |= dict.fromkeys(matches, days_ago(333))
+    publish(registry, WATCHED, LONG_AGO)
     trialwatch("watch", "add", "--no-verify", *WATCHED)
     trialwatch("watch", "query", "lupus", "--term", "lupus")
     assert trialwatch("check").code == 0  # a full pass, and the search's baseline
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    today = days_ago(0)
     # 3 pages: dating 700 trials by id is as cheap; ids before the watched ones, so that a
     # listing stopping at the first study of the day it knows would not reach the trial
     publish(registry, [f"NCT0050{n:04d}" for n in range(2500)], today)

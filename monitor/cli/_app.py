@@ -29,6 +29,7 @@ from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
 from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
 from monitor.store import Store
+from monitor.times import Clock, utc_now
 
 if TYPE_CHECKING:
     from monitor.jobs.check import CheckError, CheckOutcome
@@ -50,11 +51,13 @@ def format_json(value: Any) -> str:
 
 
 class Context:
-    """What every command gets: settings, an output console and the database on demand."""
+    """What every command gets: settings, the clock, an output console and the database on
+    demand."""
 
-    def __init__(self, settings: Settings, *, quiet: bool):
+    def __init__(self, settings: Settings, *, quiet: bool, clock: Clock):
         self.settings = settings
         self.quiet = quiet
+        self.clock = clock
         self.stderr = Console(stderr=True, highlight=False)
         self._store: Store | None = None
 
@@ -254,15 +257,15 @@ def cli(
     settings = load_settings(
         environ=os.environ, cwd=Path.cwd(), db_option=db_path, config_option=config_path
     )
-    ctx.obj = Context(settings, quiet=quiet)
+    ctx.obj = Context(settings, quiet=quiet, clock=ctx.obj)  # `run` handed in its clock
     ctx.call_on_close(lambda: ctx.obj._store and ctx.obj._store.close())
 
 
-def run(args: Sequence[str] | None = None) -> int:
-    """Run the CLI once (`args`, else the command line) and return its exit code: every
-    failure becomes one line on stderr. The tests call it in-process."""
+def run(args: Sequence[str] | None = None, *, clock: Clock = utc_now) -> int:
+    """Run the CLI once (`args`, else the command line) on `clock` and return its exit code:
+    every failure becomes one line on stderr. The tests call it in-process, on their clock."""
     try:
-        code = cli.main(args=args, prog_name="trialwatch", standalone_mode=False)
+        code = cli.main(args=args, prog_name="trialwatch", standalone_mode=False, obj=clock)
     except click.exceptions.NoArgsIsHelpError as exc:  # `trialwatch`, `trialwatch watch`
         click.echo(exc.ctx.get_help())
         return 0

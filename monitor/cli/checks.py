@@ -19,7 +19,6 @@ from monitor.cli._app import (
 from monitor.jobs.backfill import backfill_trials
 from monitor.jobs.check import CheckOutcome, date_studies, read_study_files, refuse_unfit_imports
 from monitor.jobs.check_run import recorded_check, recorded_import, registry_client
-from monitor.times import utc_now
 
 
 @click.command()
@@ -53,7 +52,7 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
             ctx.settings,
             command="check",
             nct_ids=ids or None,
-            clock=utc_now,
+            clock=ctx.clock,
             force=force,
             on_progress=advance,
         )
@@ -82,11 +81,11 @@ def import_files(
     search answer) or one older than its trial's latest snapshot is refused."""
 
     studies = date_studies(
-        read_study_files(files), as_of=as_of.date() if as_of else None, now=utc_now()
+        read_study_files(files), as_of=as_of.date() if as_of else None, now=ctx.clock()
     )
     with ctx.locked():
         refuse_unfit_imports(ctx.store, studies)
-        outcome = recorded_import(ctx.store, studies, clock=utc_now)
+        outcome = recorded_import(ctx.store, studies, clock=ctx.clock)
     _print_outcome(ctx, outcome, as_json=as_json)
 
 
@@ -119,7 +118,7 @@ def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
     ids = parse_ids(nct_ids)
     history_url = ctx.settings.history_url
     with ctx.locked(), registry_client(ctx.settings, base_url=history_url) as client:
-        outcomes, errors = backfill_trials(ctx.store, client, ids, notify=notify, clock=utc_now)
+        outcomes, errors = backfill_trials(ctx.store, client, ids, notify=notify, clock=ctx.clock)
     for outcome in outcomes:
         span = f" ({outcome.first_date} to {outcome.last_date})" if outcome.stored else ""
         ctx.say(

@@ -8,7 +8,6 @@ import click
 
 from monitor.cli._app import Context, pass_context
 from monitor.jobs.doctor import diagnose, send_test_messages
-from monitor.times import utc_now
 
 
 @click.command()
@@ -25,7 +24,7 @@ def doctor(ctx: Context, send_test: bool) -> None:
 
     findings = diagnose(ctx.reader, ctx.settings)
     if send_test:
-        findings += send_test_messages(ctx.reader, ctx.settings, now=utc_now())
+        findings += send_test_messages(ctx.reader, ctx.settings, now=ctx.clock())
     for finding in findings:
         ctx.say(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} {finding.detail}")
     if not all(finding.ok for finding in findings):

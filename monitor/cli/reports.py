@@ -23,7 +23,6 @@ from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.history_page import render_history_page
 from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
-from monitor.times import utc_now
 
 CSV_HELP = (
     "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."
@@ -124,7 +123,7 @@ def history(
     if as_csv:
         _echo_csv(ctx, trial.events, bom=bom)
     elif html_file is not None:
-        write_page(html_file, render_history_page(trial, generated_at=utc_now()))
+        write_page(html_file, render_history_page(trial, generated_at=ctx.clock()))
         ctx.say(f"Wrote {html_file}")
     elif as_json:
         click.echo(format_json(trial.to_json()))
@@ -151,7 +150,7 @@ def report(ctx: Context, out_dir: Path | None) -> None:
 
     folder = out_dir or ctx.settings.data_dir / "report"
     levels = levels_by_kind(ctx.settings.materiality)
-    written = write_report(ctx.reader, folder, now=utc_now(), materiality=levels)
+    written = write_report(ctx.reader, folder, now=ctx.clock(), materiality=levels)
     ctx.say(
         f"Wrote {folder / 'index.html'} for {len(written.nct_ids)} trial(s): "
         f"{written.written} trial page(s) written, the others were up to date"

@@ -26,7 +26,7 @@ from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, 
 from monitor.lock import run_lock
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import render_digest
-from monitor.times import utc_now, utc_text
+from monitor.times import utc_text
 
 
 @click.command()
@@ -53,7 +53,7 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_transport(ctx.settings, outbox=outbox) as transport:
         report = deliver_pending(
-            ctx.store, transport, settings=ctx.settings, now=utc_now(), chats=chats
+            ctx.store, transport, settings=ctx.settings, now=ctx.clock(), chats=chats
         )
     _say_deliveries(ctx, report)
     if report.failures:
@@ -83,7 +83,7 @@ def run(ctx: Context) -> None:
     ctx.warn_if_nothing_watched()
     with ctx.locked():
         failing_before = ctx.store.watches.failing()
-        summary = run_once(ctx.store, ctx.settings, clock=utc_now)
+        summary = run_once(ctx.store, ctx.settings, clock=ctx.clock)
     news = news_of_failures(summary.outcome, failing_before)
     _say_summary(ctx, summary, errors=news)
     if news or summary.delivered.failures:
@@ -163,9 +163,9 @@ def schedule(
             return
         try:
             with run_lock(store.path, wait=ctx.settings.lock_wait):
-                summary = run_once(store, ctx.settings, clock=utc_now, should_stop=stop.is_set)
+                summary = run_once(store, ctx.settings, clock=ctx.clock, should_stop=stop.is_set)
             _say_summary(ctx, summary)
-            ctx.say(f"{utc_text(utc_now())} {summary.log_line()}")
+            ctx.say(f"{utc_text(ctx.clock())} {summary.log_line()}")
         except TrialwatchError as exc:
             click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
         finally:

@@ -30,7 +30,6 @@ from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
-from monitor.times import utc_now
 
 
 @click.group()
@@ -79,7 +78,7 @@ def watch_add(
                 "--no-verify adds it anyway)"
             )
     added = ctx.store.watches.add(
-        ids, label=label, recipients=addresses, channels=list(channels), now=utc_now(), rules=rules
+        ids, label=label, recipients=addresses, channels=list(channels), now=ctx.clock(), rules=rules
     )
     changed = bool(label is not None or addresses or channels or rules)
     for nct_id in ids:
@@ -233,7 +232,7 @@ def watch_query(ctx: Context, /, name: str, follow: bool, **options: Any) -> Non
 def _store_search(ctx: Context, search: Search, rules: Rule | None, *, verb: str) -> None:
     """Store a search (new, replaced or edited) and say what it now asks."""
     stored = search.to_json() | ({"rule": rules.to_json()} if rules else {})
-    is_new = ctx.store.searches.add(search.name, stored, follow=search.follow, now=utc_now())
+    is_new = ctx.store.searches.add(search.name, stored, follow=search.follow, now=ctx.clock())
     told = f"; told: {rules.describe()}" if rules and not rules.is_empty else ""
     follows = "; follows new matches" if search.follow else ""
     ctx.say(
