@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import subprocess
 
-from tests.conftest import SPEC_EVENT_KEYS, cli_command, find_site, study_with_id
+from tests.conftest import PATIENCE, SPEC_EVENT_KEYS, cli_command, find_site, study_with_id
 
 A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
 
@@ -130,7 +130,7 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
     # (batch size 1): hold the second trial's
     registry.hold(len(registry.requests) + 4)
     process = spawn_trialwatch("check", env={"TRIALWATCH_BATCH_SIZE": "1"})
-    assert registry.request_held.wait(30)
+    assert registry.request_held.wait(PATIENCE)
     process.send_signal(signal.SIGKILL)
     process.wait()
     registry.release.set()

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from tests.conftest import (
+    PATIENCE,
     SEED_FILES,
     completed,
     find_site,
@@ -155,7 +156,7 @@ def test_crash_before_the_content_was_sent_resends_the_same_message(
     processes: list[subprocess.Popen] = []
     smtp.on_rcpt = lambda: processes[0].send_signal(signal.SIGKILL)
     processes.append(spawn_trialwatch("digest", env=env))
-    processes[0].wait(30)
+    processes[0].wait(PATIENCE)
     smtp.on_rcpt = None
     assert smtp.received == [] and pending(home) == 17
     with sqlite3.connect(home / "trialwatch.db") as conn:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.clock import days_ago
-from tests.conftest import find_site, study_with_id
+from tests.conftest import PATIENCE, find_site, study_with_id
 
 A = "NCT00000001"
 
@@ -32,7 +32,7 @@ class LineReader:
         for raw in stream:
             self.lines.put(raw.decode().rstrip("\n"))
 
-    def wait_for(self, predicate, timeout: float = 30) -> str:
+    def wait_for(self, predicate, timeout: float = PATIENCE) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -72,7 +72,7 @@ def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
     output.wait_for(lambda line: "changed 1" in line and "emails 1" in line)
     output.wait_for(lambda line: "run: checked" in line)  # a later run: nothing new
     daemon.send_signal(signal.SIGTERM)
-    assert daemon.wait(15) == 0
+    assert daemon.wait(PATIENCE) == 0
     assert len(smtp.received) == 1
     assert "Recruiting -> Suspended" in smtp.received[0].part("plain")
 
@@ -83,10 +83,10 @@ def test_sigterm_during_a_run_exits_cleanly_and_loses_nothing(
     mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)  # /version, then hold the trial's fetch
     daemon = spawn_trialwatch("schedule", "--every", "3600", env=smtp.env())
-    assert registry.request_held.wait(30)
+    assert registry.request_held.wait(PATIENCE)
     daemon.send_signal(signal.SIGTERM)
     registry.release.set()
-    assert daemon.wait(15) == 0
+    assert daemon.wait(PATIENCE) == 0
     assert smtp.received == []  # stopped before the digest...
     rerun = trialwatch("run", env=smtp.env())  # ...which the next run delivers
     assert rerun.code == 0 and len(smtp.received) == 1
@@ -110,12 +110,12 @@ def test_overlapping_runs_send_one_digest(trialwatch, spawn_trialwatch, registry
     mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)
     first = spawn_trialwatch("run", env=smtp.env())
-    assert registry.request_held.wait(30)
+    assert registry.request_held.wait(PATIENCE)
     second = trialwatch("run", env={**smtp.env(), "TRIALWATCH_LOCK_WAIT": "0.5"})
     assert second.code == 0
     assert "another trialwatch run is in progress (pid " in second.stderr
     registry.release.set()
-    assert first.wait(30) == 0
+    assert first.wait(PATIENCE) == 0
     assert len(smtp.received) == 1
     assert trialwatch("run", env=smtp.env()).code == 0 and len(smtp.received) == 1
 
@@ -221,7 +221,7 @@ def test_the_daemon_outlives_a_locked_database_and_catches_up(
     holder.close()
     output.wait_for(lambda line: "changed 1" in line and "emails 1" in line)
     daemon.send_signal(signal.SIGTERM)
-    assert daemon.wait(15) == 0
+    assert daemon.wait(PATIENCE) == 0
     assert len(smtp.received) == 1
 
 

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from monitor.store.packing import register_raw_function
-from tests.conftest import completed, load_seed, study_with_id
+from tests.conftest import PATIENCE, completed, load_seed, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<b onmouseover="x()">\x1b[31m\x1b]0;owned\x07\x00\r\nBcc: evil@example.org</b>'
@@ -68,7 +68,7 @@ def test_a_ten_megabyte_record_is_checked(trialwatch, registry, home):
     huge["protocolSection"]["descriptionModule"]["detailedDescription"] = "word " * 2_000_000
     registry.put(huge, study_with_id(B))
     trialwatch("watch", "add", A, B)
-    result = trialwatch("check", "--json", env={"TRIALWATCH_TIMEOUT": "30"})
+    result = trialwatch("check", "--json")
     assert result.code == 0 and result.json()["checked"] == 2
     with sqlite3.connect(home / "trialwatch.db") as conn:
         register_raw_function(conn)
@@ -244,12 +244,12 @@ def test_a_check_waiting_on_the_network_holds_no_database_lock(
     registry.put(completed(A))
     registry.hold(len(registry.requests) + 1)  # the download of A's record
     check = spawn_trialwatch("check", "--full")
-    assert registry.request_held.wait(30)
+    assert registry.request_held.wait(PATIENCE)
     impatient = {"TRIALWATCH_DB_WAIT": "0"}
     assert trialwatch("watch", "add", "--no-verify", B, env=impatient).code == 0
     assert trialwatch("watch", "list", env=impatient).code == 0
     registry.release.set()
-    assert check.wait(30) == 0  # B, added meanwhile, is for the next check
+    assert check.wait(PATIENCE) == 0  # B, added meanwhile, is for the next check
     assert [e["nct_id"] for e in trialwatch("changes", "--json").json()] == [A]
 
 

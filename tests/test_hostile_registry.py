@@ -7,7 +7,7 @@ import json
 import signal
 import time
 
-from tests.conftest import study_with_id
+from tests.conftest import PATIENCE, study_with_id
 from tests.test_cli_schedule import LineReader
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
@@ -24,7 +24,9 @@ def test_a_trickling_answer_ends_at_the_request_deadline(trialwatch, registry):
     assert result.code == 1
     [error] = result.json()["errors"]
     assert error["nct_id"] == A and "timed out" in error["error"]
-    assert took < 15  # 4 x the 1 s timeout per request, not the 50 minutes the answer takes
+    # the deadline is 4 x the 1 s timeout; the answer would take 50 minutes: a bound with a
+    # margin for a loaded machine still tells the two apart
+    assert took < 60
     # the run lock went with it: the next run checks instead of saying "skipped"
     assert trialwatch("check", "--json").json()["checked"] == 1
 
@@ -38,15 +40,15 @@ def test_sigterm_stops_the_daemon_within_seconds_during_a_trickling_answer(
     before = len(registry.requests)  # watch add asked about the trial already
     daemon = spawn_trialwatch("schedule", "--every", "3600", env={"TRIALWATCH_TIMEOUT": "600"})
     output = LineReader(daemon.stderr)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + PATIENCE
     while not any("filter.ids" in r.params for r in registry.requests[before:]):
         assert time.monotonic() < deadline, "the daemon never asked for the trial"
         time.sleep(0.05)
     time.sleep(0.5)  # well into the trickle
     daemon.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
-    assert daemon.wait(10) == 0
-    assert time.monotonic() - stopped < 5, output.seen
+    assert daemon.wait(PATIENCE) == 0
+    assert time.monotonic() - stopped < 20, output.seen  # not the 80 minutes of the answer
     # the lock is free: another run starts at once
     assert trialwatch("check", "--json").json()["checked"] == 1
 

@@ -50,14 +50,14 @@ def test_a_recipient_refused_among_others_is_owed_the_digest_until_it_gets_it(st
     "trouble",
     [
         {"drop_after_data": True},  # the connection closed once the message was whole
-        {"answer_delay": 4.0},  # the answer comes after the 2 s timeout
+        {"answer_delay": 30.0},  # the answer comes ten times the 3 s timeout late
     ],
     ids=["dropped-after-data", "answer-too-late"],
 )
 def test_a_mail_handed_over_whole_without_an_answer_is_unconfirmed_not_resent(
     story, smtp, home, trouble
 ):
-    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS}
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS, "TRIALWATCH_TIMEOUT": "3"}
     for name, value in trouble.items():
         setattr(smtp, name, value)
     first = story("digest", env=env)
@@ -84,7 +84,7 @@ def test_a_webhook_answering_after_its_timeout_is_unconfirmed_not_posted_twice(
     story, webhook, home
 ):
     env = {"TRIALWATCH_NOTIFY": webhook.url() + "?rto=1"}
-    webhook.answer_delay = 2.5
+    webhook.answer_delay = 10  # ten times the read timeout of 1 s
     first = story("digest", env=env)
     assert first.code == 0, first.stderr
     assert "unconfirmed" in first.stdout and pending(home) == 0

@@ -13,6 +13,7 @@ from monitor.registry.watermark import Watermark
 from monitor.store import Store
 from monitor.times import moment_of
 from tests.clock import days_ago
+from tests.conftest import PATIENCE
 from tests.test_cli_schedule import minimal_study
 from tests.test_search_areas import small_trial
 
@@ -174,11 +175,11 @@ def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
     # the search's list of updates: held while the refresh posts a watched trial
     registry.hold(len(registry.requests) + 6)
     check = spawn_trialwatch("check")
-    assert registry.request_held.wait(30)
+    assert registry.request_held.wait(PATIENCE)
     assert "query.term" not in registry.requests[-1].params
     assert registry.requests[-1].params["filter.advanced"][0].startswith("AREA[LastUpdate")
     publish(registry, WATCHED[:1], today, status="COMPLETED")
     registry.release.set()
-    assert check.wait(60) == 0
+    assert check.wait(PATIENCE) == 0
     result = trialwatch("check", "--json").json()
     assert [change["nct_id"] for change in result["changes"]] == [WATCHED[0]]
