@@ -170,9 +170,16 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+NO_REGISTRY = "http://127.0.0.1:9"  # the discard port: nothing listens, a request is refused
+
+
 @pytest.fixture
-def cli_env(home: Path, registry: RegistryServer) -> dict[str, str]:
-    return cli_environment(home, registry_url=registry.url)
+def cli_env(home: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The CLI's environment, with the loopback registry for a test that asks for one
+    (`registry`); another test's CLI has none to ask."""
+    needs_registry = "registry" in request.fixturenames
+    url = request.getfixturevalue("registry").url if needs_registry else NO_REGISTRY
+    return cli_environment(home, registry_url=url)
 
 
 def cli_environment(home: Path, *, registry_url: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The benchmark script keeps working (it prints figures; no timing is asserted here)."""
+"""The benchmark scripts keep working (they print figures; no timing is asserted here). They
+take half a minute of CPU, so they are of the heavy pass (`pytest -m heavy`, run once by CI)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.corpora import needs_tigit
+
+pytestmark = pytest.mark.heavy
 
 
 def run_bench(script: str, *args: str, timeout: float = 120) -> str:

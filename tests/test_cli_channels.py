@@ -238,7 +238,7 @@ def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_foreve
     assert chosen.plugin.overflow_mode == apprise.OverflowMode.SPLIT  # the user's choice stays
 
 
-def test_one_address_named_twice_gets_each_change_once(story, webhook, home):
+def test_one_address_named_twice_gets_each_change_once(story, registry, webhook, home):
     """The same webhook as a `notify` URL and as two named channels a watch uses: one post."""
     url = webhook.url("team")
     env = {"TRIALWATCH_NOTIFY": url, "TRIALWATCH_CHANNELS": f"team={url} also-team={url}"}

@@ -67,7 +67,7 @@ def test_doctor_says_what_a_refusal_by_the_registry_means(trialwatch, registry):
     assert "another network" in result.stdout
 
 
-def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, smtp):
+def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, registry, smtp):
     trialwatch("watch", "add", "--no-verify", "NCT05869955", "--to", "site@example.org")
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     result = trialwatch("doctor", "--send-test", env=env)

@@ -12,6 +12,7 @@ from monitor.errors import RegistryError, StudyNotFound
 from monitor.registry.answers import connection_failure
 from monitor.registry.client import RegistryClient
 from tests.conftest import study_with_id
+from tests.test_search_areas import small_trial
 
 IDS = [f"NCT0000000{n}" for n in range(1, 6)]
 
@@ -262,8 +263,9 @@ def test_rejected_batch_is_retried_one_by_one(client, registry, five_trials):
 
 
 def many_trials(registry, count):
+    """`count` small records: what is asked and answered matters here, not what they hold."""
     ids = [f"NCT{n:08d}" for n in range(1, count + 1)]
-    registry.put(*(study_with_id(nct_id) for nct_id in ids))
+    registry.put(*(small_trial(nct_id, f"Trial {n}") for n, nct_id in enumerate(ids)))
     return ids
 
 

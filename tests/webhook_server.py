@@ -34,7 +34,9 @@ class WebhookServer:
         return f"json://{host}:{port}/{path}"
 
     def start(self) -> WebhookServer:
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

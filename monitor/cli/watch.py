@@ -78,7 +78,12 @@ def watch_add(
                 "--no-verify adds it anyway)"
             )
     added = ctx.store.watches.add(
-        ids, label=label, recipients=addresses, channels=list(channels), now=ctx.clock(), rules=rules
+        ids,
+        label=label,
+        recipients=addresses,
+        channels=list(channels),
+        now=ctx.clock(),
+        rules=rules,
     )
     changed = bool(label is not None or addresses or channels or rules)
     for nct_id in ids:

@@ -115,9 +115,11 @@ def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTT
     proxy the environment names for `base_url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY:
     httpx itself reads them only when it builds its own transport). httpx 0.28 (pinned) takes
     no network backend, so its pool is replaced by an equal one that does."""
-    transport = httpx.HTTPTransport(retries=0)
+    # one TLS context for both pools: loading the CA bundle takes 40-50 ms a time
+    ssl_context = httpx.create_ssl_context()
+    transport = httpx.HTTPTransport(verify=ssl_context, retries=0)
     options: dict[str, Any] = {
-        "ssl_context": httpx.create_ssl_context(),
+        "ssl_context": ssl_context,
         "max_connections": 100,  # httpx's own limits
         "max_keepalive_connections": 20,
         "keepalive_expiry": 5.0,
