@@ -7,8 +7,6 @@ import json
 import re
 from html.parser import HTMLParser
 
-from datasette.app import Datasette
-
 from monitor.jobs.check import store_study
 from monitor.reports.history import build_history
 from monitor.reports.history_page import completion_slips, recruiting_since, render_history_page
@@ -129,6 +127,8 @@ def test_report_index_links_every_trial_page(story_store, tmp_path):
 
 
 def test_datasette_can_query_the_views(story_store):
+    from datasette.app import Datasette  # a second of imports: only for the worker that runs it
+
     async def query():
         datasette = Datasette([str(story_store.path)], immutables=[])
         database = datasette.get_database(story_store.path.stem)

@@ -6,6 +6,9 @@ stop (the `schedule` daemon's SIGTERM).
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -110,13 +113,24 @@ class DeadlineBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def tls_context() -> ssl.SSLContext:
+    """httpx's TLS context for the CA bundle the environment names (SSL_CERT_FILE,
+    SSL_CERT_DIR), loaded once a process: a load takes 40-50 ms, and the daemon opens a client
+    for every run."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # which reads the same two variables
+
+
 def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTTPTransport:
     """httpx's transport over a connection pool whose sockets keep to `deadline`, through the
     proxy the environment names for `base_url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY:
     httpx itself reads them only when it builds its own transport). httpx 0.28 (pinned) takes
     no network backend, so its pool is replaced by an equal one that does."""
-    # one TLS context for both pools: loading the CA bundle takes 40-50 ms a time
-    ssl_context = httpx.create_ssl_context()
+    ssl_context = tls_context()
     transport = httpx.HTTPTransport(verify=ssl_context, retries=0)
     options: dict[str, Any] = {
         "ssl_context": ssl_context,
