@@ -128,9 +128,18 @@ def _control_character_key() -> dict[str, Any]:
     return study
 
 
+def _control_character_status() -> dict[str, Any]:
+    """Found by the test below: an overall status (a code, not folded as text was) of a
+    control character reached the Atom feed."""
+    study = copy.deepcopy(load_seed())
+    study["protocolSection"]["statusModule"]["overallStatus"] = "\x00"
+    return study
+
+
 @shapes
 @given(case=hostile_records())
 @example(case=(_control_character_key(), 50))
+@example(case=(_control_character_status(), 50))
 def test_any_record_shape_through_import_is_that_trials_error_at_worst(imported_home, case):
     study, depth = case
     with tempfile.TemporaryDirectory() as folder:

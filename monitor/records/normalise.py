@@ -74,7 +74,7 @@ def normalise_study(study: dict[str, Any]) -> Record:
         protocol["identificationModule"] = {
             key: value for key, value in identification.items() if key not in IDENTITY_FIELDS
         }
-    overall_status = status.pop("overallStatus", None)
+    overall_status = fold_value(status.pop("overallStatus", None))
     enrollment = _normalise_enrollment(design.pop("enrollmentInfo", None))
     dates = {name: _normalise_date(status.pop(raw, None)) for name, raw in DATE_FIELDS.items()}
     kept_eligibility = {
@@ -136,7 +136,7 @@ def _normalise_date(struct: dict[str, Any] | None) -> dict[str, str | None] | No
 def _normalise_enrollment(info: dict[str, Any] | None) -> dict[str, Any] | None:
     if not info or info.get("count") is None:
         return None
-    return {"count": info["count"], "type": info.get("type")}
+    return fold_value({"count": info["count"], "type": info.get("type")})
 
 
 def _normalise_eligibility_value(name: str, value: Any) -> Any:
