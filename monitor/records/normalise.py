@@ -136,7 +136,7 @@ def _normalise_date(struct: dict[str, Any] | None) -> dict[str, str | None] | No
 def _normalise_enrollment(info: dict[str, Any] | None) -> dict[str, Any] | None:
     if not info or info.get("count") is None:
         return None
-    return fold_value({"count": info["count"], "type": info.get("type")})
+    return {"count": fold_value(info["count"]), "type": fold_value(info.get("type"))}
 
 
 def _normalise_eligibility_value(name: str, value: Any) -> Any:
