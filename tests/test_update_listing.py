@@ -12,7 +12,7 @@ from monitor.registry.updates import UpdatedSince
 from monitor.registry.watermark import Watermark
 from monitor.store import Store
 from monitor.times import moment_of
-from tests.clock import days_ago
+from tests.clock import days_ago, today
 from tests.conftest import PATIENCE
 from tests.test_cli_schedule import minimal_study
 from tests.test_search_areas import small_trial
@@ -50,7 +50,7 @@ def test_a_listing_from_a_watermark_stops_where_the_known_day_begins(registry, c
     publish(registry, others(0, 1500), DAY)
     publish(registry, others(1500, 1200), NEXT_DAY)
     known = Watermark(DAY, frozenset(others(0, 1500)))
-    updates = UpdatedSince(client)
+    updates = UpdatedSince(client, today=today())
     dates = updates.since(known, cheaper_than=10)
     assert dates is not None and set(dates) == set(others(1500, 1200)) | {others(0, 1)[0]}
     assert len(registry.study_requests()) == 2  # 1,200 newer and the first of the known day
@@ -63,7 +63,7 @@ def test_a_study_published_late_on_the_known_day_is_read_all_the_same(registry, 
     publish(registry, others(0, 1500), DAY)
     known = Watermark(DAY, frozenset(others(0, 1500)))
     publish(registry, ["NCT09999999"], DAY)  # after the listing that made the watermark
-    updates = UpdatedSince(client)
+    updates = UpdatedSince(client, today=today())
     dates = updates.since(known, cheaper_than=10)
     assert dates is not None and dates["NCT09999999"] == DAY
     assert len(registry.study_requests()) == 2  # every page of the day
@@ -74,7 +74,7 @@ def test_a_known_study_updated_again_is_read_with_its_new_date(registry, client)
     publish(registry, others(0, 1500), DAY)
     known = Watermark(DAY, frozenset(others(0, 1500)))
     publish(registry, others(700, 1), NEXT_DAY)
-    dates = UpdatedSince(client).since(known, cheaper_than=10)
+    dates = UpdatedSince(client, today=today()).since(known, cheaper_than=10)
     assert dates is not None and dates[others(700, 1)[0]] == NEXT_DAY
     assert len(registry.study_requests()) == 1
 
@@ -83,7 +83,7 @@ def test_a_run_vouches_for_its_first_listing_not_a_later_one(registry, client):
     """A search checked after the first listing but before a later one (a search with an
     older bound) knows the registry as of the first: only that one may be the run's."""
     publish(registry, others(0, 10), DAY)
-    updates = UpdatedSince(client)
+    updates = UpdatedSince(client, today=today())
     updates.since(days_ago(2), cheaper_than=10)
     first = updates.watermark
     publish(registry, others(10, 5), NEXT_DAY)  # a refresh, then a search asks from further back
@@ -181,5 +181,19 @@ def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
     publish(registry, WATCHED[:1], today, status="COMPLETED")
     registry.release.set()
     assert check.wait(PATIENCE) == 0
+    result = trialwatch("check", "--json").json()
+    assert [change["nct_id"] for change in result["changes"]] == [WATCHED[0]]
+
+
+def test_a_post_date_after_today_moves_no_watermark(trialwatch, registry):
+    """An unwatched record the registry dates a year ahead (a registry error): were it the
+    watermark, every later listing would start there and miss each day's real updates."""
+    publish(registry, WATCHED, LONG_AGO)
+    trialwatch("watch", "add", "--no-verify", *WATCHED)
+    assert trialwatch("check").code == 0  # the first check is a full pass
+    publish(registry, others(0, 1500), DAY)
+    publish(registry, others(1500, 1), days_ago(-365))
+    assert trialwatch("check").code == 0  # lists DAY and the year ahead
+    publish(registry, WATCHED[:1], NEXT_DAY, status="COMPLETED")
     result = trialwatch("check", "--json").json()
     assert [change["nct_id"] for change in result["changes"]] == [WATCHED[0]]

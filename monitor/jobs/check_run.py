@@ -77,7 +77,8 @@ def recorded_check(
         timestamp = client.data_timestamp() if probe else None
         unchanged = timestamp is not None and timestamp == store.runs.last_complete_data_timestamp()
         full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
-        updates = UpdatedSince(client)  # learnt once, for the trials and the searches
+        # learnt once, for the trials and the searches
+        updates = UpdatedSince(client, today=clock().date())
         ids = nct_ids if nct_ids is not None else store.watches.ids()
         to_fetch, baselines, dated = ids, None, False
         if unchanged and not full:

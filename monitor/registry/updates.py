@@ -51,8 +51,12 @@ class UpdatedSince:
     run. The first: whatever a run confirms after it (trials, then each search) is at least
     as new as it, which a later listing cannot say of a search checked before it."""
 
-    def __init__(self, client: RegistryClient) -> None:
+    def __init__(self, client: RegistryClient, *, today: dt.date) -> None:
+        """`today`: our (UTC) day; the registry's (US Eastern) is never later, so a post date
+        after it is a registry error and may not move the watermark (it would hide every
+        later day's updates until it came round)."""
         self.client = client
+        self.latest_post = today.isoformat()
         self.watermark: Watermark | None = None
         self._asked: Bound | None = None
         self._dates: dict[str, str | None] | None = None
@@ -84,7 +88,7 @@ class UpdatedSince:
         )
         if listing is None:
             return None
-        dates, watermark = _read(listing, date, known, each)
+        dates, watermark = _read(listing, date, known, each, latest=self.latest_post)
         self.watermark = self.watermark or watermark
         self._asked, self._dates = bound, dates
         return dates
@@ -102,10 +106,13 @@ def _read(
     date: str,
     known: frozenset[str] | None,
     each: Callable[[str, str | None], None],
+    *,
+    latest: str,
 ) -> tuple[dict[str, str | None], Watermark | None]:
     """Read `listing` (since `date`) until what is left is exactly the studies of `date` the
     last listing saw (`known`), whose post date has not moved, so they have not; with no
-    `known`, to its end. The dates read, and the watermark for the next listing."""
+    `known`, to its end. The dates read, and the watermark for the next listing (of post
+    dates up to `latest`)."""
     dates: dict[str, str | None] = {}
     unread_known = set(known or ())
     newest: str | None = None
@@ -117,7 +124,7 @@ def _read(
             dates[nct_id] = posted
             each(nct_id, posted)
         unread_known.discard(ids[0])
-        if posted is None:
+        if posted is None or posted > latest:
             continue
         if newest is None or posted > newest:
             newest, newest_ids = posted, set()
