@@ -116,3 +116,36 @@ def test_the_registry_is_reached_through_the_proxy_the_environment_names(trialwa
     assert result.json()["checked"] == 1
     direct = trialwatch("check", "--json", env={**env, "NO_PROXY": "registry.invalid"})
     assert direct.code == 1 and "registry.invalid" in direct.stderr
+
+
+def cut_emoji(nct_id: str) -> dict:
+    """A record with half an emoji ("\\ud83d", as JSON spells it) in a title, a facility name
+    and a key: a lone surrogate, which no UTF-8 file, database or mail can hold."""
+    study = study_with_id(nct_id)
+    study["protocolSection"]["identificationModule"]["briefTitle"] = "Cut \ud83d emoji"
+    study["protocolSection"]["contactsLocationsModule"]["locations"][0]["facility"] = (
+        "Clinic \ud83d"
+    )
+    study["protocolSection"]["conditionsModule"]["keywords"] = {"\udc4d key": "value \ud83d"}
+    return study
+
+
+def test_a_lone_surrogate_is_dropped_and_the_trial_checked(trialwatch, registry):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0
+    registry.put(cut_emoji(A))
+    result = trialwatch("check", "--json")
+    assert result.code == 0, result.stderr
+    summaries = [change["summary"] for change in result.json()["changes"]]
+    assert any(summary.endswith('-> "Cut emoji"') for summary in summaries)
+    assert any("-> Clinic," in summary for summary in summaries)
+    assert trialwatch("check", "--json").json()["changes"] == []  # recorded once
+
+
+def test_a_file_with_a_lone_surrogate_is_imported(trialwatch, tmp_path):
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(cut_emoji(A)))  # ASCII: the surrogate as its escape
+    assert trialwatch("import", str(path)).code == 0
+    history = trialwatch("history", A, "--json")
+    assert history.code == 0 and history.json()["title"] == "Cut emoji"

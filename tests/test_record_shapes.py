@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.clock import days_ago
 from tests.conftest import CliResult, cli_environment, load_seed, run_in_process, study_with_id
 from tests.registry_server import RegistryServer
 
@@ -31,7 +32,12 @@ hostile_text = st.lists(
 ).map("".join)
 hostile_value = st.one_of(
     hostile_text,
-    st.sampled_from(["2026-02-30", "../../outside-evil", "NCT99999999 <!channel> @everyone"]),
+    st.sampled_from(
+        [
+            *("2026-02-30", "../../outside-evil", "NCT99999999 <!channel> @everyone"),
+            days_ago(-365),  # a date after today, as a post date or any other
+        ]
+    ),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),

@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 
 from monitor.errors import MalformedResponse
-from monitor.registry.raw import REGISTRY_JSON, loads_registry_json
+from monitor.registry.raw import (
+    REGISTRY_JSON,
+    loads_registry_json,
+    spells_a_surrogate,
+    without_lone_surrogates,
+)
 
 MAX_ANSWER_BYTES = 128 * 1024 * 1024  # a full page of 1,000 records is well under 100 MB
 
@@ -191,6 +196,8 @@ class StudiesStream:
         """The JSON value at `at` and where it ends, or `_MORE` when its text is incomplete."""
         try:
             value, end = REGISTRY_JSON.raw_decode(self._text, at)
+            if spells_a_surrogate(self._text, at, end):
+                value = without_lone_surrogates(value)
         except json.JSONDecodeError:
             return _MORE, at  # cut short, or malformed: the end of the page tells (`close`)
         except (ValueError, RecursionError) as exc:  # NaN, Infinity; nested too deeply

@@ -75,11 +75,43 @@ def nct_ids_in(text: str) -> list[str]:
 
 def loads_registry_json(text: str | bytes) -> Any:
     """The registry's JSON, strictly: NaN and Infinity (which Python's json takes) are not
-    JSON; nesting too deep to read raises ValueError too."""
+    JSON; nesting too deep to read raises ValueError too. Lone surrogates are dropped."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant)
+        return without_lone_surrogates(value) if spells_a_surrogate(text) else value
     except RecursionError as exc:
         raise ValueError("nested too deeply") from exc
+
+
+# A surrogate's escape: a JSON string may spell half of a pair (a cut emoji, "\ud83d"), which
+# Python reads as a lone surrogate that no UTF-8 file, database or mail can hold.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def spells_a_surrogate(text: str | bytes, start: int = 0, end: int | None = None) -> bool:
+    """Whether the JSON `text` (from `start` to `end`) has a surrogate's escape: only then
+    can a value read from it hold a lone one (a pair reads as one character)."""
+    end = len(text) if end is None else end
+    if isinstance(text, bytes):
+        return SURROGATE_ESCAPE_BYTES.search(text, start, end) is not None
+    return SURROGATE_ESCAPE.search(text, start, end) is not None
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """`value` without lone surrogates in its keys and strings: dropped where a record
+    enters, so that everywhere its text goes (storage included) holds only what UTF-8 can."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            without_lone_surrogates(key): without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def _refuse_constant(name: str) -> Any:
