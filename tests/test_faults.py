@@ -367,3 +367,21 @@ def test_a_merged_trial_moves_its_watch_and_history_and_is_told_once(trialwatch,
     assert overall_status_events(later) == [current] and "merged" not in later.stderr
     history = trialwatch("history", current, "--json").json()
     assert len(history["snapshots"]) == 3
+
+
+def test_a_record_we_cannot_read_is_told_on_every_run_until_it_is_recorded(trialwatch, registry):
+    """A trial withdrawn from view is told once while it lasts; a record our code fails on
+    (here a site that is a string) is ours to fix: every run names it and exits 1."""
+    registry.put(study_with_id(A), study_with_id(B))
+    trialwatch("watch", "add", A, B)
+    assert trialwatch("run").code == 0
+    unreadable = completed(A)
+    unreadable["protocolSection"]["contactsLocationsModule"]["locations"] = ["a site"]
+    registry.put(unreadable)
+    for _ in range(2):
+        result = trialwatch("-v", "run")
+        assert result.code == 1
+        assert f"trialwatch: {A}: unexpected record shape (AttributeError" in result.stderr
+        assert "Traceback (most recent call last)" in result.stderr  # -v shows where
+    registry.put(completed(A))
+    assert trialwatch("run").code == 0

@@ -94,10 +94,11 @@ def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> l
     """The failures worth telling cron: a watch failing as it already did last time was told
     then, and is quiet now (doctor and watch list still show it) until it recovers and fails
     anew. When nothing at all could be checked (the registry down for everyone), every
-    failure is told: that is no watch that keeps failing."""
+    failure is told: that is no watch that keeps failing. A loud failure (a record we could
+    not read) is told every time."""
     if outcome.errors and outcome.checked == 0:
         return outcome.errors
-    return [e for e in outcome.errors if failing_before.get(e.subject) != e.error]
+    return [e for e in outcome.errors if e.loud or failing_before.get(e.subject) != e.error]
 
 
 def _say_summary(

@@ -40,6 +40,9 @@ class CheckError:
 
     subject: str
     error: str
+    # What the registry says (a trial withdrawn from view) is told once while it lasts; a record
+    # we could not read or compare is ours to fix, and told on every run until it is recorded.
+    loud: bool = False
 
 
 @dataclass
@@ -194,7 +197,9 @@ def check_trials(
             nct_ids, batch_size=batch_size, before_asking=baselines.expect
         ):
             fetched_at = clock()
-            errors = {nct_id: str(error) for nct_id, error in batch.errors.items()}
+            errors = {
+                nct_id: CheckError(nct_id, str(error)) for nct_id, error in batch.errors.items()
+            }
             if not writing:
                 answer.enter_context(store.transaction())
                 writing = True
@@ -208,8 +213,8 @@ def check_trials(
                 )
                 if failure:
                     errors[nct_id] = failure
-            for nct_id, error in errors.items():
-                _record_error(outcome, store, nct_id, error, now=fetched_at)
+            for error in errors.values():
+                _record_error(outcome, store, error, now=fetched_at)
             if batch.complete:
                 answer.close()  # committed
                 writing = False
@@ -277,7 +282,7 @@ def import_studies(store: Store, studies: Iterable[DatedStudy]) -> CheckOutcome:
     for one in studies:
         failure = _record_into(outcome, store, one.study, fetched_at=one.as_of, source=one.source)
         if failure:
-            _record_error(outcome, store, study_nct_id(one.study), failure, now=one.as_of)
+            _record_error(outcome, store, failure, now=one.as_of)
     return outcome
 
 
@@ -289,7 +294,7 @@ def _record_into(
     fetched_at: dt.datetime,
     source: str,
     baselines: Baselines | None = None,
-) -> str | None:
+) -> CheckError | None:
     """Record one study into `outcome`; what went wrong if this record cannot be handled.
 
     The registry's JSON is untrusted: a record of a shape we do not expect (a list where an
@@ -302,21 +307,22 @@ def _record_into(
     except StoreError:
         raise  # the database itself failed: every later trial would fail the same way
     except PartialRecord as exc:
-        return str(exc)
+        return CheckError(study_nct_id(study), str(exc))
     except Exception as exc:
         logger.info("%s: could not be recorded", study_nct_id(study), exc_info=True)
-        return f"unexpected record shape ({type(exc).__name__}: {exc})"
+        error = f"unexpected record shape ({type(exc).__name__}: {exc})"
+        return CheckError(study_nct_id(study), error, loud=True)
     outcome.checked += 1
     outcome.fetched += 1
     return None
 
 
 def _record_error(
-    outcome: CheckOutcome, store: Store, nct_id: str, error: str, *, now: dt.datetime
+    outcome: CheckOutcome, store: Store, error: CheckError, *, now: dt.datetime
 ) -> None:
-    store.watches.check_failed(nct_id, error, now=now)
-    outcome.errors.append(CheckError(nct_id, error))
-    logger.info("%s: %s", nct_id, error)
+    store.watches.check_failed(error.subject, error.error, now=now)
+    outcome.errors.append(error)
+    logger.info("%s: %s", error.subject, error.error)
 
 
 def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
