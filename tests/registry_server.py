@@ -71,6 +71,7 @@ class RegistryServer:
         self.max_url_length = 8192  # a longer request line gets 414, as real servers answer
         self.aliases: dict[str, str] = {}  # merged trials: old id -> current id
         self.repeat_page_token = False  # every page points to the first page again
+        self.endless_empty_pages = False  # every page empty, pointing to a page never seen
         # as the registry's filter.ids: an id matches its own record and every record that
         # lists it among its merged ids (nctIdAliases): {listed id: those records' ids}
         self.listed_by: dict[str, set[str]] = {}
@@ -301,6 +302,8 @@ class RegistryServer:
     def _page(self, found: list[str], params: dict[str, list[str]]) -> tuple[int, str]:
         size = min(int(params.get("pageSize", ["0"])[0]) or 10, self.max_page_size)
         start = int(params.get("pageToken", ["0"])[0])
+        if self.endless_empty_pages:
+            return 200, f'{{"studies": [], "nextPageToken": "{start + 1}"}}'
         page = found[start : start + size]
         next_token = "0" if self.repeat_page_token else str(start + size)
         token = f', "nextPageToken": "{next_token}"' if start + size < len(found) else ""

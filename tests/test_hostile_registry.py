@@ -66,6 +66,23 @@ def test_a_page_token_seen_before_is_a_malformed_answer(trialwatch, registry):
     assert len(registry.requests) - before < 30  # 5,000 in 18 s before
 
 
+def test_endless_empty_pages_are_a_malformed_answer_not_a_hang(trialwatch, registry):
+    """Each page empty, each pointing to a page never seen: before, a run went on for good
+    (14,995 requests in 90 s), holding the lock. A page of no studies pointing on is
+    malformed: the search fails, the trials are asked one by one, and the run ends."""
+    registry.put(*(study_with_id(f"NCT{n:08d}") for n in range(1, 4)))
+    trialwatch("watch", "add", *(f"NCT{n:08d}" for n in range(1, 4)))
+    trialwatch("watch", "query", "lupus", "--term", "lupus")
+    trialwatch("check")
+    registry.endless_empty_pages = True
+    before = len(registry.requests)
+    result = trialwatch("check", "--force", "--json")
+    assert result.code == 1 and result.json()["checked"] == 3
+    [error] = result.json()["errors"]
+    assert error["nct_id"] == "query:lupus" and "malformed answer" in error["error"]
+    assert len(registry.requests) - before < 30
+
+
 def test_a_record_listing_a_watched_id_as_merged_does_not_take_it_over(trialwatch, registry):
     claimant = study_with_id(B)
     claimant["protocolSection"]["identificationModule"]["nctIdAliases"] = [A]

@@ -5,7 +5,7 @@ trial. Every request goes through `http.PoliteHttp` (politeness, retries, deadli
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -263,7 +263,7 @@ class RegistryClient(PoliteHttp):
     ) -> Iterator[Any]:
         """Every study of a `/studies` list answer, page after page (`nextPageToken`);
         `first_page` when it was already asked for."""
-        page, seen_tokens = first_page, set[str]()
+        page, paging = first_page, Paging(params)
         while True:
             if page is None:
                 page = self.get_json("/studies", params=params, attempts=attempts)
@@ -271,7 +271,7 @@ class RegistryClient(PoliteHttp):
             if not isinstance(studies, list):
                 raise MalformedResponse("malformed JSON: no 'studies' list")
             yield from studies
-            following = _next_page(params, page, seen_tokens)
+            following = paging.after(page, studies=len(studies))
             if following is None:
                 return
             params, page = following, None
@@ -328,10 +328,11 @@ class RegistryClient(PoliteHttp):
 
     def _streamed_list(self, params: dict[str, Any], *, attempts: int | None) -> Iterator[Any]:
         """Every study of a `/studies` list answer as it arrives, page after page."""
-        seen_tokens: set[str] = set()
+        paging = Paging(params)
         while True:
-            rest = yield from self.stream_studies("/studies", params=params, attempts=attempts)
-            following = _next_page(params, rest, seen_tokens)
+            answer = self.stream_studies("/studies", params=params, attempts=attempts)
+            rest, studies = yield from _counted(answer)
+            following = paging.after(rest, studies=studies)
             if following is None:
                 return
             params = following
@@ -350,18 +351,44 @@ class RegistryClient(PoliteHttp):
         return batch
 
 
-def _next_page(
-    params: dict[str, Any], page: dict[str, Any], seen_tokens: set[str]
-) -> dict[str, Any] | None:
-    """The parameters asking for the page after `page`, None after the last; a token seen
-    before would page forever."""
-    token = page.get("nextPageToken")
-    if not token:
-        return None
-    if not isinstance(token, str) or token in seen_tokens:
-        raise MalformedResponse(f"malformed answer: page token {token!r} seen before")
-    seen_tokens.add(token)
-    return {**params, "pageToken": token}
+class Paging:
+    """Where a list answer goes on: the parameters asking for the page after each, None after
+    the last. A list that would page forever is a malformed answer: a token seen before, a
+    page of no studies pointing to another, or more pages than the registry has studies for."""
+
+    MAX_PAGES = 1000  # 1,000,000 studies at the largest page size; the registry holds ~560,000
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.tokens: set[str] = set()
+
+    def after(self, page: dict[str, Any], *, studies: int) -> dict[str, Any] | None:
+        token = page.get("nextPageToken")
+        if not token:
+            return None
+        if not isinstance(token, str) or token in self.tokens:
+            raise MalformedResponse(f"malformed answer: page token {token!r} seen before")
+        if not studies:
+            raise MalformedResponse("malformed answer: a page of no studies points to another")
+        if len(self.tokens) + 1 >= self.MAX_PAGES:
+            raise MalformedResponse(f"malformed answer: more than {self.MAX_PAGES} pages")
+        self.tokens.add(token)
+        return {**self.params, "pageToken": token}
+
+
+Counted = tuple[dict[str, Any], int]  # the rest of a page, and how many studies it had
+
+
+def _counted(answer: Generator[Any, None, dict[str, Any]]) -> Generator[Any, None, Counted]:
+    """The studies of one page as they arrive; then the rest of the page and their number."""
+    studies = 0
+    while True:
+        try:
+            study = next(answer)
+        except StopIteration as end:
+            return end.value, studies
+        studies += 1
+        yield study
 
 
 def _budget(nct_ids: list[str]) -> list[int]:
