@@ -332,7 +332,7 @@ def load_settings(
     """Resolve every setting: option > environment > config file > default."""
     data_dir = Path(environ.get("TRIALWATCH_HOME") or cwd / "snapshots").expanduser()
     config_file = Path(config_option).expanduser() if config_option else None
-    if config_file is None and (data_dir / "trialwatch.toml").is_file():
+    if config_file is None and (data_dir / "trialwatch.toml").exists():
         config_file = data_dir / "trialwatch.toml"
     values: dict[str, Any] = {}
     if config_file is not None:
@@ -369,6 +369,8 @@ def readable_by_others(path: Path) -> bool:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
+        if path.exists() and not path.is_file():  # a FIFO or a device would block reading
+            raise BadInput(f"cannot read config {path}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(

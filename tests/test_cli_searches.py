@@ -116,6 +116,10 @@ def test_bad_searches_are_bad_input(trialwatch):
     assert bad_name.code == 2 and "bad search name 'bad name!'" in bad_name.stderr
     bad_status = trialwatch("watch", "query", "ok", "--status", "sleeping")
     assert bad_status.code == 2 and "sleeping" in bad_status.stderr
+    # named like a trial, a search would shadow it: `watch remove NCT…` would remove the search
+    like_a_trial = trialwatch("watch", "query", "nct05869955", "--term", "lupus")
+    assert like_a_trial.code == 2 and "it is a trial's id" in like_a_trial.stderr
+    assert trialwatch("watch", "list", "--searches", "--json").json() == []
 
 
 def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, registry):

@@ -162,3 +162,15 @@ def test_doctor_reports_a_database_with_garbage_in_its_middle(trialwatch, tmp_pa
 def test_import_reads_no_more_than_a_record_can_be(trialwatch):
     result = trialwatch("import", "/dev/zero")
     assert result.code == 2 and "larger than 128 MB" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["option", "data folder"])
+def test_a_fifo_as_the_config_file_is_refused_not_waited_on(trialwatch, home, tmp_path, where):
+    """Reading a FIFO blocks until something writes to it: every command would hang."""
+    fifo = tmp_path / "fifo.toml" if where == "option" else home / "trialwatch.toml"
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)
+    args = ("--config", str(fifo)) if where == "option" else ()
+    result = trialwatch(*args, "watch", "list")
+    assert result.code == 2
+    assert result.stderr == f"trialwatch: cannot read config {fifo}: not a regular file\n"

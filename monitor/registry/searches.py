@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.errors import BadInput
 from monitor.names import is_plain_name
+from monitor.registry.raw import NCT_ID
 
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")
@@ -183,6 +184,8 @@ def make_search(name: str, **criteria: Any) -> Search:
     """Validate a search from the command line: a plain name and at least one criterion."""
     if not is_plain_name(name):
         raise BadInput(f"bad search name {name!r}: use letters, digits, '.', '_' or '-'")
+    if NCT_ID.fullmatch(name.upper()):  # `watch remove NCT…` would find the search, not the trial
+        raise BadInput(f"bad search name {name!r}: it is a trial's id; name the search otherwise")
     search = Search(name, **criteria)
     for option in (*TEXT_AREAS, "advanced"):
         text = getattr(search, option)
