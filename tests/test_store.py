@@ -9,8 +9,10 @@ import sqlite3
 import pytest
 import zstandard
 
+from monitor.config import load_settings
 from monitor.errors import BadInput
 from monitor.jobs.check import Baselines, store_study
+from monitor.jobs.check_run import is_full_pass_due
 from monitor.records.events import Category, make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import BackfilledVersion, FetchedVersion, Store
@@ -348,3 +350,18 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(t
     ]
     assert migrated.deliveries.unmailed() == {'["ops@example.org"]': [(1, [1])]}
     migrated.close()
+
+
+def test_a_weekly_full_pass_is_due_a_week_after_the_last_one_started(tmp_path):
+    """A daily run at 07:00 whose full pass took ten minutes: a week later, at 07:00, the next
+    one is due (measured from its end, it came a day late each week: every 8 days)."""
+    store = Store.open(tmp_path / "t.db")
+    run = store.runs.start("run", now=moment_of("2026-03-02T07:00:00Z"))
+    store.runs.finish(
+        run, now=moment_of("2026-03-02T07:10:00Z"), checked=1, changes=0, errors=[], full=True
+    )
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert settings.full_check_days == 7
+    assert not is_full_pass_due(store, settings, now=moment_of("2026-03-09T06:59:00Z"))
+    assert is_full_pass_due(store, settings, now=moment_of("2026-03-09T07:00:00Z"))
+    store.close()

@@ -58,8 +58,10 @@ class Runs(Family):
                 )
 
     def last_full_check_at(self) -> dt.datetime | None:
-        """When the last check that fetched every trial finished."""
-        sql = "select max(finished_at) as at from runs where full = 1 and finished_at is not null"
+        """When the last check that fetched every trial (and finished) started: a weekly pass
+        measured from its end would come a day late each week, after a daily run at the same
+        hour."""
+        sql = "select max(started_at) as at from runs where full = 1 and finished_at is not null"
         return optional_moment(next(iter(self.db.query(sql)))["at"])
 
     def last_complete_check_at(self) -> dt.datetime | None:
