@@ -338,12 +338,12 @@ def load_settings(
     if config_file is not None:
         from_file = read_config_file(config_file)
         values.update(_parse_all(from_file, source=f"config {config_file}"))
-        secrets = {"smtp_password", "notify", "channels"} & set(from_file)
+        secrets = secrets_in(from_file)
         if secrets and readable_by_others(config_file):
             logger.warning(
                 "config %s holds secrets (%s) and other users can read it: chmod 600 %s",
                 config_file,
-                ", ".join(sorted(secrets)),
+                ", ".join(secrets),
                 config_file,
             )
     from_env = {
@@ -360,6 +360,14 @@ def load_settings(
         if "://" not in item and item not in names:
             raise BadInput(f"notify: {item!r} is neither a URL nor a channel named in [channels]")
     return Settings(data_dir=data_dir, config_file=config_file, **values)
+
+
+SECRET_KEYS = ("channels", "notify", "smtp_password")  # a password, or URLs with tokens
+
+
+def secrets_in(from_file: dict[str, Any]) -> list[str]:
+    """The keys of a config file's settings that hold secrets (set there, not elsewhere)."""
+    return [key for key in SECRET_KEYS if from_file.get(key)]
 
 
 def readable_by_others(path: Path) -> bool:

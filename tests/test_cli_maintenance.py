@@ -99,3 +99,18 @@ def test_a_run_with_something_watched_says_nothing_about_it(trialwatch, registry
     trialwatch("watch", "add", "NCT00000001")
     result = trialwatch("run")
     assert result.code == 0 and "nothing is watched" not in result.stderr
+
+
+def test_doctor_names_the_secrets_a_readable_config_file_holds(trialwatch, registry, home):
+    """Only what the file itself holds: a password from the environment is not in it."""
+    home.mkdir(parents=True)
+    config = home / "trialwatch.toml"
+    config.write_text('mail_to = ["ops@example.org"]\n')
+    config.chmod(0o644)
+    with_env_password = {"TRIALWATCH_SMTP_PASSWORD": "from-the-environment"}
+    doctor = trialwatch("doctor", env=with_env_password).stdout
+    assert f"ok       config    {config}: valid" in doctor
+    config.write_text('smtp_password = "in-the-file"\n')
+    config.chmod(0o644)
+    doctor = trialwatch("doctor").stdout
+    assert f"{config}: holds secrets (smtp_password) and other users can read it" in doctor
