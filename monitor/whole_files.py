@@ -28,7 +28,7 @@ def write_whole(path: Path, content: bytes) -> None:
         with open(path, "wb") as stream:
             stream.write(content)
         return
-    target = path.resolve() if path.is_symlink() else path
+    target = path.resolve()  # through any symlink on the way: to a missing folder, it is made
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"

@@ -97,6 +97,18 @@ def test_a_page_goes_into_a_fifo_a_device_or_a_symlinks_target(trialwatch, tmp_p
     assert link.is_symlink() and target.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_a_report_into_a_symlink_to_a_missing_folder_makes_that_folder(trialwatch, tmp_path):
+    """`--out` naming a symlink whose folder is not there yet: the report is written through
+    it, as through any symlink (it said "File exists", exit 2)."""
+    trialwatch("watch", "add", A)
+    imported(trialwatch, tmp_path, study_with_id(A))
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "reports" / "today")
+    result = trialwatch("report", "--out", str(link))
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "reports" / "today" / "index.html").is_file() and link.is_symlink()
+
+
 def test_a_symlink_planted_at_a_temporary_name_is_not_followed(trialwatch, tmp_path):
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A))
