@@ -21,7 +21,7 @@ from hypothesis import settings
 from monitor.cli import run as cli_main
 from monitor.jobs.check import store_study
 from monitor.store import Store
-from monitor.times import moment_of
+from monitor.times import Clock, moment_of
 from tests.clock import now, offset_environment
 from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
@@ -223,20 +223,22 @@ def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., CliResu
     tests where a real process is the point (signals, locks, kill -9, the daemon) use
     `spawn_trialwatch` instead."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
-        return run_in_process(args, env={**cli_env, **(env or {})}, cwd=tmp_path)
+    def run(*args: str, env: dict[str, str] | None = None, clock: Clock = now) -> CliResult:
+        return run_in_process(args, env={**cli_env, **(env or {})}, cwd=tmp_path, clock=clock)
 
     return run
 
 
-def run_in_process(args: Sequence[str], *, env: dict[str, str], cwd: Path) -> CliResult:
+def run_in_process(
+    args: Sequence[str], *, env: dict[str, str], cwd: Path, clock: Clock = now
+) -> CliResult:
     """The CLI's entry point in this process, with exactly `env` as its environment."""
     gone = {key: None for key in os.environ if key not in env}
     before = Path.cwd()
     os.chdir(cwd)
     try:
         with CliRunner().isolation(env={**gone, **env}) as (stdout, stderr, _):
-            code = cli_main(list(args), clock=now)
+            code = cli_main(list(args), clock=clock)
             out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
     finally:
         os.chdir(before)

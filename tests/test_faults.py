@@ -4,6 +4,7 @@ a watched trial that vanishes from the registry, a full or read-only disk, a loc
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import email
 import email.policy
 import json
@@ -15,7 +16,8 @@ import subprocess
 import pytest
 
 from monitor.store.packing import register_raw_function
-from tests.conftest import PATIENCE, completed, load_seed, study_with_id
+from tests.clock import days_ago, now
+from tests.conftest import PATIENCE, completed, find_site, load_seed, study_with_id
 
 A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<b onmouseover="x()">\x1b[31m\x1b]0;owned\x07\x00\r\nBcc: evil@example.org</b>'
@@ -385,3 +387,37 @@ def test_a_record_we_cannot_read_is_told_on_every_run_until_it_is_recorded(trial
         assert "Traceback (most recent call last)" in result.stderr  # -v shows where
     registry.put(completed(A))
     assert trialwatch("run").code == 0
+
+
+def test_a_version_dated_after_today_is_followed_by_the_next_fetch(trialwatch, registry, tmp_path):
+    """An imported record posted five months ahead (a registry error) is dated today: dated
+    ahead, it stayed the latest snapshot, and every fetch told its site change back again."""
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0
+    ahead = study_with_id(A)
+    find_site(ahead, "Cleveland Clinic")["status"] = "SUSPENDED"
+    status = ahead["protocolSection"]["statusModule"]
+    status["lastUpdatePostDateStruct"] = {"date": days_ago(-150), "type": "ACTUAL"}
+    (tmp_path / "ahead.json").write_text(json.dumps(ahead))
+    assert trialwatch("import", str(tmp_path / "ahead.json")).code == 0
+    told = trialwatch("check", "--force", "--json").json()["changes"]
+    assert [change["category"] for change in told] == ["site_status"]  # back to Recruiting
+    assert trialwatch("check", "--force", "--json").json()["changes"] == []
+    as_of = trialwatch("import", str(tmp_path / "ahead.json"), "--as-of", days_ago(-1))
+    assert as_of.code == 2 and "is after today" in as_of.stderr
+
+
+def test_a_clock_set_back_still_tells_a_change_once(trialwatch, registry):
+    registry.put(study_with_id(A))
+    trialwatch("watch", "add", A)
+    assert trialwatch("check").code == 0
+    registry.put(completed(A))
+
+    def two_days_behind() -> dt.datetime:
+        return now() - dt.timedelta(days=2)
+
+    told = trialwatch("check", "--force", "--json", clock=two_days_behind).json()["changes"]
+    assert [change["field"] for change in told] == ["overall_status"]
+    again = trialwatch("check", "--force", "--json", clock=two_days_behind).json()["changes"]
+    assert again == []

@@ -170,12 +170,15 @@ def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_fo
 def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_later(tmp_path):
     """Backfill stores older registry versions after the checked one (higher ids): the view
     must still show the newest version's sites."""
-    from monitor.store import Store
+    from monitor.store import BackfilledVersion, Store
 
     store = Store.open(tmp_path / "t.db")
     newest, oldest = (json.loads(path.read_text()) for path in (SEED_FILES[-1], SEED_FILES[0]))
     store_study(store, newest, fetched_at=moment_of("2026-06-02T07:00:00Z"), source="api")
-    store_study(store, oldest, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="history:1")
+    version = BackfilledVersion(1, moment_of("2026-01-13T07:00:00Z"), oldest, "h", [])
+    store.snapshots.save_backfill(
+        NCT, [version], horizon_events=[], horizon_id=None, delivered_at=None, now=ANY_TIME
+    )
     rows = store.db.execute(
         "select fetched_at, status from latest_site_status where city = 'Strasbourg'"
     ).fetchall()

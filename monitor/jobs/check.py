@@ -5,6 +5,7 @@ snapshot and store snapshot and events together. A failing trial is recorded and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
@@ -152,12 +153,16 @@ def store_study(
     )
     with store.transaction():  # the version compared with is the one the new one follows
         latest = store.snapshots.latest_hash(version.nct_id)
+        if latest and version.fetched_at < latest.fetched_at:
+            # a clock set back: recorded at its time, the new version would sort before the one
+            # it follows, which would stay the latest and be compared with again and again
+            version = dataclasses.replace(version, fetched_at=latest.fetched_at)
         events: list[ChangeEvent] = []
-        if latest and latest[1] != version.content_hash:  # only a change needs the old record
-            previous = (baselines or Baselines(store)).latest(version.nct_id, latest[0])
+        if latest and latest.content_hash != version.content_hash:  # a change needs the record
+            previous = (baselines or Baselines(store)).latest(version.nct_id, latest.id)
             if previous is not None:
                 refuse_partial(previous.modules, study)
-                events = diff_records(previous.record, record, detected_at=fetched_at)
+                events = diff_records(previous.record, record, detected_at=version.fetched_at)
         store.snapshots.save_check(version, latest=latest, events=events)
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
@@ -243,12 +248,16 @@ def date_studies(
 ) -> list[DatedStudy]:
     """Studies dated by `as_of`, else by their own last-update post date (an archive of old
     captures is history, not today's news), else `now`; oldest first, whatever the order of
-    the files."""
+    the files. No date is after `now`: a record posted after today is dated now (a later
+    check would sort before it and be compared with it again and again), and an `as_of`
+    after today is bad input."""
+    if as_of is not None and as_of > now.date():
+        raise BadInput(f"--as-of {as_of} is after today ({now.date()})")
     dated = []
     for source, study in studies:
         posted = last_update_posted(study)
         day = as_of or (first_day(posted) if posted else None)
-        dated.append(DatedStudy(source, study, midnight(day) if day else now))
+        dated.append(DatedStudy(source, study, min(midnight(day), now) if day else now))
     return sorted(dated, key=lambda one: one.order)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from monitor.records.events import ChangeEvent
 from monitor.store._base import Family, merge_id
@@ -39,6 +39,14 @@ class FetchedVersion:
     last_update_posted: str | None
 
 
+class LatestSnapshot(NamedTuple):
+    """What a check compares a new version with first: the latest snapshot's hash."""
+
+    id: int
+    content_hash: str
+    fetched_at: dt.datetime
+
+
 class Snapshots(Family):
     """Stored versions (`store.snapshots`): the `snapshots` and `registry_versions` tables;
     a version is saved with its events in one transaction."""
@@ -46,14 +54,14 @@ class Snapshots(Family):
     def latest(self, nct_id: str) -> StoredSnapshot | None:
         return self.snapshot_rows.one("nct_id = ? order by fetched_at desc, id desc", [nct_id])
 
-    def latest_hash(self, nct_id: str) -> tuple[int, str] | None:
-        """(id, content hash) of the latest snapshot, without loading its raw JSON."""
+    def latest_hash(self, nct_id: str) -> LatestSnapshot | None:
+        """The latest snapshot's id, content hash and time, without loading its raw JSON."""
         sql = (
-            "select id, content_hash from snapshots where nct_id = ?"
+            "select id, content_hash, fetched_at from snapshots where nct_id = ?"
             " order by fetched_at desc, id desc limit 1"
         )
         row = self.db.execute(sql, [nct_id]).fetchone()
-        return (row[0], row[1]) if row else None
+        return LatestSnapshot(row[0], row[1], moment_of(row[2])) if row else None
 
     def history_stamps(self) -> dict[str, tuple[int, int]]:
         """Each watched trial with a snapshot: (its latest event id or 0, its latest snapshot
@@ -156,18 +164,18 @@ class Snapshots(Family):
         self,
         version: FetchedVersion,
         *,
-        latest: tuple[int, str] | None,
+        latest: LatestSnapshot | None,
         events: list[ChangeEvent],
     ) -> None:
-        """Store one trial's check in one transaction; `latest`: (id, content hash) of its
-        latest snapshot, as read in the caller's transaction (`latest_hash`).
+        """Store one trial's check in one transaction; `latest`: its latest snapshot, as read
+        in the caller's transaction (`latest_hash`).
 
         Unchanged content (same hash as the latest snapshot) only moves `last_seen_at`.
         """
         with self._writing():
             self.watch_rows.ensure(version.nct_id, now=version.fetched_at)
-            if latest is not None and latest[1] == version.content_hash:  # the same content
-                self.snapshot_rows.seen(latest[0], at=version.fetched_at)
+            if latest is not None and latest.content_hash == version.content_hash:  # the same
+                self.snapshot_rows.seen(latest.id, at=version.fetched_at)
             else:
                 snapshot_id = self.snapshot_rows.insert(
                     version.nct_id,
