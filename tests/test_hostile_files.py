@@ -159,16 +159,20 @@ def test_a_database_held_by_another_writer_is_waited_for_as_long_as_db_wait(
     assert trialwatch("import", str(tmp_path / "changed.json")).code == 0
 
 
-def test_doctor_reports_a_database_with_garbage_in_its_middle(trialwatch, tmp_path, home):
+@pytest.mark.parametrize("where", ["middle", "third page"])
+def test_doctor_reports_a_database_with_garbage_in_it(trialwatch, tmp_path, home, where):
+    """In the middle, or early (where the watches are, which the channel and audience
+    listings read): the database is the problem, never a channel."""
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A), load_seed(1), load_seed(2))
     database = home / "trialwatch.db"
     with open(database, "r+b") as file:
-        file.seek(database.stat().st_size // 2)
+        file.seek(database.stat().st_size // 2 if where == "middle" else 2 * 4096)
         file.write(b"\xde\xad" * 4096)
     result = trialwatch("doctor")
     assert result.code == 1 and "internal error" not in result.stderr
     assert re.search(r"PROBLEM\s+database\s+.*damaged", result.stdout), result.stdout
+    assert not re.search(r"PROBLEM\s+channel", result.stdout)  # no channel is at fault
 
 
 def test_import_reads_no_more_than_a_record_can_be(trialwatch):

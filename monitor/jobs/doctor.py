@@ -184,8 +184,9 @@ def diagnose(store: Store, settings: Settings) -> list[Finding]:
     findings = [_finding_of(check, store, settings) for check in CHECKS]
     try:
         return findings + check_channels(store, settings) + list_audiences(store, settings)
-    except sqlite3.DatabaseError as exc:
-        return [*findings, Finding("channel", False, f"database: {exc}")]
+    except sqlite3.DatabaseError as exc:  # the watches they read: the database's problem
+        detail = f"channels and audiences not listed, their watches unreadable: {exc}"
+        return [*findings, Finding("database", False, detail)]
 
 
 def list_audiences(store: Store, settings: Settings) -> list[Finding]:
