@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,6 +82,7 @@ class RegistryServer:
         self.bandwidth = 0.0
         self.rate_limited = 0
         self.hold_request_number: int | None = None
+        self.hold_when: Callable[[SeenRequest], bool] | None = None  # or the first such request
         self.request_held = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
@@ -317,11 +319,12 @@ class RegistryServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
                 url = urlsplit(self.path)
+                seen = SeenRequest(url.path, parse_qs(url.query), dict(self.headers), time.time())
                 with server._lock:
-                    server.requests.append(
-                        SeenRequest(url.path, parse_qs(url.query), dict(self.headers), time.time())
-                    )
+                    server.requests.append(seen)
                     number = len(server.requests)
+                    if server.hold_when is not None and server.hold_when(seen):
+                        server.hold_request_number, server.hold_when = number, None
                 if len(self.path) > server.max_url_length:
                     self._reply(414, "URI too long", {})
                     return

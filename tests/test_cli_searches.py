@@ -10,7 +10,7 @@ from collections import Counter
 import feedparser
 import pytest
 
-from tests.conftest import SEED_FILES, load_seed, study_with_id
+from tests.conftest import PATIENCE, SEED_FILES, load_seed, study_with_id
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
 UTC_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -221,3 +221,24 @@ def test_every_time_the_database_keeps_is_the_specs_utc_text(trialwatch, registr
         "queries.last_checked_at",
         "query_matches.first_seen",
     }
+
+
+@pytest.mark.parametrize("edit", [("edit", "lupus", "--term", "asthma"), ("remove", "lupus")])
+def test_a_search_edited_or_removed_during_a_run_lands_whole(
+    trialwatch, spawn_trialwatch, registry, edit
+):
+    """The run asked the old criteria: its answer is not saved over the edit (which made the
+    next check a baseline, and then told every match of the new criteria as new), nor for a
+    search no longer there (a foreign-key error aborted the run)."""
+    registry.put(lupus_trial(A), other_trial(B))
+    trialwatch("watch", "add", A)
+    trialwatch("watch", "query", "lupus", "--term", "lupus")
+    assert trialwatch("check").code == 0  # the search's baseline
+    registry.hold_when = lambda request: request.params.get("query.term") == ["lupus"]
+    run = spawn_trialwatch("check", "--full")
+    assert registry.request_held.wait(PATIENCE)
+    assert trialwatch("watch", *edit).code == 0
+    registry.release.set()
+    assert run.wait(PATIENCE) == 0, run.stderr.read()
+    final = trialwatch("check", "--full", "--json").json()  # every match listed
+    assert final["changes"] == []  # the edited search's baseline: B is not "new"

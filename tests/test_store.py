@@ -285,7 +285,9 @@ def test_a_merged_trial_moves_every_row_keyed_by_its_id(store):
         old, [version], horizon_events=[], horizon_id=None, delivered_at=None, now=ANY_TIME
     )
     store.searches.add("lupus", {"term": "lupus"}, follow=False, now=ANY_TIME)
-    store.searches.save_check("lupus", {old: "A", current: "A"}, [], follow=[], now=ANY_TIME)
+    matches = {old: "A", current: "A"}
+    asked = {"term": "lupus"}
+    assert store.searches.save_check("lupus", matches, [], follow=[], now=ANY_TIME, asked=asked)
     store.move_trial(old, current)
     for table, rows in (
         ("watches", 1),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from monitor.registry.raw import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
 from monitor.registry.updates import Bound, UpdatedSince, listing_bound, since_date
 from monitor.store import Store
+
+logger = logging.getLogger(__name__)
 
 OPEN_SITE = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 
@@ -240,6 +243,11 @@ def check_searches(
             continue
         found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]
-        store.searches.save_check(search.name, answer.matches, found, follow=followed, now=now)
+        saved = store.searches.save_check(
+            search.name, answer.matches, found, follow=followed, now=now, asked=search.to_json()
+        )
+        if not saved:
+            logger.info("search %s changed during the check: the next check is its", search.name)
+            continue
         events += found
     return events, errors

@@ -105,10 +105,18 @@ class Searches(Family):
         *,
         follow: list[str],
         now: dt.datetime,
-    ) -> None:
-        """The search's new match list, its events and any followed trials, together."""
+        asked: dict[str, Any],
+    ) -> bool:
+        """The search's new match list, its events and any followed trials, together; False,
+        and nothing saved, when the search was removed or its criteria changed since the check
+        read them (`asked`): an edit lands whole, and the edited search's next check is its
+        baseline."""
         checked_at = utc_text(now)
         with self._writing():
+            stored = self.db.execute("select params from queries where name = ?", [name])
+            current = stored.fetchone()
+            if current is None or _criteria(json.loads(current[0])) != _criteria(asked):
+                return False
             before = self.matches(name)
             for nct_id in set(before) - set(matches):
                 self.db.execute(
@@ -133,6 +141,7 @@ class Searches(Family):
             self.db.table("queries").update(
                 name, {"last_checked_at": checked_at, "last_error": None}
             )
+        return True
 
     def save_error(self, name: str, error: str) -> None:
         """Only the error: a search that never succeeded still gets its baseline first."""
