@@ -54,6 +54,7 @@ def test_the_seed_records_have_the_documented_study_shape():
 
 
 @needs_tigit
+@pytest.mark.heavy  # 117 records against the schema: seconds of CPU, run once by CI
 def test_every_real_corpus_record_has_the_documented_study_shape():
     for record in tigit_files():
         validate(json.loads(record.read_text()), "Study")
