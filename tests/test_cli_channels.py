@@ -5,12 +5,21 @@ without holding back the others, tokens never printed."""
 from __future__ import annotations
 
 import re
+import signal
+import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_FILES, completed, kill_once_handed_over, study_with_id
+from tests.conftest import (
+    PATIENCE,
+    SEED_FILES,
+    completed,
+    kill_once_handed_over,
+    study_with_id,
+)
 from tests.test_cli_digest import pending
 from tests.webhook_server import WebhookServer
 
@@ -250,3 +259,43 @@ def test_one_address_named_twice_gets_each_change_once(story, registry, webhook,
     assert len(webhook.bodies("/team")) == 1 and pending(home) == 0
     assert sent.stdout.count("Posted ") == 1 and "to channel team" in sent.stdout
     assert "PROBLEM" not in story("doctor", env=env).stdout
+
+
+def handshakes_waiting(port: int) -> int:
+    """Connections to 127.0.0.1:`port` waiting for their handshake (SYN-SENT)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return sum(1 for row in rows if row[2].endswith(f":{port:04X}") and row[3] == "02")
+
+
+def test_a_post_killed_while_its_connection_opens_is_made_on_the_next_run(
+    story, webhook, home, spawn_trialwatch
+):
+    """A service whose accept queue is full: the connection waits in SYN-SENT. Killed then,
+    nothing was handed over, and the next run posts the digest (it was counted as handed
+    over before the connection opened, and never made)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+    time.sleep(0.5)
+    waiting = handshakes_waiting(port)
+    stuck = {"TRIALWATCH_CHANNELS": f"team=json://127.0.0.1:{port}/hook?cto=60"}
+    process = spawn_trialwatch("digest", env={**stuck, "TRIALWATCH_NOTIFY": "team"})
+    deadline = time.monotonic() + PATIENCE
+    while handshakes_waiting(port) <= waiting:
+        assert time.monotonic() < deadline, "the digest never tried to connect"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    for sock in (listener, *fillers):
+        sock.close()
+    with sqlite3.connect(home / "trialwatch.db") as conn:
+        assert conn.execute("select state from deliveries").fetchall() == [("prepared",)]
+    up = {"TRIALWATCH_CHANNELS": f"team={webhook.url()}", "TRIALWATCH_NOTIFY": "team"}
+    rerun = story("digest", env=up)
+    assert rerun.code == 0, rerun.stderr
+    assert len(webhook.bodies()) == 1 and pending(home) == 0

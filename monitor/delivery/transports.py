@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.config import Settings
 from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
@@ -249,7 +249,10 @@ class AppriseTransport:
     def __init__(self, label: str, url: str):
         import apprise  # only installations with channels pay for it
 
-        plugin = apprise.Apprise.instantiate(url)
+        # posted in this thread (not Apprise's pool), so that the hand-over is recorded on the
+        # database connection of the thread that sends
+        asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)  # requests has its own
+        plugin = apprise.Apprise.instantiate(url, asset=asset)
         if plugin is None:
             scheme = url.partition("://")[0]
             raise BadInput(f"channel {label}: Apprise cannot use this {scheme}:// URL")
@@ -287,14 +290,16 @@ class AppriseTransport:
 
     def _post(self, title: str, body: str, *, handing_over: Callable[[], None]) -> None:
         """Post through Apprise. Its requests send the whole body before reading the answer,
-        so a read timeout means the service has the post: unconfirmed, not failed."""
+        so a read timeout means the service has the post: unconfirmed, not failed. The post
+        counts as handed over once the connection is open and the request about to leave,
+        never before: while the name is resolved or the connection opens (a service that does
+        not answer), a crash means "send again"."""
         import apprise
 
         sender = apprise.Apprise()
         sender.add(self.plugin)
-        handing_over()
         capture = apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s")  # type: ignore[no-untyped-call]
-        with capture as log:
+        with capture as log, _once_connected(handing_over):
             posted = sender.notify(
                 title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN
             )
@@ -306,6 +311,30 @@ class AppriseTransport:
         if any("Read timed out" in line for line in said):
             raise UnconfirmedDelivery(f"{reason} (the post was sent whole; no answer came)")
         raise DeliveryError(reason)
+
+
+@contextmanager
+def _once_connected(handing_over: Callable[[], None]) -> Iterator[None]:
+    """Call `handing_over` each time an HTTP request is about to be written to an open
+    connection (its name resolved, the connection made, TLS done), while the block runs.
+    urllib3 (under Apprise's requests) has no hook there, so its `HTTPConnection.request` is
+    wrapped for the block and restored after it."""
+    import urllib3.connection
+
+    connection = urllib3.connection.HTTPConnection
+    original = connection.request
+
+    def request(self: urllib3.connection.HTTPConnection, *args: Any, **kwargs: Any) -> None:
+        if self.sock is None:
+            self.connect()
+        handing_over()
+        original(self, *args, **kwargs)
+
+    connection.request = request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        connection.request = original  # type: ignore[method-assign]
 
 
 class MissingTransport:
