@@ -28,6 +28,7 @@ from monitor.records.rules import Rule, parse_rule
 
 logger = logging.getLogger(__name__)
 
+SECRET_KEYS = ("channels", "notify", "smtp_password")  # a password, or URLs with tokens
 DEFAULT_API_URL = "https://clinicaltrials.gov/api/v2"
 DEFAULT_HISTORY_URL = "https://clinicaltrials.gov/api/int"
 TLS_MODES = ("none", "starttls", "ssl")
@@ -40,6 +41,7 @@ class Settings:
     data_dir: Path
     db: Path
     config_file: Path | None
+    config_secrets: tuple[str, ...] = ()  # the keys holding secrets set in the config file
     api_url: str = DEFAULT_API_URL
     history_url: str = DEFAULT_HISTORY_URL
     request_interval: float = 1.2  # 50 requests a minute, the figure real clients keep to
@@ -335,10 +337,11 @@ def load_settings(
     if config_file is None and (data_dir / "trialwatch.toml").exists():
         config_file = data_dir / "trialwatch.toml"
     values: dict[str, Any] = {}
+    secrets: tuple[str, ...] = ()
     if config_file is not None:
         from_file = read_config_file(config_file)
         values.update(_parse_all(from_file, source=f"config {config_file}"))
-        secrets = secrets_in(from_file)
+        secrets = tuple(key for key in SECRET_KEYS if from_file.get(key))
         if secrets and readable_by_others(config_file):
             logger.warning(
                 "config %s holds secrets (%s) and other users can read it: chmod 600 %s",
@@ -359,15 +362,7 @@ def load_settings(
     for item in values.get("notify", ()):
         if "://" not in item and item not in names:
             raise BadInput(f"notify: {item!r} is neither a URL nor a channel named in [channels]")
-    return Settings(data_dir=data_dir, config_file=config_file, **values)
-
-
-SECRET_KEYS = ("channels", "notify", "smtp_password")  # a password, or URLs with tokens
-
-
-def secrets_in(from_file: dict[str, Any]) -> list[str]:
-    """The keys of a config file's settings that hold secrets (set there, not elsewhere)."""
-    return [key for key in SECRET_KEYS if from_file.get(key)]
+    return Settings(data_dir=data_dir, config_file=config_file, config_secrets=secrets, **values)
 
 
 def readable_by_others(path: Path) -> bool:

@@ -19,7 +19,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.clock import days_ago
-from tests.conftest import CliResult, cli_environment, load_seed, run_in_process, study_with_id
+from tests.conftest import (
+    NO_REGISTRY,
+    CliResult,
+    cli_environment,
+    load_seed,
+    run_in_process,
+    study_with_id,
+)
 from tests.registry_server import RegistryServer
 
 A, B = "NCT00000001", "NCT00000002"
@@ -183,7 +190,7 @@ def test_any_record_shape_from_the_registry_is_that_trials_error_at_worst(
 
 
 def run_cli(home: Path, *args: str, registry: RegistryServer | None = None) -> CliResult:
-    url = registry.url if registry else "http://127.0.0.1:9"  # import and reports: no registry
+    url = registry.url if registry else NO_REGISTRY  # import and reports: none to ask
     return run_in_process(args, env=cli_environment(home, registry_url=url), cwd=home.parent)
 
 

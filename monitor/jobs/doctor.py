@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.config import Settings, read_config_file, readable_by_others, secrets_in
+from monitor.config import Settings, readable_by_others
 from monitor.delivery.exactly_once import NO_RECIPIENTS
 from monitor.delivery.transports import AppriseTransport, SmtpTransport
 from monitor.errors import BadInput, DeliveryError, RegistryError
@@ -55,10 +55,10 @@ def check_config(store: Store, settings: Settings) -> Finding:
     """Loading the settings already refused invalid values; what is left is who can read it."""
     if settings.config_file is None:
         return Finding("config", True, "no config file; settings from the environment")
-    secrets = secrets_in(read_config_file(settings.config_file))
-    exposed = bool(secrets) and readable_by_others(settings.config_file)
+    exposed = bool(settings.config_secrets) and readable_by_others(settings.config_file)
     detail = (
-        f"holds secrets ({', '.join(secrets)}) and other users can read it (chmod 600)"
+        f"holds secrets ({', '.join(settings.config_secrets)}) and other users can read it "
+        "(chmod 600)"
         if exposed
         else "valid"
     )

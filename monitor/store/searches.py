@@ -46,18 +46,19 @@ class Searches(Family):
         """Store (or update) a search; returns whether it is new. A search whose criteria
         changed starts again from a baseline: its next check tells nothing."""
         with self._writing():
-            old = [
-                row["params"]
-                for row in self.db.query("select params from queries where name = ?", [name])
-            ]
+            old = self._stored_params(name)
             row = {"name": name, "params": json.dumps(params), "follow": int(follow)}
-            if not old:
+            if old is None:
                 self.db.table("queries").insert({**row, "created_at": utc_text(now)})
-            elif _criteria(json.loads(old[0])) != _criteria(params):
+            elif _criteria(old) != _criteria(params):
                 self.db.table("queries").update(name, row | {"last_checked_at": None})
             else:
                 self.db.table("queries").update(name, row)
-        return not old
+        return old is None
+
+    def _stored_params(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("select params from queries where name = ?", [name]).fetchone()
+        return json.loads(row[0]) if row else None
 
     def remove(self, name: str) -> None:
         """Stop watching a search; the events it made stay for the history."""
@@ -113,9 +114,8 @@ class Searches(Family):
         baseline."""
         checked_at = utc_text(now)
         with self._writing():
-            stored = self.db.execute("select params from queries where name = ?", [name])
-            current = stored.fetchone()
-            if current is None or _criteria(json.loads(current[0])) != _criteria(asked):
+            current = self._stored_params(name)
+            if current is None or _criteria(current) != _criteria(asked):
                 return False
             before = self.matches(name)
             for nct_id in set(before) - set(matches):
