@@ -4,6 +4,7 @@ without holding back the others, tokens never printed."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -241,10 +242,41 @@ def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_foreve
         long_digest, "title", body_format=apprise.NotifyFormat.MARKDOWN
     )
     assert post["body"].startswith("- Site 0,") and len(post["title"] + post["body"]) <= 2000
-    chosen = AppriseTransport(
+    split = AppriseTransport(
         "team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js?overflow=split"
     )
-    assert chosen.plugin.overflow_mode == apprise.OverflowMode.SPLIT  # the user's choice stays
+    assert split.split_at == 2000 and split.plugin.overflow_mode == apprise.OverflowMode.TRUNCATE
+    chosen = AppriseTransport(
+        "team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js?overflow=upstream"
+    )
+    assert chosen.plugin.overflow_mode == apprise.OverflowMode.UPSTREAM  # the user's choice
+    assert chosen.split_at is None
+
+
+def test_a_digest_posted_in_parts_sends_a_part_the_service_refused_and_only_it_again(
+    trialwatch, webhook, home, tmp_path
+):
+    """`?overflow=split`: a webhook takes 32,768 characters a post; 30 trials' changes are
+    more. The service takes part 1 and refuses part 2: the next run posts part 2 alone."""
+    first, last = json.loads(SEED_FILES[0].read_text()), json.loads(SEED_FILES[-1].read_text())
+    for n in range(30):
+        nct_id = f"NCT{10_000_000 + n}"
+        for version, study in (("a", first), ("b", last)):
+            path = tmp_path / f"{nct_id}-{version}.json"
+            path.write_text(json.dumps(study_with_id(nct_id, study)))
+    assert trialwatch("import", *sorted(map(str, tmp_path.glob("NCT*.json")))).code == 0
+    env = {"TRIALWATCH_NOTIFY": webhook.url() + "?overflow=split"}
+    webhook.answers = [200, 500]
+    refused = trialwatch("digest", env=env)
+    assert refused.code == 1 and refused.stdout.count("Posted ") == 1
+    [part_one] = webhook.bodies()
+    assert pending(home) > 0
+    assert trialwatch("digest", env=env).code == 0 and pending(home) == 0
+    posts = [post["message"] for post in webhook.bodies()]
+    assert len(posts) == 2 and all(len(post) <= 32_768 for post in posts)
+    told = [re.findall(r"^\*\*(NCT\d+)\*\*", post, re.MULTILINE) for post in posts]
+    assert sorted(told[0] + told[1]) == [f"NCT{10_000_000 + n}" for n in range(30)]
+    assert posts[0] == part_one["message"] and not set(told[0]) & set(told[1])
 
 
 def test_one_address_named_twice_gets_each_change_once(story, registry, webhook, home):

@@ -7,7 +7,7 @@ import email.policy
 
 from monitor.delivery.digests import Audience, build_message, message_id_for, plan_audiences
 from monitor.records.events import Category, ChangeEvent
-from monitor.reports.render import Digest
+from monitor.reports.render import ChatBlock, Digest
 from monitor.times import moment_of
 
 A, B = "NCT00000001", "NCT00000002"
@@ -66,7 +66,7 @@ def test_message_is_multipart_alternative_with_clean_headers():
         subject="NCT00000001 X: status Recruiting -> Completed",
         text="plain \u00e9",
         html="<p>html \u00e9</p>",
-        chat="chat \u00e9",
+        chat_blocks=(ChatBlock("NCT00000001", "chat \u00e9"),),
     )
     raw = build_message(
         digest,

@@ -24,6 +24,7 @@ class WebhookServer:
     def __init__(self) -> None:
         self.posts: list[Post] = []
         self.status = 200
+        self.answers: list[int] = []  # the next posts' answers, in turn; then `status`
         self.on_post: Callable[[], None] | None = None  # runs before the answer is sent
         self.answer_delay = 0.0  # seconds between taking a post and answering it
         self.arrived = threading.Event()
@@ -53,13 +54,14 @@ class WebhookServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
-                if server.status < 400:
+                status = server.answers.pop(0) if server.answers else server.status
+                if status < 400:
                     server.posts.append(Post(self.path, body))
                 server.arrived.set()
                 if server.on_post is not None:
                     server.on_post()
                 time.sleep(server.answer_delay)
-                self.send_response(server.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -129,6 +129,21 @@ def rules_of(
     return allows
 
 
+def split_between_trials(digest: Digest, limit: int) -> list[set[str]]:
+    """The NCT ids of each part of a chat post split to fit `limit` characters: runs of whole
+    trials in the digest's order (a trial longer than a post is a part of its own, cut to fit
+    by its channel)."""
+    parts: list[set[str]] = []
+    length = limit + 1  # so that the first trial opens a part
+    for block in digest.chat_blocks:
+        if length + 1 + len(block.text) > limit:
+            parts.append(set())
+            length = -1  # no blank line before a part's first trial
+        parts[-1].add(block.nct_id)
+        length += 1 + len(block.text)
+    return parts
+
+
 def message_id_for(audience: Audience, *, domain: str, database: str) -> str:
     """The same audience and events always give the same Message-ID in one database (a resend
     is recognisable); `database`, its own random token, keeps another database's apart. A
@@ -201,7 +216,8 @@ def deliver_pending(
             continue  # a weekly audience's changes stay owed to it until its day
         chosen = [event for event in events if event.stored_id in audience.event_ids]
         target = transport_for(audience.channel)
-        digests.send(target, digests.record(target, audience, chosen))
+        for part, digest in digests.parts(target, audience, chosen):
+            digests.send(target, digests.record(target, part, digest))
     # Which pending events every audience now has (this run's and earlier runs' sent mail):
     still_owed = plan(store.deliveries.covered(states=DELIVERED_STATES))
     owed_ids = {event_id for audience in still_owed for event_id in audience.event_ids}
@@ -253,14 +269,30 @@ class DigestWriter:
         recipients = tuple(address for address in audience.recipients if address in due)
         return Audience(recipients, audience.event_ids) if recipients else None
 
-    def record(
-        self, transport: Transport, audience: Audience, events: list[ChangeEvent]
-    ) -> Delivery:
-        """Render the audience's digest and record the attempt (final bytes, Message-ID)."""
-        settings = self.settings
-        digest = render_digest(
-            events, self.trials, materiality=levels_by_kind(settings.materiality)
+    def render(self, events: list[ChangeEvent]) -> Digest:
+        return render_digest(
+            events, self.trials, materiality=levels_by_kind(self.settings.materiality)
         )
+
+    def parts(
+        self, transport: Transport, audience: Audience, events: list[ChangeEvent]
+    ) -> list[tuple[Audience, Digest]]:
+        """The audience's digest; for a channel that takes a long one in parts
+        (`?overflow=split`), one per run of whole trials that fits a post. Each part is a
+        delivery of its own, so a part the service refused is the only one sent again."""
+        digest = self.render(events)
+        if transport.split_at is None or len(digest.chat) <= transport.split_at:
+            return [(audience, digest)]
+        parts = []
+        for trials in split_between_trials(digest, transport.split_at):
+            chosen = [event for event in events if event.nct_id in trials]
+            ids = tuple(event.stored_id for event in chosen)
+            parts.append((replace(audience, event_ids=ids), self.render(chosen)))
+        return parts
+
+    def record(self, transport: Transport, audience: Audience, digest: Digest) -> Delivery:
+        """Record the attempt to send the audience's digest (final bytes, Message-ID)."""
+        settings = self.settings
         self.sending.outcome.digests.append(digest)
         message_id = self.message_id(audience)
         if audience.channel is not None:
@@ -307,7 +339,8 @@ def _mail_what_only_reached_the_outbox(digests: DigestWriter, transport: Transpo
         audience = Audience(recipients, event_ids, catch_up=True)
         state = store.deliveries.state_of(digests.message_id(audience))
         if state not in HANDED_OVER:
-            delivery = digests.record(transport, audience, store.events.by_id(event_ids))
+            digest = digests.render(store.events.by_id(event_ids))
+            delivery = digests.record(transport, audience, digest)
             digests.send(transport, delivery)
             state = store.deliveries.state_of(delivery.message_id)
         if state in HANDED_OVER:

@@ -21,10 +21,12 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from monitor.config import Settings
 from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
 from monitor.masking import mask_url, unnamed_channel
+from monitor.reports.render import HEADER_LIMIT
 from monitor.store import Delivery
 from monitor.whole_files import write_whole
 
@@ -42,6 +44,7 @@ class Transport(Protocol):
     # digests that only reached the outbox before it was configured
     stands_in_for_mail: bool  # the outbox when SMTP is not configured: what it carries for
     # addressed recipients is left `unmailed`, owed a catch-up mail
+    split_at: int | None  # a channel asked to post a long digest in parts: the longest part
 
     def already_delivered(self, delivery: Delivery) -> bool:
         """After a crash: can this channel tell that the message arrived?"""
@@ -63,6 +66,7 @@ class OutboxTransport:
         self.name = "outbox"
         self.mails = False
         self.stands_in_for_mail = instead_of_mail
+        self.split_at: int | None = None
 
     def path_for(self, delivery: Delivery) -> Path:
         token = delivery.message_id.strip("<>").split(".", 1)[0][:16]
@@ -88,6 +92,7 @@ class SmtpTransport:
     name = "smtp"
     mails = True
     stands_in_for_mail = False
+    split_at: int | None = None
 
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host or "localhost"
@@ -256,7 +261,15 @@ class AppriseTransport:
         if plugin is None:
             scheme = url.partition("://")[0]
             raise BadInput(f"channel {label}: Apprise cannot use this {scheme}:// URL")
-        if "overflow=" not in url.partition("?")[2]:
+        overflow = parse_qs(urlsplit(url).query).get("overflow", [])
+        self.split_at: int | None = None
+        if overflow == ["split"]:
+            # Split between whole trials by trialwatch (`delivery.digests`), each part a
+            # delivery of its own: Apprise's own parts are one post to trialwatch, so a part
+            # refused would send the parts taken before it again. A title the service does
+            # not take apart goes into the body.
+            self.split_at = plugin.body_maxlen - (0 if plugin.title_maxlen else HEADER_LIMIT + 2)
+        if not overflow or self.split_at is not None:
             # A digest longer than the service takes (Discord: 2,000 characters, Slack: 35,000)
             # is cut to fit, most important first, rather than refused on every run forever.
             plugin.overflow_mode = apprise.OverflowMode.TRUNCATE
@@ -344,6 +357,7 @@ class MissingTransport:
     name = "apprise"
     mails = False
     stands_in_for_mail = False
+    split_at: int | None = None
 
     def __init__(self, label: str):
         self.label = label

@@ -76,12 +76,26 @@ class TrialDigest:
 
 
 @dataclass(frozen=True)
+class ChatBlock:
+    """One trial's part of a chat post: a post too long for its service is split between
+    trials, never inside one."""
+
+    nct_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Digest:
     subject: str
     text: str
     html: str
-    chat: str  # short Markdown for chat and webhook channels
+    chat_blocks: tuple[ChatBlock, ...]  # short Markdown for chat and webhook channels
     changes: int = 1  # net changes told: none when everything was changed back
+
+    @property
+    def chat(self) -> str:
+        """The chat post: each trial's block, a blank line between them."""
+        return "\n".join(block.text for block in self.chat_blocks)
 
 
 CHAT_LINES = 12  # per trial: a chat message is read at a glance; the rest is a link away
@@ -142,11 +156,15 @@ def render_digest(
     total = sum(trial.count for trial in grouped)
     values = {"trials": grouped, "total": total, "subject": subject}
     html = environment.get_template("digest.html").render(**values)
+    chat = environment.get_template("digest.md")
     return Digest(
         subject=subject,
         text=environment.get_template("digest.txt").render(**values),
         html=inliner.inline(html),
-        chat=environment.get_template("digest.md").render(**values, chat_lines=chat_lines),
+        chat_blocks=tuple(
+            ChatBlock(trial.nct_id, chat.render(trial=trial, chat_lines=chat_lines))
+            for trial in grouped
+        ),
         changes=total,
     )
 
