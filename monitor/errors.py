@@ -9,6 +9,7 @@ TrialwatchError
  |    +-- UnconfirmedDelivery  handed over whole, no answer came: counted as delivered
  +-- StoreError        the database failed at run time: locked, disk full, I/O error
  +-- RunInProgress     another run holds the lock (not a failure: exit 0)
+ +-- RunStuck          another run has held the lock for hours: it looks hung (exit 1)
 """
 
 from __future__ import annotations
@@ -75,3 +76,8 @@ class StoreError(TrialwatchError):
 
 class RunInProgress(TrialwatchError):
     """Another trialwatch run holds the run lock; this one steps aside."""
+
+
+class RunStuck(TrialwatchError):
+    """Another trialwatch run has held the run lock for longer than any run takes: this one
+    steps aside, and says so as a failure, so that cron's owner hears of the hang."""

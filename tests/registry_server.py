@@ -73,6 +73,7 @@ class RegistryServer:
         self.aliases: dict[str, str] = {}  # merged trials: old id -> current id
         self.repeat_page_token = False  # every page points to the first page again
         self.endless_empty_pages = False  # every page empty, pointing to a page never seen
+        self.endless_pages = False  # every page its first study, pointing to a page never seen
         # as the registry's filter.ids: an id matches its own record and every record that
         # lists it among its merged ids (nctIdAliases): {listed id: those records' ids}
         self.listed_by: dict[str, set[str]] = {}
@@ -306,6 +307,9 @@ class RegistryServer:
         start = int(params.get("pageToken", ["0"])[0])
         if self.endless_empty_pages:
             return 200, f'{{"studies": [], "nextPageToken": "{start + 1}"}}'
+        if self.endless_pages:
+            total = f', "totalCount": {len(found)}' if "pageToken" not in params else ""
+            return 200, f'{{"studies": [{found[0]}], "nextPageToken": "{start + 1}"{total}}}'
         page = found[start : start + size]
         next_token = "0" if self.repeat_page_token else str(start + size)
         token = f', "nextPageToken": "{next_token}"' if start + size < len(found) else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import queue
 import re
@@ -14,7 +15,8 @@ import time
 
 import pytest
 
-from tests.clock import days_ago
+from monitor.times import utc_text
+from tests.clock import days_ago, now
 from tests.conftest import PATIENCE, find_site, study_with_id
 
 A = "NCT00000001"
@@ -142,6 +144,39 @@ def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home
     assert (home / "trialwatch.db.lock").read_text() == "pid 1"  # the file stays behind...
     recovered = trialwatch("check", "--json")
     assert recovered.code == 0 and recovered.json()["checked"] == 1  # ...but does not block
+
+
+@pytest.mark.parametrize("hours", [1, 7])
+def test_a_run_holding_the_lock_for_hours_is_reported_as_stuck(trialwatch, home, hours):
+    """A run steps aside quietly (exit 0) from one that holds the lock; but one holding it
+    for more hours than any run takes has hung (a registry answering forever), and every cron
+    run after it would skip unheard: this says so, exit 1."""
+    trialwatch("watch", "add", "--no-verify", A)
+    since = utc_text(now() - dt.timedelta(hours=hours))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX);"
+            " f.write(sys.argv[2]); f.flush(); print('locked', flush=True); time.sleep(60)",
+            str(home / "trialwatch.db.lock"),
+            f"pid 4242 since {since}",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        skipped = trialwatch("run", env={"TRIALWATCH_LOCK_WAIT": "0.2"})
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    if hours == 1:
+        assert skipped.code == 0 and "in progress (pid 4242 since " in skipped.stderr
+    else:
+        assert skipped.code == 1
+        assert f"(pid 4242) has held the lock since {since}, 7 hours" in skipped.stderr
+        assert "kill 4242" in skipped.stderr
 
 
 def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, registry, home):

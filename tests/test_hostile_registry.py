@@ -7,6 +7,8 @@ import json
 import signal
 import time
 
+import pytest
+
 from tests.conftest import PATIENCE, study_with_id
 from tests.test_cli_schedule import LineReader
 
@@ -80,6 +82,27 @@ def test_endless_empty_pages_are_a_malformed_answer_not_a_hang(trialwatch, regis
     assert result.code == 1 and result.json()["checked"] == 3
     [error] = result.json()["errors"]
     assert error["nct_id"] == "query:lupus" and "malformed answer" in error["error"]
+    assert len(registry.requests) - before < 30
+
+
+@pytest.mark.parametrize("asked", ["by id", "search"])
+def test_pages_pointing_on_past_the_studies_they_hold_are_malformed(trialwatch, registry, asked):
+    """Each page one study, each pointing to a page never seen: a list asked by id ends once
+    its ids are served, a search once its `totalCount` is (a page more for studies added
+    meanwhile), instead of going on for 1,000 pages at the registry's pace."""
+    registry.put(*(study_with_id(f"NCT{n:08d}") for n in range(1, 4)))
+    trialwatch("watch", "add", *(f"NCT{n:08d}" for n in range(1, 4)))
+    if asked == "search":
+        trialwatch("watch", "query", "lupus", "--term", "lupus")
+    trialwatch("check")
+    registry.endless_pages = True
+    before = len(registry.requests)
+    result = trialwatch("check", "--force", "--json")
+    assert result.code == (1 if asked == "search" else 0)
+    assert result.json()["checked"] == 3
+    if asked == "search":
+        [error] = result.json()["errors"]
+        assert error["nct_id"] == "query:lupus" and "more pages than" in error["error"]
     assert len(registry.requests) - before < 30
 
 

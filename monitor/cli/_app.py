@@ -105,7 +105,7 @@ class Context:
 
     def locked(self) -> AbstractContextManager[None]:
         """The run lock beside the database (opening the database first, so its folder exists)."""
-        return run_lock(self.store.path, wait=self.settings.lock_wait)
+        return run_lock(self.store.path, wait=self.settings.lock_wait, now=self.clock())
 
     def say(self, text: str = "") -> None:
         """Human output on stdout, unless `-q`."""

@@ -163,7 +163,7 @@ def schedule(
             click.echo(terminal_safe(f"trialwatch: run not started: {exc}"), err=True)
             return
         try:
-            with run_lock(store.path, wait=ctx.settings.lock_wait):
+            with run_lock(store.path, wait=ctx.settings.lock_wait, now=ctx.clock()):
                 summary = run_once(store, ctx.settings, clock=ctx.clock, should_stop=stop.is_set)
             _say_summary(ctx, summary)
             ctx.say(f"{utc_text(ctx.clock())} {summary.log_line()}")

@@ -101,6 +101,7 @@ def fetch_matches(
         **search.params(updated_since=updated_since),
         "fields": search.fields(),
         "pageSize": PAGE_SIZE,
+        "countTotal": "true",  # how many pages it takes: more is a malformed answer
     }
     try:
         return [_match(study) for study in client.list_studies(params)]
