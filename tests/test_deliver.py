@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 
-from monitor.delivery.digests import Audience, build_message, message_id_for, plan_audiences
+from monitor.delivery.destinations import (
+    Audience,
+    Mailbox,
+    Outbox,
+    Owed,
+    Recipient,
+    plan_messages,
+)
+from monitor.delivery.digests import build_message, message_id_for
 from monitor.records.events import Category, ChangeEvent
 from monitor.reports.render import ChatBlock, Digest
 from monitor.times import moment_of
@@ -20,44 +29,61 @@ def event(event_id: int, nct_id: str) -> ChangeEvent:
 
 
 EVENTS = [event(1, A), event(2, B), event(3, A)]
+ALL, WATCHER = Mailbox("all@example.org", True), Mailbox("a@example.org", False, frozenset({A}))
+
+
+def plan(
+    destinations: list[Recipient],
+    *,
+    covered: frozenset[tuple[int, str]] = frozenset(),
+    allows: Callable[[ChangeEvent, str | None], bool] = lambda event, name: True,
+) -> list[Audience]:
+    owed = Owed(EVENTS, set(covered), allows)
+    return plan_messages(destinations, owed, due=lambda destination: True)
 
 
 def test_global_recipients_get_everything_and_watch_recipients_their_trials():
-    plan = plan_audiences(
-        EVENTS,
-        routes={A: ["a@example.org", "all@example.org"]},
-        everyone=("all@example.org",),
-        covered=set(),
-    )
-    assert plan == [
-        Audience(("a@example.org",), (1, 3)),
-        Audience(("all@example.org",), (1, 2, 3)),
-    ]
+    assert plan([ALL, WATCHER]) == [Audience((WATCHER,), (1, 3)), Audience((ALL,), (1, 2, 3))]
 
 
-def test_without_any_recipient_one_digest_holds_everything():
-    assert plan_audiences(EVENTS, routes={}, everyone=(), covered=set()) == [
-        Audience((), (1, 2, 3))
+def test_without_any_recipient_the_outbox_holds_everything():
+    assert plan([Outbox()]) == [Audience((Outbox(),), (1, 2, 3))]
+    assert plan([WATCHER, Outbox((WATCHER,))]) == [
+        Audience((WATCHER,), (1, 3)),
+        Audience((Outbox((WATCHER,)),), (2,)),  # nobody is named for B's change
     ]
 
 
 def test_events_already_in_a_delivery_are_not_planned_again():
-    covered = {(1, '["a@example.org"]'), (3, '["a@example.org"]')}
-    plan = plan_audiences(EVENTS, routes={A: ["a@example.org"]}, everyone=(), covered=covered)
-    assert plan == [Audience((), (2,))]
+    covered = frozenset({(1, '["a@example.org"]'), (3, '["a@example.org"]')})
+    assert plan([WATCHER, ALL], covered=covered) == [Audience((ALL,), (1, 2, 3))]
 
 
-def test_message_id_is_deterministic_per_audience_events_and_database():
-    def message_id(recipient: str, events: tuple[int, ...], database: str = "db1") -> str:
-        return message_id_for(
-            Audience((recipient,), events), domain="example.org", database=database
-        )
+def test_each_address_gets_one_message_and_shares_it_only_when_it_is_the_same():
+    """A rule narrowing one address (A only) splits it off; the others still share one."""
+    other = Mailbox("ops@example.org", True)
+    narrow = Mailbox("de@example.org", True)
+    messages = plan(
+        [ALL, other, narrow], allows=lambda event, name: name != narrow.address or event.nct_id == A
+    )
+    assert messages == [Audience((ALL, other), (1, 2, 3)), Audience((narrow,), (1, 3))]
+    addressed = [address for message in messages for address in message.recipients]
+    assert sorted(addressed) == sorted({*addressed})  # nobody in two messages
+
+
+def test_message_id_is_deterministic_per_audience_events_carrier_and_database():
+    def message_id(
+        recipient: str, events: tuple[int, ...], database: str = "db1", carrier: str = "smtp"
+    ) -> str:
+        audience = Audience((Mailbox(recipient, True),), events)
+        return message_id_for(audience, carrier=carrier, domain="example.org", database=database)
 
     one = message_id("a@example.org", (1, 2))
     assert one == message_id("a@example.org", (1, 2))
     assert one != message_id("b@example.org", (1, 2))
     assert one != message_id("a@example.org", (1, 3))
     assert one != message_id("a@example.org", (1, 2), database="db2")  # another home's
+    assert one != message_id("a@example.org", (1, 2), carrier="outbox")  # its catch-up's
     assert one.startswith("<") and one.endswith(".trialwatch@example.org>")
 
 

@@ -1,11 +1,11 @@
 """When a destination hears: daily (the default, every run) or weekly on a chosen weekday, then
 once, with the week's net changes. A weekly audience's changes simply stay owed to it until its
-day; a daily audience beside it is never held back."""
+day; a daily audience beside it is never held back; a day missed (no run that day, or its
+digest refused) is made up by the next run, once."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -20,20 +20,31 @@ def parse_cadence(text: str) -> str:
     raise ValueError(f"cadence {text!r}: expected daily, weekly or weekly:<weekday>")
 
 
-def due_destinations(
-    destinations: Iterable[str],
+def latest_day(cadence: str, *, zone: dt.tzinfo, now: dt.datetime) -> dt.datetime | None:
+    """When a weekly destination's latest day (at or before `now`, in `zone`) began; None
+    for a daily one, which hears every run."""
+    if cadence == "daily":
+        return None
+    local = now.astimezone(zone)
+    back = (local.weekday() - WEEKDAYS.index(cadence.partition(":")[2])) % 7
+    day = local.date() - dt.timedelta(days=back)
+    return dt.datetime.combine(day, dt.time(), zone)
+
+
+def is_due(
+    day: dt.datetime | None,
     *,
-    cadences: Mapping[str, str],
-    zone: dt.tzinfo,
     now: dt.datetime,
-    heard_today: set[str],
-) -> set[str]:
-    """Which of `destinations` may get a digest now: the daily ones, and the weekly ones on
-    their weekday (in `zone`, the config's timezone) that have not had it today already."""
-    today = WEEKDAYS[now.astimezone(zone).weekday()]
-    due = set()
-    for destination in destinations:
-        cadence = cadences.get(destination, "daily")
-        if cadence == "daily" or (cadence == f"weekly:{today}" and destination not in heard_today):
-            due.add(destination)
-    return due
+    heard_since_day: bool,
+    refused_since_day: bool,
+    oldest_owed: dt.datetime,
+) -> bool:
+    """Whether a destination whose latest day began at `day` hears now: every run if daily;
+    if weekly, once on its day, or on the first run after a day it did not hear on although
+    it was owed something then (no run that day, or its digest refused)."""
+    if day is None:
+        return True
+    if heard_since_day:
+        return False
+    on_its_day = now.astimezone(day.tzinfo).date() == day.date()
+    return on_its_day or oldest_owed < day or refused_since_day

@@ -98,19 +98,19 @@ def audience_key(recipients: Iterable[str]) -> str:
 class Deliveries(Family):
     """Digest deliveries (`store.deliveries`): the `deliveries` and `delivery_events` tables."""
 
-    def covered(self, states: tuple[str, ...] = UNFAILED_STATES) -> set[tuple[int, str]]:
-        """(event id, audience) pairs of pending events already in a delivery in `states`; a
+    def covered(self, event_ids: Iterable[int], states: Iterable[str]) -> set[tuple[int, str]]:
+        """(event id, audience) pairs of `event_ids` already in a delivery in `states`; a
         mail audience counts address by address (`audience_key` of each one the server did
         not refuse), so a recipient refused is still owed what the others got."""
-        marks = ", ".join("?" for _ in states)
+        wanted = list(states)
+        marks = ", ".join("?" for _ in wanted)
         sql = f"""
             select de.event_id, d.audience, d.refused from delivery_events de
             join deliveries d on d.id = de.delivery_id
-            join events e on e.id = de.event_id
-            where e.delivered_at is null and d.state in ({marks})
+            where de.event_id in (select value from json_each(?)) and d.state in ({marks})
         """
         covered = set()
-        for row in self.db.query(sql, states):
+        for row in self.db.query(sql, [json.dumps(list(event_ids)), *wanted]):
             addresses = Destination.from_key(row["audience"]).recipients
             if not addresses:  # a channel, or the outbox
                 covered.add((row["event_id"], row["audience"]))
@@ -192,23 +192,35 @@ class Deliveries(Family):
         heard = {delivery.chat_channel for delivery in found if delivery.chat_channel}
         return heard | {address for delivery in found for address in delivery.accepted}
 
+    def refused_since(self, since: dt.datetime) -> set[str]:
+        """Mail addresses and channel names a delivery failed for, or the server refused,
+        at or after `since`."""
+        found = self._delivery_rows(
+            "finished_at >= ? and (state = ? or refused is not null)",
+            [utc_text(since), DeliveryState.FAILED],
+        )
+        refused = {delivery.chat_channel for delivery in found if delivery.chat_channel}
+        for delivery in found:
+            failed = delivery.state == DeliveryState.FAILED
+            refused |= set(delivery.recipients if failed else delivery.refused)
+        return refused
+
     def unconfirmed(self) -> list[Delivery]:
         """Messages handed over whole that no answer confirmed (counted as sent)."""
         return self._delivery_rows("state = ?", [DeliveryState.UNCONFIRMED])
 
-    def unmailed(self) -> dict[str, list[tuple[int, list[int]]]]:
-        """{audience: [(delivery id, event ids)]} of digests for addressed recipients that only
-        reached the outbox (SMTP was not configured then), oldest first."""
+    def unmailed(self) -> dict[int, list[int]]:
+        """{delivery id: event ids} of digests for addressed recipients that only reached the
+        outbox (SMTP was not configured then), oldest first."""
         sql = """
-            select d.id, d.audience, group_concat(de.event_id) as event_ids from deliveries d
+            select d.id, group_concat(de.event_id) as event_ids from deliveries d
             join delivery_events de on de.delivery_id = d.id
             where d.state = ? group by d.id order by d.id
         """
-        unmailed: dict[str, list[tuple[int, list[int]]]] = {}
-        for row in self.db.query(sql, [DeliveryState.UNMAILED]):
-            event_ids = sorted(int(event_id) for event_id in row["event_ids"].split(","))
-            unmailed.setdefault(row["audience"], []).append((row["id"], event_ids))
-        return unmailed
+        return {
+            row["id"]: sorted(int(event_id) for event_id in row["event_ids"].split(","))
+            for row in self.db.query(sql, [DeliveryState.UNMAILED])
+        }
 
     def state_of(self, message_id: str) -> DeliveryState | None:
         found = self._delivery_rows("message_id = ?", [message_id])
