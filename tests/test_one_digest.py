@@ -124,7 +124,7 @@ def test_a_refused_recipient_gets_one_mail_the_next_day_with_both_days_changes(
     registry.put(version(-1))
     trialwatch("watch", "add", A, clock=at(monday))
     trialwatch("check", clock=at(monday))
-    everyone = {**env(smtp, mail_to=f"{OPS},{DE}"), "TRIALWATCH_RULES": "{}"}
+    everyone = {**smtp.env(), "TRIALWATCH_MAIL_TO": f"{OPS},{DE}"}
     smtp.refused_recipients = {DE}
     registry.put(version(0))
     refused = trialwatch("run", env=everyone, clock=at(monday + dt.timedelta(days=1)))

@@ -158,6 +158,55 @@ def test_a_rule_that_can_never_match_is_refused_before_anything_runs(
     assert registry.requests == []
 
 
+@pytest.mark.parametrize("command", ["run", "check", "digest"])
+def test_a_rule_or_cadence_for_nobody_is_refused_with_the_nearest_name(
+    trialwatch, registry, smtp, command
+):
+    """A typo in `[rules."de@exmaple.org"]`: before, `run` went on (exit 0) and de@ heard
+    everything."""
+    env = {
+        **smtp.env(),
+        "TRIALWATCH_MAIL_TO": "de@example.org",
+        "TRIALWATCH_RULES": json.dumps({"de@exmaple.org": {"country": "DE"}}),
+    }
+    trialwatch("watch", "add", "--no-verify", A)
+    result = trialwatch(command, env=env)
+    assert result.code == 2 and "'de@exmaple.org', which is no mail address" in result.stderr
+    assert "did you mean 'de@example.org'?" in result.stderr
+    assert registry.requests == [] and smtp.received == []
+    cadence = {**env, "TRIALWATCH_RULES": "{}", "TRIALWATCH_CADENCE": "board@x.org=weekly"}
+    assert trialwatch(command, env=cadence).code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["watch", "add", A, "--only", "new_trial"], "new_trial never comes of it"),
+        (["watch", "query", "q", "--term", "x", "--only", "site_status"], "site_status never"),
+        (["watch", "add", A, "--state", "Massachusets"], "did you mean Massachusetts?"),
+        (["watch", "add", A, "--state", "XQ"], "no state or province is called 'XQ'"),
+    ],
+)
+def test_a_watch_rule_that_can_never_match_is_refused(trialwatch, args, error):
+    result = trialwatch(*args)
+    assert result.code == 2 and error in result.stderr
+    assert A not in trialwatch("watch", "list").stdout  # nothing was added
+
+
+def test_a_state_is_compared_by_identity_as_countries_are():
+    """`--state MA` is Massachusetts, as the registry names a US site's state."""
+    for state in ("MA", "massachusetts", "US-MA"):
+        rule = parse_rule({"state": state}, where="t")
+        site = SiteRef.from_json({"country": "United States", "state": "Massachusetts"})
+        ohio = SiteRef.from_json({"country": "United States", "state": "Ohio"})
+        change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", site)
+        assert rule.allows(change) and rule.describe() == "in US-MA"
+        assert not rule.allows(Change(Category.SITE_STATUS, "locations.status", 1, 2, ohio))
+    bavaria = SiteRef.from_json({"country": "Germany", "state": "Bavaria"})
+    change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", bavaria)
+    assert parse_rule({"state": "Bavaria"}, where="t").allows(change)  # the registry's own name
+
+
 def test_rule_conditions_on_their_own():
     site = SiteRef.from_json({"country": "Czech Republic", "state": "Praha"})
     change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", site)

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from monitor import __version__
 from monitor.config import Settings, load_settings
+from monitor.delivery.destinations import unknown_destinations
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
 from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
@@ -83,6 +84,18 @@ class Context:
             except OSError as exc:
                 raise BadInput(f"cannot create {self.settings.data_dir}: {exc.strerror}") from exc
         return Store.open(self.settings.db, wait=self.settings.db_wait, reading=reading)
+
+    def require_known_destinations(self) -> None:
+        """`rules` or `cadence` naming no mail address or channel could never match (a typo,
+        most likely): bad input before anything is checked or sent, like an unknown key."""
+        unknown = unknown_destinations(self.settings, self.store.watches.trials())
+        if unknown:
+            name, nearest = unknown[0]
+            hint = f"; did you mean {nearest!r}?" if nearest else ""
+            raise BadInput(
+                f"config: rules or cadence for {name!r}, which is no mail address or channel "
+                f"(mail_to, a watch's --to, channels, notify){hint}"
+            )
 
     def warn_if_nothing_watched(self) -> None:
         """`run` and `check` where nothing is watched (no database there, or an empty one):

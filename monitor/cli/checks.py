@@ -45,6 +45,7 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
     require_watched(ctx.store, ids)
     if not ids:
         ctx.warn_if_nothing_watched()
+    ctx.require_known_destinations()
     total = len(ids) or ctx.store.watches.count()
     with ctx.locked(), ctx.progress(total, "Checking trials") as advance:
         outcome = recorded_check(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor.errors import BadInput
+from monitor.records.events import Category
 from monitor.records.rules import Rule, parse_rule
 from monitor.records.wording import STATUSES
 from monitor.registry.searches import PHASES, STUDY_TYPES, TEXT_AREAS, Near
@@ -54,10 +55,13 @@ def rule_options(command: Command) -> Command:
 RULE_OPTIONS = ("only", "country", "state", "level", "min_slip", "min_enrollment_change")
 
 
-def rule_from_options(given: dict[str, Any], *, where: str) -> Rule | None:
-    """The rule the options wrote, or None when none was given."""
+def rule_from_options(
+    given: dict[str, Any], *, where: str, kinds: Iterable[Category]
+) -> Rule | None:
+    """The rule the options wrote for a trial's or a search's watch (`kinds`: those it can
+    produce), or None when none was given."""
     written = {key: value for key, value in given.items() if value is not None}
-    return parse_rule(written, where=where) if written else None
+    return parse_rule(written, where=where, kinds=kinds) if written else None
 
 
 # A search's text areas: what each option searches (see `registry.searches.TEXT_AREAS`).

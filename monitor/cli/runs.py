@@ -50,6 +50,7 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         )
         click.echo(preview.text, nl=False)
         return
+    ctx.require_known_destinations()
     chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_transport(ctx.settings, outbox=outbox) as transport:
         report = deliver_pending(
@@ -81,6 +82,7 @@ def run(ctx: Context) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
 
     ctx.warn_if_nothing_watched()
+    ctx.require_known_destinations()
     with ctx.locked():
         failing_before = ctx.store.watches.failing()
         summary = run_once(ctx.store, ctx.settings, clock=ctx.clock)

@@ -28,6 +28,7 @@ from monitor.cli.options import (
 from monitor.config import parse_address
 from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
+from monitor.records.events import SEARCH_KINDS, TRIAL_KINDS
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
 
@@ -65,7 +66,7 @@ def watch_add(
     """Start watching trials (ids are case-insensitive: NCT + 8 digits). The rule options
     (--only, --country, --state, --level, --min-slip, --min-enrollment-change) say which of
     their changes are told at all; all of them must hold."""
-    rules = rule_from_options(rule, where="watch add")
+    rules = rule_from_options(rule, where="watch add", kinds=TRIAL_KINDS)
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
@@ -158,9 +159,10 @@ def watch_edit(
     criteria, following or rule; what is not given stays. A search whose criteria change
     starts again from a baseline (its next check tells nothing)."""
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
-    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit")
     criteria = search_criteria(options)
     stored = {search.name: search for search in ctx.store.searches.rows()}
+    kinds = SEARCH_KINDS if target in stored else TRIAL_KINDS
+    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=kinds)
     if target in stored:
         for name, value in (("--label", label), ("--to", recipients), ("--notify", channels)):
             if value:
@@ -229,7 +231,7 @@ def watch_query(ctx: Context, /, name: str, follow: bool, **options: Any) -> Non
     """Watch a registry search: report trials entering or leaving it; its first check is a
     baseline. Giving an existing NAME replaces that search."""
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
-    rules = rule_from_options(rule, where="watch query")
+    rules = rule_from_options(rule, where="watch query", kinds=SEARCH_KINDS)
     search = make_search(name, **search_criteria(options), follow=follow)
     _store_search(ctx, search, rules, verb="Updated")
 

@@ -7,6 +7,7 @@ change owed to it; addresses whose messages would be identical share one.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -120,6 +121,20 @@ def destinations_of(settings: Settings, trials: Mapping[str, Trial]) -> list[Rec
     ]
     named: tuple[Mailbox | Channel, ...] = (*mailboxes, *channels)
     return [*named, Outbox(named)]
+
+
+def unknown_destinations(
+    settings: Settings, trials: Mapping[str, Trial]
+) -> list[tuple[str, str | None]]:
+    """Names the config's `rules` or `cadence` give that no mail address or channel has (a
+    rule that could never match), each with the known name nearest to it, if any."""
+    known = {d.name for d in destinations_of(settings, trials) if d.name}
+    known |= {*settings.chat_channels(), *(name for name, _ in settings.channels)}
+    named = {name for name, _ in settings.rules} | {name for name, _ in settings.cadence}
+    return [
+        (name, next(iter(difflib.get_close_matches(name, sorted(known), n=1)), None))
+        for name in sorted(named - known)
+    ]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
+from monitor.delivery.destinations import unknown_destinations
 from monitor.delivery.exactly_once import NO_RECIPIENTS
 from monitor.delivery.transports import AppriseTransport, SmtpTransport
 from monitor.errors import BadInput, DeliveryError, RegistryError
@@ -208,8 +209,13 @@ def list_audiences(store: Store, settings: Settings) -> list[Finding]:
         if not trial.rules.is_empty and nct_id in watched
     ]
     findings += [
-        Finding("audience", False, f"rules or cadence for {name}: no such recipient or channel")
-        for name in sorted((set(rules) | set(cadences)) - set(destinations))
+        Finding(
+            "audience",
+            False,
+            f"rules or cadence for {name}: no such recipient or channel"
+            + (f" (did you mean {nearest}?)" if nearest else ""),
+        )
+        for name, nearest in unknown_destinations(settings, store.watches.trials())
     ]
     return findings
 

@@ -5,6 +5,7 @@ renames countries for every trial at once ("Czech Republic" -> "Czechia", "Turke
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 
@@ -93,3 +94,55 @@ def _codes_by_name() -> dict[str, str]:
         codes.setdefault(fold_name(gone.name), gone.alpha_2)
     codes.update(REGISTRY_SPELLINGS)
     return codes
+
+
+def state_identity(name: str | None, country: str | None) -> str:
+    """A site's state or province as its ISO 3166-2 code ("Massachusetts", "MA" in the United
+    States -> "US-MA"); a name no subdivision of its country has is its own identity, folded."""
+    if not name:
+        return ""
+    within = country_identity(country)
+    found = {code for code in _states_by_name().get(fold_name(name), ()) if code[:2] == within}
+    return found.pop() if len(found) == 1 else f"name:{fold_name(name)}"
+
+
+def rule_state(name: str, countries: frozenset[str]) -> str | None:
+    """The ISO 3166-2 code a rule's state means: a code ("US-MA"), or a name or a short code
+    among the rule's countries; without countries, the United States' (the registry names a
+    state for every US site, seldom elsewhere), else the one subdivision anywhere so called.
+    None when it names none, or several."""
+    found = set(_states_by_name().get(fold_name(name), ()))
+    if countries:
+        found = {code for code in found if code[:2] in countries}
+    elif len(found) > 1:
+        found = {code for code in found if code.startswith("US-")} or found
+    return found.pop() if len(found) == 1 else None
+
+
+def us_state_like(name: str) -> str | None:
+    """The US state a name spelled as none is likely meant to be ("Massachusets"): ISO
+    3166-2 has every US state's name as the registry writes it (elsewhere the registry's names
+    are its own: "Bavaria", not ISO's "Bayern")."""
+    import pycountry
+
+    us = {
+        fold_name(state.name): state.name
+        for state in pycountry.subdivisions
+        if state.country_code == "US"
+    }
+    close = difflib.get_close_matches(fold_name(name), list(us), n=1, cutoff=0.85)
+    return us[close[0]] if close else None
+
+
+@functools.cache
+def _states_by_name() -> dict[str, frozenset[str]]:
+    """Every ISO 3166-2 subdivision's codes by its name, its whole code and its own part of
+    it ("massachusetts", "us ma", "ma"), folded as `fold_name` folds."""
+    import pycountry
+
+    codes: dict[str, set[str]] = {}
+    for state in pycountry.subdivisions:
+        own = state.code.partition("-")[2]
+        for key in (state.name, state.code, own):
+            codes.setdefault(fold_name(key), set()).add(state.code)
+    return {key: frozenset(found) for key, found in codes.items()}

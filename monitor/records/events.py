@@ -324,6 +324,7 @@ class Kind:
     # how a digest's site table reads it (old, new -> "Not yet recruiting -> Recruiting");
     # None for kinds that are not about one site
     site_change: Callable[[Any, Any], str] | None = None
+    of_search: bool = False  # it comes of a watched search, never of a watched trial
 
 
 def _status_change(old: Any, new: Any) -> str:
@@ -348,8 +349,8 @@ KINDS: dict[Category, Kind] = {
     Category.RESULTS_POSTED: Kind(
         "Results posted", "Results", _summarise_results_posted, "results posted"
     ),
-    Category.NEW_TRIAL: Kind("New in a search", "Searches", _summarise_query),
-    Category.LEFT_QUERY: Kind("Left a search", "Searches", _summarise_query),
+    Category.NEW_TRIAL: Kind("New in a search", "Searches", _summarise_query, of_search=True),
+    Category.LEFT_QUERY: Kind("Left a search", "Searches", _summarise_query, of_search=True),
     Category.SITE_STATUS: Kind(
         "Site status", "Sites", _summarise_site_status, "changed status", _status_change
     ),
@@ -378,3 +379,5 @@ KINDS: dict[Category, Kind] = {
     Category.OTHER: Kind("Other", "Other changes", _summarise_other),
 }
 SITE_KINDS = tuple(category for category, kind in KINDS.items() if kind.site_change)
+SEARCH_KINDS = tuple(category for category, kind in KINDS.items() if kind.of_search)
+TRIAL_KINDS = tuple(category for category, kind in KINDS.items() if not kind.of_search)

@@ -7,12 +7,17 @@ when it is written, not discovered when nothing arrives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.errors import BadInput
-from monitor.records.countries import country_identity
+from monitor.records.countries import (
+    country_identity,
+    rule_state,
+    state_identity,
+    us_state_like,
+)
 from monitor.records.events import Category, SiteRef
 from monitor.records.folding import fold_name
 from monitor.records.materiality import Materiality, days_between, enrollment_count, rate
@@ -35,7 +40,7 @@ class Change:
 class Rule:
     only: frozenset[str] = frozenset()  # kinds of change (categories)
     countries: frozenset[str] = frozenset()  # ISO 3166 codes: a site's change must be there
-    states: frozenset[str] = frozenset()  # folded state names, likewise
+    states: frozenset[str] = frozenset()  # ISO 3166-2 codes (`countries.state_identity`)
     level: Materiality | None = None  # at least this material
     min_slip_days: int | None = None  # a date change must move the date this far
     min_enrollment_change: int | None = None  # percent an enrollment must move
@@ -76,10 +81,18 @@ class Rule:
 NO_RULE = Rule()  # every change is told
 
 
-def parse_rule(spec: Mapping[str, Any], *, where: str) -> Rule:
+def parse_rule(
+    spec: Mapping[str, Any],
+    *,
+    where: str,
+    kinds: Iterable[Category] = tuple(Category),
+    stored: bool = False,
+) -> Rule:
     """A rule from its written form (the CLI's options, a TOML table, stored JSON): `only`,
     `country`, `state` (lists, or comma-separated text), `level`, `min_slip`,
-    `min_enrollment_change`. Anything unknown, or that could never match, is bad input."""
+    `min_enrollment_change`. Anything unknown, or that could never match (a kind outside
+    `kinds`, those its owner can produce), is bad input; a `stored` rule's state that names no
+    subdivision (written by a release that took any text) is kept as its own identity."""
     if not spec:
         return NO_RULE  # most watches: one shared value, not one per watch
     unknown = set(spec) - set(RULE_KEYS)
@@ -87,21 +100,31 @@ def parse_rule(spec: Mapping[str, Any], *, where: str) -> Rule:
         raise BadInput(
             f"{where}: unknown rule key {sorted(unknown)[0]!r} (one of {', '.join(RULE_KEYS)})"
         )
-    kinds = {str(category) for category in Category}
     only = frozenset(_listed(spec.get("only")))
-    if only - kinds:
+    named = {str(category) for category in Category}
+    if only - named:
         raise BadInput(
-            f"{where}: no kind of change is called {sorted(only - kinds)[0]!r} "
-            f"(one of {', '.join(sorted(kinds))})"
+            f"{where}: no kind of change is called {sorted(only - named)[0]!r} "
+            f"(one of {', '.join(sorted(named))})"
+        )
+    produced = {str(category) for category in kinds}
+    if only - produced:
+        raise BadInput(
+            f"{where}: {sorted(only - produced)[0]} never comes of it, so the rule could never "
+            f"match (it tells {', '.join(sorted(produced))})"
         )
     countries = frozenset(_country_code(name, where=where) for name in _listed(spec.get("country")))
+    states = frozenset(
+        _state_code(name, countries, where=where, stored=stored)
+        for name in _listed(spec.get("state"))
+    )
     level = spec.get("level")
     if level is not None and level not in {str(m) for m in Materiality}:
         raise BadInput(f"{where}: level {level!r} is not high, medium or low")
     return Rule(
         only=only,
         countries=countries,
-        states=frozenset(fold_name(state) for state in _listed(spec.get("state"))),
+        states=states,
         level=Materiality(level) if level else None,
         min_slip_days=_whole(spec.get("min_slip"), where=f"{where}: min_slip"),
         min_enrollment_change=_whole(
@@ -127,6 +150,21 @@ def _country_code(name: str, *, where: str) -> str:
     if code.startswith("name:"):
         raise BadInput(f"{where}: no country is called {name!r} (an ISO code like DE, or a name)")
     return code
+
+
+def _state_code(name: str, countries: frozenset[str], *, where: str, stored: bool) -> str:
+    """A state's ISO 3166-2 code where it names one subdivision ("MA", "Massachusetts" ->
+    "US-MA"); else the name itself, folded, as the registry's own names for states outside
+    the United States ("Bavaria") are matched. A short code that names none, or a misspelt US
+    state, could never match: bad input."""
+    code = rule_state(name, countries)
+    if code is not None or stored:
+        return code or (name if name.startswith("name:") else f"name:{fold_name(name)}")
+    meant = us_state_like(name) if not countries or countries == {"US"} else None
+    if len(name) <= 3 or "-" in name.strip("-")[:3] or meant:
+        hint = f"did you mean {meant}?" if meant else "a name, or an ISO 3166-2 code like US-MA"
+        raise BadInput(f"{where}: no state or province is called {name!r} ({hint})")
+    return f"name:{fold_name(name)}"
 
 
 def _whole(value: Any, *, where: str) -> int | None:
@@ -158,7 +196,7 @@ def _country(rule: Rule, change: Change) -> bool:
 def _state(rule: Rule, change: Change) -> bool:
     if not rule.states or not change.site:
         return True
-    return fold_name(change.site.state) in rule.states
+    return state_identity(change.site.state, change.site.country) in rule.states
 
 
 def _level(rule: Rule, change: Change) -> bool:

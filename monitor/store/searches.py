@@ -29,7 +29,7 @@ class StoredSearch:
     @property
     def rule(self) -> Rule:
         """What of its new and leaving matches is told (every one, without a rule)."""
-        return parse_rule(self.params.get("rule") or {}, where=f"search {self.name}")
+        return parse_rule(self.params.get("rule") or {}, where=f"search {self.name}", stored=True)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {

@@ -193,5 +193,7 @@ def _trial(row: dict[str, Any]) -> Trial:
         channels=json.loads(row["channels"]),
         title=row["title"],
         acronym=row["acronym"],
-        rules=parse_rule(json.loads(row.get("rules") or "{}"), where=f"watch {row['nct_id']}"),
+        rules=parse_rule(
+            json.loads(row.get("rules") or "{}"), where=f"watch {row['nct_id']}", stored=True
+        ),
     )
