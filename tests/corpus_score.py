@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor.records.diff import diff_records
-from monitor.records.events import SITE_KINDS, ChangeEvent
+from monitor.records.events import ChangeEvent
+from monitor.records.kinds import SITE_KINDS
 from monitor.records.normalise import normalise_study
 from monitor.times import moment_of
 from tests.corpora import tigit_file

@@ -39,9 +39,9 @@ def test_a_webhook_gets_one_post_per_digest_and_never_the_same_change_again(stor
     sent = story("digest", env=env)
     assert sent.code == 0, sent.stderr
     [post] = webhook.bodies()
-    assert post["title"].startswith(f"{NCT}: 5 sites changed status, 1 added")
+    assert post["title"].startswith(f"{NCT}: primary completion +183 days; 5 sites changed")
     lines = post["message"].splitlines()
-    assert lines[0].startswith(f"**{NCT}** Breakfree-1: 5 sites changed status")
+    assert lines[0].startswith(f"**{NCT}** Breakfree-1: primary completion +183 days; 5 sites")
     assert (
         "- Hopitaux Universitaires de Strasbourg (was Local Institution - 0043), Strasbourg, "
         "France: Not yet recruiting -> Recruiting"

@@ -66,7 +66,7 @@ def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store
     newest = trial.entries[0]
     assert (
         newest.title
-        == f"{NCT} Breakfree-1: 1 site changed status; contacts changed; 1 other change"
+        == f"{NCT} Breakfree-1: 1 site changed status; 1 other change; contacts changed"
     )
     assert newest.link == f"https://clinicaltrials.gov/study/{NCT}"
     assert "<li>Conditions: added ANCA-Associated Vasculitis</li>" in newest.content[0].value

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.records.events import Category
-from monitor.records.materiality import Materiality, rate
+from monitor.records.kinds import rate
+from monitor.records.materiality import Materiality
 from tests.conftest import SEED_FILES, find_site, study_with_id
 
 A = "NCT00000001"

@@ -17,9 +17,9 @@ HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
     digest = render_digest(story_store.events.pending(), story_store.watches.trials())
-    assert digest.subject == (
-        "NCT05869955: 5 sites changed status, 1 added, 1 removed, 1 renamed; "
-        "enrollment 270 -> 300; primary completion +183 days and more"
+    assert digest.subject == (  # the high change first; the site renamed and opened is one
+        "NCT05869955: primary completion +183 days; 5 sites changed status, 1 added, 1 removed; "
+        "enrollment 270 -> 300 and more"
     )
     assert_golden("digest-seed.txt", digest.text)
     assert_golden("digest-seed.html", digest.html)
@@ -122,3 +122,28 @@ def test_generic_site_names_in_one_city_are_told_apart_by_their_zip(tmp_path):
         in (digest.text)
     )
     assert ">Madison 53792, United States</td>" in digest.html
+
+
+def test_a_net_change_keeps_its_notes_and_the_subject_leads_with_what_matters(tmp_path):
+    """Recruiting -> Active, not recruiting, then -> Terminated with why: the digest's one net
+    change still says why (the note is a field of the event, said again when events join),
+    and the subject leads with it although a site changed too."""
+    from monitor.store import Store
+
+    first = load_seed()
+    active = copy.deepcopy(first)
+    active["protocolSection"]["statusModule"]["overallStatus"] = "ACTIVE_NOT_RECRUITING"
+    locations(active)[0]["status"] = "COMPLETED"
+    stopped = copy.deepcopy(active)
+    stopped["protocolSection"]["statusModule"]["overallStatus"] = "TERMINATED"
+    stopped["protocolSection"]["statusModule"]["whyStopped"] = "Sponsor decision"
+    store = Store.open(tmp_path / "t.db")
+    try:
+        for day, version in enumerate((first, active, stopped), start=1):
+            fetched = moment_of(f"2026-01-0{day}T00:00:00Z")
+            store_study(store, version, fetched_at=fetched, source="t")
+        digest = render_digest(store.events.pending(), store.watches.trials())
+    finally:
+        store.close()
+    assert "Overall status: Recruiting -> Terminated (why stopped: Sponsor decision)" in digest.text
+    assert digest.subject == "NCT05869955: status Recruiting -> Terminated; 1 site changed status"

@@ -81,6 +81,7 @@ def test_a_distance_search_says_which_site_brought_a_trial_near(trialwatch, regi
         "distance": 12.0,
         "unit": "mi",
         "others_within": 0,
+        "within": 50.0,
     }
 
 

@@ -28,7 +28,7 @@ from monitor.cli.options import (
 from monitor.config import parse_address
 from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
-from monitor.records.events import SEARCH_KINDS, TRIAL_KINDS
+from monitor.records.kinds import SEARCH_KINDS, TRIAL_KINDS
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
 

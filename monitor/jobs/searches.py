@@ -11,7 +11,6 @@ every match is listed again, as on a search's first check.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from typing import Any
 
 from monitor.errors import MalformedResponse, RegistryError
 from monitor.jobs.check import CheckError
-from monitor.records.events import Category, ChangeEvent, make_event
+from monitor.records.events import Category, ChangeEvent
+from monitor.records.kinds import make_event
 from monitor.records.places import km
-from monitor.records.wording import readable_code, readable_status
 from monitor.registry.client import PAGE_SIZE, RegistryClient
 from monitor.registry.raw import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
@@ -43,20 +42,6 @@ class NearbySite:
     near: Near
     others: int
 
-    def describe(self) -> str:
-        """`Massachusetts General Hospital, Boston, 12 miles, Recruiting`."""
-        one, many = ("mile", "miles") if self.near.unit == "mi" else ("km", "km")
-        away = round(self.distance)
-        distance = f"under 1 {one}" if away < 1 else f"{away} {one if away == 1 else many}"
-        status = readable_status(self.site["status"]) if self.site["status"] else None
-        text = ", ".join(
-            part for part in (self.site["facility"], self.site["city"], distance, status) if part
-        )
-        if self.others:
-            sites = "site" if self.others == 1 else "sites"
-            text += f" (and {self.others} more {sites} within {self.near.distance:g} {many})"
-        return text
-
     def to_json(self) -> dict[str, Any]:
         return {
             "facility": self.site["facility"],
@@ -67,6 +52,7 @@ class NearbySite:
             "distance": round(self.distance, 1),
             "unit": self.near.unit,
             "others_within": self.others,
+            "within": self.near.distance,
         }
 
 
@@ -162,11 +148,6 @@ def ask_search(
     return SearchAnswer(matches, entered, left)
 
 
-def _phases(codes: str | None) -> str | None:
-    """`PHASE1, PHASE2` -> `Phase 1, Phase 2`."""
-    return ", ".join(readable_code(code) for code in codes.split(", ")) if codes else None
-
-
 def search_events(
     search: Search, answer: SearchAnswer, *, detected_at: dt.datetime
 ) -> list[ChangeEvent]:
@@ -182,25 +163,18 @@ def search_events(
             "status": match.status,
         }
         nearby = nearby_site(search.near, match.sites) if search.near else None
-        event = make_event(
-            match.nct_id,
-            Category.NEW_TRIAL,
-            field,
-            None,
-            match.title,
-            detected_at=detected_at,
-            extra={"query": search.name, "trial": trial}
-            | ({"nearby_site": nearby.to_json()} if nearby else {}),
+        events.append(
+            make_event(
+                match.nct_id,
+                Category.NEW_TRIAL,
+                field,
+                None,
+                match.title,
+                detected_at=detected_at,
+                extra={"query": search.name, "trial": trial}
+                | ({"nearby_site": nearby.to_json()} if nearby else {}),
+            )
         )
-        details = "; ".join(
-            part
-            for part in (_phases(match.phase), match.sponsor, readable_status(match.status))
-            if part
-        )
-        summary = f"{event.summary} ({details})"
-        if nearby:
-            summary = summary.replace(": ", f": {nearby.describe()}: ", 1)
-        events.append(dataclasses.replace(event, summary=summary))
     for nct_id, title in sorted(answer.left.items()):
         events.append(
             make_event(

@@ -4,15 +4,15 @@ the routing table below says which category and field each moved path belongs to
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from monitor.records.countries import same_country
-from monitor.records.events import Category, ChangeEvent, SiteRef, make_event
+from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.records.folding import same_name, same_place_name
+from monitor.records.kinds import make_event
 from monitor.records.normalise import Record
 from monitor.records.pairing import reconcile_site_keys
 from monitor.records.places import same_zip
@@ -97,20 +97,15 @@ def _results_events(
 
 def _why_stopped_told_with_the_status(events: list[ChangeEvent], new: Record) -> list[ChangeEvent]:
     """A trial that became Terminated, Suspended or Withdrawn says why in the same sentence
-    (the registry's why-stopped text), not in a line of its own."""
+    (the registry's why-stopped text, a note of the status's event), not in a line of its
+    own."""
     why = ((new.get("protocol") or {}).get("statusModule") or {}).get("whyStopped")
-    told = []
-    for event in events:
-        note = (
-            why_stopped_note(event.new, why) if event.category == Category.OVERALL_STATUS else None
-        )
-        if note:
-            event = dataclasses.replace(
-                event,
-                summary=f"{event.summary} ({note})",
-                extra={**event.extra, "why_stopped": why},
-            )
-        told.append(event)
+    told = [
+        _with_extra(event, why_stopped=why)
+        if event.category == Category.OVERALL_STATUS and why_stopped_note(event.new, why)
+        else event
+        for event in events
+    ]
     if any("why_stopped" in event.extra for event in told):
         told = [event for event in told if event.field != "statusModule.whyStopped"]
     return told
@@ -118,21 +113,13 @@ def _why_stopped_told_with_the_status(events: list[ChangeEvent], new: Record) ->
 
 def _outcomes_told_apart(events: list[ChangeEvent]) -> list[ChangeEvent]:
     """Outcome measures are a category of their own, primary and secondary told apart; one
-    that moved between them says so ("now a secondary outcome")."""
+    that moved between them says so ("now a secondary outcome", a note of the event)."""
     outcomes = {event.field: event for event in events if event.field in OUTCOME_KINDS}
     told = []
     for event in events:
         if event.field not in OUTCOME_KINDS:
             told.append(event)
             continue
-        event = make_event(
-            event.nct_id,
-            Category.OUTCOME,
-            event.field,
-            event.old,
-            event.new,
-            detected_at=event.detected_at,
-        )
         moved = [
             f"'{measure}' now a {OUTCOME_KINDS[other.field]} outcome"
             for other in outcomes.values()
@@ -142,10 +129,33 @@ def _outcomes_told_apart(events: list[ChangeEvent]) -> list[ChangeEvent]:
                 & (outcome_measures(other.new) - outcome_measures(other.old))
             )
         ]
-        if moved:
-            event = dataclasses.replace(event, summary=f"{event.summary} ({'; '.join(moved)})")
-        told.append(event)
+        extra = {"moved_outcomes": moved} if moved else {}
+        told.append(
+            make_event(
+                event.nct_id,
+                Category.OUTCOME,
+                event.field,
+                event.old,
+                event.new,
+                detected_at=event.detected_at,
+                extra=extra,
+            )
+        )
     return told
+
+
+def _with_extra(event: ChangeEvent, **fields: Any) -> ChangeEvent:
+    """The event with more fields for its notes, its summary said again with them."""
+    return make_event(
+        event.nct_id,
+        event.category,
+        event.field,
+        event.old,
+        event.new,
+        detected_at=event.detected_at,
+        site=event.site,
+        extra={**event.extra, **fields},
+    )
 
 
 def event_order(event: ChangeEvent) -> tuple[int, int, str, str]:

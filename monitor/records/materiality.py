@@ -1,20 +1,19 @@
 """How much a change matters, and why, in words a reader can check: high (a trial stopped,
 results posted, a primary outcome replaced, primary completion slipping 90 days or more,
 enrollment cut by a fifth or more), low (contacts, wording, references and links), medium
-(the rest). Each kind is rated by one small function in one table; a config can set any kind
-to a level of its own. Services that sell such a ranking keep it opaque; this one explains
-itself.
+(the rest). Each kind is rated by one small function, named by its row in `kinds.KINDS`; a
+config can set any kind to a level of its own. Services that sell such a ranking keep it
+opaque; this one explains itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from monitor.records.events import Category
 from monitor.records.wording import readable_status
 from monitor.registry.raw import parse_registry_date
 
@@ -29,6 +28,9 @@ class Materiality(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+
+
+LEVEL_ORDER = {Materiality.LOW: 0, Materiality.MEDIUM: 1, Materiality.HIGH: 2}
 
 
 @dataclass(frozen=True)
@@ -48,47 +50,27 @@ def levels_by_kind(pairs: Iterable[tuple[str, str]]) -> dict[str, Materiality]:
     return {kind: Materiality(level) for kind, level in pairs}
 
 
-def rate(
-    category: Category,
-    field: str,
-    old: Any,
-    new: Any,
-    *,
-    overrides: Mapping[str, Materiality] | None = None,
-) -> Rating:
-    """The change's materiality: the config's level for its kind, else the default rule's."""
-    chosen = (overrides or {}).get(str(category))
-    default = RATERS.get(category, _medium)(field, old, new)
-    if chosen is not None and chosen != default.level:
-        return Rating(chosen, f"{str(category).replace('_', ' ')}, as configured")
-    return default
-
-
-def _medium(field: str, old: Any, new: Any) -> Rating:
-    return Rating(Materiality.MEDIUM, "a change of substance")
-
-
-def _overall_status(field: str, old: Any, new: Any) -> Rating:
+def rate_overall_status(field: str, old: Any, new: Any) -> Rating:
     if new in STOPPED:
         return Rating(Materiality.HIGH, f"the trial is {readable_status(new).lower()}")
     return Rating(Materiality.MEDIUM, "overall status changed")
 
 
-def _date(field: str, old: Any, new: Any) -> Rating:
+def rate_date(field: str, old: Any, new: Any) -> Rating:
     days = days_between(old, new)
     if field == "primary_completion_date" and days is not None and days >= SLIP_DAYS:
         return Rating(Materiality.HIGH, f"primary completion slipped {days} days")
     return Rating(Materiality.MEDIUM, "a date moved")
 
 
-def _enrollment(field: str, old: Any, new: Any) -> Rating:
+def rate_enrollment(field: str, old: Any, new: Any) -> Rating:
     before, after = (enrollment_count(value) for value in (old, new))
     if before and after is not None and after <= before * (1 - ENROLLMENT_CUT):
         return Rating(Materiality.HIGH, f"enrollment cut {round(100 * (1 - after / before))}%")
     return Rating(Materiality.MEDIUM, "enrollment changed")
 
 
-def _outcome(field: str, old: Any, new: Any) -> Rating:
+def rate_outcome(field: str, old: Any, new: Any) -> Rating:
     if field.endswith("primaryOutcomes"):
         before, after = (_measures(value) for value in (old, new))
         if before - after:
@@ -96,21 +78,10 @@ def _outcome(field: str, old: Any, new: Any) -> Rating:
     return Rating(Materiality.MEDIUM, "outcome measures changed")
 
 
-def _other(field: str, old: Any, new: Any) -> Rating:
+def rate_other(field: str, old: Any, new: Any) -> Rating:
     if field.startswith(WORDING_FIELDS):
         return Rating(Materiality.LOW, "wording, references or links")
     return Rating(Materiality.MEDIUM, "a change of substance")
-
-
-RATERS: dict[Category, Rater] = {
-    Category.OVERALL_STATUS: _overall_status,
-    Category.RESULTS_POSTED: lambda field, old, new: Rating(Materiality.HIGH, "results posted"),
-    Category.DATE: _date,
-    Category.ENROLLMENT: _enrollment,
-    Category.OUTCOME: _outcome,
-    Category.CONTACT: lambda field, old, new: Rating(Materiality.LOW, "contacts"),
-    Category.OTHER: _other,
-}
 
 
 def days_between(old: Any, new: Any) -> int | None:

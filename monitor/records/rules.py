@@ -20,9 +20,13 @@ from monitor.records.countries import (
 )
 from monitor.records.events import Category, SiteRef
 from monitor.records.folding import fold_name
-from monitor.records.materiality import Materiality, days_between, enrollment_count, rate
-
-LEVEL_ORDER = {Materiality.LOW: 0, Materiality.MEDIUM: 1, Materiality.HIGH: 2}
+from monitor.records.kinds import rate
+from monitor.records.materiality import (
+    LEVEL_ORDER,
+    Materiality,
+    days_between,
+    enrollment_count,
+)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from monitor.records.events import KINDS, Category
+from monitor.records.events import Category
+from monitor.records.kinds import KINDS
 from monitor.records.wording import date_slip, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory

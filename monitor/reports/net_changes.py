@@ -1,31 +1,16 @@
 """What a digest says: the net change of each thing over the events it spans. A site added and
 then recruiting is "New site: Recruiting", a date moved twice is one slip, a field changed
-and changed back is no news (the history keeps every step)."""
+and changed back is no news (the history keeps every step); a site renamed and changed is one
+line ("Cleveland Clinic Foundation (was Cleveland Clinic), ...: Recruiting -> Completed"). How
+a kind's steps join is its row in `kinds`; each net change keeps its notes."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable
-from typing import Any
 
-from monitor.records.events import KINDS, Category, ChangeEvent, SiteRef
-
-# Kinds whose old and new are states of one thing, so that steps can be joined end to end;
-# the others (a search's matches, results posted or updated) are news each time.
-STATES = frozenset(
-    {
-        Category.OVERALL_STATUS,
-        Category.ENROLLMENT,
-        Category.DATE,
-        Category.OUTCOME,
-        Category.DOCUMENT,
-        Category.ELIGIBILITY,
-        Category.CONTACT,
-        Category.OTHER,
-        Category.SITE_RENAMED,
-    }
-)
-PRESENCE = (Category.SITE_ADDED, Category.SITE_STATUS, Category.SITE_REMOVED)
+from monitor.records.events import Category, ChangeEvent, SiteRef
+from monitor.records.kinds import KINDS, Joining, resummarised
 
 
 def net_changes(events: list[ChangeEvent]) -> list[ChangeEvent]:
@@ -35,15 +20,16 @@ def net_changes(events: list[ChangeEvent]) -> list[ChangeEvent]:
     steps: dict[Hashable, list[ChangeEvent]] = {}
     for event in events:
         steps.setdefault(_thing(event), []).append(event)
-    joined = (_joined(found) for found in steps.values())
-    return [event for event in joined if event is not None]
+    joined = [event for event in map(_joined, steps.values()) if event is not None]
+    return _renames_told_with_their_site(joined)
 
 
 def _thing(event: ChangeEvent) -> Hashable:
     site = event.site.key if event.site else None
-    if event.category in PRESENCE:
+    joining = KINDS[Category(event.category)].joining
+    if joining == Joining.PRESENCE:
         return ("site", site)
-    if event.category in STATES:
+    if joining == Joining.STATES:
         return (event.category, event.field, site)
     return ("each", event.stored_id)
 
@@ -52,11 +38,11 @@ def _joined(steps: list[ChangeEvent]) -> ChangeEvent | None:
     first, last = steps[0], steps[-1]
     if len(steps) == 1:
         return first
-    if first.category in PRESENCE:
+    if KINDS[Category(first.category)].joining == Joining.PRESENCE:
         return _site_presence(first, last)
     if first.old == last.new:
         return None  # changed and changed back
-    return _resummarised(last, old=first.old, new=last.new, category=last.category)
+    return resummarised(last, old=first.old, site=_site_ref(last))
 
 
 def _site_presence(first: ChangeEvent, last: ChangeEvent) -> ChangeEvent | None:
@@ -68,22 +54,45 @@ def _site_presence(first: ChangeEvent, last: ChangeEvent) -> ChangeEvent | None:
     if not was_there and not is_there:
         return None
     if not was_there:
-        return _resummarised(last, old=None, new=after, category=Category.SITE_ADDED)
-    if not is_there:
-        return _resummarised(last, old=before, new=None, category=Category.SITE_REMOVED)
-    if before == after:
+        category, before = Category.SITE_ADDED, None
+    elif not is_there:
+        category, after = Category.SITE_REMOVED, None
+    elif before == after:
         return None
-    return _resummarised(last, old=before, new=after, category=Category.SITE_STATUS)
-
-
-def _resummarised(event: ChangeEvent, *, old: Any, new: Any, category: Category) -> ChangeEvent:
-    field_name = "locations.status" if category == Category.SITE_STATUS else event.field
-    if category in (Category.SITE_ADDED, Category.SITE_REMOVED):
-        field_name = "locations"
-    summary = KINDS[category].summarise(field_name, old, new, _site_ref(event))
-    return dataclasses.replace(
-        event, category=category, field=field_name, old=old, new=new, summary=summary
+    else:
+        category = Category.SITE_STATUS
+    field = "locations.status" if category == Category.SITE_STATUS else "locations"
+    return resummarised(
+        last, category=category, field=field, old=before, new=after, site=_site_ref(last)
     )
+
+
+def _renames_told_with_their_site(events: list[ChangeEvent]) -> list[ChangeEvent]:
+    """A site renamed and also added, removed or changed in status is one line: the other
+    change, naming the site by its new name with its old one beside it."""
+    renamed = {
+        event.site.key: event
+        for event in events
+        if event.category == Category.SITE_RENAMED and event.site
+    }
+    changed = {
+        event.site.key
+        for event in events
+        if event.site and KINDS[Category(event.category)].joining == Joining.PRESENCE
+    }
+    told = []
+    for event in events:
+        key = event.site.key if event.site else None
+        if event.category == Category.SITE_RENAMED and key in changed:
+            continue
+        rename = renamed.get(key) if key in changed else None
+        if rename is not None and event.site is not None:
+            site = dataclasses.replace(
+                _site_ref(event) or event.site, facility=rename.new, previous_facility=rename.old
+            )
+            event = resummarised(event, site=site)
+        told.append(event)
+    return told
 
 
 def _site_ref(event: ChangeEvent) -> SiteRef | None:

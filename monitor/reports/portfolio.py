@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.records.events import KINDS, Category, ChangeEvent
+from monitor.records.events import Category, ChangeEvent
+from monitor.records.kinds import KINDS
 from monitor.records.materiality import days_between
 from monitor.records.wording import readable_status
 from monitor.reports.history import TrialHistory

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.records.events import KINDS, SITE_KINDS, Category, ChangeEvent, SiteRef
-from monitor.records.materiality import Materiality, rate
-from monitor.records.wording import STATUSES, date_slip, field_label, readable_status, status_css
+from monitor.records.events import Category, ChangeEvent, SiteRef
+from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
+from monitor.records.materiality import LEVEL_ORDER, Materiality
+from monitor.records.wording import status_css
 from monitor.registry.raw import one_line
 from monitor.reports.net_changes import net_changes
 from monitor.store import Trial
@@ -207,7 +207,7 @@ def group_events(
                 acronym=trial.acronym if trial else None,
                 label=trial.label if trial else None,
                 url=STUDY_URL.format(nct_id=nct_id),
-                headline_parts=headline(trial_events),
+                headline_parts=headline(trial_events, materiality),
                 sites=[site_row(e) for e in trial_events if e.category in SITE_KINDS],
                 sections=[(title, found) for title, found in sections if found],
                 count=len(trial_events),
@@ -223,9 +223,7 @@ def most_material(
     completion slipped 183 days)")."""
     most = []
     for event in events:
-        rating = rate(
-            Category(event.category), event.field, event.old, event.new, overrides=overrides
-        )
+        rating = rating_of(event, overrides)
         if rating.level == Materiality.HIGH:
             most.append(dataclasses.replace(event, summary=f"{event.summary} ({rating})"))
     return sorted(most, key=lambda event: list(KINDS).index(Category(event.category)))
@@ -258,73 +256,37 @@ def site_row(event: ChangeEvent) -> SiteRow:
     )
 
 
-def headline(events: list[ChangeEvent]) -> list[str]:
-    """What happened to a trial in a few short phrases, most important first. The phrases make
-    the mail's Subject, so they hold our words, known statuses and numbers, never registry text.
-    """
-    counts = Counter(event.category for event in events)
-    parts = [str(KINDS[Category.RESULTS_POSTED].headline)] * bool(counts[Category.RESULTS_POSTED])
-    for event in _first_and_last(events, Category.OVERALL_STATUS):
-        if all(status is None or status in STATUSES for status in (event.old, event.new)):
-            old, new = readable_status(event.old), readable_status(event.new)
-            parts.append(f"status {old} -> {new}")
-        else:
-            parts.append("status changed")
-    for event in events:  # the search's name is the user's own (letters, digits, . _ -)
-        search = event.field.removeprefix("query:")
-        if event.category == Category.NEW_TRIAL:
-            parts.append(f"new in search {search}")
-        elif event.category == Category.LEFT_QUERY:
-            parts.append(f"left search {search}")
-    site_counts = [(counts[c], KINDS[c].headline or "") for c in SITE_KINDS if counts[c]]
-    if site_counts:
-        (number, verb), *rest = site_counts
-        phrases = [f"{_count(number, 'site')} {verb}", *(f"{n} {v}" for n, v in rest)]
-        parts.append(", ".join(phrases))
-    for event in _first_and_last(events, Category.ENROLLMENT):
-        before, after = _count_of(event.old), _count_of(event.new)
-        parts.append(
-            f"enrollment {before} -> {after}" if before and after else "enrollment changed"
-        )
-    for event in _first_and_last(events, Category.DATE):
-        if event.old and event.new and event.old["date"] != event.new["date"]:
-            slip = date_slip(event.old["date"], event.new["date"]) or "changed"
-            parts.append(f"{field_label(event.field).lower()} {slip}")
-    told_by_name = (
-        Category.OUTCOME,
-        Category.RESULTS_UPDATED,
-        Category.DOCUMENT,
-        Category.ELIGIBILITY,
-        Category.CONTACT,
-    )
-    for category in told_by_name:
-        if counts[category]:
-            parts.append(str(KINDS[category].headline))
-    if counts[Category.OTHER]:
-        parts.append(_count(counts[Category.OTHER], "other change"))
-    return parts
-
-
-def _first_and_last(events: list[ChangeEvent], category: Category) -> list[ChangeEvent]:
-    """Per field, one event spanning the first old value to the last new one."""
-    spans: dict[str, ChangeEvent] = {}
-    for event in events:
-        if event.category == category:
-            first = spans.get(event.field, event)
-            spans[event.field] = dataclasses.replace(event, old=first.old)
-    return list(spans.values())
+def headline(
+    events: list[ChangeEvent], materiality: Mapping[str, Materiality] | None = None
+) -> list[str]:
+    """What happened to a trial in a few short phrases, the most material first (results
+    posted before others as material), then in the kinds' order; the site kinds' phrases are
+    one ("3 sites changed status, 1 added"). The phrases make the mail's Subject, so they hold
+    our words, known statuses and numbers, never registry text."""
+    ranked: list[tuple[int, bool, int, str]] = []
+    sites: list[str] = []
+    site_level = 0
+    for order, (category, kind) in enumerate(KINDS.items()):
+        found = [event for event in events if event.category == category]
+        for phrase, told in kind.headline(found):
+            level = max(LEVEL_ORDER[rating_of(event, materiality).level] for event in told)
+            if kind.site_change:
+                sites.append(phrase)
+                site_level = max(site_level, level)
+            else:
+                leads = category == Category.RESULTS_POSTED
+                ranked.append((level, leads, -order, phrase))
+    if sites:
+        count, _, verb = sites[0].partition(" ")
+        sites[0] = f"{_count(int(count), 'site')} {verb}"
+        first_site = list(KINDS).index(SITE_KINDS[0])
+        ranked.append((site_level, False, -first_site, ", ".join(sites)))
+    ordered = sorted(ranked, key=lambda part: part[:3], reverse=True)
+    return [phrase for *_, phrase in ordered]
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _count_of(enrollment: dict[str, Any] | None) -> str | None:
-    """The count as text; "(none)" when there is none; None when the registry's is no number."""
-    if not enrollment or enrollment.get("count") is None:
-        return "(none)"
-    count = enrollment["count"]
-    return str(count) if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def digest_subject(trials: list[TrialDigest]) -> str:
