@@ -9,7 +9,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.times import optional_utc_text, utc_text
 
@@ -33,6 +33,63 @@ class Category(StrEnum):
     ELIGIBILITY = "eligibility"
     CONTACT = "contact"
     OTHER = "other"
+
+
+class RegistryDate(TypedDict):
+    """A date as the registry gives it (a day, a month, or text that is no date) and whether
+    it is ESTIMATED or ACTUAL: the payload of a `date` change."""
+
+    date: str
+    type: str | None
+
+
+class Enrollment(TypedDict):
+    """How many take part (a whole number, or what the registry wrote instead) and whether
+    that is ESTIMATED or ACTUAL: the payload of an `enrollment` change."""
+
+    count: Any
+    type: str | None
+
+
+class PostedResults(TypedDict):
+    """What a reader wants to know of newly posted results: the payload of
+    `results_posted`."""
+
+    first_posted: str | None
+    primary_outcome: str | None
+    participants: int | None
+    url: str
+
+
+def as_date(value: Any) -> RegistryDate | None:
+    """An event's old or new value as a date payload (read back from JSON), if it is one."""
+    if isinstance(value, dict) and isinstance(value.get("date"), str):
+        kind = value.get("type")
+        return RegistryDate(date=value["date"], type=kind if isinstance(kind, str) else None)
+    return None
+
+
+def as_enrollment(value: Any) -> Enrollment | None:
+    """An event's old or new value as an enrollment payload, if it is one."""
+    if isinstance(value, dict) and "count" in value:
+        kind = value.get("type")
+        return Enrollment(count=value["count"], type=kind if isinstance(kind, str) else None)
+    return None
+
+
+def as_posted_results(value: Any) -> PostedResults:
+    """A `results_posted` event's new value (what an older release stored may lack keys)."""
+    found = value if isinstance(value, dict) else {}
+    text = {key: found.get(key) for key in ("first_posted", "primary_outcome", "url")}
+    participants = found.get("participants")
+    return PostedResults(
+        first_posted=text["first_posted"] if isinstance(text["first_posted"], str) else None,
+        primary_outcome=text["primary_outcome"]
+        if isinstance(text["primary_outcome"], str)
+        else None,
+        participants=participants if isinstance(participants, int) else None,
+        url=text["url"] if isinstance(text["url"], str) else "",
+    )
 
 
 def tell_apart(site_number: str | None, zip_code: str | None) -> str | None:

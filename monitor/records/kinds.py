@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
 
-from monitor.records.events import Category, ChangeEvent, SiteRef
+from monitor.records.events import (
+    Category,
+    ChangeEvent,
+    Enrollment,
+    SiteRef,
+    as_date,
+    as_enrollment,
+    as_posted_results,
+)
 from monitor.records.materiality import (
     Materiality,
     Rater,
@@ -175,7 +183,7 @@ def _why_stopped(told: Told) -> list[str]:
 
 
 def _results_posted(told: Told) -> str:
-    return summarise_results_posted(told.new if isinstance(told.new, dict) else {})
+    return summarise_results_posted(as_posted_results(told.new))
 
 
 def _results_updated(told: Told) -> str:
@@ -216,7 +224,7 @@ def _site_renamed(told: Told) -> str:
 
 
 def _enrollment(told: Told) -> str:
-    old, new = told.old, told.new
+    old, new = as_enrollment(told.old), as_enrollment(told.new)
     if old and new and old["type"] == new["type"]:
         kind = f" ({new['type'].lower()})" if new["type"] else ""
         return f"Enrollment {old['count']} -> {new['count']}{kind}"
@@ -225,18 +233,18 @@ def _enrollment(told: Told) -> str:
     return f"Enrollment {_enrollment_text(old)} -> {_enrollment_text(new)}"
 
 
-def _enrollment_text(enrollment: dict[str, Any] | None) -> str:
+def _enrollment_text(enrollment: Enrollment | None) -> str:
     if not enrollment:
         return "(none)"
     return f"{enrollment['count']} ({_lower(enrollment['type'])})"
 
 
 def _date(told: Told) -> str:
-    label, old, new = field_label(told.field), told.old, told.new
+    label, old, new = field_label(told.field), as_date(told.old), as_date(told.new)
+    if new is None:
+        return f"{label} removed (was {old['date']})" if old else f"{label} removed"
     if old is None:
         return f"{label} set: {new['date']} ({_lower(new['type'])})"
-    if new is None:
-        return f"{label} removed (was {old['date']})"
     text = f"{label} {new['date']}"
     if old["date"] != new["date"]:
         slip = date_slip(old["date"], new["date"])
@@ -385,18 +393,18 @@ def _search_phrase(verb: str) -> Callable[[ChangeEvent], str]:
 
 
 def _enrollment_phrase(event: ChangeEvent) -> str:
-    before, after = _count_of(event.old), _count_of(event.new)
+    before, after = _count_of(as_enrollment(event.old)), _count_of(as_enrollment(event.new))
     return f"enrollment {before} -> {after}" if before and after else "enrollment changed"
 
 
 def _date_phrase(event: ChangeEvent) -> str | None:
-    old, new = event.old, event.new
+    old, new = as_date(event.old), as_date(event.new)
     if not (old and new and old["date"] != new["date"]):
         return None
     return f"{field_label(event.field).lower()} {date_slip(old['date'], new['date']) or 'changed'}"
 
 
-def _count_of(enrollment: dict[str, Any] | None) -> str | None:
+def _count_of(enrollment: Enrollment | None) -> str | None:
     """The count as text; "(none)" when there is none; None when the registry's is no number."""
     if not enrollment or enrollment.get("count") is None:
         return "(none)"

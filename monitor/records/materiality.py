@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from monitor.records.events import RegistryDate, as_date, as_enrollment
 from monitor.records.wording import readable_status
 from monitor.registry.raw import parse_registry_date
 
@@ -85,21 +86,22 @@ def rate_other(field: str, old: Any, new: Any) -> Rating:
 
 
 def days_between(old: Any, new: Any) -> int | None:
-    """Days from the old date to the new, where both are whole dates."""
-    days = [_day(value) for value in (old, new)]
+    """Days from the old date to the new (date payloads), where both are whole dates."""
+    days = [_day(as_date(value)) for value in (old, new)]
     return (days[1] - days[0]).days if days[0] and days[1] else None
 
 
-def _day(struct: Any) -> dt.date | None:
-    parsed = parse_registry_date(struct.get("date") if isinstance(struct, dict) else None)
+def _day(date: RegistryDate | None) -> dt.date | None:
+    parsed = parse_registry_date(date["date"] if date else None)
     if parsed is None or parsed[2] is None:
         return None
     return dt.date(parsed[0], parsed[1], parsed[2])
 
 
-def enrollment_count(enrollment: Any) -> int | None:
-    """An enrollment's count, where the registry's is a whole number."""
-    count = enrollment.get("count") if isinstance(enrollment, dict) else None
+def enrollment_count(value: Any) -> int | None:
+    """An enrollment payload's count, where the registry's is a whole number."""
+    enrollment = as_enrollment(value)
+    count = enrollment["count"] if enrollment else None
     return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, TypedDict
 
+from monitor.records.events import Enrollment, RegistryDate
 from monitor.records.folding import canonical_json, fold_lines, fold_text, fold_value
 from monitor.records.results import RESULTS_DATE_FIELDS, normalise_documents
 from monitor.records.sites import Site, key_sites
@@ -45,14 +46,14 @@ class Record(TypedDict):
 
     nct_id: str
     overall_status: str | None
-    enrollment: dict[str, Any] | None
+    enrollment: Enrollment | None
     eligibility: dict[str, Any]
     contacts: Any
     officials: Any
     sites: dict[str, Site]
-    start_date: dict[str, str | None] | None
-    primary_completion_date: dict[str, str | None] | None
-    completion_date: dict[str, str | None] | None
+    start_date: RegistryDate | None
+    primary_completion_date: RegistryDate | None
+    completion_date: RegistryDate | None
     protocol: Any
     results: Any
     results_dates: Any  # when results were submitted and posted: told with the results
@@ -121,22 +122,23 @@ def _is_default(value: Any) -> bool:
     return value is None or value is False or value == "" or value == [] or value == {}
 
 
-def _normalise_date(struct: dict[str, Any] | None) -> dict[str, str | None] | None:
+def _normalise_date(struct: dict[str, Any] | None) -> RegistryDate | None:
     """A date struct. A date that is not a date ("2028-02-30", "soon") is kept as written:
     shown as the registry wrote it, never counted in days (see `wording.date_slip`)."""
     if not struct or not struct.get("date"):
         return None
     kind = struct.get("type")
-    return {
-        "date": fold_text(struct["date"]),
-        "type": fold_text(kind) if isinstance(kind, str) else None,
-    }
+    return RegistryDate(
+        date=fold_text(str(struct["date"])),
+        type=fold_text(kind) if isinstance(kind, str) else None,
+    )
 
 
-def _normalise_enrollment(info: dict[str, Any] | None) -> dict[str, Any] | None:
+def _normalise_enrollment(info: dict[str, Any] | None) -> Enrollment | None:
     if not info or info.get("count") is None:
         return None
-    return {"count": fold_value(info["count"]), "type": fold_value(info.get("type"))}
+    kind = fold_value(info.get("type"))
+    return Enrollment(count=fold_value(info["count"]), type=kind if isinstance(kind, str) else None)
 
 
 def _normalise_eligibility_value(name: str, value: Any) -> Any:

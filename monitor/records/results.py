@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.records.events import PostedResults
 from monitor.records.wording import field_label
 
 RESULTS_TAB = "https://clinicaltrials.gov/study/{nct_id}?tab=results"
@@ -28,27 +29,27 @@ OUTCOME_KINDS = {
 STOPPED_STATUSES = frozenset({"TERMINATED", "SUSPENDED", "WITHDRAWN"})
 
 
-def results_posted(results: dict[str, Any], *, nct_id: str, first_posted: Any) -> dict[str, Any]:
+def results_posted(results: dict[str, Any], *, nct_id: str, first_posted: Any) -> PostedResults:
     """What a reader wants to know of newly posted results: when, the primary outcome's title,
     how many took part, and where to read them."""
     measures = _listed(results.get("outcomeMeasuresModule"), "outcomeMeasures")
     primary = next(
         (m for m in measures if m.get("type") == "PRIMARY"), measures[0] if measures else {}
     )
-    return {
-        "first_posted": first_posted if isinstance(first_posted, str) else None,
-        "primary_outcome": primary.get("title") if isinstance(primary.get("title"), str) else None,
-        "participants": _participants(results.get("baselineCharacteristicsModule")),
-        "url": RESULTS_TAB.format(nct_id=nct_id),
-    }
+    return PostedResults(
+        first_posted=first_posted if isinstance(first_posted, str) else None,
+        primary_outcome=primary.get("title") if isinstance(primary.get("title"), str) else None,
+        participants=_participants(results.get("baselineCharacteristicsModule")),
+        url=RESULTS_TAB.format(nct_id=nct_id),
+    )
 
 
-def summarise_results_posted(posted: dict[str, Any]) -> str:
-    when = f" (first posted {posted['first_posted']})" if posted.get("first_posted") else ""
+def summarise_results_posted(posted: PostedResults) -> str:
+    when = f" (first posted {posted['first_posted']})" if posted["first_posted"] else ""
     parts = [f"Results posted{when}"]
-    if posted.get("primary_outcome"):
+    if posted["primary_outcome"]:
         parts.append(f"primary outcome '{posted['primary_outcome']}'")
-    if posted.get("participants"):
+    if posted["participants"]:
         parts.append(f"{posted['participants']} participants")
     return ": ".join(parts[:2]) + "".join(f"; {part}" for part in parts[2:])
 

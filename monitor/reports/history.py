@@ -168,15 +168,16 @@ class _SiteTrack:
 def _point(
     snapshot_id: int, fetched_at: dt.datetime, record: Record, posted: str | None
 ) -> SnapshotPoint:
-    enrollment = record["enrollment"] or {}
+    enrollment = record["enrollment"]
+    primary_completion, completion = record["primary_completion_date"], record["completion_date"]
     return SnapshotPoint(
         id=snapshot_id,
         fetched_at=fetched_at,
         overall_status=record["overall_status"],
-        enrollment=enrollment.get("count"),
-        enrollment_type=enrollment.get("type"),
-        primary_completion=(record["primary_completion_date"] or {}).get("date"),
-        completion=(record["completion_date"] or {}).get("date"),
+        enrollment=enrollment["count"] if enrollment else None,
+        enrollment_type=enrollment["type"] if enrollment else None,
+        primary_completion=primary_completion["date"] if primary_completion else None,
+        completion=completion["date"] if completion else None,
         results_posted=bool(record["results"]),
         posted=posted,
     )
