@@ -14,7 +14,8 @@ from monitor.delivery.destinations import (
     Recipient,
     plan_messages,
 )
-from monitor.delivery.digests import build_message, message_id_for
+from monitor.delivery.digests import message_id_for
+from monitor.delivery.transports import Envelope, mail_message
 from monitor.records.events import Category, ChangeEvent
 from monitor.reports.render import ChatBlock, Digest
 from monitor.times import moment_of
@@ -94,12 +95,14 @@ def test_message_is_multipart_alternative_with_clean_headers():
         html="<p>html \u00e9</p>",
         chat_blocks=(ChatBlock("NCT00000001", "chat \u00e9"),),
     )
-    raw = build_message(
+    raw = mail_message(
         digest,
-        sender="tw@example.org",
-        recipients=("a@example.org",),
-        message_id="<m@example.org>",
-        date=moment_of("2026-11-24T07:00:03Z"),
+        Envelope(
+            sender="tw@example.org",
+            recipients=("a@example.org",),
+            message_id="<m@example.org>",
+            date=moment_of("2026-11-24T07:00:03Z"),
+        ),
     )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message.get_content_type() == "multipart/alternative"

@@ -8,13 +8,9 @@ the addresses the config names then, in their next digest.
 from __future__ import annotations
 
 import datetime as dt
-import email.policy
-import email.utils
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from email.message import EmailMessage
 from functools import cached_property
 
 from monitor.config import Settings, parse_timezone
@@ -33,7 +29,7 @@ from monitor.delivery.exactly_once import (
     finish_interrupted,
     send_once,
 )
-from monitor.delivery.transports import DEFAULT_SENDER, Transport
+from monitor.delivery.transports import DEFAULT_SENDER, Envelope, Transport
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
@@ -92,23 +88,6 @@ def message_id_for(audience: Audience, *, carrier: str, domain: str, database: s
     catch-up), to the same people from the same sender, has its own."""
     seed = f"{database}:{carrier}:{audience.key}:{audience.event_ids}"
     return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}.trialwatch@{domain}>"
-
-
-def build_message(
-    digest: Digest, *, sender: str, recipients: tuple[str, ...], message_id: str, date: dt.datetime
-) -> bytes:
-    """A multipart/alternative message; only validated addresses and cleaned text in headers."""
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["Subject"] = digest.subject
-    message["From"] = sender
-    if recipients:
-        message["To"] = ", ".join(recipients)
-    message["Date"] = email.utils.format_datetime(date)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(digest.text)
-    message.add_alternative(digest.html, subtype="html")
-    return message.as_bytes()
 
 
 def deliver_pending(
@@ -233,16 +212,9 @@ class DigestWriter:
         settings = self.settings
         self.sending.outcome.digests.append(digest)
         message_id = self.message_id(audience, transport)
-        if audience.channel is not None:
-            message = json.dumps({"title": digest.subject, "body": digest.chat}).encode()
-        else:
-            message = build_message(
-                digest,
-                sender=settings.mail_from or DEFAULT_SENDER,
-                recipients=audience.recipients,
-                message_id=message_id,
-                date=self.sending.now,
-            )
+        sender = settings.mail_from or DEFAULT_SENDER
+        envelope = Envelope(sender, audience.recipients, message_id, self.sending.now)
+        message = transport.message(digest, envelope)
         return self.sending.store.deliveries.create(
             message_id=message_id,
             audience=audience.key,

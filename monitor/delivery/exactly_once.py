@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.delivery.transports import OutboxTransport, Transport
+from monitor.delivery.transports import MissingTransport, Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
 from monitor.store import Delivery, DeliveryState, Store, audience_key
@@ -53,27 +53,14 @@ class DeliveryOutcome:
         return ", ".join(delivery.recipients) or "the outbox"
 
     def describe(self, delivery: Delivery) -> str:
-        """What happened to a delivered digest, in words that never claim a mail that was not
-        sent (nor one the server refused, nor an answer that never came)."""
-        unconfirmed = (
-            " (unconfirmed: handed over whole, no answer came)"
-            if delivery.state == DeliveryState.UNCONFIRMED
-            else ""
-        )
-        if delivery.chat_channel is not None:
-            return f"Posted {delivery.subject} to {self.audience_of(delivery)}{unconfirmed}"
-        who = ", ".join(delivery.accepted)
-        if not isinstance(self.transport, OutboxTransport):
-            return f"Mailed {delivery.subject} -> {who}{unconfirmed}"
-        path = self.transport.path_for(delivery)
-        if not who:
-            return f"Wrote {delivery.subject} to {path}"
-        if delivery.state == DeliveryState.UNMAILED:
-            return (
-                f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
-                "mailed (it will be, in one catch-up mail, once SMTP is set up)"
-            )
-        return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
+        """What happened to a delivered digest, as its carrier tells it."""
+        return self.carrier_of(delivery).tell(delivery)
+
+    def carrier_of(self, delivery: Delivery) -> Transport:
+        if delivery.chat_channel is None:
+            assert self.transport is not None, "a mail delivery is carried by the mail transport"
+            return self.transport
+        return self.chats.get(delivery.chat_channel) or MissingTransport(delivery.chat_channel)
 
 
 @dataclass(frozen=True)

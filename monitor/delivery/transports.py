@@ -18,6 +18,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,8 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 from monitor.config import Settings
 from monitor.errors import BadInput, DeliveryError, UnconfirmedDelivery
 from monitor.masking import mask_url, unnamed_channel
-from monitor.reports.render import HEADER_LIMIT
-from monitor.store import Delivery
+from monitor.reports.render import HEADER_LIMIT, Digest
+from monitor.store import Delivery, DeliveryState
 from monitor.whole_files import write_whole
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,13 @@ class Transport(Protocol):
     stands_in_for_mail: bool  # the outbox when SMTP is not configured: what it carries for
     # addressed recipients is left `unmailed`, owed a catch-up mail
     split_at: int | None  # a channel asked to post a long digest in parts: the longest part
+
+    def message(self, digest: Digest, envelope: Envelope) -> bytes:
+        """The digest's bytes as this carrier sends them (recorded before sending)."""
+
+    def tell(self, delivery: Delivery) -> str:
+        """What happened to a delivered digest, in words that never claim a mail that was
+        not sent (nor one the server refused, nor an answer that never came)."""
 
     def already_delivered(self, delivery: Delivery) -> bool:
         """After a crash: can this channel tell that the message arrived?"""
@@ -75,6 +83,20 @@ class OutboxTransport:
     def __str__(self) -> str:
         return str(self.folder)
 
+    def message(self, digest: Digest, envelope: Envelope) -> bytes:
+        return mail_message(digest, envelope)
+
+    def tell(self, delivery: Delivery) -> str:
+        path, who = self.path_for(delivery), ", ".join(delivery.accepted)
+        if not who:
+            return f"Wrote {delivery.subject} to {path}"
+        if delivery.state == DeliveryState.UNMAILED:
+            return (
+                f"Wrote the digest for {who} to {path}: SMTP is not configured, nothing was "
+                "mailed (it will be, in one catch-up mail, once SMTP is set up)"
+            )
+        return f"Wrote the digest for {who} to {path} (--outbox: not mailed)"
+
     def already_delivered(self, delivery: Delivery) -> bool:
         return self.path_for(delivery).exists()
 
@@ -103,6 +125,13 @@ class SmtpTransport:
         self.timeout = settings.timeout
         self.sender = settings.mail_from or DEFAULT_SENDER
         self._connection: smtplib.SMTP | None = None
+
+    def message(self, digest: Digest, envelope: Envelope) -> bytes:
+        return mail_message(digest, envelope)
+
+    def tell(self, delivery: Delivery) -> str:
+        who = ", ".join(delivery.accepted)
+        return f"Mailed {delivery.subject} -> {who}{_unconfirmed(delivery)}"
 
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
@@ -229,6 +258,42 @@ def _smtp_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What a mail's headers say beside its subject: from, to, Message-ID and date."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message_id: str
+    date: dt.datetime
+
+
+def mail_message(digest: Digest, envelope: Envelope) -> bytes:
+    """A multipart/alternative message; only validated addresses and cleaned text in headers."""
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = digest.subject
+    message["From"] = envelope.sender
+    if envelope.recipients:
+        message["To"] = ", ".join(envelope.recipients)
+    message["Date"] = email.utils.format_datetime(envelope.date)
+    message["Message-ID"] = envelope.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(digest.text)
+    message.add_alternative(digest.html, subtype="html")
+    return message.as_bytes()
+
+
+def chat_message(digest: Digest) -> bytes:
+    """A chat or webhook post as recorded: its title and Markdown body."""
+    return json.dumps({"title": digest.subject, "body": digest.chat}).encode()
+
+
+def _unconfirmed(delivery: Delivery) -> str:
+    if delivery.state == DeliveryState.UNCONFIRMED:
+        return " (unconfirmed: handed over whole, no answer came)"
+    return ""
+
+
 @contextmanager
 def open_transport(settings: Settings, *, outbox: Path | None = None) -> Iterator[Transport]:
     """SMTP when a host is configured (and no outbox forced), else the outbox folder."""
@@ -287,6 +352,12 @@ class AppriseTransport:
 
     def __str__(self) -> str:
         return f"channel {self.masked if self.unnamed else self.label}"
+
+    def message(self, digest: Digest, envelope: Envelope) -> bytes:
+        return chat_message(digest)
+
+    def tell(self, delivery: Delivery) -> str:
+        return f"Posted {delivery.subject} to {self}{_unconfirmed(delivery)}"
 
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
@@ -364,6 +435,12 @@ class MissingTransport:
 
     def __str__(self) -> str:
         return f"channel {self.label}"
+
+    def message(self, digest: Digest, envelope: Envelope) -> bytes:
+        return chat_message(digest)
+
+    def tell(self, delivery: Delivery) -> str:
+        return f"Posted {delivery.subject} to {self}{_unconfirmed(delivery)}"
 
     def already_delivered(self, delivery: Delivery) -> bool:
         return False
