@@ -352,10 +352,16 @@ def move_geo_point(study: Study) -> None:
     find_site(study, "Cleveland Clinic")["geoPoint"] = {"lat": 41.5, "lon": -81.7}
 
 
+def break_the_encoding(study: Study) -> None:
+    """What the registry did to nine of a trial's sites and undid a month later (NCT06203210):
+    a mis-encoded name re-broken with a stray quote, space and capital."""
+    find_site(study, "Cleveland Clinic")["facility"] = 'Cleve"Land CLINIC.'
+
+
 @pytest.mark.parametrize(
     "edit",
-    [shuffle_everything, respace, move_bookkeeping, move_geo_point],
-    ids=["reordered_lists", "whitespace_only", "bookkeeping_fields", "geocoding"],
+    [shuffle_everything, respace, move_bookkeeping, move_geo_point, break_the_encoding],
+    ids=["reordered_lists", "whitespace_only", "bookkeeping_fields", "geocoding", "encoding"],
 )
 def test_noise_produces_no_events(edit):
     assert diff(*edited(edit)) == []

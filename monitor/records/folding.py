@@ -104,10 +104,11 @@ UNDEFINED_1252 = frozenset({0x81, 0x8D, 0x8F, 0x90, 0x9D})
 
 
 def same_name(old: str | None, new: str | None) -> bool:
-    """Names that differ only in letter case, accents or how punctuation is spaced ("Hôpital
-    Saint-Louis", "HOPITAL SAINT LOUIS"): not a rename. A mark taken out of a word ("St.
-    Mary's" -> "St Marys") is one a reader sees, and is told."""
-    return fold_name(old) == fold_name(new)
+    """Names that differ only in letter case, accents, punctuation, spacing or mis-encoded
+    letters ("Hôpital Saint-Louis", "HOPITAL SAINT LOUIS"; "St. Mary's", "St Marys";
+    "Hă"Pital", "Hăpital", the registry breaking and repairing an encoding back and forth):
+    not a rename, and not news."""
+    return fold_name(old).replace(" ", "") == fold_name(new).replace(" ", "")
 
 
 def same_place_name(old: str | None, new: str | None) -> bool:
