@@ -227,3 +227,20 @@ def test_the_wait_for_the_registry_is_spent_reading_baselines_and_changes_nothin
     ]
     assert (polite["checked"], polite["fetched"], polite["errors"]) == (3, 2, [])
     assert gc.isenabled()  # paused during the check only: the daemon's process lives on
+
+
+def test_a_check_says_many_sites_changed_alike_in_one_line(trialwatch, registry):
+    from tests.test_render import flood
+
+    before, after = flood()
+    registry.put(before)
+    trialwatch("watch", "add", "NCT05869955")
+    assert trialwatch("check").code == 0
+    registry.put(after)
+    lines = trialwatch("check").stdout.splitlines()
+    said = (
+        "NCT05869955  230 sites now list a status: 177 Recruiting, 40 Not yet recruiting, "
+        "13 Completed (each: trialwatch changes NCT05869955 --category site_status --since "
+    )
+    assert [line for line in lines if line.startswith(said)]
+    assert len(lines) < 10  # not 460

@@ -147,3 +147,52 @@ def test_a_net_change_keeps_its_notes_and_the_subject_leads_with_what_matters(tm
         store.close()
     assert "Overall status: Recruiting -> Terminated (why stopped: Sponsor decision)" in digest.text
     assert digest.subject == "NCT05869955: status Recruiting -> Terminated; 1 site changed status"
+
+
+def flood(count: int = 230) -> tuple[dict, dict]:
+    """A trial whose first version lists `count` sites without a status, and whose next one
+    gives every site a status (and a principal investigator) at once."""
+    before = load_seed()
+    sites = [
+        {"facility": f"Hospital {n}", "city": f"City {n}", "country": "Germany"}
+        for n in range(count)
+    ]
+    locations(before)[:] = sites
+    after = copy.deepcopy(before)
+    statuses = ["RECRUITING"] * 177 + ["NOT_YET_RECRUITING"] * 40 + ["COMPLETED"] * 13
+    for site, status in zip(locations(after), statuses[:count], strict=True):
+        site["status"] = status
+        site["contacts"] = [{"name": "Principal Investigator"}]
+    return before, after
+
+
+def test_many_sites_changed_alike_read_as_one_line_with_the_list_a_click_or_command_away(
+    tmp_path,
+):
+    digest = digest_of(tmp_path, [flood()])
+    lines = digest.text.splitlines()
+    assert (
+        "    - 230 sites now list a status: 177 Recruiting, 40 Not yet recruiting, 13 Completed"
+        in lines
+    )
+    assert "    - Contacts at 230 sites: added Principal Investigator" in lines
+    more = [line.strip() for line in lines if line.strip().startswith("and 220 more: ")]
+    assert more == [
+        "and 220 more: trialwatch changes NCT05869955 --category site_status --since 2026-01-02",
+        "and 220 more: trialwatch changes NCT05869955 --category contact --since 2026-01-02",
+    ]
+    assert len(lines) < 40  # not 460 lines
+    assert digest.subject == "NCT05869955: 230 sites changed status; contacts changed"
+    assert digest.html.count("<details") == 2 and digest.html.count("<li") == 460
+    chat = digest.chat.splitlines()
+    assert not any(line.startswith("- and ") for line in chat)  # both lines tell all 460
+    assert (
+        "- 230 sites now list a status: 177 Recruiting, 40 Not yet recruiting, 13 Completed" in chat
+    )
+    assert len(chat) < 10
+
+
+def test_a_few_sites_changed_alike_are_still_named_one_by_one(tmp_path):
+    digest = digest_of(tmp_path, [flood(10)])  # 11 are many; 10 are not
+    assert "sites now list a status" not in digest.text
+    assert "Hospital 9, City 9, Germany: (none) -> Recruiting" in digest.text

@@ -28,7 +28,9 @@ from monitor.config import Settings, load_settings
 from monitor.delivery.destinations import unknown_destinations
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
+from monitor.records.events import ChangeEvent
 from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
+from monitor.reports.mass_changes import fold_mass_changes
 from monitor.store import Store
 from monitor.times import Clock, utc_now
 
@@ -168,8 +170,17 @@ def require_watched(store: Store, ids: list[str]) -> None:
 
 
 def say_events(ctx: Context, outcome: CheckOutcome) -> None:
+    """Each change in a line; many sites of a trial changed alike, in one line with the
+    command that lists them."""
+    by_trial: dict[str, list[ChangeEvent]] = {}
     for event in outcome.events:
-        ctx.say(f"{event.nct_id}  {event.summary}")
+        by_trial.setdefault(event.nct_id, []).append(event)
+    for nct_id, events in by_trial.items():
+        masses, one_by_one = fold_mass_changes(events)
+        for mass in masses:
+            ctx.say(f"{nct_id}  {mass.sentence} (each: {mass.command})")
+        for event in one_by_one:
+            ctx.say(f"{nct_id}  {event.summary}")
 
 
 def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None = None) -> None:

@@ -12,7 +12,8 @@ them as the single event did.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
@@ -98,6 +99,10 @@ class Kind:
     # None for kinds that are not about one site
     site_change: Callable[[Any, Any], str] | None = None
     of_search: bool = False  # it comes of a watched search, never of a watched trial
+    # many sites changed the same way in one version, said once: what makes two of its
+    # changes alike (None: this one is told on its own), and the sentence for many alike
+    alike: Callable[[ChangeEvent], Hashable | None] | None = None
+    many: Callable[[list[ChangeEvent]], str] | None = None
 
     def summarise(self, told: Told) -> str:
         """The sentence, with its notes in parentheses."""
@@ -357,6 +362,44 @@ def _site_renamed_change(old: Any, new: Any) -> str:
     return f"Renamed from {old}"
 
 
+# --- many sites changed the same way -----------------------------------------------------
+
+
+def _statuses(values: Iterable[Any]) -> str:
+    """ "177 Recruiting, 40 Not yet recruiting, 13 Completed", most first."""
+    counted = Counter(readable_status(v) if v else "no status listed" for v in values)
+    return ", ".join(f"{count} {status}" for status, count in counted.most_common())
+
+
+def _many_statuses(events: list[ChangeEvent]) -> str:
+    old = events[0].old
+    if old is None:
+        return f"{len(events)} sites now list a status: {_statuses(e.new for e in events)}"
+    return f"{len(events)} sites {readable_status(old)} -> {_statuses(e.new for e in events)}"
+
+
+def _many_added(events: list[ChangeEvent]) -> str:
+    return f"{len(events)} new sites: {_statuses(e.new for e in events)}"
+
+
+def _many_removed(events: list[ChangeEvent]) -> str:
+    return f"{len(events)} sites removed (were {_statuses(e.old for e in events)})"
+
+
+def _many_renamed(events: list[ChangeEvent]) -> str:
+    return f"{len(events)} sites renamed"
+
+
+def _many_contacts(events: list[ChangeEvent]) -> str:
+    return f"Contacts at {len(events)} sites: {list_changes(events[0].old, events[0].new)}"
+
+
+def _site_contacts_alike(event: ChangeEvent) -> Hashable | None:
+    """Contacts changed the same way at a site ("added Principal Investigator"); the trial's
+    central contacts are told on their own."""
+    return list_changes(event.old, event.new) if event.site else None
+
+
 # --- headline phrases ----------------------------------------------------------------------
 
 
@@ -462,6 +505,8 @@ KINDS: dict[Category, Kind] = {
         _sites("changed status"),
         joining=Joining.PRESENCE,
         site_change=_status_change,
+        alike=lambda event: str(event.old),
+        many=_many_statuses,
     ),
     Category.SITE_ADDED: Kind(
         "Site added",
@@ -470,6 +515,8 @@ KINDS: dict[Category, Kind] = {
         _sites("added"),
         joining=Joining.PRESENCE,
         site_change=_site_added_change,
+        alike=lambda event: "added",
+        many=_many_added,
     ),
     Category.SITE_REMOVED: Kind(
         "Site removed",
@@ -478,6 +525,8 @@ KINDS: dict[Category, Kind] = {
         _sites("removed"),
         joining=Joining.PRESENCE,
         site_change=_site_removed_change,
+        alike=lambda event: "removed",
+        many=_many_removed,
     ),
     Category.SITE_RENAMED: Kind(
         "Site renamed",
@@ -485,6 +534,8 @@ KINDS: dict[Category, Kind] = {
         _site_renamed,
         _sites("renamed"),
         site_change=_site_renamed_change,
+        alike=lambda event: "renamed",
+        many=_many_renamed,
     ),
     Category.ENROLLMENT: Kind(
         "Enrollment", "Enrollment", _enrollment, _each(_enrollment_phrase), rate_enrollment
@@ -510,7 +561,13 @@ KINDS: dict[Category, Kind] = {
         "Eligibility", "Eligibility", _eligibility, _named("eligibility changed")
     ),
     Category.CONTACT: Kind(
-        "Contacts", "Contacts", _contact, _named("contacts changed"), _low("contacts")
+        "Contacts",
+        "Contacts",
+        _contact,
+        _named("contacts changed"),
+        _low("contacts"),
+        alike=_site_contacts_alike,
+        many=_many_contacts,
     ),
     Category.OTHER: Kind("Other", "Other changes", _other, _others, rate_other),
 }

@@ -20,6 +20,7 @@ from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
 from monitor.records.wording import status_css
 from monitor.registry.raw import one_line
+from monitor.reports.mass_changes import SHOWN, MassChange, fold_mass_changes
 from monitor.reports.net_changes import net_changes
 from monitor.store import Trial
 from monitor.times import utc_text
@@ -66,13 +67,17 @@ class TrialDigest:
     label: str | None  # the user's own name for the trial (`watch add --label`)
     url: str
     headline_parts: list[str]
-    sites: list[SiteRow]
+    sites: list[SiteRow]  # site changes told one by one (not in `masses`)
     sections: list[tuple[str, list[ChangeEvent]]]
     count: int
+    masses: list[MassChange] = dataclasses.field(default_factory=list)  # many alike, in a line
 
     @property
     def headline(self) -> str:
         return "; ".join(self.headline_parts)
+
+    def masses_in(self, section: str) -> list[MassChange]:
+        return [mass for mass in self.masses if mass.section == section]
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,10 @@ environment.filters["md"] = markdown_text
 environment.filters["utc_text"] = utc_text
 
 
-def chat_lines(trial: TrialDigest) -> list[str]:
-    """A trial's lines in a chat digest: the most material changes with why, then site changes,
-    then the others."""
+def chat_lines(trial: TrialDigest) -> tuple[list[str], int]:
+    """A trial's lines in a chat digest, and how many of its changes they leave untold: the
+    most material changes with why, then many sites changed alike (a line each), then site
+    changes, then the others."""
     most = [event.summary for title, events in trial.sections if title == MOST for event in events]
     sites = [
         row.site
@@ -134,7 +140,11 @@ def chat_lines(trial: TrialDigest) -> list[str]:
         for event in events
         if event.category not in SITE_KINDS and title != MOST
     ]
-    return [*most, *sites, *others][:CHAT_LINES]
+    told = [(line, 1) for line in most]
+    told += [(mass.sentence, len(mass.events)) for mass in trial.masses]
+    told += [(line, 1) for line in [*sites, *others]]
+    shown = told[:CHAT_LINES]
+    return [line for line, _ in shown], max(0, trial.count - sum(n for _, n in shown))
 
 
 def header_text(text: str) -> str:
@@ -154,7 +164,7 @@ def render_digest(
     grouped = group_events(events, trials, materiality=materiality)
     subject = digest_subject(grouped)
     total = sum(trial.count for trial in grouped)
-    values = {"trials": grouped, "total": total, "subject": subject}
+    values = {"trials": grouped, "total": total, "subject": subject, "shown": SHOWN}
     html = environment.get_template("digest.html").render(**values)
     chat = environment.get_template("digest.md")
     return Digest(
@@ -188,18 +198,20 @@ def group_events(
         trial = trials.get(nct_id)
         most = most_material(trial_events, materiality)
         told = {event.stored_id for event in most}
+        masses, one_by_one = fold_mass_changes(trial_events)
         sections = [(MOST, most)] + [
             (
                 title,
                 [
                     event
-                    for event in trial_events
+                    for event in one_by_one
                     if event.category in categories
                     and (event.stored_id not in told or event.category in SITE_KINDS)
                 ],
             )
             for title, categories in SECTIONS.items()
         ]
+        massed = {mass.section for mass in masses}
         digests.append(
             TrialDigest(
                 nct_id=nct_id,
@@ -208,9 +220,10 @@ def group_events(
                 label=trial.label if trial else None,
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events, materiality),
-                sites=[site_row(e) for e in trial_events if e.category in SITE_KINDS],
-                sections=[(title, found) for title, found in sections if found],
+                sites=[site_row(e) for e in one_by_one if e.category in SITE_KINDS],
+                sections=[(title, found) for title, found in sections if found or title in massed],
                 count=len(trial_events),
+                masses=masses,
             )
         )
     return digests
