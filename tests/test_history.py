@@ -164,7 +164,9 @@ def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_fo
     assert len(history.sites) == 230
     foch = next(s for s in history.sites if s.city == "Suresnes")
     assert (foch.facility, foch.former_names) == ('Hă"Pital Foch', ("Hăpital Foch",))
-    assert foch.statuses == (None, "NOT_YET_RECRUITING", "NOT_YET_RECRUITING")
+    assert foch.statuses == ("", "NOT_YET_RECRUITING", "NOT_YET_RECRUITING")  # listed, no status
+    page = render_history_page(history, generated_at=ANY_TIME)
+    assert page.count(">no status listed</td>") == 230 and ">not listed</td>" not in page
 
 
 def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_later(tmp_path):

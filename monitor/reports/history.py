@@ -42,7 +42,8 @@ class SnapshotPoint:
 
 @dataclass(frozen=True)
 class SiteHistory:
-    """One row of the site-status matrix: a site's status in each snapshot (None: not listed)."""
+    """One row of the site-status matrix: a site's status in each snapshot (None: not listed;
+    "": listed without a status)."""
 
     key: str
     facility: str
@@ -128,7 +129,7 @@ def build_history(
         sites = reconcile_site_keys(previous, record["sites"])
         for key, site in sites.items():
             track = tracks.setdefault(key, _SiteTrack(site, [None] * len(snapshots), []))
-            track.statuses[index] = site["status"]
+            track.statuses[index] = site["status"] or ""
             track.latest = site
             if site["facility"] not in track.names:
                 track.names.append(site["facility"])
@@ -145,7 +146,7 @@ def build_history(
 @dataclass
 class _SiteTrack:
     """One site followed through the snapshots: as last listed, its status in each snapshot
-    (None: not listed), and every name it went by."""
+    (None: not listed; "": listed without a status), and every name it went by."""
 
     latest: Site
     statuses: list[str | None]

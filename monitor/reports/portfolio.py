@@ -86,7 +86,7 @@ class IndexRow:
 def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) -> IndexRow:
     """A trial's index row from its history (its latest snapshot and its events)."""
     first, last = history.snapshots[0], history.snapshots[-1]
-    listed = [site for site in history.sites if site.statuses[-1]]
+    listed = [site for site in history.sites if site.statuses[-1] is not None]
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
     latest = history.events[-1] if history.events else None
     return IndexRow(
