@@ -5,6 +5,7 @@ the index as the portfolio's dashboard (checked in chromium: sorting, filtering 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -17,7 +18,7 @@ from monitor.reports.portfolio import IndexRow, render_index
 from monitor.reports.report import STATE, write_report
 from monitor.store import Trial
 from monitor.times import moment_of
-from tests.browser import PHONE, probe
+from tests.browser import DESKTOP, PHONE, chromium, probe
 from tests.conftest import ANY_TIME
 
 NCT = "NCT05869955"
@@ -112,6 +113,9 @@ def synthetic_rows(count: int) -> list[IndexRow]:
                 last_change=recent[0][0] if recent else None,
                 last_summary="Site status: a site changed" if recent else None,
                 recent=recent,
+                notable=((recent[0][0], number % 3, f"a change rated {number % 3}"),)
+                if recent
+                else (),
                 primary_completion="2029-02-28",
                 slip_days=number % 200 - 50,
                 results_posted=number % 7 == 0,
@@ -199,3 +203,100 @@ def test_ten_thousand_rows_sort_and_filter_by_typing_on_a_phone(big_index, tmp_p
     ARTIFACTS.mkdir(exist_ok=True)
     measured = {key: round(seen[key]) for key in ("openMs", "filterMs", "sortMs")}
     (ARTIFACTS / "index-10000-timings.json").write_text(json.dumps(measured) + "\n")
+
+
+DASHBOARD_PROBE = """
+<script>
+window.addEventListener("load", () => {
+  const rows = () => [...document.querySelectorAll("#trials tbody tr")];
+  const firstIds = () => rows().slice(0, 3).map((r) => r.querySelector("a").textContent);
+  const levels = () => rows().map((r) => (r.querySelector(".level") || {}).textContent || "");
+  const byMateriality = levels();
+  const suspended = document.querySelector("#trials .status-suspended");
+  const stoppedColour = getComputedStyle(suspended).backgroundColor;
+  const attention = document.getElementById("attention");
+  attention.click();
+  const needing = rows().length;
+  const needingLevels = levels();
+  attention.click();
+  const filter = document.getElementById("filter");
+  filter.value = "site_status";
+  filter.dispatchEvent(new Event("input"));
+  const byCode = rows().length;
+  filter.value = "";
+  filter.dispatchEvent(new Event("input"));
+  const card = rows()[0];
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    byMateriality, first: firstIds(), needing, needingLevels, byCode,
+    stoppedColour,
+    rowDisplay: getComputedStyle(card).display,
+    headerShown: getComputedStyle(document.querySelector("#trials thead")).display !== "none",
+    cardWidth: card.getBoundingClientRect().width, innerWidth: window.innerWidth,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+    latest: (card.querySelector(".latest") || {}).textContent || "",
+  });
+  document.body.appendChild(probe);
+});
+</script>
+"""
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_dashboard_leads_with_what_matters(tmp_path, size):
+    """Rows by their most material change of the last 30 days (then the latest), a level
+    badge, stopped trials in red, a needs-attention view, kinds found by their codes; at 390 px
+    each trial a card and nothing wider than the phone."""
+    rows = synthetic_rows(12)
+    trials = {row.nct_id: Trial(row.nct_id, None, [], [], row.title, None, Rule()) for row in rows}
+    html = render_index(rows, trials, [], generated_at=moment_of("2026-12-02T08:00:00Z"))
+    page = tmp_path / "index.html"
+    page.write_text(html.replace("</body>", DASHBOARD_PROBE + "</body>"))
+    seen = probe(page, profile=tmp_path / "profile", size=size)
+    ranked = [level for level in seen["byMateriality"] if level]
+    order = {"high": 2, "medium": 1, "low": 0}
+    assert ranked == sorted(ranked, key=order.get, reverse=True) and ranked[0] == "high"
+    highs = ranked.count("high")
+    assert seen["needing"] == highs and set(seen["needingLevels"]) == {"high"}
+    assert seen["byCode"] == sum(1 for row in rows if "site_status" in dict(row.recent).values())
+    assert seen["stoppedColour"] == "rgb(207, 34, 46)"
+    assert seen["overflow"] <= 0
+    if size == PHONE:
+        assert seen["rowDisplay"] == "block" and not seen["headerShown"]
+        assert seen["cardWidth"] <= seen["innerWidth"], seen["innerWidth"]
+        screenshot(page, tmp_path, size, "dashboard-390.png")
+    else:
+        assert seen["rowDisplay"] == "table-row" and seen["headerShown"]
+        screenshot(page, tmp_path, size, "dashboard-1280.png")
+
+
+def screenshot(page: Path, tmp_path: Path, size: tuple[int, int], name: str) -> None:
+    """A picture of the page for people to look at (tests/artifacts, not kept in git)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    chromium(
+        f"--screenshot={ARTIFACTS / name}", page.as_uri(), profile=tmp_path / "shot", size=size
+    )
+
+
+def test_the_week_names_a_trial_without_an_acronym_by_its_title():
+    from monitor.records.events import Category
+    from monitor.records.kinds import make_event
+    from monitor.reports.portfolio import render_week
+
+    event = make_event(
+        "NCT00000001",
+        Category.OVERALL_STATUS,
+        "overall_status",
+        "RECRUITING",
+        "COMPLETED",
+        detected_at=moment_of("2026-12-01T07:00:00Z"),
+    )
+    trials = {"NCT00000001": Trial("NCT00000001", None, [], [], "Drug X in lupus", None, Rule())}
+    week = render_week(
+        [dataclasses.replace(event, id=1)],
+        set(),
+        trials,
+        generated_at=moment_of("2026-12-02T08:00:00Z"),
+    )
+    assert '<span class="title">Drug X in lupus</span>' in week

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import KINDS
-from monitor.records.materiality import days_between
-from monitor.records.wording import readable_status
+from monitor.records.kinds import KINDS, rating_of
+from monitor.records.materiality import LEVEL_ORDER, Materiality, days_between
+from monitor.records.wording import readable_status, status_css
 from monitor.reports.history import TrialHistory
 from monitor.reports.render import STUDY_URL, environment
 from monitor.store import Trial
@@ -40,10 +41,20 @@ class IndexRow:
     last_change: dt.date | None  # the detection day of its latest event
     last_summary: str | None
     recent: tuple[tuple[dt.date, str], ...]  # (day, category) of the last RECENT_DAYS' events
+    # of the last RECENT_DAYS' events, the latest of each materiality: (day, rank, summary),
+    # rank 2 high, 1 medium, 0 low (`materiality.LEVEL_ORDER`)
+    notable: tuple[tuple[dt.date, int, str], ...]
     primary_completion: str | None
     slip_days: int | None  # primary completion's move since the first snapshot
     results_posted: bool
     stamp: tuple[int, int]  # its latest event and snapshot ids: what the page was built from
+
+    def most_material(self, today: dt.date) -> tuple[dt.date, int, str] | None:
+        """Its most material change of the last RECENT_DAYS to `today` (the latest of those
+        as material), or None."""
+        since = today - dt.timedelta(days=RECENT_DAYS - 1)
+        recent = [found for found in self.notable if found[0] >= since]
+        return max(recent, key=lambda found: (found[1], found[0])) if recent else None
 
     def changes(self, today: dt.date, days: int) -> Counter[str]:
         """Its changes in the `days` up to `today`, by kind."""
@@ -62,6 +73,7 @@ class IndexRow:
             "last_change": self.last_change and self.last_change.isoformat(),
             "last_summary": self.last_summary,
             "recent": [[day.isoformat(), category] for day, category in self.recent],
+            "notable": [[day.isoformat(), rank, text] for day, rank, text in self.notable],
             "primary_completion": self.primary_completion,
             "slip_days": self.slip_days,
             "results_posted": self.results_posted,
@@ -78,17 +90,32 @@ class IndexRow:
                 "recent": tuple(
                     (dt.date.fromisoformat(day), category) for day, category in data["recent"]
                 ),
+                "notable": tuple(
+                    (dt.date.fromisoformat(day), rank, text) for day, rank, text in data["notable"]
+                ),
                 "stamp": (data["stamp"][0], data["stamp"][1]),
             }
         )
 
 
-def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) -> IndexRow:
-    """A trial's index row from its history (its latest snapshot and its events)."""
+def index_row(
+    history: TrialHistory,
+    *,
+    stamp: tuple[int, int],
+    today: dt.date,
+    materiality: Mapping[str, Materiality] | None = None,
+) -> IndexRow:
+    """A trial's index row from its history (its latest snapshot and its events);
+    `materiality`: the config's levels."""
     first, last = history.snapshots[0], history.snapshots[-1]
     listed = [site for site in history.sites if site.statuses[-1] is not None]
     since = today - dt.timedelta(days=RECENT_DAYS - 1)
     latest = history.events[-1] if history.events else None
+    notable: dict[int, tuple[dt.date, int, str]] = {}
+    for event in history.events:
+        if event.detected_at.date() >= since:
+            rank = LEVEL_ORDER[rating_of(event, materiality).level]
+            notable[rank] = (event.detected_at.date(), rank, event.summary)
     return IndexRow(
         nct_id=history.nct_id,
         title=history.title,
@@ -104,6 +131,7 @@ def index_row(history: TrialHistory, *, stamp: tuple[int, int], today: dt.date) 
             for event in history.events
             if event.detected_at.date() >= since
         ),
+        notable=tuple(notable[rank] for rank in sorted(notable)),
         primary_completion=last.primary_completion,
         slip_days=days_between(
             {"date": first.primary_completion}, {"date": last.primary_completion}
@@ -122,10 +150,12 @@ class ShownRow:
     label: str | None
     week: Counter[str]
     month: Counter[str]
+    top: tuple[dt.date, int, str] | None  # its most material change of the last 30 days
 
     @property
     def search_text(self) -> str:
-        """What typing in the filter box matches: ids, names, status, countries, kinds."""
+        """What typing in the filter box matches: ids, names, status, countries, kinds (by
+        their words and their documented names, `site_added`)."""
         row = self.row
         words = [
             row.nct_id,
@@ -135,13 +165,20 @@ class ShownRow:
             readable_status(row.overall_status),
             *row.countries,
             *(KINDS[Category(kind)].label for kind in self.month),
+            *self.month,
             "results posted" if row.results_posted else None,
+            "needs attention" if self.needs_attention else None,
         ]
         return " ".join(word for word in words if word).lower()
 
+    @property
+    def needs_attention(self) -> bool:
+        """A high change in the last 30 days."""
+        return self.top is not None and self.top[1] == LEVEL_ORDER[Materiality.HIGH]
+
     def cells(self) -> list[Any]:
         """The row as the page's script draws it (see `COLUMNS` in index.html)."""
-        row = self.row
+        row, top = self.row, self.top
         return [
             row.nct_id,
             row.acronym or "",
@@ -160,7 +197,16 @@ class ShownRow:
             row.slip_days,
             row.results_posted,
             self.search_text,
+            status_css(row.overall_status),
+            top[1] if top else -1,
+            top[0].isoformat() if top else "",
+            top[2] if top else "",
+            LEVEL_WORDS[top[1]] if top else "",
+            self.needs_attention,
         ]
+
+
+LEVEL_WORDS = {rank: str(level) for level, rank in LEVEL_ORDER.items()}
 
 
 def _kinds(counts: Counter[str]) -> str:
@@ -177,17 +223,24 @@ def render_index(
 ) -> str:
     """The portfolio's dashboard: a row per trial, then the watched searches."""
     today = generated_at.date()
-    cells = [
+    shown = [
         ShownRow(
             row,
             trials[row.nct_id].label if row.nct_id in trials else None,
             row.changes(today, WEEK_DAYS),
             row.changes(today, RECENT_DAYS),
-        ).cells()
-        for row in rows
+            row.most_material(today),
+        )
+        for row in sorted(rows, key=lambda row: row.nct_id)
     ]
+    # what matters most first: the most material recent change, the latest of those first
+    shown.sort(
+        key=lambda row: (row.top[1], row.top[0]) if row.top else (-1, dt.date.min), reverse=True
+    )
+    cells = [row.cells() for row in shown]
     return environment.get_template("index.html").render(
         rows=cells,
+        attention=sum(row.needs_attention for row in shown),
         searches=searches,
         pages={row.nct_id for row in rows},
         generated_at=generated_at,

@@ -72,7 +72,7 @@ def _write(path: Path, content: bytes) -> None:
 
 
 # Bumped whenever what a trial's page or feed shows changes: every page is then written again.
-PAGE_FORMAT = 2
+PAGE_FORMAT = 3
 STATE = "report-state.json"  # which history each page was built from, and its index row
 
 
@@ -117,7 +117,7 @@ def write_report(
         _write(pages[1], entries)
         page = render_history_page(trial, generated_at=now, feed=pages[1].name, index="index.html")
         write_page(pages[0], page)
-        rows.append(index_row(trial, stamp=stamp, today=today))
+        rows.append(index_row(trial, stamp=stamp, today=today, materiality=materiality))
         written += 1
     # Everything recorded: the watched trials' changes and the watched searches' new matches.
     everything = atom_feed(
