@@ -603,3 +603,15 @@ def test_zips_written_differently_are_the_same_zip():
     for study, code in ((old, "01655"), (new, "01655-0002")):
         find_site(study, UMASS, contact="Site 0032")["zip"] = code
     assert diff(old, new) == []
+
+
+@pytest.mark.parametrize("spelling", ["U.S.A. (mainland)", "Estados Unidos"])
+def test_a_country_spelled_as_no_table_knows_keeps_its_site(spelling):
+    """Facility, city and zip unchanged: the same site, its country a detail that changed,
+    never a site removed and another added."""
+
+    def respell(study: Study) -> None:
+        find_site(study, "Cleveland Clinic")["country"] = spelling
+
+    [(category, field, _)] = diff(*edited(respell))
+    assert (category, field) == ("other", "locations.country")

@@ -76,6 +76,9 @@ def pair_sites(old_sites: dict[str, Site], new_sites: dict[str, Site]) -> dict[s
     for new_key, old_key in _pair_unique(old_left, new_left, _country_name, _country_name):
         if _same_place_respelled(old_left[old_key], new_left[new_key]):
             pair(new_key, old_key)
+    for new_key, old_key in _pair_unique(old_left, new_left, _all_but_country, _all_but_country):
+        if _unknown_country(old_left[old_key]) or _unknown_country(new_left[new_key]):
+            pair(new_key, old_key)
     for new_key, old_key in _pair_unique(
         old_left, new_left, _place_of_placeholder, _place_of_unnumbered
     ):
@@ -303,7 +306,23 @@ def _place_of_unnumbered(site: Site) -> Hashable | None:
     return _place(site)
 
 
+def _city(site: Site) -> str:
+    return fold_name(site["city"])
+
+
+def _zip_or_none(site: Site) -> str:
+    return _zip(site) or "(no zip)"
+
+
+def _unknown_country(site: Site) -> bool:
+    """A country spelled as neither ISO 3166 nor the registry's known spellings have it."""
+    return _country(site).startswith("name:")
+
+
 _country_name = _with(_country, _name)
+# the same name, city and zip: one site whose country the registry spelled in a way no table
+# knows (paired only where one side's country is such a spelling)
+_all_but_country = _with(_name, _city, _zip_or_none)
 # Strongest first; `pair_sites` tells them in words.
 SAME_SITE_CLUES: list[Clue] = [
     _with(_country, _number),
