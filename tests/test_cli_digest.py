@@ -92,7 +92,9 @@ def test_per_watch_recipients_get_only_their_trials(trialwatch, registry, smtp):
     assert A in team and B not in team
     everyone = by_recipient[("all@example.org",)]
     assert A in everyone.part("plain") and B in everyone.part("plain")
-    assert everyone.message["Subject"] == f"trialwatch: 2 changes in 2 trials ({A}, {B})"
+    assert everyone.message["Subject"].strip() == (  # folded whole onto its own line
+        f"trialwatch: {A} status Recruiting -> Completed; 2 changes in 2 trials"
+    )
 
 
 def test_outage_then_recovery_loses_and_doubles_nothing(story, smtp, home):

@@ -87,9 +87,12 @@ def test_the_users_label_names_the_trial_in_the_subject(tmp_path):
     assert '<span class="label"' in digest.html
 
 
-def test_several_trials_get_a_summary_subject(tmp_path):
+def test_several_trials_get_a_summary_subject_led_by_the_most_material(tmp_path):
     digest = digest_of(tmp_path, [(study_with_id(i), completed(i)) for i in (A, B)])
-    assert digest.subject == "trialwatch: 2 changes in 2 trials (NCT00000001, NCT00000002)"
+    assert (
+        digest.subject
+        == "trialwatch: NCT00000001 status Recruiting -> Completed; 2 changes in 2 trials"
+    )
     assert digest.text.count("status Recruiting -> Completed") == 2
 
 

@@ -186,10 +186,18 @@ class DigestWriter:
             oldest_owed=min(e.detected_at for e in owed.events if e.stored_id in ids),
         )
 
-    def render(self, events: list[ChangeEvent]) -> Digest:
+    def render(self, events: list[ChangeEvent], *, brief: bool = False) -> Digest:
         return render_digest(
-            events, self.trials, materiality=levels_by_kind(self.settings.materiality)
+            events,
+            self.trials,
+            materiality=levels_by_kind(self.settings.materiality),
+            brief=brief,
         )
+
+    def weekly(self, audience: Audience) -> bool:
+        """A weekly audience's digest opens with a briefing over its week."""
+        cadences = dict(self.settings.cadence)
+        return any(cadences.get(d.name or "", "daily") != "daily" for d in audience.destinations)
 
     def parts(
         self, transport: Transport, audience: Audience, events: list[ChangeEvent]
@@ -197,14 +205,15 @@ class DigestWriter:
         """The audience's digest; for a channel that takes a long one in parts
         (`?overflow=split`), one per run of whole trials that fits a post. Each part is a
         delivery of its own, so a part the service refused is the only one sent again."""
-        digest = self.render(events)
+        brief = self.weekly(audience)
+        digest = self.render(events, brief=brief)
         if transport.split_at is None or len(digest.chat) <= transport.split_at:
             return [(audience, digest)]
         parts = []
         for trials in split_between_trials(digest, transport.split_at):
             chosen = [event for event in events if event.nct_id in trials]
             ids = tuple(event.stored_id for event in chosen)
-            parts.append((replace(audience, event_ids=ids), self.render(chosen)))
+            parts.append((replace(audience, event_ids=ids), self.render(chosen, brief=brief)))
         return parts
 
     def record(self, transport: Transport, audience: Audience, digest: Digest) -> Delivery:

@@ -18,7 +18,9 @@ from monitor.records.events import Category, ChangeEvent
 from monitor.records.kinds import KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality, days_between
 from monitor.records.wording import readable_status, status_css
+from monitor.reports.briefing import briefing
 from monitor.reports.history import TrialHistory
+from monitor.reports.net_changes import net_changes
 from monitor.reports.render import STUDY_URL, environment
 from monitor.store import Trial
 from monitor.store.searches import StoredSearch
@@ -262,7 +264,10 @@ def render_week(
     newest_first = sorted(events, key=lambda event: (event.detected_at, event.stored_id))[::-1]
     for event in newest_first:
         by_trial.setdefault(event.nct_id, []).append(event)
+    names = {nct_id: trial.label or trial.acronym or "" for nct_id, trial in trials.items()}
+    week = {nct_id: net_changes(found[::-1]) for nct_id, found in by_trial.items()}
     return environment.get_template("week.html").render(
+        briefing=briefing(week, names),
         groups=list(by_trial.items()),
         pages=pages,
         trials=trials,

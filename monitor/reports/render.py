@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import css_inline
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
 from monitor.records.wording import status_css
 from monitor.registry.raw import one_line
+from monitor.reports.briefing import BriefingLine, briefing
 from monitor.reports.mass_changes import SHOWN, MassChange, fold_mass_changes
 from monitor.reports.net_changes import net_changes
 from monitor.store import Trial
@@ -71,6 +73,8 @@ class TrialDigest:
     sections: list[tuple[str, list[ChangeEvent]]]
     count: int
     masses: list[MassChange] = dataclasses.field(default_factory=list)  # many alike, in a line
+    changes: list[ChangeEvent] = dataclasses.field(default_factory=list)  # its net changes
+    rank: int = 0  # its most material change's `LEVEL_ORDER`
 
     @property
     def headline(self) -> str:
@@ -158,25 +162,53 @@ def render_digest(
     trials: dict[str, Trial],
     *,
     materiality: Mapping[str, Materiality] | None = None,
+    brief: bool = False,
 ) -> Digest:
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym;
-    `materiality` the config's levels for kinds of change (see `records.materiality`)."""
+    `materiality` the config's levels for kinds of change (see `records.materiality`). A
+    digest of two or more trials, or one asked to `brief` (a weekly one), opens with a
+    briefing over them all."""
     grouped = group_events(events, trials, materiality=materiality)
     subject = digest_subject(grouped)
     total = sum(trial.count for trial in grouped)
-    values = {"trials": grouped, "total": total, "subject": subject, "shown": SHOWN}
+    lines = briefing_of(grouped) if brief or len(grouped) > 1 else []
+    values = {
+        "trials": grouped,
+        "total": total,
+        "subject": subject,
+        "shown": SHOWN,
+        "briefing": lines,
+    }
     html = environment.get_template("digest.html").render(**values)
     chat = environment.get_template("digest.md")
+    opening = environment.get_template("briefing.md").render(briefing=lines)
     return Digest(
         subject=subject,
         text=environment.get_template("digest.txt").render(**values),
         html=inliner.inline(html),
-        chat_blocks=tuple(
+        chat_blocks=tuple([ChatBlock("", opening)] * bool(lines))
+        + tuple(
             ChatBlock(trial.nct_id, chat.render(trial=trial, chat_lines=chat_lines))
             for trial in grouped
         ),
         changes=total,
     )
+
+
+def briefing_of(grouped: list[TrialDigest]) -> list[BriefingLine]:
+    names = {trial.nct_id: trial.label or trial.acronym or "" for trial in grouped}
+    return briefing({trial.nct_id: trial.changes for trial in grouped}, names)
+
+
+def linked_ids(line: BriefingLine) -> Markup:
+    """A briefing line as HTML, each trial it counts linked to its part of the page."""
+    html = str(escape(line.text))
+    for nct_id in line.trials:
+        html = html.replace(nct_id, f'<a href="#{nct_id}">{nct_id}</a>', 1)
+    return Markup(html)  # noqa: S704 (escaped above; the ids are NCT + 8 digits)
+
+
+environment.filters["linked_ids"] = linked_ids
 
 
 def group_events(
@@ -224,6 +256,8 @@ def group_events(
                 sections=[(title, found) for title, found in sections if found or title in massed],
                 count=len(trial_events),
                 masses=masses,
+                changes=trial_events,
+                rank=max(LEVEL_ORDER[rating_of(e, materiality).level] for e in trial_events),
             )
         )
     return digests
@@ -303,8 +337,10 @@ def _count(number: int, noun: str) -> str:
 
 
 def digest_subject(trials: list[TrialDigest]) -> str:
-    """ "NCT05869955: 3 sites changed status; ..." or a summary for several trials. Registry text
-    (even the acronym) never goes into a header; the user's own label does."""
+    """ "NCT05869955: 3 sites changed status; ..."; for several trials, the most material
+    trial's lead and the count ("trialwatch: NCT... status Recruiting -> Terminated; 9 changes in
+    5 trials"). Registry text (even the acronym) never goes into a header; the user's own
+    label does."""
     if len(trials) == 1:
         trial = trials[0]
         name = f" {trial.label}" if trial.label else ""
@@ -314,8 +350,9 @@ def digest_subject(trials: list[TrialDigest]) -> str:
     if not trials:
         return "trialwatch: no net change (what changed was changed back)"
     total = sum(trial.count for trial in trials)
-    ids = ", ".join(trial.nct_id for trial in trials[:3])
-    more = f" and {len(trials) - 3} more" if len(trials) > 3 else ""
+    top = max(trials, key=lambda trial: trial.rank)  # the first of the most material
+    name = f" {top.label}" if top.label else ""
     return header_text(
-        f"trialwatch: {_count(total, 'change')} in {len(trials)} trials ({ids}{more})"
+        f"trialwatch: {top.nct_id}{name} {top.headline_parts[0]}; "
+        f"{_count(total, 'change')} in {len(trials)} trials"
     )
