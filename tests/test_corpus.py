@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,36 @@ def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(t
         (pair.split()[0], *event) for pair, events in expected.items() for event in events
     )
     assert Counter(row(event) for event in result.json()["changes"]) == wanted
+
+
+@needs_tigit
+def test_sites_said_to_be_shared_across_real_trials_are_one_place():
+    """Precision of where trials meet on the real corpus, against a sample judged by hand
+    (tests/corpus/README.md): at least 0.98, and the sample still covers what the code says."""
+    import itertools
+    from collections import defaultdict
+
+    from monitor.records.normalise import normalise_study
+    from monitor.records.shared_sites import same_place, site_places
+
+    latest = {path.parent.name: path for path in sorted(tigit_files())}
+    by_identity: dict[str, dict[str, Any]] = defaultdict(dict)
+    for nct_id, path in latest.items():
+        record = normalise_study(json.loads(path.read_text()))
+        for place in site_places(record["sites"]).values():
+            by_identity[place.identity].setdefault(nct_id, place)
+    said = set()
+    for found in by_identity.values():
+        if len(found) > 1 and same_place(found.values()):
+            for (a, x), (b, y) in itertools.combinations(sorted(found.items()), 2):
+                said.add((a, x.facility, b, y.facility))
+    judged = json.loads((EXPECTED.parent / "shared-sites-judged.json").read_text())
+    verdicts = {
+        (row["trials"][0], row["sites"][0][0], row["trials"][1], row["sites"][1][0]): row[
+            "same_place"
+        ]
+        for row in judged
+    }
+    covered = [verdicts[pair] for pair in said if pair in verdicts]
+    assert len(covered) >= 100, "the judged sample no longer covers what the code says"
+    assert sum(covered) / len(covered) >= 0.98

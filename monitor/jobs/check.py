@@ -15,8 +15,10 @@ from typing import Any
 
 from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
 from monitor.records.diff import diff_records
-from monitor.records.events import ChangeEvent
+from monitor.records.events import Category, ChangeEvent
+from monitor.records.kinds import KINDS, with_extra
 from monitor.records.normalise import Record, content_hash, normalise_study
+from monitor.records.shared_sites import SitePlace, site_places
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import (
     data_version,
@@ -151,6 +153,7 @@ def store_study(
         acronym,
         last_update_posted(study),
     )
+    places = site_places(record["sites"])
     with store.transaction():  # the version compared with is the one the new one follows
         latest = store.snapshots.latest_hash(version.nct_id)
         if latest and version.fetched_at < latest.fetched_at:
@@ -158,14 +161,35 @@ def store_study(
             # it follows, which would stay the latest and be compared with again and again
             version = dataclasses.replace(version, fetched_at=latest.fetched_at)
         events: list[ChangeEvent] = []
-        if latest and latest.content_hash != version.content_hash:  # a change needs the record
+        changed = latest is None or latest.content_hash != version.content_hash
+        if latest and changed:  # a change needs the record
             previous = (baselines or Baselines(store)).latest(version.nct_id, latest.id)
             if previous is not None:
                 refuse_partial(previous.modules, study)
                 events = diff_records(previous.record, record, detected_at=version.fetched_at)
+                events = where_trials_meet(store, version.nct_id, events, places)
         store.snapshots.save_check(version, latest=latest, events=events)
+        if changed or not store.sites.known(version.nct_id):
+            store.sites.replace(version.nct_id, places.values())
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
+
+
+def where_trials_meet(
+    store: Store, nct_id: str, events: list[ChangeEvent], places: dict[str, SitePlace]
+) -> list[ChangeEvent]:
+    """Site events at a place that also hosts another watched trial say so (`also_here`)."""
+    at = {event.site_key: places[event.site_key] for event in events if event.site_key in places}
+    others = store.sites.others_at({place.identity for place in at.values()}, nct_id)
+    told = []
+    for event in events:
+        place = at.get(event.site_key)
+        there = others.get(place.identity, []) if place else []
+        if there and KINDS[Category(event.category)].site_change:
+            found = [dataclasses.asdict(other) for other in there]
+            event = with_extra(event, also_here=found)
+        told.append(event)
+    return told
 
 
 def refuse_partial(had: frozenset[str], study: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.records.folding import same_name, same_place_name
-from monitor.records.kinds import make_event
+from monitor.records.kinds import make_event, with_extra
 from monitor.records.normalise import Record
 from monitor.records.pairing import reconcile_site_keys
 from monitor.records.places import same_zip
@@ -101,7 +101,7 @@ def _why_stopped_told_with_the_status(events: list[ChangeEvent], new: Record) ->
     own."""
     why = ((new.get("protocol") or {}).get("statusModule") or {}).get("whyStopped")
     told = [
-        _with_extra(event, why_stopped=why)
+        with_extra(event, why_stopped=why)
         if event.category == Category.OVERALL_STATUS and why_stopped_note(event.new, why)
         else event
         for event in events
@@ -142,20 +142,6 @@ def _outcomes_told_apart(events: list[ChangeEvent]) -> list[ChangeEvent]:
             )
         )
     return told
-
-
-def _with_extra(event: ChangeEvent, **fields: Any) -> ChangeEvent:
-    """The event with more fields for its notes, its summary said again with them."""
-    return make_event(
-        event.nct_id,
-        event.category,
-        event.field,
-        event.old,
-        event.new,
-        detected_at=event.detected_at,
-        site=event.site,
-        extra={**event.extra, **fields},
-    )
 
 
 def event_order(event: ChangeEvent) -> tuple[int, int, str, str]:

@@ -11,6 +11,7 @@ them as the single event did.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -153,6 +154,11 @@ def resummarised(event: ChangeEvent, **changes: Any) -> ChangeEvent:
         event.snapshot_id,
         event.delivered_at,
     )
+
+
+def with_extra(event: ChangeEvent, **fields: Any) -> ChangeEvent:
+    """The event with more fields for its notes, its summary said again with them."""
+    return resummarised(dataclasses.replace(event, extra={**event.extra, **fields}))
 
 
 def rate(
@@ -335,6 +341,24 @@ def describe_nearby(site: Mapping[str, Any]) -> str:
     return text
 
 
+def _also_here(told: Told) -> list[str]:
+    """The other watched trials at the site, so that a competitor's trial opening at yours
+    is seen the morning it happens: "also here: NCT... Breakfree-1, Recruiting"."""
+    others = told.extra.get("also_here") or []
+    named = [
+        " ".join(str(part) for part in (other.get("nct_id"), other.get("acronym")) if part)
+        + (f", {readable_status(other['status'])}" if other.get("status") else "")
+        for other in others
+        if isinstance(other, dict)
+    ]
+    if len(named) > ALSO_HERE_NAMED:
+        named[ALSO_HERE_NAMED:] = [f"{len(named) - ALSO_HERE_NAMED} more watched trials"]
+    return [f"also here: {'; '.join(named)}"] if named else []
+
+
+ALSO_HERE_NAMED = 3  # other trials named at a site; the rest counted
+
+
 def _site_label(site: SiteRef | None) -> str:
     return site.label() if site else "(site)"
 
@@ -502,7 +526,8 @@ KINDS: dict[Category, Kind] = {
         "Site status",
         "Sites",
         _site_status,
-        _sites("changed status"),
+        notes=_also_here,
+        headline=_sites("changed status"),
         joining=Joining.PRESENCE,
         site_change=_status_change,
         alike=lambda event: str(event.old),
@@ -512,7 +537,8 @@ KINDS: dict[Category, Kind] = {
         "Site added",
         "Sites",
         _site_added,
-        _sites("added"),
+        notes=_also_here,
+        headline=_sites("added"),
         joining=Joining.PRESENCE,
         site_change=_site_added_change,
         alike=lambda event: "added",
@@ -522,7 +548,8 @@ KINDS: dict[Category, Kind] = {
         "Site removed",
         "Sites",
         _site_removed,
-        _sites("removed"),
+        notes=_also_here,
+        headline=_sites("removed"),
         joining=Joining.PRESENCE,
         site_change=_site_removed_change,
         alike=lambda event: "removed",
@@ -532,7 +559,8 @@ KINDS: dict[Category, Kind] = {
         "Site renamed",
         "Sites",
         _site_renamed,
-        _sites("renamed"),
+        notes=_also_here,
+        headline=_sites("renamed"),
         site_change=_site_renamed_change,
         alike=lambda event: "renamed",
         many=_many_renamed,

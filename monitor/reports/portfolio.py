@@ -22,7 +22,7 @@ from monitor.reports.briefing import briefing
 from monitor.reports.history import TrialHistory
 from monitor.reports.net_changes import net_changes
 from monitor.reports.render import STUDY_URL, environment
-from monitor.store import Trial
+from monitor.store import SharedPlace, Trial
 from monitor.store.searches import StoredSearch
 
 RECENT_DAYS = 30  # the longest window the index counts changes in
@@ -274,4 +274,16 @@ def render_week(
         generated_at=generated_at,
         study_url=STUDY_URL,
         count=len(events),
+    )
+
+
+def render_sites(places: list[SharedPlace], pages: set[str], *, generated_at: dt.datetime) -> str:
+    """Where watched trials meet: every place hosting two or more of them, each trial's
+    status there; filtered by typing (a country), sorted by a click."""
+    return environment.get_template("sites.html").render(
+        places=places,
+        pages=pages,
+        generated_at=generated_at,
+        readable=readable_status,
+        css=status_css,
     )

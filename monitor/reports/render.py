@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from monitor.records.events import Category, ChangeEvent, SiteRef
-from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
+from monitor.records.kinds import KINDS, SITE_KINDS, Told, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
 from monitor.records.wording import status_css
 from monitor.registry.raw import one_line
@@ -57,6 +57,7 @@ class SiteRow:
     place: str
     change: str
     status_class: str
+    notes: tuple[str, ...] = ()  # "also here: NCT... Breakfree-1, Recruiting"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def chat_lines(trial: TrialDigest) -> tuple[list[str], int]:
         + (f" (site {row.site_number})" if row.site_number else "")
         + (f" (was {row.previous_name})" if row.previous_name else "")
         + f", {row.place}: {row.change}"
+        + "".join(f" ({note})" for note in row.notes)
         for row in trial.sites
     ]
     others = [
@@ -289,7 +291,8 @@ def site_row(event: ChangeEvent) -> SiteRow:
     city = " ".join(part for part in (site.city, site.zip) if part)
     place = ", ".join(part for part in (city, site.country) if part)
     old, new = event.old, event.new
-    change_of = KINDS[Category(event.category)].site_change
+    kind = KINDS[Category(event.category)]
+    change_of = kind.site_change
     assert change_of is not None, "site_row takes site events only"
     change = change_of(old, new)
     status = new if event.category in (Category.SITE_STATUS, Category.SITE_ADDED) else None
@@ -300,6 +303,7 @@ def site_row(event: ChangeEvent) -> SiteRow:
         place=place,
         change=change,
         status_class=f"status-{status_css(status)}",
+        notes=tuple(kind.notes(Told(event.field, old, new, event.site, event.extra))),
     )
 
 

@@ -19,6 +19,7 @@ from monitor.reports.portfolio import (
     IndexRow,
     index_row,
     render_index,
+    render_sites,
     render_week,
 )
 from monitor.store import Store, Trial
@@ -132,6 +133,8 @@ def write_report(
     week = store.events.listed(since=midnight(today - dt.timedelta(days=WEEK_DAYS - 1)))
     with_page = {row.nct_id for row in rows}
     write_page(folder / "week.html", render_week(week, with_page, trials, generated_at=now))
+    shared = store.sites.shared()
+    write_page(folder / "sites.html", render_sites(shared, with_page, generated_at=now))
     month = midnight(today - dt.timedelta(days=RECENT_DAYS - 1))
     searches = [
         (search, store.events.listed(since=month, field=f"query:{search.name}"))

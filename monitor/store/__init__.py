@@ -25,6 +25,7 @@ from monitor.store.deliveries import (
 from monitor.store.events import Events
 from monitor.store.runs import Runs
 from monitor.store.searches import Searches
+from monitor.store.sites import SharedPlace, Sites, TrialAtSite
 from monitor.store.snapshot_rows import StoredSnapshot
 from monitor.store.snapshots import BackfilledVersion, FetchedVersion, Snapshots
 from monitor.store.watches import LastFetch, Trial, Watch, Watches
@@ -37,7 +38,9 @@ __all__ = [
     "DeliveryState",
     "Destination",
     "FetchedVersion",
+    "SharedPlace",
     "Store",
+    "TrialAtSite",
     "StoredSnapshot",
     "Trial",
     "LastFetch",
@@ -59,6 +62,7 @@ class Store(StoreBase):
         self.deliveries = Deliveries(self)
         self.searches = Searches(self)
         self.runs = Runs(self)
+        self.sites = Sites(self)
 
     def move_trial(self, old_id: str, current_id: str) -> None:
         """The registry merged `old_id` into `current_id` (it keeps the old one as an alias):
@@ -73,4 +77,5 @@ class Store(StoreBase):
             self.snapshots.move(old_id, current_id)
             self.event_rows.move(old_id, current_id)
             self.searches.move_matches(old_id, current_id)
+            self.sites.move(old_id, current_id)
             self.watch_rows.delete(old_id)

@@ -264,6 +264,24 @@ def _unmailed_as_a_state(db: sqlite_utils.Database) -> None:
     db.execute("update deliveries set channel = 'outbox' where channel = 'outbox-unmailed'")
 
 
+def _add_trial_sites(db: sqlite_utils.Database) -> None:
+    """Version 13: each watched trial's sites with a sure identity across trials, as its
+    latest snapshot lists them (where trials meet); filled in as each trial is checked."""
+    db.table("trial_sites").create(
+        {
+            "nct_id": str,
+            "identity": str,
+            "facility": str,
+            "city": str,
+            "country": str,
+            "zip": str,
+            "status": str,
+        },
+        pk=("nct_id", "identity"),
+    )
+    db.table("trial_sites").create_index(["identity"])
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -279,6 +297,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_watch_rules,
     _add_run_watermarks,
     _unmailed_as_a_state,
+    _add_trial_sites,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

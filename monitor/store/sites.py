@@ -1,0 +1,127 @@
+"""Where watched trials meet: each watched trial's sites with a sure identity across trials
+(`records.shared_sites`), as its latest snapshot lists them, in `trial_sites`."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from monitor.records.shared_sites import SitePlace, same_place
+from monitor.store._base import Family, merge_id
+
+
+@dataclass(frozen=True)
+class TrialAtSite:
+    """One watched trial at a place, as the place's page and notes name it."""
+
+    nct_id: str
+    acronym: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class SharedPlace:
+    """A place that hosts two or more watched trials."""
+
+    facility: str
+    city: str
+    country: str
+    trials: tuple[TrialAtSite, ...]
+
+
+class Sites(Family):
+    """Watched trials' sites by identity (`store.sites`): the `trial_sites` table."""
+
+    def replace(self, nct_id: str, places: Iterable[SitePlace]) -> None:
+        """The trial's places now (its latest snapshot's), in the caller's transaction."""
+        with self._writing():
+            self.db.execute("delete from trial_sites where nct_id = ?", [nct_id])
+            rows = {
+                place.identity: {
+                    "nct_id": nct_id,
+                    "identity": place.identity,
+                    "facility": place.facility,
+                    "city": place.city,
+                    "country": place.country,
+                    "zip": place.zip,
+                    "status": place.status,
+                }
+                for place in places
+            }
+            self.db.table("trial_sites").insert_all(rows.values())
+
+    def known(self, nct_id: str) -> bool:
+        """Whether the trial's places were recorded (a database written before they were is
+        filled in as each trial is next checked)."""
+        sql = "select 1 from trial_sites where nct_id = ? limit 1"
+        return self.db.execute(sql, [nct_id]).fetchone() is not None
+
+    def others_at(self, identities: Iterable[str], nct_id: str) -> dict[str, list[TrialAtSite]]:
+        """{identity: the other watched trials there} for `identities` of `nct_id`'s sites."""
+        wanted = list(identities)
+        if not wanted:
+            return {}
+        sql = """
+            select s.identity, s.nct_id, s.status, w.acronym from trial_sites s
+            join watches w on w.nct_id = s.nct_id and w.active = 1
+            where s.identity in (select value from json_each(?)) and s.nct_id != ?
+            order by s.nct_id
+        """
+        found: dict[str, list[TrialAtSite]] = defaultdict(list)
+        for row in self.db.query(sql, [json.dumps(wanted), nct_id]):
+            found[row["identity"]].append(TrialAtSite(row["nct_id"], row["acronym"], row["status"]))
+        return dict(found)
+
+    def shared(self) -> list[SharedPlace]:
+        """Every place hosting two or more watched trials whose zips agree, by country and
+        city."""
+        sql = """
+            select s.*, w.acronym from trial_sites s
+            join watches w on w.nct_id = s.nct_id and w.active = 1
+            where s.identity in (
+                select identity from trial_sites t join watches v on v.nct_id = t.nct_id
+                where v.active = 1 group by identity having count(distinct t.nct_id) > 1
+            )
+            order by s.country, s.city, s.identity, s.nct_id
+        """
+        by_identity: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for row in self.db.query(sql):
+            by_identity[str(row["identity"])].append(row)
+        shared = []
+        for rows in by_identity.values():
+            places = [_place(row) for row in rows]
+            if not same_place(places):
+                continue
+            first = rows[0]
+            shared.append(
+                SharedPlace(
+                    str(first["facility"]),
+                    str(first["city"]),
+                    str(first["country"]),
+                    tuple(
+                        TrialAtSite(str(row["nct_id"]), _text(row["acronym"]), _text(row["status"]))
+                        for row in rows
+                    ),
+                )
+            )
+        return shared
+
+    def move(self, old_id: str, current_id: str) -> None:
+        merge_id(self.db, "trial_sites", old_id, current_id)
+
+
+def _place(row: dict[str, object]) -> SitePlace:
+    return SitePlace(
+        str(row["identity"]),
+        str(row["facility"]),
+        str(row["city"]),
+        str(row["country"]),
+        _text(row["zip"]),
+        _text(row["status"]),
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
