@@ -52,7 +52,7 @@ class BrokenOff(RegistryError):
     def after(self, attempts: int) -> RegistryError:
         """The error to tell once `attempts` tries all broke off."""
         cause = f" ({self.cause})" if self.cause else ""
-        return RegistryError(f"{self.failed} after {attempts} attempts{cause}")
+        return RegistryError(f"{self.failed} after {attempts_text(attempts)}{cause}")
 
 
 class PartialRecord(RegistryError):
@@ -81,3 +81,8 @@ class RunInProgress(TrialwatchError):
 class RunStuck(TrialwatchError):
     """Another trialwatch run has held the run lock for longer than any run takes: this one
     steps aside, and says so as a failure, so that cron's owner hears of the hang."""
+
+
+def attempts_text(attempts: int) -> str:
+    """ "1 attempt", "4 attempts": how an error says how often it was tried."""
+    return f"{attempts} attempt{'' if attempts == 1 else 's'}"

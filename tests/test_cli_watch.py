@@ -36,7 +36,7 @@ def test_add_list_and_remove(trialwatch, registry):
 def test_list_shows_a_table_with_status(trialwatch):
     trialwatch("watch", "add", "--no-verify", "NCT05869955")
     table = trialwatch("watch", "list").stdout
-    assert "NCT05869955" in table and "never checked" in table
+    assert "NCT05869955" in table and "unchecked" in table
 
 
 def test_a_malformed_id_adds_nothing(trialwatch):

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -127,6 +128,20 @@ class Context:
         if not self.quiet:
             click.echo(terminal_safe(text))
 
+    def say_wrapped(self, lead: str, text: str) -> None:
+        """`lead` (fixed-width columns: a date, an id, a word), then `text` wrapped to the
+        terminal's width under itself, so that a line never spills past the width (80 when
+        piped, as under cron)."""
+        room = max(20, self.width() - len(lead))
+        lines = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+        self.say(lead + lines[0])
+        for line in lines[1:]:
+            self.say(" " * len(lead) + line)
+
+    def width(self) -> int:
+        """The terminal's width in columns (80 when piped, as under cron; COLUMNS overrides)."""
+        return Console().width
+
     def show_table(
         self, table: Table, rows: Iterable[Iterable[object]], *, whole: Iterable[str] = ()
     ) -> None:
@@ -139,6 +154,8 @@ class Context:
             if column.header in set(whole):
                 column.no_wrap = True
                 column.min_width = max([len(str(column.header))] + [len(r[index]) for r in cells])
+            elif column.min_width is None:
+                column.min_width = min(10, max([len(r[index]) for r in cells], default=0))
         for row in cells:
             table.add_row(*row)
         if not self.quiet:

@@ -26,7 +26,9 @@ def doctor(ctx: Context, send_test: bool) -> None:
     if send_test:
         findings += send_test_messages(ctx.reader, ctx.settings, now=ctx.clock())
     for finding in findings:
-        ctx.say(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} {finding.detail}")
+        ctx.say_wrapped(
+            f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.check:<9} ", finding.detail
+        )
     if not all(finding.ok for finding in findings):
         raise SystemExit(1)
 

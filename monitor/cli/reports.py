@@ -86,7 +86,9 @@ def changes(
             + (" matching these filters." if nct_id or since or category else ".")
         )
     for event in events:
-        ctx.say(f"{event.detected_at.date()}  {event.nct_id}  {event.category:<14} {event.summary}")
+        ctx.say_wrapped(
+            f"{event.detected_at.date()}  {event.nct_id}  {event.category:<14} ", event.summary
+        )
 
 
 @click.command()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 from rich import box
-from rich.table import Table
+from rich.table import Column, Table
 
 from monitor.cli._app import (
     Context,
@@ -264,58 +264,77 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
         shown = searches if list_searches else watches
         click.echo(format_json([one.to_json() for one in shown]))
         return
+    wide = ctx.width() >= WIDE
     if searches:
         ctx.show_table(
             Table(
                 "search",
-                "criteria",
-                "follow",
+                Column("criteria", overflow="ellipsis", no_wrap=True, max_width=room(ctx, 52)),
+                *(["follow"] if wide else []),
                 "matches",
                 "last check (UTC)",
                 "status",
+                *([Column("error", overflow="fold")] if wide else []),
                 box=box.SIMPLE_HEAD,
             ),
             (
                 (
                     row.name,
                     Search.from_json(row.name, row.params, follow=row.follow).describe(),
-                    "yes" if row.follow else "no",
+                    *(["yes" if row.follow else "no"] if wide else []),
                     row.matches,
                     _when(row.last_checked_at),
                     _check_status(row.last_error, row.last_checked_at),
+                    *([row.last_error or ""] if wide else []),
                 )
                 for row in searches
             ),
-            whole=("search", "follow", "matches", "last check (UTC)"),
+            whole=("search", "follow", "matches", "last check (UTC)", "status"),
         )
     if not watches:
-        ctx.say("No trials watched. Add one with: trialwatch watch add NCT05869955")
+        ctx.say(f"No trials watched in {ctx.settings.db}. {OTHER_FOLDER}")
         return
     ctx.show_table(
         Table(
             "NCT id",
-            "label",
-            "title",
+            Column(
+                "name", overflow="ellipsis", no_wrap=True, min_width=10, max_width=room(ctx, 48)
+            ),
+            *([Column("title", overflow="ellipsis", no_wrap=True, max_width=48)] if wide else []),
             "last check (UTC)",
             "status",
-            "snapshots",
-            "changes",
+            *(["snapshots", "changes"] if wide else []),
+            *([Column("error", overflow="fold", min_width=24)] if wide else []),
             box=box.SIMPLE_HEAD,
         ),
         (
             (
                 w.nct_id,
-                w.label or "",
-                w.acronym or w.title or "",
+                w.label or w.acronym or w.title or "",
+                *([w.title or ""] if wide else []),
                 _when(w.last_checked_at),
                 _check_status(w.last_error, w.last_checked_at),
-                w.snapshots,
-                w.events,
+                *([w.snapshots, w.events, w.last_error or ""] if wide else []),
             )
             for w in watches
         ),
-        whole=("NCT id", "last check (UTC)", "snapshots", "changes"),
+        whole=("NCT id", "last check (UTC)", "status", "snapshots", "changes"),
     )
+
+
+WIDE = 120  # columns from which `watch list` shows every column
+
+
+def room(ctx: Context, taken: int) -> int | None:
+    """The width a text column may take beside columns `taken` wide in a narrow terminal
+    (unbounded in a wide one)."""
+    width = ctx.width()
+    return None if width >= WIDE else max(10, width - taken)
+
+
+OTHER_FOLDER = (
+    "Your trials in another data folder? Point at it with TRIALWATCH_HOME=DIR (or --db PATH)."
+)
 
 
 def _when(moment: dt.datetime | None) -> str:
@@ -324,7 +343,8 @@ def _when(moment: dt.datetime | None) -> str:
 
 
 def _check_status(last_error: str | None, last_checked_at: dt.datetime | None) -> str:
-    """A watched trial's or search's state after its last check."""
+    """A watched trial's or search's state after its last check, in a word (the error itself
+    is a column of its own in a wide terminal, and in `--json` and `doctor`)."""
     if last_error:
-        return f"error: {last_error}"
-    return "ok" if last_checked_at else "never checked"
+        return "failing"
+    return "ok" if last_checked_at else "unchecked"

@@ -15,7 +15,7 @@ import httpx
 import tenacity
 
 from monitor import __version__
-from monitor.errors import BrokenOff, RegistryError, StudyNotFound
+from monitor.errors import BrokenOff, RegistryError, StudyNotFound, attempts_text
 from monitor.registry.answers import (
     StudiesStream,
     capped_chunks,
@@ -169,21 +169,21 @@ class PoliteHttp:
                 raise RegistryError(REFUSED, status=403) from exc
             what = "rate limited" if exc.status == 429 else "server error"
             raise RegistryError(
-                f"{what} (HTTP {exc.status}) after {attempts} attempts", status=exc.status
+                f"{what} (HTTP {exc.status}) after {attempts_text(attempts)}", status=exc.status
             ) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             self.unreachable = RegistryError(
                 f"could not reach the registry at {self.http.base_url.host}: "
-                f"{connection_failure(exc)} ({attempts} attempts)"
+                f"{connection_failure(exc)} ({attempts_text(attempts)})"
             )
             raise self.unreachable from exc
         except httpx.TimeoutException as exc:
             if self.should_stop():
                 raise RegistryError("not answered: the run was asked to stop") from exc
-            raise RegistryError(f"timed out after {attempts} attempts") from exc
+            raise RegistryError(f"timed out after {attempts_text(attempts)}") from exc
         except httpx.TransportError as exc:
             raise RegistryError(
-                f"connection failed after {attempts} attempts ({connection_failure(exc)})"
+                f"connection failed after {attempts_text(attempts)} ({connection_failure(exc)})"
             ) from exc
 
     def _get_once(self, path: str, params: dict[str, Any] | None) -> tuple[int, bytes]:
