@@ -175,7 +175,7 @@ def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
     first = trialwatch("run", env=env)
     assert (first.code, first.stdout, first.stderr) == (0, "", "")
     put_cleveland_status(registry, "SUSPENDED")
-    second = trialwatch("run", env=env)
+    second = trialwatch("run", "--changes", env=env)  # as in a terminal
     assert second.code == 0
     assert second.stdout.splitlines()[0] == (
         f"{A}  Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended"
@@ -363,3 +363,21 @@ def test_one_digest_that_only_reached_the_outbox_is_mailed_once_smtp_is_set_up(
     assert [message.recipients for message in smtp.received] == [["ops@example.org"]]
     assert trialwatch("digest", env=smtp.env()).stdout == "No undelivered changes.\n"
     assert len(smtp.received) == 1
+
+
+def test_under_cron_a_busy_day_is_a_few_lines(trialwatch, registry, smtp):
+    """No terminal (cron mails what `run` prints): 460 changes are one line that counts them
+    and names the command that lists them, then what was sent where."""
+    from tests.test_render import flood
+
+    before, after = flood()
+    registry.put(before)
+    trialwatch("watch", "add", "NCT05869955")
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    assert trialwatch("run", env=env).code == 0
+    registry.put(after)
+    busy = trialwatch("run", env=env)
+    lines = busy.stdout.splitlines()
+    assert busy.code == 0 and len(lines) == 2, lines
+    assert lines[0].startswith("460 changes in 1 trial (each: trialwatch changes --since ")
+    assert lines[1].startswith("Mailed NCT05869955: ")

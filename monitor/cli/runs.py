@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -77,9 +78,17 @@ def _say_deliveries(ctx: Context, report: DeliveryOutcome) -> None:
 
 
 @click.command()
+@click.option(
+    "--changes/--summary",
+    "every_change",
+    default=None,
+    help="Print every change, or one line that counts them (default: every change in a "
+    "terminal, the count under cron or when piped).",
+)
 @pass_context
-def run(ctx: Context) -> None:
-    """Check, then deliver the digest: the cron entry point. Silent when nothing happened."""
+def run(ctx: Context, every_change: bool | None) -> None:
+    """Check, then deliver the digest: the cron entry point. Silent when nothing happened;
+    under cron, a few lines: what changed in a count, what was sent where, what failed."""
 
     ctx.warn_if_nothing_watched()
     ctx.require_known_destinations()
@@ -87,7 +96,8 @@ def run(ctx: Context) -> None:
         failing_before = ctx.store.watches.failing()
         summary = run_once(ctx.store, ctx.settings, clock=ctx.clock)
     news = news_of_failures(summary.outcome, failing_before)
-    _say_summary(ctx, summary, errors=news)
+    told = sys.stdout.isatty() if every_change is None else every_change
+    _say_summary(ctx, summary, errors=news, every_change=told)
     if news or summary.delivered.failures:
         raise SystemExit(1)
 
@@ -104,9 +114,16 @@ def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> l
 
 
 def _say_summary(
-    ctx: Context, summary: RunSummary, *, errors: list[CheckError] | None = None
+    ctx: Context,
+    summary: RunSummary,
+    *,
+    errors: list[CheckError] | None = None,
+    every_change: bool = True,
 ) -> None:
-    say_events(ctx, summary.outcome)
+    if every_change:
+        say_events(ctx, summary.outcome)
+    else:
+        _count_events(ctx, summary.outcome)
     told = summary.outcome.errors if errors is None else errors
     tell_problems(told, summary.outcome.moved)
     for failure in told:
@@ -118,6 +135,20 @@ def _say_summary(
                 err=True,
             )
     _say_deliveries(ctx, summary.delivered)
+
+
+def _count_events(ctx: Context, outcome: CheckOutcome) -> None:
+    """What changed, in one line, with the command that lists it (cron mails what `run`
+    prints: a busy day's hundreds of changes are in the digest already)."""
+    events = outcome.events
+    if not events:
+        return
+    trials = len({event.nct_id for event in events})
+    since = min(event.detected_at for event in events).date()
+    ctx.say(
+        f"{len(events)} change{'s' * (len(events) != 1)} in {trials} "
+        f"trial{'s' * (trials != 1)} (each: trialwatch changes --since {since})"
+    )
 
 
 @click.command()
