@@ -9,7 +9,14 @@ import signal
 import sqlite3
 import subprocess
 
-from tests.conftest import PATIENCE, SPEC_EVENT_KEYS, cli_command, find_site, study_with_id
+from tests.conftest import (
+    NO_REGISTRY,
+    PATIENCE,
+    SPEC_EVENT_KEYS,
+    cli_command,
+    find_site,
+    study_with_id,
+)
 
 A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
 
@@ -244,3 +251,13 @@ def test_a_check_says_many_sites_changed_alike_in_one_line(trialwatch, registry)
     )
     assert [line for line in lines if line.startswith(said)]
     assert len(lines) < 10  # not 460
+
+
+def test_an_unreachable_registry_counts_trials_and_searches_apart(trialwatch):
+    trialwatch("watch", "add", "--no-verify", "NCT00000001", "NCT00000002")
+    trialwatch("watch", "query", "lupus", "--term", "lupus")
+    result = trialwatch("check", env={"TRIALWATCH_API_URL": NO_REGISTRY})
+    assert result.code == 1
+    assert "could not reach the registry" in result.stderr
+    assert ": 2 trials and 1 search not checked (" in result.stderr
+    assert "(1 attempts)" not in result.stderr

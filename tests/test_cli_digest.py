@@ -104,7 +104,7 @@ def test_outage_then_recovery_loses_and_doubles_nothing(story, smtp, home):
     assert down.code == 1
     assert down.stderr.startswith(
         "trialwatch: digest for ops@example.org not delivered (kept for the next run): "
-        f"SMTP 127.0.0.1:{smtp.port}: ConnectionRefusedError"
+        f"SMTP 127.0.0.1:{smtp.port}: nothing listens on that port"
     )
     assert pending(home) == 17
     smtp.start()
@@ -216,7 +216,7 @@ def test_smtp_login_and_the_password_is_never_printed(story, home):
             "TRIALWATCH_SMTP_PASSWORD": "wrong s3cret",
         }
         refused = story("-vv", "digest", env=env)
-        assert refused.code == 1 and "login refused (SMTP 535)" in refused.stderr
+        assert refused.code == 1 and "refused the login (SMTP 535)" in refused.stderr
         assert "wrong s3cret" not in refused.stdout + refused.stderr
         accepted = story("-vv", "digest", env={**env, "TRIALWATCH_SMTP_PASSWORD": "correct horse"})
         assert accepted.code == 0 and len(server.received) == 1
@@ -381,3 +381,35 @@ def test_under_cron_a_busy_day_is_a_few_lines(trialwatch, registry, smtp):
     assert busy.code == 0 and len(lines) == 2, lines
     assert lines[0].startswith("460 changes in 1 trial (each: trialwatch changes --since ")
     assert lines[1].startswith("Mailed NCT05869955: ")
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("nothing listening", "nothing listens on that port (is the server running"),
+        ("implicit TLS on a plain port", "does not speak TLS from the first byte: set smtp_tls"),
+        ("unknown host", "no such host (check smtp_host)"),
+        ("wrong password", "check smtp_user and smtp_password (many providers want an app"),
+    ],
+)
+def test_mail_errors_say_what_is_wrong_and_what_to_try(story, smtp, fault, said):
+    env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
+    server = None
+    if fault == "nothing listening":
+        smtp.stop()
+    elif fault == "implicit TLS on a plain port":
+        env["TRIALWATCH_SMTP_TLS"] = "ssl"
+    elif fault == "unknown host":
+        env["TRIALWATCH_SMTP_HOST"] = "smtp.invalid"
+    else:
+        server = SmtpServer(login=("trialwatch", "right")).start()
+        env |= server.env() | {"TRIALWATCH_SMTP_USER": "trialwatch"}
+        env["TRIALWATCH_SMTP_PASSWORD"] = "wrong"
+    try:
+        for command in ("digest", "doctor"):
+            result = story(command, env=env)
+            assert result.code == 1 and said in result.stdout + result.stderr, command
+            assert "Errno" not in result.stdout + result.stderr
+    finally:
+        if server is not None:
+            server.stop()

@@ -219,7 +219,11 @@ def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None 
             shown = ", ".join(nct_ids[:5]) + (
                 f" and {len(nct_ids) - 5} more" if len(nct_ids) > 5 else ""
             )
-            line = f"trialwatch: {text}: {len(nct_ids)} trials not checked ({shown})"
+            searches = sum(subject.startswith("query:") for subject in nct_ids)
+            trials = len(nct_ids) - searches
+            counted = [f"{trials} trial{'s' * (trials != 1)}"] * bool(trials)
+            counted += [f"{searches} search{'es' * (searches != 1)}"] * bool(searches)
+            line = f"trialwatch: {text}: {' and '.join(counted)} not checked ({shown})"
         click.echo(terminal_safe(line), err=True)
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,8 +119,8 @@ class SmtpTransport:
 
     def __init__(self, settings: Settings):
         self.host = settings.smtp_host or "localhost"
-        self.tls = settings.smtp_tls or {587: "starttls", 465: "ssl"}.get(settings.smtp_port or 0)
-        self.tls = self.tls or "none"
+        by_port = {587: "starttls", 465: "ssl"}.get(settings.smtp_port or 0)
+        self.tls: str = settings.smtp_tls or by_port or "none"
         self.port = settings.smtp_port or {"ssl": 465, "starttls": 587}.get(self.tls, 25)
         self.user, self.password = settings.smtp_user, settings.smtp_password
         self.timeout = settings.timeout
@@ -144,7 +145,7 @@ class SmtpTransport:
         try:
             self._connect()
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {_smtp_reason(exc)}") from exc
+            raise DeliveryError(f"{self}: {_smtp_reason(exc, tls=self.tls)}") from exc
         finally:
             self.close()
 
@@ -185,7 +186,7 @@ class SmtpTransport:
             raise
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
-            raise DeliveryError(f"{self}: {_smtp_reason(exc)}") from exc
+            raise DeliveryError(f"{self}: {_smtp_reason(exc, tls=self.tls)}") from exc
         return refused
 
     def _send_data(
@@ -206,7 +207,7 @@ class SmtpTransport:
         except smtplib.SMTPServerDisconnected as exc:
             raise UnconfirmedDelivery(
                 f"{self}: the whole message was handed over but no answer came "
-                f"({_smtp_reason(exc)})"
+                f"({_smtp_reason(exc, tls=self.tls)})"
             ) from exc
         self._expect((code, reply), "DATA")
 
@@ -245,16 +246,36 @@ class SmtpTransport:
             self._connection = None
 
 
-def _smtp_reason(exc: BaseException) -> str:
-    """What went wrong, without anything the server echoed back of our credentials."""
+def _smtp_reason(exc: BaseException, *, tls: str = "none") -> str:
+    """What went wrong and what to try, in a person's words, without anything the server
+    echoed back of our credentials; `tls`: the `smtp_tls` in use."""
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"login refused (SMTP {exc.smtp_code})"
+        return (
+            f"the server refused the login (SMTP {exc.smtp_code}): check smtp_user and "
+            "smtp_password (many providers want an app password, not your own)"
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"refused (SMTP {exc.smtp_code})"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate not trusted: {exc.verify_message} (a private CA? set SSL_CERT_FILE)"
+    if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
+        if tls == "ssl":
+            return (
+                'this port does not speak TLS from the first byte: set smtp_tls = "starttls" '
+                "(port 587), or use the server's TLS port (465)"
+            )
+        return 'this port speaks TLS from the first byte: set smtp_tls = "ssl" (port 465)'
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return f"{exc} (nothing sent, not even the login)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "nothing listens on that port (is the server running, and is this its port?)"
+    if isinstance(exc, socket.gaierror):
+        return "no such host (check smtp_host)"
+    if isinstance(exc, TimeoutError | smtplib.SMTPServerDisconnected) and tls != "ssl":
+        return (
+            f"no greeting came ({type(exc).__name__}): if this port speaks TLS from the first "
+            'byte (465), set smtp_tls = "ssl"'
+        )
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
