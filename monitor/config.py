@@ -7,6 +7,7 @@ environment overrides the file and options override both. Bad values are `BadInp
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import json
 import logging
 import re
@@ -349,6 +350,7 @@ def load_settings(
                 ", ".join(secrets),
                 config_file,
             )
+    warn_of_unknown_variables(environ)
     from_env = {
         key: environ[f"TRIALWATCH_{key.upper()}"]
         for key in PARSERS
@@ -363,6 +365,17 @@ def load_settings(
         if "://" not in item and item not in names:
             raise BadInput(f"notify: {item!r} is neither a URL nor a channel named in [channels]")
     return Settings(data_dir=data_dir, config_file=config_file, config_secrets=secrets, **values)
+
+
+def warn_of_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A `TRIALWATCH_*` variable that is no setting (`TRIALWATCH_SMTP_HSOT`), named with the
+    nearest setting's; only said, never fatal: another program may share the prefix."""
+    known = ["TRIALWATCH_HOME", *(f"TRIALWATCH_{key.upper()}" for key in PARSERS)]
+    for name in sorted(environ):
+        if name.startswith("TRIALWATCH_") and name not in known:
+            nearest = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+            logger.warning("%s is not a trialwatch setting%s; ignored", name, hint)
 
 
 def readable_by_others(path: Path) -> bool:

@@ -84,3 +84,20 @@ def test_backup_into_a_missing_folder_says_the_folder_is_missing(trialwatch, tmp
     trialwatch("watch", "list")
     result = trialwatch("backup", str(tmp_path / "no" / "such" / "copy.db"))
     assert_one_line_error(result, f"folder {tmp_path / 'no' / 'such'} does not exist")
+
+
+@pytest.mark.parametrize(
+    ("args", "nearest"), [(("wtach", "list"), "'watch'"), (("watch", "lsit"), "'list'")]
+)
+def test_a_mistyped_command_is_answered_with_the_nearest(trialwatch, args, nearest):
+    result = trialwatch(*args)
+    assert result.code == 2 and f"Did you mean {nearest}?" in result.stderr
+
+
+def test_a_trialwatch_variable_that_is_no_setting_is_named_and_the_run_goes_on(trialwatch):
+    result = trialwatch("watch", "list", env={"TRIALWATCH_SMTP_HSOT": "mail.example.org"})
+    assert result.code == 0
+    assert (
+        "TRIALWATCH_SMTP_HSOT is not a trialwatch setting (did you mean TRIALWATCH_SMTP_HOST?); "
+        "ignored"
+    ) in result.stderr

@@ -8,6 +8,7 @@ scheduler) inside those commands: a daily `check` then starts without loading th
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
 import logging
@@ -227,7 +228,26 @@ def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None 
         click.echo(terminal_safe(line), err=True)
 
 
-class LazyGroup(click.Group):
+class SuggestingGroup(click.Group):
+    """A group that answers a mistyped command with the nearest one ("Did you mean
+    'watch'?"), as click already does for options."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            typed = args[0] if args else ""
+            nearest = difflib.get_close_matches(typed, self.list_commands(ctx), n=1)
+            if not nearest or typed.startswith("-"):
+                raise
+            raise click.UsageError(
+                f"No such command {typed!r}. Did you mean {nearest[0]!r}?", ctx
+            ) from exc
+
+
+class LazyGroup(SuggestingGroup):
     """The command line's one place of wiring: each command is loaded from its module when
     it is used (or listed by --help), so a run pays only for the modules it needs."""
 

@@ -12,6 +12,7 @@ from rich.table import Column, Table
 
 from monitor.cli._app import (
     Context,
+    SuggestingGroup,
     format_json,
     parse_ids,
     pass_context,
@@ -33,7 +34,7 @@ from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def watch() -> None:
     """Add, remove and list watched trials."""
 
