@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SEED_FILES
+from tests.conftest import NO_REGISTRY, SEED_FILES
 
 
 def assert_one_line_error(result, fragment):
@@ -101,3 +101,20 @@ def test_a_trialwatch_variable_that_is_no_setting_is_named_and_the_run_goes_on(t
         "TRIALWATCH_SMTP_HSOT is not a trialwatch setting (did you mean TRIALWATCH_SMTP_HOST?); "
         "ignored"
     ) in result.stderr
+
+
+def test_the_wrong_data_folder_is_named_and_no_reading_command_creates_a_database(trialwatch, home):
+    """Run from another directory (cron starts in your home): the commands that only read or
+    find nothing to do say which folder they used and how to point at another, and leave no
+    database behind; adding a watch creates it."""
+    db = home / "trialwatch.db"
+    listed = trialwatch("watch", "list")
+    assert listed.code == 0 and f"No trials watched in {db}." in listed.stdout
+    assert "TRIALWATCH_HOME=DIR" in listed.stdout
+    doctor = trialwatch("doctor", env={"TRIALWATCH_API_URL": NO_REGISTRY})
+    assert doctor.code == 1 and f"PROBLEM  database  none at {db}" in doctor.stdout
+    for command in (("run",), ("check",), ("digest",), ("changes",)):
+        assert trialwatch(*command).code == 0, command
+    assert "no database was there" in trialwatch("run").stderr
+    assert not db.exists()
+    assert trialwatch("watch", "add", "--no-verify", "NCT05869955").code == 0 and db.exists()

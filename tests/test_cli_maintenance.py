@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+from monitor.store import Store
 from tests.conftest import SEED_FILES, study_with_id
 
 
 def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry, smtp, home):
-    trialwatch("watch", "list")  # creates the database
+    home.mkdir()
+    Store.open(home / "trialwatch.db").close()  # an empty database
     healthy = trialwatch("doctor", env={**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"})
     assert healthy.code == 0
     assert [line.split()[:2] for line in healthy.stdout.splitlines()] == [

@@ -82,7 +82,10 @@ class Context:
 
     def open_store(self, *, reading: bool = False) -> Store:
         """A new connection; the default data directory is created on first use."""
-        if self.settings.db == self.settings.data_dir / "trialwatch.db":
+        default = self.settings.db == self.settings.data_dir / "trialwatch.db"
+        if reading and default and not self.settings.db.exists():
+            return Store.absent(self.settings.db)  # the data folder too may be to come
+        if default:
             try:
                 self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -92,7 +95,8 @@ class Context:
     def require_known_destinations(self) -> None:
         """`rules` or `cadence` naming no mail address or channel could never match (a typo,
         most likely): bad input before anything is checked or sent, like an unknown key."""
-        unknown = unknown_destinations(self.settings, self.store.watches.trials())
+        trials = self.store.watches.trials() if self.settings.db.exists() else {}
+        unknown = unknown_destinations(self.settings, trials)
         if unknown:
             name, nearest = unknown[0]
             hint = f"; did you mean {nearest!r}?" if nearest else ""
@@ -101,14 +105,15 @@ class Context:
                 f"(mail_to, a watch's --to, channels, notify){hint}"
             )
 
-    def warn_if_nothing_watched(self) -> None:
+    def warn_if_nothing_watched(self) -> bool:
         """`run` and `check` where nothing is watched (no database there, or an empty one):
         most likely cron started in another directory than the one the trials were added in
         (the default data folder is ./snapshots of it). Said on stderr, which cron mails, on
-        every such run, not only the first."""
+        every such run, not only the first. True when there is no database at all: then the
+        command has nothing to do, and creates none."""
         path = self.settings.db.resolve()
         if path.exists() and (self.store.watches.count() or self.store.searches.rows()):
-            return
+            return False
         click.echo(
             terminal_safe(
                 f"trialwatch: nothing is watched in {path}"
@@ -119,6 +124,7 @@ class Context:
             ),
             err=True,
         )
+        return not path.exists()
 
     def locked(self) -> AbstractContextManager[None]:
         """The run lock beside the database (opening the database first, so its folder exists)."""

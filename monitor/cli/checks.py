@@ -42,9 +42,9 @@ def check(ctx: Context, nct_ids: tuple[str, ...], force: bool, as_json: bool) ->
     """Fetch watched trials (or the named ones), store snapshots and change events."""
 
     ids = parse_ids(nct_ids)
+    if not ids and ctx.warn_if_nothing_watched():
+        return  # no database here: nothing to do, and none created
     require_watched(ctx.store, ids)
-    if not ids:
-        ctx.warn_if_nothing_watched()
     ctx.require_known_destinations()
     total = len(ids) or ctx.store.watches.count()
     with ctx.locked(), ctx.progress(total, "Checking trials") as advance:

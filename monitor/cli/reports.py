@@ -153,9 +153,11 @@ def report(ctx: Context, out_dir: Path | None) -> None:
     folder = out_dir or ctx.settings.data_dir / "report"
     levels = levels_by_kind(ctx.settings.materiality)
     written = write_report(ctx.reader, folder, now=ctx.clock(), materiality=levels)
+    kept = len(written.nct_ids) - written.written
     ctx.say(
         f"Wrote {folder / 'index.html'} for {len(written.nct_ids)} trial(s): "
-        f"{written.written} trial page(s) written, the others were up to date"
+        f"{written.written} trial page(s) written"
+        + (f", {kept} up to date already" if kept else "")
     )
 
 

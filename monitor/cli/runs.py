@@ -52,6 +52,9 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         click.echo(preview.text, nl=False)
         return
     ctx.require_known_destinations()
+    if not ctx.settings.db.exists():
+        ctx.say(f"No undelivered changes (no database at {ctx.settings.db}).")
+        return
     chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_transport(ctx.settings, outbox=outbox) as transport:
         report = deliver_pending(
@@ -90,7 +93,8 @@ def run(ctx: Context, every_change: bool | None) -> None:
     """Check, then deliver the digest: the cron entry point. Silent when nothing happened;
     under cron, a few lines: what changed in a count, what was sent where, what failed."""
 
-    ctx.warn_if_nothing_watched()
+    if ctx.warn_if_nothing_watched():
+        return  # no database here: nothing to do, and none created
     ctx.require_known_destinations()
     with ctx.locked():
         failing_before = ctx.store.watches.failing()

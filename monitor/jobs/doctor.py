@@ -29,6 +29,13 @@ class Finding:
 
 
 def check_database(store: Store, settings: Settings) -> Finding:
+    if not store.path.exists():
+        return Finding(
+            "database",
+            False,
+            f"none at {store.path}: nothing is watched here (`watch add` creates it); your "
+            "trials in another data folder? Point at it with TRIALWATCH_HOME=DIR (or --db PATH)",
+        )
     problems = store.integrity_problems()
     if store.read_only:
         problems.append("read-only here: commands that write (check, run, digest) refuse it")
@@ -46,10 +53,11 @@ LOW_DISK_MIB = 64
 def check_disk(store: Store, settings: Settings) -> Finding:
     """A full disk stops a check halfway (nothing is lost, but nothing more is recorded): say
     so while there is still room."""
-    free_mib = shutil.disk_usage(store.path.parent).free / 2**20
+    folder = next(path for path in store.path.parents if path.is_dir())  # it may be to come
+    free_mib = shutil.disk_usage(folder).free / 2**20
     low = free_mib < LOW_DISK_MIB
     warning = f" (under {LOW_DISK_MIB} MiB: a check may stop halfway)" if low else ""
-    return Finding("disk", not low, f"{store.path.parent}: {free_mib:,.1f} MiB free{warning}")
+    return Finding("disk", not low, f"{folder}: {free_mib:,.1f} MiB free{warning}")
 
 
 def check_config(store: Store, settings: Settings) -> Finding:

@@ -40,6 +40,8 @@ class StoreBase:
             raise BadInput(f"cannot use database {path}: it is a directory")
         if not path.parent.is_dir():
             raise BadInput(f"cannot use database {path}: folder {path.parent} does not exist")
+        if reading and not path.exists():
+            return cls.absent(path)
         if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
             if reading and path.is_file():
                 return cls._open_read_only(path, wait=wait)
@@ -55,6 +57,16 @@ class StoreBase:
             store.migrate(version)
         except sqlite3.DatabaseError as exc:
             raise database_failure(path, exc, wait=wait, opening=True) from exc
+        return store
+
+    @classmethod
+    def absent(cls, path: Path) -> Self:
+        """No database at `path`: for a command that only reads, an empty one in memory (it
+        lists nothing), so that no command but those that add something creates the file."""
+        db = sqlite_utils.Database(memory=True)
+        register_raw_function(db.conn)
+        store = cls(db, path, wait=0.0, read_only=True)
+        store.migrate(0)
         return store
 
     @classmethod
