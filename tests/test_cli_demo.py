@@ -30,3 +30,29 @@ def test_demo_output_matches_the_golden_file_and_reruns_identically(
     first = shown(trialwatch("demo").stdout)
     assert shown(trialwatch("demo").stdout) == first
     assert_golden("demo.txt", first)
+
+
+def test_the_demos_hints_name_the_command_as_it_was_started(tmp_path):
+    """From the checkout, `.venv/bin/trialwatch demo`: `trialwatch` alone is not on PATH, so
+    the hints say `.venv/bin/trialwatch`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "trialwatch"
+    venv = script.parent.parent
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "PATH" and not key.startswith("TRIALWATCH_")
+    }
+    env |= {"PATH": "/usr/bin:/bin", "TRIALWATCH_HOME": str(tmp_path / "data")}
+    env["TRIALWATCH_API_URL"] = "http://127.0.0.1:9"
+    relative = script.relative_to(venv.parent)
+    done = subprocess.run(
+        [str(relative), "demo"], cwd=venv.parent, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    hints = [line for line in done.stdout.splitlines() if line.startswith("  ")][-3:]
+    assert all(line.startswith(f"  {relative} --db ") for line in hints), hints

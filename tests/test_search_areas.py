@@ -211,3 +211,12 @@ def test_a_big_search_asks_daily_only_for_what_changed(trialwatch, registry):
     full = trialwatch("check", "--full", "--json").json()["changes"]
     assert [(e["category"], e["nct_id"]) for e in full] == [("left_query", silent)]
     assert trialwatch("watch", "list", "--json", "--searches").json()[0]["matches"] == 2499
+
+
+def test_a_new_radius_alone_keeps_the_searchs_point(trialwatch):
+    trialwatch("watch", "query", "near", "--term", "lupus", "--near", HOME, "--within", "50mi")
+    edited = trialwatch("watch", "edit", "near", "--within", "80km")
+    assert edited.code == 0 and f"within 80 km of {HOME}" in edited.stdout
+    trialwatch("watch", "query", "plain", "--term", "lupus")
+    refused = trialwatch("watch", "edit", "plain", "--within", "80km")
+    assert refused.code == 2 and "--within needs --near LAT,LON" in refused.stderr

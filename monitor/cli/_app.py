@@ -13,6 +13,8 @@ import importlib
 import json
 import logging
 import os
+import shlex
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -179,6 +181,19 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def invoked_as() -> str:
+    """How to start this program again, for hints: `trialwatch` where that is it on PATH,
+    else the path it was started by (`.venv/bin/trialwatch` in a checkout)."""
+    program = Path(sys.argv[0])
+    on_path = shutil.which("trialwatch")
+    if program.name != "trialwatch" or (on_path and Path(on_path).resolve() == program.resolve()):
+        return "trialwatch"
+    try:
+        return shlex.quote(str(program.resolve().relative_to(Path.cwd().resolve())))
+    except ValueError:
+        return shlex.quote(str(program))
 
 
 def parse_ids(values: tuple[str, ...]) -> list[str]:

@@ -149,15 +149,18 @@ def with_options(command: Command, options: Sequence[Callable[[Any], Any]]) -> C
     return command
 
 
-def search_criteria(given: dict[str, Any]) -> dict[str, Any]:
-    """The criteria the search options gave (absent ones left out; '' clears a text)."""
+def search_criteria(given: dict[str, Any], *, near: Near | None = None) -> dict[str, Any]:
+    """The criteria the search options gave (absent ones left out; '' clears a text); `near`:
+    the point the search being edited has, which a new radius alone keeps."""
     criteria: dict[str, Any] = {
         option: given[option] or None
         for option in (*TEXT_AREAS, "advanced")
         if given[option] is not None
     }
     if given["within"] is not None and given["near"] is None:
-        raise BadInput("--within needs --near LAT,LON")
+        if near is None:
+            raise BadInput("--within needs --near LAT,LON (the search has no point yet)")
+        criteria["near"] = Near.parse(f"{near.lat},{near.lon}", given["within"])
     if given["near"] is not None:
         criteria["near"] = (
             Near.parse(given["near"], given["within"] or "50mi") if given["near"] else None

@@ -11,6 +11,7 @@ from rich.table import Table
 from monitor.cli._app import (
     Context,
     format_json,
+    invoked_as,
     pass_context,
 )
 from monitor.cli.options import file_option, folder_option
@@ -166,5 +167,5 @@ def report(ctx: Context, out_dir: Path | None) -> None:
 def demo(ctx: Context) -> None:
     """Replay the bundled seed story offline and print what changed (no network, no SMTP)."""
 
-    for line in replay_demo(ctx.settings.data_dir / "demo"):
+    for line in replay_demo(ctx.settings.data_dir / "demo", command=invoked_as()):
         ctx.say(line)

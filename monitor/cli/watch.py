@@ -160,8 +160,13 @@ def watch_edit(
     criteria, following or rule; what is not given stays. A search whose criteria change
     starts again from a baseline (its next check tells nothing)."""
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
-    criteria = search_criteria(options)
     stored = {search.name: search for search in ctx.store.searches.rows()}
+    edited_near = (
+        Search.from_json(target, stored[target].params, follow=stored[target].follow).near
+        if target in stored
+        else None
+    )
+    criteria = search_criteria(options, near=edited_near)
     kinds = SEARCH_KINDS if target in stored else TRIAL_KINDS
     rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=kinds)
     if target in stored:

@@ -36,8 +36,9 @@ def seed_checked_at(date: str) -> dt.datetime:
     return midnight(dt.date.fromisoformat(date)) + dt.timedelta(hours=7)
 
 
-def replay_demo(demo_dir: Path) -> list[str]:
-    """Replay every seed version in date order; returns the lines to print."""
+def replay_demo(demo_dir: Path, *, command: str = "trialwatch") -> list[str]:
+    """Replay every seed version in date order; returns the lines to print, whose hints name
+    the program as `command` (as it was started, where `trialwatch` is not on PATH)."""
     demo_dir.mkdir(parents=True, exist_ok=True)
     for leftover in demo_dir.glob("trialwatch.db*"):
         leftover.unlink()
@@ -70,9 +71,9 @@ def replay_demo(demo_dir: Path) -> list[str]:
         lines += [
             "",
             "Explore what the demo built (it has a database of its own, hence --db):",
-            f"  trialwatch --db {db} history NCT05869955",
-            f"  trialwatch --db {db} changes --category site_status",
-            f"  trialwatch --db {db} history NCT05869955 --html history.html",
+            f"  {command} --db {db} history NCT05869955",
+            f"  {command} --db {db} changes --category site_status",
+            f"  {command} --db {db} history NCT05869955 --html history.html",
         ]
     finally:
         store.close()
