@@ -232,7 +232,7 @@ def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
 def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever():
     import apprise
 
-    from monitor.delivery.transports import AppriseTransport
+    from monitor.delivery.chat import AppriseTransport
 
     discord = AppriseTransport("team", "discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js").plugin
     long_digest = "\n".join(

@@ -15,7 +15,8 @@ from monitor.delivery.destinations import (
     plan_messages,
 )
 from monitor.delivery.digests import message_id_for
-from monitor.delivery.transports import Envelope, mail_message
+from monitor.delivery.mail import mail_message
+from monitor.delivery.transports import Envelope
 from monitor.records.events import Category, ChangeEvent
 from monitor.reports.render import ChatBlock, Digest
 from monitor.times import moment_of

@@ -17,9 +17,10 @@ from monitor.cli._app import (
 )
 from monitor.cli.options import folder_option
 from monitor.config import parse_timezone
+from monitor.delivery.chat import open_chat_transports
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
-from monitor.delivery.transports import open_chat_transports, open_transport
+from monitor.delivery.mail import open_transport
 from monitor.errors import BadInput, TrialwatchError
 from monitor.jobs.check import CheckError, CheckOutcome
 from monitor.jobs.run import RunSummary, run_once

@@ -1,2 +1,4 @@
-"""Deliver: where a digest goes (`channels`: outbox, SMTP), which digests are owed and to
-whom (`digests`), and the bookkeeping that delivers each exactly once (`exactly_once`)."""
+"""Deliver: who hears of a change (`destinations`) and when (`cadence`), which digests are
+owed and their messages (`digests`), what carries them (`transports`: `mail` for the outbox
+and SMTP, `chat` for chat and webhook channels), and the bookkeeping that delivers each
+exactly once (`exactly_once`)."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from monitor.config import Settings
-from monitor.delivery.transports import MissingTransport, Transport
+from monitor.delivery.chat import MissingTransport
+from monitor.delivery.transports import Transport
 from monitor.records.events import ChangeEvent
 from monitor.store import Destination as StoredAudience
 from monitor.store import Trial, audience_key

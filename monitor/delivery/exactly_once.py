@@ -25,7 +25,8 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from monitor.delivery.transports import MissingTransport, Transport
+from monitor.delivery.chat import MissingTransport
+from monitor.delivery.transports import Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
 from monitor.store import Delivery, DeliveryState, Store, audience_key

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings, readable_by_others
+from monitor.delivery.chat import AppriseTransport
 from monitor.delivery.destinations import unknown_destinations
 from monitor.delivery.exactly_once import NO_RECIPIENTS
-from monitor.delivery.transports import AppriseTransport, SmtpTransport
+from monitor.delivery.mail import SmtpTransport
 from monitor.errors import BadInput, DeliveryError, RegistryError
 from monitor.jobs.check_run import registry_client
 from monitor.masking import mask_url

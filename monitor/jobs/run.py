@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.config import Settings
+from monitor.delivery.chat import open_chat_transports
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
-from monitor.delivery.transports import open_chat_transports, open_transport
+from monitor.delivery.mail import open_transport
 from monitor.jobs.check import CheckOutcome
 from monitor.jobs.check_run import recorded_check
 from monitor.store import Store
