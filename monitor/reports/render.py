@@ -17,8 +17,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from monitor.records.events import Category, ChangeEvent, SiteRef
-from monitor.records.kinds import KINDS, SITE_KINDS, Told, rating_of
+from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
+from monitor.records.sentences import Told
 from monitor.records.wording import status_css
 from monitor.registry.raw import one_line
 from monitor.reports.briefing import BriefingLine, briefing
