@@ -3,15 +3,28 @@ for a delivered digest) never finds half of one, even after a crash or a full di
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-# The process's umask, read once at start (reading it means setting it, which is not safe once
-# the daemon has threads): mkstemp makes files 0600, a page or digest is made as `open` would.
-UMASK = os.umask(0o022)
-os.umask(UMASK)
+
+@functools.cache
+def process_umask() -> int:
+    """The process's umask, which the files written whole get as `open` would give it (mkstemp
+    makes them 0600). Read from /proc without changing it; where there is no /proc, the only
+    other way is setting it and back, done once, the first time a file is written."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_whole(path: Path, content: bytes) -> None:
@@ -38,7 +51,7 @@ def write_whole(path: Path, content: bytes) -> None:
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~UMASK)
+        os.chmod(temporary, 0o666 & ~process_umask())
         os.replace(temporary, target)
     except OSError:
         Path(temporary).unlink(missing_ok=True)

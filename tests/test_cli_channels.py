@@ -204,7 +204,7 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
     """Through Apprise's own CommonMark-to-Slack conversion, as a real post would go."""
     import apprise
 
-    from monitor.reports.render import markdown_text
+    from monitor.reports.templating import markdown_text
 
     slack = apprise.Apprise.instantiate("slack://T0AAAAAAA/B0BBBBBBB/cccccccccccccccccccccccc/#x")
     hostile = "<!channel> Mayo *Clinic* [win](http://evil.example) <@U123> <http://evil|x>"
@@ -216,7 +216,7 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
 def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
     import apprise
 
-    from monitor.reports.render import markdown_text
+    from monitor.reports.templating import markdown_text
 
     hostile = "Join @everyone @HERE @channel @room now; mail ops@example.org"
     for url in (

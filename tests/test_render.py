@@ -7,7 +7,8 @@ import re
 
 from monitor.jobs.check import store_study
 from monitor.registry.raw import study_nct_id
-from monitor.reports.render import header_text, markdown_text, render_digest
+from monitor.reports.render import header_text, render_digest
+from monitor.reports.templating import markdown_text
 from monitor.times import moment_of
 from tests.conftest import ANY_TIME, completed, load_seed, locations, study_with_id
 

@@ -72,7 +72,11 @@ def recorded_check(
     are fetched (unless `force`).
     """
     run_id = store.runs.start(command, now=clock())
-    with registry_client(settings, should_stop=should_stop) as client, cycle_collector_paused():
+    with (
+        registry_client(settings, should_stop=should_stop) as client,
+        cycle_collector_paused(),
+        contextlib.ExitStack() as reading_ahead,
+    ):
         probe = nct_ids is None and not force and is_probe_worth_it(store, now=clock())
         timestamp = client.data_timestamp() if probe else None
         unchanged = timestamp is not None and timestamp == store.runs.last_complete_data_timestamp()
@@ -90,11 +94,12 @@ def recorded_check(
             )
         elif nct_ids is None and not full:
             baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
-            client.while_waiting = baselines.read_one
+            reading_ahead.enter_context(client.waiting_on(baselines.read_one))
             moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
             dated = bool(ids)
             if moved is None:  # every trial is fetched, most unchanged: nothing to read ahead
-                client.while_waiting, baselines = (lambda: False), None
+                reading_ahead.close()
+                baselines = None
             else:
                 to_fetch = moved
         # What this run vouches for: the listing the trials' dates came from, if they were

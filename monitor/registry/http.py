@@ -5,10 +5,11 @@ registry's failures said in a few plain words."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self, TypeVar
 
 import httpx
@@ -217,6 +218,17 @@ class PoliteHttp:
         until = time.monotonic() + seconds
         while not self.should_stop() and time.monotonic() < until:
             time.sleep(min(0.2, max(0.0, until - time.monotonic())))
+
+    @contextlib.contextmanager
+    def waiting_on(self, work: Callable[[], bool]) -> Iterator[None]:
+        """While the block runs, each wait for a request's turn is first spent on `work`
+        (reading ahead what the answers will be compared with; it returns False when it has
+        nothing left to do), then given back as it was."""
+        before, self.while_waiting = self.while_waiting, work
+        try:
+            yield
+        finally:
+            self.while_waiting = before
 
     def _wait_for_turn(self) -> None:
         """Politeness: at most one request per `request_interval` seconds, across threads;

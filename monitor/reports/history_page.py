@@ -13,7 +13,8 @@ from monitor.records.kinds import KINDS
 from monitor.records.wording import date_slip, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory
-from monitor.reports.render import STUDY_URL, environment
+from monitor.reports.render import STUDY_URL
+from monitor.reports.templating import template
 
 
 def render_history_page(
@@ -31,7 +32,7 @@ def render_history_page(
     by_country: dict[str, list[SiteHistory]] = defaultdict(list)
     for site in history.sites:
         by_country[site.country].append(site)
-    return environment.get_template("history.html").render(
+    return template("history.html").render(
         history=history,
         url=STUDY_URL.format(nct_id=history.nct_id),
         generated_at=generated_at,

@@ -21,7 +21,8 @@ from monitor.records.wording import readable_status, status_css
 from monitor.reports.briefing import briefing
 from monitor.reports.history import TrialHistory
 from monitor.reports.net_changes import net_changes
-from monitor.reports.render import STUDY_URL, environment
+from monitor.reports.render import STUDY_URL
+from monitor.reports.templating import template
 from monitor.store import SharedPlace, Trial
 from monitor.store.searches import StoredSearch
 
@@ -240,7 +241,7 @@ def render_index(
         key=lambda row: (row.top[1], row.top[0]) if row.top else (-1, dt.date.min), reverse=True
     )
     cells = [row.cells() for row in shown]
-    return environment.get_template("index.html").render(
+    return template("index.html").render(
         rows=cells,
         attention=sum(row.needs_attention for row in shown),
         searches=searches,
@@ -266,7 +267,7 @@ def render_week(
         by_trial.setdefault(event.nct_id, []).append(event)
     names = {nct_id: trial.label or trial.acronym or "" for nct_id, trial in trials.items()}
     week = {nct_id: net_changes(found[::-1]) for nct_id, found in by_trial.items()}
-    return environment.get_template("week.html").render(
+    return template("week.html").render(
         briefing=briefing(week, names),
         groups=list(by_trial.items()),
         pages=pages,
@@ -280,7 +281,7 @@ def render_week(
 def render_sites(places: list[SharedPlace], pages: set[str], *, generated_at: dt.datetime) -> str:
     """Where watched trials meet: every place hosting two or more of them, each trial's
     status there; filtered by typing (a country), sorted by a click."""
-    return environment.get_template("sites.html").render(
+    return template("sites.html").render(
         places=places,
         pages=pages,
         generated_at=generated_at,

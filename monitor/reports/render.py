@@ -7,14 +7,11 @@ table. The HTML's CSS is inlined by css-inline so mail clients that drop `<style
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import css_inline
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
 
 from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
@@ -25,8 +22,8 @@ from monitor.registry.raw import one_line
 from monitor.reports.briefing import BriefingLine, briefing
 from monitor.reports.mass_changes import SHOWN, MassChange, fold_mass_changes
 from monitor.reports.net_changes import net_changes
+from monitor.reports.templating import template
 from monitor.store import Trial
-from monitor.times import utc_text
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -37,14 +34,6 @@ MOST = "Most material"  # the section that leads a trial's digest
 HEADER_LIMIT = 180
 SUBJECT_PARTS = 3
 
-environment = Environment(
-    loader=PackageLoader("monitor.reports"),
-    autoescape=select_autoescape(["html", "xml"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
 inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
@@ -110,22 +99,6 @@ class Digest:
 
 
 CHAT_LINES = 12  # per trial: a chat message is read at a glance; the rest is a link away
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<~|])")
-# Words that page a whole channel when a chat service reads them: Discord's @everyone and
-# @here, Slack's and Mattermost's @channel and @all, Matrix's @room.
-GROUP_MENTION = re.compile(r"@(?=(?:everyone|here|channel|all|room)\b)", re.IGNORECASE)
-
-
-def markdown_text(text: object) -> str:
-    """Registry text as literal Markdown on one line: its `*`, `[`, `<` (a Slack mention, an
-    HTML tag) and the like are escaped, control characters dropped, and a group mention
-    broken by a zero-width space so that no service pings anyone."""
-    escaped = MARKDOWN_SPECIALS.sub(r"\\\1", one_line(str(text)))
-    return GROUP_MENTION.sub("@\u200b", escaped)
-
-
-environment.filters["md"] = markdown_text
-environment.filters["utc_text"] = utc_text
 
 
 def chat_lines(trial: TrialDigest) -> tuple[list[str], int]:
@@ -182,12 +155,12 @@ def render_digest(
         "shown": SHOWN,
         "briefing": lines,
     }
-    html = environment.get_template("digest.html").render(**values)
-    chat = environment.get_template("digest.md")
-    opening = environment.get_template("briefing.md").render(briefing=lines)
+    html = template("digest.html").render(**values)
+    chat = template("digest.md")
+    opening = template("briefing.md").render(briefing=lines)
     return Digest(
         subject=subject,
-        text=environment.get_template("digest.txt").render(**values),
+        text=template("digest.txt").render(**values),
         html=inliner.inline(html),
         chat_blocks=tuple([ChatBlock("", opening)] * bool(lines))
         + tuple(
@@ -201,17 +174,6 @@ def render_digest(
 def briefing_of(grouped: list[TrialDigest]) -> list[BriefingLine]:
     names = {trial.nct_id: trial.label or trial.acronym or "" for trial in grouped}
     return briefing({trial.nct_id: trial.changes for trial in grouped}, names)
-
-
-def linked_ids(line: BriefingLine) -> Markup:
-    """A briefing line as HTML, each trial it counts linked to its part of the page."""
-    html = str(escape(line.text))
-    for nct_id in line.trials:
-        html = html.replace(nct_id, f'<a href="#{nct_id}">{nct_id}</a>', 1)
-    return Markup(html)  # noqa: S704 (escaped above; the ids are NCT + 8 digits)
-
-
-environment.filters["linked_ids"] = linked_ids
 
 
 def group_events(
