@@ -5,6 +5,9 @@ TrialwatchError
  +-- RegistryError     one trial could not be fetched (carries nct_id and HTTP status)
  |    +-- StudyNotFound
  |    +-- MalformedResponse  the answer was not the study JSON asked for
+ |    +-- BrokenOff    an answer broke off midway: worth asking again
+ |    +-- PartialRecord      a record lacking modules its last snapshot had
+ +-- UnreadableRecord  a record we could not read or compare: ours to fix, told every run
  +-- DeliveryError     a digest could not be delivered
  |    +-- UnconfirmedDelivery  handed over whole, no answer came: counted as delivered
  +-- StoreError        the database failed at run time: locked, disk full, I/O error
@@ -50,14 +53,26 @@ class BrokenOff(RegistryError):
         self.failed, self.cause = failed, cause
 
     def after(self, attempts: int) -> RegistryError:
-        """The error to tell once `attempts` tries all broke off."""
+        """The error to tell once `attempts` tries all broke off (its trial, status and this
+        break as its cause kept)."""
         cause = f" ({self.cause})" if self.cause else ""
-        return RegistryError(f"{self.failed} after {attempts_text(attempts)}{cause}")
+        told = RegistryError(
+            f"{self.failed} after {attempts_text(attempts)}{cause}",
+            nct_id=self.nct_id,
+            status=self.status,
+        )
+        told.__cause__ = self
+        return told
 
 
 class PartialRecord(RegistryError):
     """A record lacking whole modules its last snapshot had (a `fields=`-limited answer, such
     as a search result): diffing it would report everything it lacks as removed."""
+
+
+class UnreadableRecord(TrialwatchError):
+    """A record trialwatch could not read or compare (a shape its code did not expect): its
+    own fault to fix, told on every run until the record is recorded."""
 
 
 class DeliveryError(TrialwatchError):

@@ -358,3 +358,13 @@ def test_the_wait_for_a_turn_is_spent_on_the_check_s_own_work_never_longer(regis
     assert len(starts) == 3 and 5 <= len(pieces) < 1000
     gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
     assert all(gap >= 0.2 for gap in gaps)  # 0.5 as the client sent them, less the jitter
+
+
+def test_an_answer_broken_off_on_every_attempt_keeps_its_trial_status_and_cause():
+    from monitor.errors import BrokenOff
+
+    broken = BrokenOff("connection failed", "reset by peer")
+    broken.nct_id, broken.status = "NCT05869955", 200
+    told = broken.after(1)
+    assert str(told) == "connection failed after 1 attempt (reset by peer)"
+    assert (told.nct_id, told.status, told.__cause__) == ("NCT05869955", 200, broken)

@@ -132,7 +132,7 @@ def _say_summary(
     told = summary.outcome.errors if errors is None else errors
     tell_problems(told, summary.outcome.moved)
     for failure in told:
-        if "not found" in failure.error:
+        if failure.gone:
             click.echo(
                 f"trialwatch: {failure.subject} is not in the registry now (withdrawn from public "
                 f"view?): `trialwatch watch remove {failure.subject}` stops watching it; until it "

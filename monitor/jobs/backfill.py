@@ -161,5 +161,5 @@ def backfill_trials(
         try:
             outcomes.append(backfill_trial(store, client, nct_id, notify=notify, clock=clock))
         except RegistryError as exc:
-            errors.append(CheckError(nct_id, str(exc)))
+            errors.append(CheckError(nct_id, exc))
     return outcomes, errors

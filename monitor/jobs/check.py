@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import BadInput, PartialRecord, RegistryError, StoreError
+from monitor.errors import (
+    BadInput,
+    PartialRecord,
+    RegistryError,
+    StoreError,
+    StudyNotFound,
+    TrialwatchError,
+    UnreadableRecord,
+)
 from monitor.records.diff import diff_records
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.kinds import KINDS, with_extra
@@ -39,13 +47,26 @@ MAX_FILE_BYTES = 128 * 1024 * 1024  # an API answer of 1,000 whole records is un
 
 @dataclass(frozen=True)
 class CheckError:
-    """What failed in a check: a trial (its NCT id), or a watched search (`query:NAME`)."""
+    """What failed in a check: a trial (its NCT id), or a watched search (`query:NAME`), and
+    the error, with its type."""
 
     subject: str
-    error: str
-    # What the registry says (a trial withdrawn from view) is told once while it lasts; a record
-    # we could not read or compare is ours to fix, and told on every run until it is recorded.
-    loud: bool = False
+    failure: TrialwatchError
+
+    @property
+    def error(self) -> str:
+        return str(self.failure)
+
+    @property
+    def loud(self) -> bool:
+        """What the registry says (a trial withdrawn from view) is told once while it lasts; a
+        record we could not read or compare is ours to fix, told every run until recorded."""
+        return isinstance(self.failure, UnreadableRecord)
+
+    @property
+    def gone(self) -> bool:
+        """The registry has no such study now (withdrawn from public view, say)."""
+        return isinstance(self.failure, StudyNotFound)
 
 
 @dataclass
@@ -226,9 +247,7 @@ def check_trials(
             nct_ids, batch_size=batch_size, before_asking=baselines.expect
         ):
             fetched_at = clock()
-            errors = {
-                nct_id: CheckError(nct_id, str(error)) for nct_id, error in batch.errors.items()
-            }
+            errors = {nct_id: CheckError(nct_id, error) for nct_id, error in batch.errors.items()}
             if not writing:
                 answer.enter_context(store.transaction())
                 writing = True
@@ -340,11 +359,12 @@ def _record_into(
     except StoreError:
         raise  # the database itself failed: every later trial would fail the same way
     except PartialRecord as exc:
-        return CheckError(study_nct_id(study), str(exc))
+        return CheckError(study_nct_id(study), exc)
     except Exception as exc:
         logger.info("%s: could not be recorded", study_nct_id(study), exc_info=True)
-        error = f"unexpected record shape ({type(exc).__name__}: {exc})"
-        return CheckError(study_nct_id(study), error, loud=True)
+        unreadable = UnreadableRecord(f"unexpected record shape ({type(exc).__name__}: {exc})")
+        unreadable.__cause__ = exc
+        return CheckError(study_nct_id(study), unreadable)
     outcome.checked += 1
     outcome.fetched += 1
     return None

@@ -214,7 +214,7 @@ def check_searches(
             answer = ask_search(client, search, before, since=since, updates=updates)
         except RegistryError as exc:
             store.searches.save_error(search.name, str(exc))
-            errors.append(CheckError(f"query:{search.name}", str(exc)))
+            errors.append(CheckError(f"query:{search.name}", exc))
             continue
         found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]
