@@ -79,3 +79,23 @@ def test_help_speaks_the_users_words(path, command):
     """No help text sends a user to a document they do not have ("the spec's JSON object")."""
     texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
     assert not any("spec" in text for text in texts), texts
+
+
+def test_the_readmes_module_map_is_the_tree():
+    """Every module of monitor/ is named in the README's Development section, and every module
+    it names is there (the command-line modules are one file per command family)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    text = (root / "README.md").read_text()
+    section = text[text.index("## Development") :]
+    section = section[: section.index("- Tests:")]
+    named = set(re.findall(r"\b(\w+\.py)\b", section))
+    tree = {
+        path.name
+        for path in (root / "monitor").rglob("*.py")
+        if path.name not in {"__init__.py", "__main__.py"} and path.parent.name != "cli"
+    }
+    assert tree - named == set(), "modules the README does not name"
+    assert named - tree - {"_app.py"} == set(), "modules the README names that are gone"

@@ -1,5 +1,6 @@
 """`trialwatch doctor`: is everything trialwatch depends on in working order? Each check is one
-small function returning a `Finding`; the list says which ones run."""
+small function returning a `Finding`; `CHECKS` names the ones that always run, in order, then
+the channels and the audiences are listed."""
 
 from __future__ import annotations
 

@@ -1,2 +1,4 @@
-"""Render: change events as digests, and a trial's history as pages (`render`, `charts`,
-`history`, `report`, jinja2 `templates/`)."""
+"""Render: change events as digests (`render`, with `briefing`, `mass_changes`,
+`net_changes`), a trial's history as pages (`history`, `history_page`, `charts`), the
+portfolio's pages (`portfolio`), the report folder (`report`), feeds (`feeds`) and CSV
+(`export`); every template through `templating`."""
