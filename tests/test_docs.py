@@ -10,7 +10,7 @@ import click.testing
 import pytest
 
 from monitor.cli import cli
-from monitor.config import PARSERS
+from monitor.setting_values import PARSERS
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from monitor.config import parse_timezone
 from monitor.errors import BadInput
 from monitor.jobs.schedule import cron_trigger, cron_weekdays
+from monitor.setting_values import parse_timezone
 
 PARIS = parse_timezone("Europe/Paris")
 

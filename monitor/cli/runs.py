@@ -16,7 +16,6 @@ from monitor.cli._app import (
     terminal_safe,
 )
 from monitor.cli.options import folder_option
-from monitor.config import parse_timezone
 from monitor.delivery.chat import open_chat_transports
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.exactly_once import DeliveryOutcome
@@ -28,6 +27,7 @@ from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, 
 from monitor.lock import run_lock
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import render_digest
+from monitor.setting_values import parse_timezone
 from monitor.times import utc_text
 
 

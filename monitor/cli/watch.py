@@ -26,12 +26,12 @@ from monitor.cli.options import (
     search_criteria,
     search_options,
 )
-from monitor.config import parse_address
 from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
 from monitor.records.kinds import SEARCH_KINDS, TRIAL_KINDS
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search, make_search
+from monitor.setting_values import parse_address
 
 
 @click.group(cls=SuggestingGroup)

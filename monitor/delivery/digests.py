@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from monitor.config import Settings, parse_timezone
+from monitor.config import Settings
 from monitor.delivery.cadence import is_due, latest_day
 from monitor.delivery.destinations import (
     Audience,
@@ -34,6 +34,7 @@ from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
+from monitor.setting_values import parse_timezone
 from monitor.store import (
     DELIVERED_STATES,
     UNFAILED_STATES,
