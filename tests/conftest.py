@@ -246,7 +246,9 @@ def run_in_process(
 
 
 @pytest.fixture
-def spawn_trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., subprocess.Popen]:
+def spawn_trialwatch(
+    cli_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen]]:
     """Start the CLI without waiting (for kill -9 tests)."""
     processes: list[subprocess.Popen] = []
 

@@ -70,7 +70,7 @@ def rename_countries(study: Study, rng: random.Random) -> Study:
     old_names = {now: rng.choice(before) for now, before in HISTORICAL_COUNTRIES.items()}
 
     def change(site: dict[str, Any]) -> None:
-        site["country"] = old_names.get(site.get("country"), site.get("country"))
+        site["country"] = old_names.get(str(site.get("country")), site.get("country"))
 
     return _each_site(study, change)
 
@@ -79,7 +79,7 @@ def respell_one_city(study: Study, rng: random.Random) -> Study:
     """Every row of one city re-spelled at once (a known translation, or a suffix the registry
     adds: "-si", " District")."""
     changed = copy.deepcopy(study)
-    cities = sorted({site.get("city") for site in locations(changed) if site.get("city")})
+    cities = sorted({str(site["city"]) for site in locations(changed) if site.get("city")})
     if not cities:
         return changed
     city = rng.choice(cities)

@@ -33,7 +33,9 @@ class Received:
         return email.message_from_bytes(self.raw, policy=email.policy.default)
 
     def part(self, subtype: str) -> str:
-        return self.message.get_body(preferencelist=(subtype,)).get_content()
+        body = self.message.get_body(preferencelist=(subtype,))
+        assert body is not None, f"no {subtype} part"
+        return str(body.get_content())
 
 
 def free_port() -> int:

@@ -8,9 +8,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import find_site, study_with_id
+from tests.conftest import find_site, locations, study_with_id
 from tests.test_one_digest import a_monday, at
-from tests.test_render import locations
 
 TRIALS = [f"NCT0000000{n}" for n in range(1, 6)]
 WEEKLY = "board@example.org"

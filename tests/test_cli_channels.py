@@ -207,6 +207,7 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
     from monitor.reports.templating import markdown_text
 
     slack = apprise.Apprise.instantiate("slack://T0AAAAAAA/B0BBBBBBB/cccccccccccccccccccccccc/#x")
+    assert slack is not None
     hostile = "<!channel> Mayo *Clinic* [win](http://evil.example) <@U123> <http://evil|x>"
     sent = slack.dialect_convert(markdown_text(hostile), apprise.NotifyFormat.MARKDOWN)
     assert "<" not in sent  # Slack's mentions and links all start with "<"
@@ -224,6 +225,7 @@ def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
         "matrix://user:pass@localhost/#room",
     ):
         plugin = apprise.Apprise.instantiate(url)
+        assert plugin is not None
         sent = plugin.dialect_convert(markdown_text(hostile), apprise.NotifyFormat.MARKDOWN)
         assert not re.search(r"@(everyone|here|channel|room)\b", sent, re.IGNORECASE), sent
         assert "ops@example.org" in sent

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from tests.browser import chromium
 from tests.conftest import ROOT
-from tests.test_digest_browser import ARTIFACTS, chromium
+from tests.test_digest_browser import ARTIFACTS
 
 NCT = "NCT05869955"
 
@@ -64,7 +65,9 @@ def test_history_page_in_a_browser(trialwatch, demo_db, tmp_path):
     probed = tmp_path / "probed.html"
     probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     dom = chromium("--dump-dom", probed.as_uri(), profile=tmp_path / "profile")
-    raw = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.S).group(1)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, flags=re.S)
+    assert found, "the probe did not run"
+    raw = found.group(1)
     seen = json.loads(
         raw.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     )

@@ -135,7 +135,7 @@ def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home
         ],
         stdout=subprocess.PIPE,
     )
-    assert holder.stdout.readline() == b"locked\n"
+    assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
     blocked = trialwatch("check", env={"TRIALWATCH_LOCK_WAIT": "0.2"})
     assert blocked.code == 0 and "in progress (pid 1)" in blocked.stderr
     holder.kill()
@@ -165,12 +165,12 @@ def test_a_run_holding_the_lock_for_hours_is_reported_as_stuck(trialwatch, home,
         stdout=subprocess.PIPE,
     )
     try:
-        assert holder.stdout.readline() == b"locked\n"
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
         skipped = trialwatch("run", env={"TRIALWATCH_LOCK_WAIT": "0.2"})
     finally:
         holder.kill()
         holder.wait()
-        holder.stdout.close()
+        holder.stdout.close()  # type: ignore[union-attr]
     if hours == 1:
         assert skipped.code == 0 and "in progress (pid 4242 since " in skipped.stderr
     else:

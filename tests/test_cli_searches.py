@@ -198,7 +198,7 @@ def test_every_time_the_database_keeps_is_the_specs_utc_text(trialwatch, registr
         tables = [
             row[0] for row in conn.execute("select name from sqlite_master where type='table'")
         ]
-        seen = Counter()
+        seen: Counter[str] = Counter()
         for table in tables:
             for column in [row[1] for row in conn.execute(f"pragma table_info({table})")]:
                 if column.endswith("_at") or column == "first_seen":

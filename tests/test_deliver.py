@@ -26,7 +26,15 @@ A, B = "NCT00000001", "NCT00000002"
 
 def event(event_id: int, nct_id: str) -> ChangeEvent:
     return ChangeEvent(
-        nct_id, "t", Category.OTHER, "x", 1, 2, "X: 1 -> 2", id=event_id, snapshot_id=None
+        nct_id,
+        moment_of("2026-11-24T07:00:00Z"),
+        Category.OTHER,
+        "x",
+        1,
+        2,
+        "X: 1 -> 2",
+        id=event_id,
+        snapshot_id=None,
     )
 
 
@@ -110,5 +118,6 @@ def test_message_is_multipart_alternative_with_clean_headers():
     assert message["To"] == "a@example.org" and message["From"] == "tw@example.org"
     assert message["Message-ID"] == "<m@example.org>"
     assert message["Date"] == "Tue, 24 Nov 2026 07:00:03 +0000"
-    assert message.get_body(("plain",)).get_content().rstrip() == "plain \u00e9"
-    assert message.get_body(("html",)).get_content().rstrip() == "<p>html \u00e9</p>"
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None and plain.get_content().rstrip() == "plain \u00e9"
+    assert html is not None and html.get_content().rstrip() == "<p>html \u00e9</p>"

@@ -379,7 +379,7 @@ def test_identical_twin_sites_are_reported_separately(contact, number):
     old, new = edited(site_edit(UMASS, contact, status="WITHDRAWN"))
     events = diff_records(normalise_study(old), normalise_study(new), detected_at=ANY_TIME)
     assert len(events) == 1
-    assert events[0].site.site_number == number
+    assert events[0].site is not None and events[0].site.site_number == number
     assert f"{UMASS} (site {number}), Worcester, United States: " in events[0].summary
 
 

@@ -61,7 +61,9 @@ def test_hostile_text_in_every_field_stays_inert(trialwatch, tmp_path, home):
     assert "Bcc" not in message
     page = tmp_path / "history.html"
     trialwatch("history", "NCT05869955", "--html", str(page))
-    for html in (page.read_text(), message.get_body(("html",)).get_content()):
+    body = message.get_body(("html",))
+    assert body is not None
+    for html in (page.read_text(), body.get_content()):
         assert "<b onmouseover" not in html and "&lt;b onmouseover" in html
 
 

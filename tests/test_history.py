@@ -159,7 +159,7 @@ def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_fo
     """NCT06203210 (real records): the registry repaired nine mis-encoded site names, then
     broke them again. Each stays one row, and its former name is the other spelling."""
     versions = sorted((tigit_records() / "NCT06203210").glob("*.json"))
-    snapshots = [(n, p.stem, json.loads(p.read_text())) for n, p in enumerate(versions)]
+    snapshots = [(n, moment_of(p.stem), json.loads(p.read_text())) for n, p in enumerate(versions)]
     history = build_history("NCT06203210", snapshots, [])
     assert len(history.sites) == 230
     foch = next(s for s in history.sites if s.city == "Suresnes")

@@ -256,7 +256,8 @@ def test_the_dashboard_leads_with_what_matters(tmp_path, size):
     seen = probe(page, profile=tmp_path / "profile", size=size)
     ranked = [level for level in seen["byMateriality"] if level]
     order = {"high": 2, "medium": 1, "low": 0}
-    assert ranked == sorted(ranked, key=order.get, reverse=True) and ranked[0] == "high"
+    assert ranked == sorted(ranked, key=lambda level: order[level], reverse=True)
+    assert ranked[0] == "high"
     highs = ranked.count("high")
     assert seen["needing"] == highs and set(seen["needingLevels"]) == {"high"}
     assert seen["byCode"] == sum(1 for row in rows if "site_status" in dict(row.recent).values())

@@ -22,8 +22,9 @@ MGH = {
     "geoPoint": {"lat": 42.36254, "lon": -71.06975},
 }
 # 12 miles due north of the hospital: the patient advocate's home
-HOME_LAT = MGH["geoPoint"]["lat"] + 12 * 1.609344 / (6371.0 * math.pi / 180)
-HOME = f"{HOME_LAT:.5f},{MGH['geoPoint']['lon']}"
+MGH_POINT = {"lat": 42.36254, "lon": -71.06975}
+HOME_LAT = MGH_POINT["lat"] + 12 * 1.609344 / (6371.0 * math.pi / 180)
+HOME = f"{HOME_LAT:.5f},{MGH_POINT['lon']}"
 
 
 def site(facility, city, lat, lon, status="RECRUITING"):

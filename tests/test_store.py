@@ -52,7 +52,7 @@ def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
 
 def test_foreign_keys_are_enforced(store):
     with pytest.raises(sqlite3.IntegrityError):
-        store.db["snapshots"].insert(
+        store.db.table("snapshots").insert(
             {
                 "nct_id": "NCT00000000",
                 "fetched_at": "2026-01-01T00:00:00Z",
@@ -169,10 +169,10 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     old = sqlite_utils.Database(path)
     MIGRATIONS[0](old)
     old.execute("PRAGMA user_version = 1")
-    old["watches"].insert(
+    old.table("watches").insert(
         {"nct_id": "NCT05869955", "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"}
     )
-    old["snapshots"].insert(
+    old.table("snapshots").insert(
         {
             "nct_id": "NCT05869955",
             "fetched_at": "2026-01-01T00:00:00Z",
@@ -182,7 +182,7 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
             "raw": "{}",
         }
     )
-    old["events"].insert(
+    old.table("events").insert(
         {
             "nct_id": "NCT05869955",
             "snapshot_id": 1,
@@ -217,9 +217,11 @@ def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_
         migration(old)
     old.execute("PRAGMA user_version = 6")
     versions = [json.loads(file.read_text()) for file in SEED_FILES]
-    old["watches"].insert({"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"})
+    old.table("watches").insert(
+        {"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"}
+    )
     for number, raw in enumerate(versions):
-        old["snapshots"].insert(
+        old.table("snapshots").insert(
             {
                 "nct_id": NCT,
                 "fetched_at": f"2026-0{number + 1}-01T07:00:00Z",
@@ -313,8 +315,10 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(t
     for migration in MIGRATIONS[:11]:
         migration(old)
     old.execute("PRAGMA user_version = 11")
-    old["watches"].insert({"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"})
-    old["snapshots"].insert(
+    old.table("watches").insert(
+        {"nct_id": NCT, "added_at": "2026-01-01T00:00:00Z", "recipients": "[]"}
+    )
+    old.table("snapshots").insert(
         {
             "nct_id": NCT,
             "fetched_at": "2026-01-01T00:00:00Z",
@@ -322,7 +326,7 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(t
         }
         | {"content_hash": "h", "source": "api", "raw_zstd": b"", "raw_chain": 0}
     )
-    old["events"].insert(
+    old.table("events").insert(
         {"nct_id": NCT, "snapshot_id": 1, "detected_at": "2026-01-01T00:00:00Z"}
         | {"category": "enrollment", "field": "enrollment", "site_key": "", "summary": "s"}
         | {"old": "1", "new": "2", "delivered_at": "2026-01-01T00:00:00Z"}
@@ -336,11 +340,11 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(t
         ],
         start=1,
     ):
-        old["deliveries"].insert(
+        old.table("deliveries").insert(
             {"message_id": f"<{number}@x>", "audience": audience, "channel": channel}
             | {"subject": "s", "message": b"", "state": state, "created_at": "2026-01-01T00:00:00Z"}
         )
-        old["delivery_events"].insert({"delivery_id": number, "event_id": 1})
+        old.table("delivery_events").insert({"delivery_id": number, "event_id": 1})
     old.close()
 
     migrated = Store.open(path)

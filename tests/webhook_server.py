@@ -32,7 +32,7 @@ class WebhookServer:
 
     def url(self, path: str = "hook") -> str:
         host, port = self._httpd.server_address[:2]
-        return f"json://{host}:{port}/{path}"
+        return f"json://{host!s}:{port}/{path}"
 
     def start(self) -> WebhookServer:
         threading.Thread(
