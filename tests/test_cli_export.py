@@ -11,8 +11,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.registry.raw import printable
 from monitor.reports.export import COLUMNS, FORMULA_STARTS, cell
+from monitor.text import printable
 from tests.conftest import SEED_FILES, load_seed, locations
 
 NCT = "NCT05869955"

@@ -32,10 +32,11 @@ from monitor.config import Settings, load_settings
 from monitor.delivery.destinations import unknown_destinations
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
+from monitor.nct_ids import nct_ids_in
 from monitor.records.events import ChangeEvent
-from monitor.registry.raw import ESCAPE_SEQUENCE, UNPRINTABLE, nct_ids_in
 from monitor.reports.mass_changes import fold_mass_changes
 from monitor.store import Store
+from monitor.text import ESCAPE_SEQUENCE, UNPRINTABLE
 from monitor.times import Clock, utc_now
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ from monitor.cli._app import (
 from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
 from monitor.jobs.demo import replay_demo
+from monitor.nct_ids import normalise_nct_id
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
-from monitor.registry.raw import normalise_nct_id
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.history_page import render_history_page

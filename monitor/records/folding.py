@@ -12,7 +12,7 @@ from typing import Any
 
 from anyascii import anyascii
 
-from monitor.registry.raw import printable
+from monitor.text import printable
 
 NOT_A_LETTER_OR_DIGIT = re.compile(r"[^a-z0-9]+")
 

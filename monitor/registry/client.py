@@ -12,11 +12,7 @@ from typing import Any, TypeVar
 from monitor.errors import BrokenOff, MalformedResponse, RegistryError, StudyNotFound
 from monitor.registry.http import PoliteHttp
 from monitor.registry.paging import Paging, counted
-from monitor.registry.raw import (
-    last_update_posted,
-    study_ids,
-    study_nct_id,
-)
+from monitor.registry.raw import last_update_posted, study_ids, study_nct_id
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

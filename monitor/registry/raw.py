@@ -11,66 +11,15 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any, TypedDict
-from urllib.parse import urlsplit
 
 from monitor.errors import BadInput, RegistryError
-
-NCT_ID = re.compile(r"NCT[0-9]{8}")  # ASCII digits only: \d would take "NCT٠٥٨٦٩٩٥٥"
-# Terminal escape sequences (CSI: colours, cursor moves; OSC: window titles, hyperlinks; other
-# two-byte escapes), then control characters (NUL, C1) and lone surrogates: never text a
-# person wrote, and neither a terminal, XML, mail nor UTF-8 should carry them.
-ESCAPE_SEQUENCE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]"
-)
-UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def printable(text: str) -> str:
-    """`text` without escape sequences, each other control character or lone surrogate
-    turned into a space."""
-    return UNPRINTABLE.sub(" ", ESCAPE_SEQUENCE.sub("", text))
-
-
-def one_line(text: str) -> str:
-    """Registry text on one printable line: runs of whitespace and controls as one space."""
-    return " ".join(printable(text).split())
+from monitor.nct_ids import NCT_ID, normalise_nct_id
+from monitor.text import one_line
 
 
 def _text(value: Any) -> str | None:
     """A registry string as text that can be shown anywhere; None if it is not a string."""
     return one_line(value) if isinstance(value, str) else None
-
-
-def normalise_nct_id(text: str) -> str:
-    """`nct05869955` or ` NCT05869955 ` -> `NCT05869955`; anything else is bad input."""
-    candidate = text.strip().upper()
-    if not NCT_ID.fullmatch(candidate):
-        raise BadInput(f"not an NCT id: {text!r} (expected NCT followed by 8 digits)")
-    return candidate
-
-
-STUDY_HOSTS = frozenset(
-    {"clinicaltrials.gov", "www.clinicaltrials.gov", "classic.clinicaltrials.gov"}
-)
-STUDY_PATH = re.compile(r"/(?:study|ct2/show)/(NCT[0-9]{8})\b", re.IGNORECASE)
-
-
-def nct_ids_in(text: str) -> list[str]:
-    """The ids in what a user pasted: ids separated by commas or spaces, or study URLs
-    (`https://clinicaltrials.gov/study/NCT05869955?tab=history`, the classic `/ct2/show/`);
-    anything else is bad input, named."""
-    found = []
-    for piece in re.split(r"[\s,;]+", text.strip()):
-        if not piece:
-            continue
-        if "/" in piece:
-            url = urlsplit(piece if "://" in piece else f"https://{piece}")
-            study = STUDY_PATH.match(url.path)
-            if (url.hostname or "").lower() not in STUDY_HOSTS or study is None:
-                raise BadInput(f"not a ClinicalTrials.gov study URL: {piece!r}")
-            piece = study.group(1)
-        found.append(normalise_nct_id(piece))
-    return found
 
 
 def loads_registry_json(text: str | bytes) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.errors import BadInput
 from monitor.names import is_plain_name
-from monitor.registry.raw import NCT_ID
+from monitor.nct_ids import NCT_ID
 
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")

@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 from monitor.records.events import ChangeEvent
-from monitor.registry.raw import printable
 from monitor.store import Trial
+from monitor.text import printable
 from monitor.times import optional_utc_text, utc_text
 
 COLUMNS = (

@@ -18,12 +18,12 @@ from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
 from monitor.records.sentences import Told
 from monitor.records.wording import status_css
-from monitor.registry.raw import one_line
 from monitor.reports.briefing import BriefingLine, briefing
 from monitor.reports.mass_changes import SHOWN, MassChange, fold_mass_changes
 from monitor.reports.net_changes import net_changes
 from monitor.reports.templating import template
 from monitor.store import Trial
+from monitor.text import one_line
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {

@@ -9,8 +9,8 @@ import re
 from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 from markupsafe import Markup, escape
 
-from monitor.registry.raw import one_line
 from monitor.reports.briefing import BriefingLine
+from monitor.text import one_line
 from monitor.times import utc_text
 
 
