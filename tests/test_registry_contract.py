@@ -14,9 +14,10 @@ import jsonschema
 import pytest
 import yaml
 
+from monitor.cli.options import make_search
 from monitor.jobs.searches import fetch_matches
 from monitor.registry.client import RegistryClient
-from monitor.registry.searches import TEXT_AREAS, Near, make_search
+from monitor.registry.searches import TEXT_AREAS, Near
 from tests.clock import days_ago
 from tests.conftest import SEED_FILES, load_seed, study_with_id
 from tests.corpora import needs_tigit, tigit_files

@@ -9,10 +9,19 @@ from typing import Any
 import click
 
 from monitor.errors import BadInput
+from monitor.names import is_plain_name
+from monitor.nct_ids import NCT_ID
 from monitor.records.events import Category
 from monitor.records.rules import Rule, parse_rule
 from monitor.records.wording import STATUSES
-from monitor.registry.searches import PHASES, STUDY_TYPES, TEXT_AREAS, Near
+from monitor.registry.searches import (
+    PHASES,
+    STUDY_TYPES,
+    TEXT_AREAS,
+    Near,
+    Search,
+    SearchError,
+)
 
 Command = Callable[..., None]
 
@@ -157,14 +166,17 @@ def search_criteria(given: dict[str, Any], *, near: Near | None = None) -> dict[
         for option in (*TEXT_AREAS, "advanced")
         if given[option] is not None
     }
-    if given["within"] is not None and given["near"] is None:
-        if near is None:
-            raise BadInput("--within needs --near LAT,LON (the search has no point yet)")
-        criteria["near"] = Near.parse(f"{near.lat},{near.lon}", given["within"])
-    if given["near"] is not None:
-        criteria["near"] = (
-            Near.parse(given["near"], given["within"] or "50mi") if given["near"] else None
-        )
+    try:
+        if given["within"] is not None and given["near"] is None:
+            if near is None:
+                raise BadInput("--within needs --near LAT,LON (the search has no point yet)")
+            criteria["near"] = Near.parse(f"{near.lat},{near.lon}", given["within"])
+        if given["near"] is not None:
+            criteria["near"] = (
+                Near.parse(given["near"], given["within"] or "50mi") if given["near"] else None
+            )
+    except SearchError as exc:
+        raise BadInput(f"--{exc.criterion}: {exc}") from exc
     if given["statuses"]:
         criteria["statuses"] = tuple(status.upper() for status in given["statuses"])
     if given["phases"]:
@@ -172,3 +184,23 @@ def search_criteria(given: dict[str, Any], *, near: Near | None = None) -> dict[
     if given["study_type"] is not None:
         criteria["study_type"] = given["study_type"].upper()
     return criteria
+
+
+def make_search(name: str, **criteria: Any) -> Search:
+    """A search from the command line: a plain name (not an NCT id) and at least one
+    criterion, each text one printable line."""
+    if not is_plain_name(name):
+        raise BadInput(f"bad search name {name!r}: use letters, digits, '.', '_' or '-'")
+    if NCT_ID.fullmatch(name.upper()):  # `watch remove NCT…` would find the search, not the trial
+        raise BadInput(f"bad search name {name!r}: it is a trial's id; name the search otherwise")
+    search = Search(name, **criteria)
+    for option in (*TEXT_AREAS, "advanced"):
+        text = getattr(search, option)
+        if text is not None and (not text.strip() or not text.isprintable()):
+            raise BadInput(f"--{option}: expected one line of printable text")
+    if not search.params():
+        raise BadInput(
+            "a search needs at least one of --term, --condition, --intervention, --sponsor, "
+            "--location, --near, --status, --phase, --study-type or --advanced"
+        )
+    return search

@@ -21,6 +21,7 @@ from monitor.cli._app import (
 from monitor.cli.options import (
     RULE_OPTIONS,
     destination_options,
+    make_search,
     rule_from_options,
     rule_options,
     search_criteria,
@@ -30,7 +31,7 @@ from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
 from monitor.records.kinds import SEARCH_KINDS, TRIAL_KINDS
 from monitor.records.rules import Rule
-from monitor.registry.searches import Search, make_search
+from monitor.registry.searches import Search
 from monitor.setting_values import parse_address
 
 

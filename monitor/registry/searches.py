@@ -13,10 +13,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.errors import BadInput
-from monitor.names import is_plain_name
-from monitor.nct_ids import NCT_ID
-
 PHASES = ("EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA")
 STUDY_TYPES = ("INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS")
 MILES_IN_KM = 1.609344
@@ -44,6 +40,15 @@ TEXT_AREAS = {
 }
 
 
+class SearchError(ValueError):
+    """A search's criterion that cannot be asked of the registry; `criterion` names it (the
+    command line words it with its option's name)."""
+
+    def __init__(self, criterion: str, message: str):
+        super().__init__(message)
+        self.criterion = criterion
+
+
 @dataclass(frozen=True)
 class Near:
     """The registry's distance filter: trials with a site within `distance` `unit` of a
@@ -59,13 +64,13 @@ class Near:
         """`--near 42.3601,-71.0589 --within 50mi` (miles unless `km` is said)."""
         at = POINT.fullmatch(point)
         if at is None:
-            raise BadInput(f"--near: expected LATITUDE,LONGITUDE in degrees, got {point!r}")
+            raise SearchError("near", f"expected LATITUDE,LONGITUDE in degrees, got {point!r}")
         lat, lon = float(at.group(1)), float(at.group(2))
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise BadInput(f"--near: {point!r} is not a place on Earth")
+            raise SearchError("near", f"{point!r} is not a place on Earth")
         far = DISTANCE.fullmatch(within)
         if far is None or not 0 < float(far.group(1)) <= 20_000:
-            raise BadInput(f"--within: expected a distance such as 50mi or 80km, got {within!r}")
+            raise SearchError("within", f"expected a distance such as 50mi or 80km, got {within!r}")
         return cls(lat, lon, float(far.group(1)), (far.group(2) or "mi").lower())
 
     def expression(self) -> str:
@@ -131,7 +136,7 @@ class Search:
         return "|".join(MATCH_FIELDS + (SITE_MATCH_FIELDS if self.near else ()))
 
     def criteria(self) -> dict[str, Any]:
-        """Every criterion by its option name: what `make_search` takes back."""
+        """Every criterion by its option name: what `cli.options.make_search` takes back."""
         return {
             field.name: getattr(self, field.name)
             for field in dataclasses.fields(self)
@@ -178,25 +183,6 @@ class Search:
         if self.advanced:
             parts.append(f"advanced={self.advanced}")
         return ", ".join(parts)
-
-
-def make_search(name: str, **criteria: Any) -> Search:
-    """Validate a search from the command line: a plain name and at least one criterion."""
-    if not is_plain_name(name):
-        raise BadInput(f"bad search name {name!r}: use letters, digits, '.', '_' or '-'")
-    if NCT_ID.fullmatch(name.upper()):  # `watch remove NCT…` would find the search, not the trial
-        raise BadInput(f"bad search name {name!r}: it is a trial's id; name the search otherwise")
-    search = Search(name, **criteria)
-    for option in (*TEXT_AREAS, "advanced"):
-        text = getattr(search, option)
-        if text is not None and (not text.strip() or not text.isprintable()):
-            raise BadInput(f"--{option}: expected one line of printable text")
-    if not search.params():
-        raise BadInput(
-            "a search needs at least one of --term, --condition, --intervention, --sponsor, "
-            "--location, --near, --status, --phase, --study-type or --advanced"
-        )
-    return search
 
 
 def _decimal(number: float) -> str:
