@@ -74,8 +74,8 @@ def test_a_weekly_digest_over_five_trials_opens_with_the_weeks_briefing(
 
 def test_a_digest_of_one_trial_has_no_briefing_and_the_week_page_has_one(tmp_path):
     from monitor.jobs.check import store_study
+    from monitor.jobs.report import write_report
     from monitor.reports.render import render_digest
-    from monitor.reports.report import write_report
     from monitor.store import Store
     from monitor.times import moment_of
 

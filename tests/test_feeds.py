@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 import feedparser
 
 from monitor.jobs.check import store_study
-from monitor.reports.report import write_report
+from monitor.jobs.report import write_report
 from monitor.times import moment_of
 from tests.conftest import ANY_TIME, locations
 

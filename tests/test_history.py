@@ -8,9 +8,9 @@ import re
 from html.parser import HTMLParser
 
 from monitor.jobs.check import store_study
+from monitor.jobs.report import load_history, write_report
 from monitor.reports.history import build_history
 from monitor.reports.history_page import completion_slips, recruiting_since, render_history_page
-from monitor.reports.report import load_history, write_report
 from monitor.times import moment_of
 from tests.conftest import ANY_TIME, SEED_FILES
 from tests.corpora import needs_tigit, tigit_records

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from monitor.jobs.check import store_study
+from monitor.jobs.report import load_history
 from monitor.reports.history_page import render_history_page
-from monitor.reports.report import load_history
 from monitor.store import Store
 from monitor.times import moment_of
 from tests.browser import DESKTOP, PHONE, chromium, probe

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from monitor.jobs.check import store_study
+from monitor.jobs.report import STATE, write_report
 from monitor.records.rules import Rule
 from monitor.reports.portfolio import IndexRow, render_index
-from monitor.reports.report import STATE, write_report
 from monitor.store import Trial
 from monitor.times import moment_of
 from tests.browser import DESKTOP, PHONE, chromium, probe

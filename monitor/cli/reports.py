@@ -17,13 +17,13 @@ from monitor.cli._app import (
 from monitor.cli.options import file_option, folder_option
 from monitor.errors import BadInput
 from monitor.jobs.demo import replay_demo
+from monitor.jobs.report import load_history, write_page, write_report, write_snapshot_files
 from monitor.nct_ids import normalise_nct_id
 from monitor.records.events import Category, ChangeEvent
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.history_page import render_history_page
-from monitor.reports.report import load_history, write_page, write_report, write_snapshot_files
 
 CSV_HELP = (
     "Print CSV instead: one row per event, fixed columns, ISO dates, formula-like text quoted."

@@ -90,27 +90,24 @@ def backfill_trial(
         studies = [(version, fetch_version(client, nct_id, version.number)) for version in wanted]
     except RegistryError as exc:
         raise RegistryError(f"record history unavailable: {exc}", nct_id=nct_id) from exc
-    previous = store.snapshots.latest_backfilled_record(nct_id)
+    latest = store.snapshots.latest_backfilled_record(nct_id)
+    previous = normalise_study(latest) if latest else None  # carried: each version once
     backfilled, events = [], []
     for version, study in studies:
         record = normalise_study(study)
         detected_at = midnight(dt.date.fromisoformat(version.date))
         found = [
             _mark(event, version.number)
-            for event in diff_records(
-                normalise_study(previous) if previous else None, record, detected_at=detected_at
-            )
+            for event in diff_records(previous, record, detected_at=detected_at)
         ]
         backfilled.append(
             BackfilledVersion(version.number, detected_at, study, content_hash(record), found)
         )
         events += found
-        previous = study
+        previous = record
     link: list[ChangeEvent] = []
     if horizon is not None and previous is not None and store.snapshots.is_baseline(horizon.id):
-        link = diff_records(
-            normalise_study(previous), normalise_study(horizon.raw), detected_at=horizon.fetched_at
-        )
+        link = diff_records(previous, normalise_study(horizon.raw), detected_at=horizon.fetched_at)
     now = clock()
     store.snapshots.save_backfill(
         nct_id,

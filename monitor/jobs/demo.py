@@ -14,7 +14,7 @@ from monitor.config import Settings
 from monitor.delivery.digests import deliver_pending
 from monitor.delivery.mail import OutboxTransport
 from monitor.jobs.check import DatedStudy, import_studies, read_study_files
-from monitor.reports.report import write_report
+from monitor.jobs.report import write_report
 from monitor.store import Store
 from monitor.times import midnight
 
