@@ -234,7 +234,7 @@ def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None 
         )
     by_error: dict[str, list[str]] = {}
     for error in errors:
-        by_error.setdefault(error.error, []).append(error.subject)
+        by_error.setdefault(error.error, []).append(error.item)
     for text, nct_ids in by_error.items():  # "could not reach the registry" once, not per trial
         if len(nct_ids) == 1:
             line = f"trialwatch: {nct_ids[0]}: {text}"

@@ -58,21 +58,21 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
         return
     chats = open_chat_transports(ctx.settings)  # --outbox stands in for SMTP only
     with ctx.locked(), open_transport(ctx.settings, outbox=outbox) as transport:
-        report = deliver_pending(
+        delivered = deliver_pending(
             ctx.store, transport, settings=ctx.settings, now=ctx.clock(), chats=chats
         )
-    _say_deliveries(ctx, report)
-    if report.failures:
+    _say_deliveries(ctx, delivered)
+    if delivered.failures:
         raise SystemExit(1)
-    if not report.sent:
+    if not delivered.sent:
         ctx.say("No undelivered changes.")
 
 
-def _say_deliveries(ctx: Context, report: DeliveryOutcome) -> None:
-    for delivery in report.sent:
-        ctx.say(terminal_safe(report.describe(delivery)))
-    for delivery, error in report.failures:
-        who = report.audience_of(delivery)
+def _say_deliveries(ctx: Context, delivered: DeliveryOutcome) -> None:
+    for delivery in delivered.sent:
+        ctx.say(terminal_safe(delivered.describe(delivery)))
+    for delivery, error in delivered.failures:
+        who = delivered.audience_of(delivery)
         click.echo(
             terminal_safe(
                 f"trialwatch: digest for {who} not delivered (kept for the next run): {error}"
@@ -115,7 +115,7 @@ def news_of_failures(outcome: CheckOutcome, failing_before: dict[str, str]) -> l
     not read) is told every time."""
     if outcome.errors and outcome.checked == 0:
         return outcome.errors
-    return [e for e in outcome.errors if e.loud or failing_before.get(e.subject) != e.error]
+    return [e for e in outcome.errors if e.loud or failing_before.get(e.item) != e.error]
 
 
 def _say_summary(
@@ -134,8 +134,8 @@ def _say_summary(
     for failure in told:
         if failure.gone:
             click.echo(
-                f"trialwatch: {failure.subject} is not in the registry now (withdrawn from public "
-                f"view?): `trialwatch watch remove {failure.subject}` stops watching it; until it "
+                f"trialwatch: {failure.item} is not in the registry now (withdrawn from public "
+                f"view?): `trialwatch watch remove {failure.item}` stops watching it; until it "
                 "comes back, runs will not mention it again (doctor and watch list do)",
                 err=True,
             )

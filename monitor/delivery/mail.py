@@ -257,11 +257,11 @@ def mail_message(digest: Digest, envelope: Envelope) -> bytes:
 def open_transport(settings: Settings, *, outbox: Path | None = None) -> Iterator[Transport]:
     """SMTP when a host is configured (and no outbox forced), else the outbox folder."""
     if settings.smtp_host and outbox is None:
-        channel = SmtpTransport(settings)
+        smtp = SmtpTransport(settings)
         try:
-            yield channel
+            yield smtp
         finally:
-            channel.close()
+            smtp.close()
     else:
         folder = outbox or settings.data_dir / "outbox"
         yield OutboxTransport(folder, instead_of_mail=outbox is None)

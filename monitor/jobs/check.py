@@ -50,7 +50,7 @@ class CheckError:
     """What failed in a check: a trial (its NCT id), or a watched search (`query:NAME`), and
     the error, with its type."""
 
-    subject: str
+    item: str  # a trial's NCT id, or `query:NAME` for a watched search
     failure: TrialwatchError
 
     @property
@@ -86,7 +86,7 @@ class CheckOutcome:
             "checked": self.checked,
             "fetched": self.fetched,
             "changes": [event.to_json() for event in self.events],
-            "errors": [{"nct_id": e.subject, "error": e.error} for e in self.errors],
+            "errors": [{"nct_id": e.item, "error": e.error} for e in self.errors],
             **({"moved": moved} if moved else {}),
         }
 
@@ -373,9 +373,9 @@ def _record_into(
 def _record_error(
     outcome: CheckOutcome, store: Store, error: CheckError, *, now: dt.datetime
 ) -> None:
-    store.watches.check_failed(error.subject, error.error, now=now)
+    store.watches.check_failed(error.item, error.error, now=now)
     outcome.errors.append(error)
-    logger.info("%s: %s", error.subject, error.error)
+    logger.info("%s: %s", error.item, error.error)
 
 
 def read_study_files(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
