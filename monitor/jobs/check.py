@@ -22,11 +22,11 @@ from monitor.errors import (
     TrialwatchError,
     UnreadableRecord,
 )
+from monitor.jobs.meeting import where_trials_meet
 from monitor.records.diff import diff_records
-from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import KINDS, with_extra
+from monitor.records.events import ChangeEvent
 from monitor.records.normalise import Record, content_hash, normalise_study
-from monitor.records.shared_sites import SitePlace, site_places
+from monitor.records.shared_sites import site_places
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import (
     data_version,
@@ -194,23 +194,6 @@ def store_study(
             store.sites.replace(version.nct_id, places.values())
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
-
-
-def where_trials_meet(
-    store: Store, nct_id: str, events: list[ChangeEvent], places: dict[str, SitePlace]
-) -> list[ChangeEvent]:
-    """Site events at a place that also hosts another watched trial say so (`also_here`)."""
-    at = {event.site_key: places[event.site_key] for event in events if event.site_key in places}
-    others = store.sites.others_at({place.identity for place in at.values()}, nct_id)
-    told = []
-    for event in events:
-        place = at.get(event.site_key)
-        there = others.get(place.identity, []) if place else []
-        if there and KINDS[Category(event.category)].site_change:
-            found = [dataclasses.asdict(other) for other in there]
-            event = with_extra(event, also_here=found)
-        told.append(event)
-    return told
 
 
 def refuse_partial(had: frozenset[str], study: dict[str, Any]) -> None:
