@@ -33,6 +33,7 @@ from monitor.records.kinds import SEARCH_KINDS, TRIAL_KINDS
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search
 from monitor.setting_values import parse_address
+from monitor.store.searches import StoredSearch
 
 
 @click.group(cls=SuggestingGroup)
@@ -162,31 +163,19 @@ def watch_edit(
     starts again from a baseline (its next check tells nothing)."""
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
     stored = {search.name: search for search in ctx.store.searches.rows()}
-    edited_near = (
-        Search.from_json(target, stored[target].params, follow=stored[target].follow).near
-        if target in stored
-        else None
-    )
-    criteria = search_criteria(options, near=edited_near)
-    kinds = SEARCH_KINDS if target in stored else TRIAL_KINDS
-    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=kinds)
     if target in stored:
         for name, value in (("--label", label), ("--to", recipients), ("--notify", channels)):
             if value:
                 raise BadInput(
                     f"{name}: a search has no {name[2:]}; its matches are told like any change"
                 )
-        row = stored[target]
-        search = Search.from_json(target, row.params, follow=row.follow)
-        edited = make_search(
-            target, **search.criteria() | criteria, follow=row.follow if follow is None else follow
-        )
-        _store_search(ctx, edited, rules if rules is not None else row.rule, verb="Edited")
+        _edit_search(ctx, stored[target], rule, options, clear_rule=clear_rule, follow=follow)
         return
-    if criteria or follow is not None:
+    if search_criteria(options) or follow is not None:
         raise BadInput(
             f"{target}: no watched search of that name (search options are for searches)"
         )
+    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=TRIAL_KINDS)
     [watched] = parse_ids((target,))
     require_watched(ctx.store, [watched])
     addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
@@ -200,6 +189,28 @@ def watch_edit(
         rules=rules,
     )
     ctx.say(f"{watched}: {_watch_line(ctx, watched)}")
+
+
+def _edit_search(
+    ctx: Context,
+    row: StoredSearch,
+    rule: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    clear_rule: bool,
+    follow: bool | None,
+) -> None:
+    """A watched search's criteria, following or rule, edited: what is not given stays (a new
+    radius alone keeps its point)."""
+    search = Search.from_json(row.name, row.params, follow=row.follow)
+    criteria = search_criteria(options, near=search.near)
+    rules = (
+        Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=SEARCH_KINDS)
+    )
+    edited = make_search(
+        row.name, **search.criteria() | criteria, follow=row.follow if follow is None else follow
+    )
+    _store_search(ctx, edited, rules if rules is not None else row.rule, verb="Edited")
 
 
 def _watch_line(ctx: Context, nct_id: str) -> str:
