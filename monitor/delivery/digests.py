@@ -105,46 +105,85 @@ def deliver_pending(
     destination meant for them has them; once mail can be sent, the digests that only reached
     the outbox for addressed recipients count for nothing, and their changes go to the
     addresses the config names now."""
-    chats = chats or {}
-    sending = Sending(store, now, DeliveryOutcome(transport=transport, chats=chats))
-    trials = store.watches.trials()
-    digests = DigestWriter(sending, settings, trials)
-
-    def carrier(channel: str | None) -> Transport:
-        return transport if channel is None else Channel(channel, False).carrier(transport, chats)
-
-    finish_interrupted(sending, carrier)
-    pending = store.events.pending()
-    unmailed = store.deliveries.unmailed() if transport.mails else {}
-    waiting = {event.stored_id for event in pending}
-    mail_only = {i for ids in unmailed.values() for i in ids} - waiting
-    events = sorted(
-        [*pending, *store.events.by_id(mail_only)], key=lambda e: (e.detected_at, e.stored_id)
-    )
-    allows = rules_of(settings, trials, store.searches.rules())
-
-    def owed(states: tuple[str, ...]) -> Owed:
-        if transport.mails:  # what only reached the outbox is owed to the addresses now
-            states = tuple(state for state in states if state != DeliveryState.UNMAILED)
-        ids = [event.stored_id for event in events]
-        covered = store.deliveries.covered(ids, states)
-        return Owed(events, covered, allows, mail_only=frozenset(mail_only))
-
-    destinations = destinations_of(settings, trials)
-    before = owed(UNFAILED_STATES)
-    for audience in plan_messages(destinations, before, due=lambda d: digests.due(d, before)):
-        target = audience.first.carrier(transport, chats)
-        chosen = [event for event in events if event.stored_id in set(audience.event_ids)]
-        for part, digest in digests.parts(target, audience, chosen):
-            digests.send(target, digests.record(target, part, digest))
-    still_owed = owed(DELIVERED_STATES).ids(destinations)
-    store.events.mark_delivered(
-        [event_id for event_id in waiting if event_id not in still_owed], now=now
-    )
-    store.deliveries.mark_mailed(
-        [delivery for delivery, ids in unmailed.items() if not set(ids) & still_owed], now=now
-    )
+    sending = Sending(store, now, DeliveryOutcome(transport=transport, chats=chats or {}))
+    delivery = DeliveryPass(sending, settings, transport, chats or {})
+    finish_interrupted(sending, delivery.carrier)
+    delivery.send_what_is_owed()
     return sending.outcome
+
+
+@dataclass
+class DeliveryPass:
+    """One pass over what is owed: the events pending (and, once mail can be sent, those that
+    only reached the outbox), who is owed which, and what is left owed after sending."""
+
+    sending: Sending
+    settings: Settings
+    mail: Transport
+    chats: Mapping[str, Transport]
+
+    def carrier(self, channel: str | None) -> Transport:
+        """What carries a delivery: the mail transport, or the channel it names."""
+        if channel is None:
+            return self.mail
+        return Channel(channel, False).carrier(self.mail, self.chats)
+
+    @cached_property
+    def trials(self) -> dict[str, Trial]:
+        return self.sending.store.watches.trials()
+
+    @cached_property
+    def unmailed(self) -> dict[int, list[int]]:
+        """Digests for addresses that only reached the outbox: owed to mail once it can be
+        sent (none before)."""
+        return self.sending.store.deliveries.unmailed() if self.mail.mails else {}
+
+    @cached_property
+    def pending(self) -> list[ChangeEvent]:
+        return self.sending.store.events.pending()
+
+    @cached_property
+    def mail_only(self) -> frozenset[int]:
+        """Events only mail is still owed: delivered elsewhere, they reached mail's outbox."""
+        waiting = {event.stored_id for event in self.pending}
+        return frozenset({i for ids in self.unmailed.values() for i in ids} - waiting)
+
+    @cached_property
+    def events(self) -> list[ChangeEvent]:
+        found = [*self.pending, *self.sending.store.events.by_id(self.mail_only)]
+        return sorted(found, key=lambda event: (event.detected_at, event.stored_id))
+
+    def owed(self, states: tuple[str, ...]) -> Owed:
+        """What each destination is owed, counting what deliveries in `states` carried."""
+        if self.mail.mails:  # what only reached the outbox is owed to the addresses now
+            states = tuple(state for state in states if state != DeliveryState.UNMAILED)
+        covered = self.sending.store.deliveries.covered([e.stored_id for e in self.events], states)
+        return Owed(self.events, covered, self.allows, mail_only=self.mail_only)
+
+    @cached_property
+    def allows(self) -> Callable[[ChangeEvent, str | None], bool]:
+        return rules_of(self.settings, self.trials, self.sending.store.searches.rules())
+
+    def send_what_is_owed(self) -> None:
+        """Each due destination its one message; then what every destination has is
+        delivered, and what only reached the outbox is mailed."""
+        digests = DigestWriter(self.sending, self.settings, self.trials)
+        destinations = destinations_of(self.settings, self.trials)
+        before = self.owed(UNFAILED_STATES)
+        for audience in plan_messages(destinations, before, due=lambda d: digests.due(d, before)):
+            target = audience.first.carrier(self.mail, self.chats)
+            wanted = set(audience.event_ids)
+            chosen = [event for event in self.events if event.stored_id in wanted]
+            for part, digest in digests.parts(target, audience, chosen):
+                digests.send(target, digests.record(target, part, digest))
+        still_owed = self.owed(DELIVERED_STATES).ids(destinations)
+        store, now = self.sending.store, self.sending.now
+        waiting = [event.stored_id for event in self.pending]
+        store.events.mark_delivered([i for i in waiting if i not in still_owed], now=now)
+        store.deliveries.mark_mailed(
+            [delivery for delivery, ids in self.unmailed.items() if not set(ids) & still_owed],
+            now=now,
+        )
 
 
 @dataclass(frozen=True)
