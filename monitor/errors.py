@@ -17,6 +17,8 @@ TrialwatchError
 
 from __future__ import annotations
 
+from monitor.text import counted
+
 
 class TrialwatchError(Exception):
     """Base of every error trialwatch reports to the user."""
@@ -100,4 +102,4 @@ class RunStuck(TrialwatchError):
 
 def attempts_text(attempts: int) -> str:
     """ "1 attempt", "4 attempts": how an error says how often it was tried."""
-    return f"{attempts} attempt{'' if attempts == 1 else 's'}"
+    return counted(attempts, "attempt")

@@ -24,3 +24,8 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """Registry text on one printable line: runs of whitespace and controls as one space."""
     return " ".join(printable(text).split())
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """ "1 trial", "3 trials", "2 searches" (`plural` where an added s is wrong)."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

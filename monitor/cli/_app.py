@@ -36,7 +36,7 @@ from monitor.nct_ids import nct_ids_in
 from monitor.records.events import ChangeEvent
 from monitor.reports.mass_changes import fold_mass_changes
 from monitor.store import Store
-from monitor.text import ESCAPE_SEQUENCE, UNPRINTABLE
+from monitor.text import ESCAPE_SEQUENCE, UNPRINTABLE, counted
 from monitor.times import Clock, utc_now
 
 if TYPE_CHECKING:
@@ -244,9 +244,9 @@ def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None 
             )
             searches = sum(subject.startswith("query:") for subject in nct_ids)
             trials = len(nct_ids) - searches
-            counted = [f"{trials} trial{'s' * (trials != 1)}"] * bool(trials)
-            counted += [f"{searches} search{'es' * (searches != 1)}"] * bool(searches)
-            line = f"trialwatch: {text}: {' and '.join(counted)} not checked ({shown})"
+            told = [counted(trials, "trial")] * bool(trials)
+            told += [counted(searches, "search", "searches")] * bool(searches)
+            line = f"trialwatch: {text}: {' and '.join(told)} not checked ({shown})"
         click.echo(terminal_safe(line), err=True)
 
 

@@ -28,6 +28,7 @@ from monitor.lock import run_lock
 from monitor.records.materiality import levels_by_kind
 from monitor.reports.render import render_digest
 from monitor.setting_values import parse_timezone
+from monitor.text import counted
 from monitor.times import utc_text
 
 
@@ -151,8 +152,8 @@ def _count_events(ctx: Context, outcome: CheckOutcome) -> None:
     trials = len({event.nct_id for event in events})
     since = min(event.detected_at for event in events).date()
     ctx.say(
-        f"{len(events)} change{'s' * (len(events) != 1)} in {trials} "
-        f"trial{'s' * (trials != 1)} (each: trialwatch changes --since {since})"
+        f"{counted(len(events), 'change')} in {counted(trials, 'trial')} "
+        f"(each: trialwatch changes --since {since})"
     )
 
 

@@ -73,6 +73,7 @@ from monitor.records.wording import (
     field_label,
     readable_status,
 )
+from monitor.text import counted
 
 
 class Joining(Enum):
@@ -205,7 +206,7 @@ def _sites(verb: str) -> Phrases:
 
 def _others(events: list[ChangeEvent]) -> list[tuple[str, list[ChangeEvent]]]:
     count = len(events)
-    return [(f"{count} other change{'' if count == 1 else 's'}", events)] if count else []
+    return [(counted(count, "other change"), events)] if count else []
 
 
 def _each(phrase: Callable[[ChangeEvent], str | None]) -> Phrases:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from monitor.records.events import Category, ChangeEvent, as_enrollment
 from monitor.records.materiality import STOPPED, days_between
 from monitor.records.wording import readable_status
+from monitor.text import counted
 
 RECRUITING = "RECRUITING"
 
@@ -95,7 +96,7 @@ def _sites(by_trial: Mapping[str, list[ChangeEvent]]) -> BriefingLine | None:
     if not trials:
         return None
     parts = [
-        f"{_count(sum(counts.values()), 'site')} {verb} ({_by_country(counts)})"
+        f"{counted(sum(counts.values()), 'site')} {verb} ({_by_country(counts)})"
         for counts, verb in ((opened, "opened"), (stopped, "closed or stopped recruiting"))
         if counts
     ]
@@ -161,14 +162,10 @@ def _searches(by_trial: Mapping[str, list[ChangeEvent]]) -> BriefingLine | None:
     if not trials:
         return None
     parts = [
-        f"{_count(counts[Category.NEW_TRIAL], 'new match', 'new matches')}",
+        counted(counts[Category.NEW_TRIAL], "new match", "new matches"),
         f"{counts[Category.LEFT_QUERY]} left",
     ]
     return BriefingLine(f"Searches: {', '.join(parts)}: {', '.join(trials)}", tuple(trials))
-
-
-def _count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 # In the order a reader asks (after the trials stopped, which `briefing` names).

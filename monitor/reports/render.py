@@ -23,7 +23,7 @@ from monitor.reports.mass_changes import SHOWN, MassChange, fold_mass_changes
 from monitor.reports.net_changes import net_changes
 from monitor.reports.templating import template
 from monitor.store import Trial
-from monitor.text import one_line
+from monitor.text import counted, one_line
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
@@ -292,15 +292,11 @@ def headline(
                 ranked.append((level, leads, -order, phrase))
     if sites:
         count, _, verb = sites[0].partition(" ")
-        sites[0] = f"{_count(int(count), 'site')} {verb}"
+        sites[0] = f"{counted(int(count), 'site')} {verb}"
         first_site = list(KINDS).index(SITE_KINDS[0])
         ranked.append((site_level, False, -first_site, ", ".join(sites)))
     ordered = sorted(ranked, key=lambda part: part[:3], reverse=True)
     return [phrase for *_, phrase in ordered]
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def digest_subject(trials: list[TrialDigest]) -> str:
@@ -321,5 +317,5 @@ def digest_subject(trials: list[TrialDigest]) -> str:
     name = f" {top.label}" if top.label else ""
     return header_text(
         f"trialwatch: {top.nct_id}{name} {top.headline_parts[0]}; "
-        f"{_count(total, 'change')} in {len(trials)} trials"
+        f"{counted(total, 'change')} in {len(trials)} trials"
     )
