@@ -106,3 +106,15 @@ def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
     # html content is escaped text: the tag itself must arrive escaped once more
     assert b"&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;" in raw
     assert b"&lt;script&gt;" not in raw and b"<script" not in raw
+
+
+def test_a_feed_entrys_title_leads_with_what_the_config_rates_most(story_store, tmp_path):
+    """`materiality`: contacts rated high lead the title, as they lead the digest."""
+    from monitor.records.materiality import Materiality
+
+    levels = {"contact": Materiality.HIGH}
+    write_report(
+        story_store, tmp_path / "report", now=moment_of("2026-06-02T08:00:00Z"), materiality=levels
+    )
+    newest = parse(tmp_path / "report" / f"{NCT}.atom").entries[0]
+    assert newest.title.startswith(f"{NCT} Breakfree-1: contacts changed; ")

@@ -63,7 +63,7 @@ def test_results_posted_is_one_event_that_says_what_a_reader_wants_to_know():
 
 
 def test_a_digest_headline_leads_with_results_posted():
-    parts = headline(stored(events(before_results(), with_results())))
+    parts = headline(stored(events(before_results(), with_results())), None)
     assert parts[0] == "results posted"
 
 

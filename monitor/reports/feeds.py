@@ -59,7 +59,7 @@ def _add_entry(
     name = trial_name(first.nct_id, trial.acronym if trial else None)
     entry = feed.add_entry(order="prepend")  # newest first in the document
     entry.id(_urn(f"changes:{first.nct_id}:{utc_text(first.detected_at)}"))
-    entry.title(f"{name}: {'; '.join(headline(events))}")
+    entry.title(f"{name}: {'; '.join(headline(events, materiality))}")
     entry.link(href=STUDY_URL.format(nct_id=first.nct_id), rel="alternate")
     entry.updated(first.detected_at)
     most = most_material(events, materiality)  # the most material first, with why

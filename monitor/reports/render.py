@@ -270,9 +270,7 @@ def site_row(event: ChangeEvent) -> SiteRow:
     )
 
 
-def headline(
-    events: list[ChangeEvent], materiality: Mapping[str, Materiality] | None = None
-) -> list[str]:
+def headline(events: list[ChangeEvent], materiality: Mapping[str, Materiality] | None) -> list[str]:
     """What happened to a trial in a few short phrases, the most material first (results
     posted before others as material), then in the kinds' order; the site kinds' phrases are
     one ("3 sites changed status, 1 added"). The phrases make the mail's Subject, so they hold
