@@ -253,6 +253,32 @@ def _low(reason: str) -> Rater:
     return lambda field, old, new: Rating(Materiality.LOW, reason)
 
 
+def _site_kind(
+    label: str,
+    sentence: Sentence,
+    verb: str,
+    change: Callable[[Any, Any], str],
+    *,
+    alike: Callable[[ChangeEvent], Hashable | None],
+    many: Callable[[list[ChangeEvent]], str],
+    joining: Joining = Joining.PRESENCE,
+) -> Kind:
+    """A kind of change at one site: listed under Sites (a row of its table), counted in the
+    headline with the other site kinds ("3 sites changed status, 1 added"), and told with the
+    other watched trials at that site."""
+    return Kind(
+        label,
+        "Sites",
+        sentence,
+        _sites(verb),
+        notes=also_here,
+        joining=joining,
+        site_change=change,
+        alike=alike,
+        many=many,
+    )
+
+
 # In order of importance: the digest's order.
 KINDS: dict[Category, Kind] = {
     Category.OVERALL_STATUS: Kind(
@@ -288,48 +314,38 @@ KINDS: dict[Category, Kind] = {
         joining=Joining.EACH,
         of_search=True,
     ),
-    Category.SITE_STATUS: Kind(
+    Category.SITE_STATUS: _site_kind(
         "Site status",
-        "Sites",
         site_status,
-        notes=also_here,
-        headline=_sites("changed status"),
-        joining=Joining.PRESENCE,
-        site_change=status_change,
+        "changed status",
+        status_change,
         alike=lambda event: str(event.old),
         many=many_statuses,
     ),
-    Category.SITE_ADDED: Kind(
+    Category.SITE_ADDED: _site_kind(
         "Site added",
-        "Sites",
         site_added,
-        notes=also_here,
-        headline=_sites("added"),
-        joining=Joining.PRESENCE,
-        site_change=site_added_change,
+        "added",
+        site_added_change,
         alike=lambda event: "added",
         many=many_added,
     ),
-    Category.SITE_REMOVED: Kind(
+    Category.SITE_REMOVED: _site_kind(
         "Site removed",
-        "Sites",
         site_removed,
-        notes=also_here,
-        headline=_sites("removed"),
-        joining=Joining.PRESENCE,
-        site_change=site_removed_change,
+        "removed",
+        site_removed_change,
         alike=lambda event: "removed",
         many=many_removed,
     ),
-    Category.SITE_RENAMED: Kind(
+    Category.SITE_RENAMED: _site_kind(
         "Site renamed",
-        "Sites",
         site_renamed,
-        notes=also_here,
-        headline=_sites("renamed"),
-        site_change=site_renamed_change,
+        "renamed",
+        site_renamed_change,
         alike=lambda event: "renamed",
         many=many_renamed,
+        joining=Joining.STATES,  # a name, not a presence: renamed twice is one rename
     ),
     Category.ENROLLMENT: Kind(
         "Enrollment", "Enrollment", enrollment, _each(_enrollment_phrase), rate_enrollment
