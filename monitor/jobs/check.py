@@ -174,7 +174,6 @@ def store_study(
         acronym,
         last_update_posted(study),
     )
-    places = site_places(record["sites"])
     with store.transaction():  # the version compared with is the one the new one follows
         latest = store.snapshots.latest_hash(version.nct_id)
         if latest and version.fetched_at < latest.fetched_at:
@@ -183,6 +182,10 @@ def store_study(
             version = dataclasses.replace(version, fetched_at=latest.fetched_at)
         events: list[ChangeEvent] = []
         changed = latest is None or latest.content_hash != version.content_hash
+        # where the trial's sites are: made again only when they may have moved (or were
+        # never recorded, by a database older than them), not for every unchanged fetch
+        known = not changed and store.sites.known(version.nct_id)
+        places = {} if known else site_places(record["sites"])
         if latest and changed:  # a change needs the record
             previous = (baselines or Baselines(store)).latest(version.nct_id, latest.id)
             if previous is not None:
@@ -190,7 +193,7 @@ def store_study(
                 events = diff_records(previous.record, record, detected_at=version.fetched_at)
                 events = where_trials_meet(store, version.nct_id, events, places)
         store.snapshots.save_check(version, latest=latest, events=events)
-        if changed or not store.sites.known(version.nct_id):
+        if not known:
             store.sites.replace(version.nct_id, places.values())
     logger.info("%s: %d change(s)", version.nct_id, len(events))
     return events
