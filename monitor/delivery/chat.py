@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -154,6 +154,12 @@ class MissingTransport(ChatTransport):
 
     def send(self, delivery: Delivery, *, handing_over: Callable[[], None]) -> list[str]:
         raise DeliveryError(f"no channel {self.label!r} in the config's [channels]")
+
+
+def channel_carrier(chats: Mapping[str, Transport], name: str) -> Transport:
+    """What carries a digest to the channel `name`: its transport, or one that fails (kept
+    for a later run) where the config no longer has it."""
+    return chats.get(name) or MissingTransport(name)
 
 
 def open_chat_transports(settings: Settings) -> dict[str, Transport]:

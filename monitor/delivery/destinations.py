@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from monitor.config import Settings
-from monitor.delivery.chat import MissingTransport
+from monitor.delivery.chat import channel_carrier
 from monitor.delivery.transports import Transport
 from monitor.records.events import ChangeEvent
 from monitor.store import Destination as StoredAudience
@@ -68,7 +68,7 @@ class Channel:
         return self.everything or event.nct_id in self.trials
 
     def carrier(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
-        return chats.get(self.channel) or MissingTransport(self.channel)
+        return channel_carrier(chats, self.channel)
 
 
 @dataclass(frozen=True)

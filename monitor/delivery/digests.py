@@ -17,7 +17,6 @@ from monitor.config import Settings
 from monitor.delivery.cadence import is_due, latest_day
 from monitor.delivery.destinations import (
     Audience,
-    Channel,
     Owed,
     Recipient,
     destinations_of,
@@ -106,9 +105,8 @@ def deliver_pending(
     the outbox for addressed recipients count for nothing, and their changes go to the
     addresses the config names now."""
     sending = Sending(store, now, DeliveryOutcome(transport=transport, chats=chats or {}))
-    delivery = DeliveryPass(sending, settings, transport, chats or {})
-    finish_interrupted(sending, delivery.carrier)
-    delivery.send_what_is_owed()
+    finish_interrupted(sending)
+    DeliveryPass(sending, settings, transport, chats or {}).send_what_is_owed()
     return sending.outcome
 
 
@@ -121,12 +119,6 @@ class DeliveryPass:
     settings: Settings
     mail: Transport
     chats: Mapping[str, Transport]
-
-    def carrier(self, channel: str | None) -> Transport:
-        """What carries a delivery: the mail transport, or the channel it names."""
-        if channel is None:
-            return self.mail
-        return Channel(channel, False).carrier(self.mail, self.chats)
 
     @cached_property
     def trials(self) -> dict[str, Trial]:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.delivery.chat import MissingTransport
+from monitor.delivery.chat import channel_carrier
 from monitor.delivery.transports import Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
@@ -61,7 +61,7 @@ class DeliveryOutcome:
         if delivery.chat_channel is None:
             assert self.transport is not None, "a mail delivery is carried by the mail transport"
             return self.transport
-        return self.chats.get(delivery.chat_channel) or MissingTransport(delivery.chat_channel)
+        return channel_carrier(self.chats, delivery.chat_channel)
 
 
 @dataclass(frozen=True)
@@ -96,11 +96,11 @@ class Sending:
         self.outcome.failures.append((delivery, error))
 
 
-def finish_interrupted(sending: Sending, transport_for: Callable[[str | None], Transport]) -> None:
+def finish_interrupted(sending: Sending) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
-    through its own channel (`transport_for` its chat channel's name, None for mail)."""
+    through what carries it (mail, or its chat or webhook channel)."""
     for delivery in sending.store.deliveries.unfinished():
-        transport = transport_for(delivery.chat_channel)
+        transport = sending.outcome.carrier_of(delivery)
         if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
             sending.sent(delivery, DeliveryState.UNCONFIRMED)
