@@ -18,7 +18,8 @@ from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.registry.client import RegistryClient
-from monitor.registry.raw import iso_date, last_update_submitted, study_nct_id
+from monitor.registry.raw import last_update_submitted, study_nct_id
+from monitor.registry_dates import iso_date
 from monitor.store import BackfilledVersion, Store
 from monitor.times import Clock, midnight
 

@@ -30,7 +30,6 @@ from monitor.records.shared_sites import site_places
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import (
     data_version,
-    first_day,
     last_update_posted,
     loads_registry_json,
     missing_modules,
@@ -38,6 +37,7 @@ from monitor.registry.raw import (
     study_nct_id,
     study_titles,
 )
+from monitor.registry_dates import first_day
 from monitor.store import FetchedVersion, Store
 from monitor.times import Clock, midnight
 

@@ -22,7 +22,7 @@ from monitor.records.events import Category, ChangeEvent
 from monitor.records.kinds import make_event
 from monitor.records.places import km
 from monitor.registry.client import PAGE_SIZE, RegistryClient
-from monitor.registry.raw import Match, MatchSite, search_match
+from monitor.registry.matches import Match, MatchSite, search_match
 from monitor.registry.searches import Near, Search
 from monitor.registry.updates import Bound, UpdatedSince, listing_bound, since_date
 from monitor.store import Store

@@ -16,7 +16,7 @@ from typing import Any
 
 from monitor.records.events import RegistryDate, as_date, as_enrollment
 from monitor.records.wording import readable_status
-from monitor.registry.raw import parse_registry_date
+from monitor.registry_dates import parse_registry_date
 
 SLIP_DAYS = 90  # a primary completion slip this long or longer is high
 ENROLLMENT_CUT = 0.2  # an enrollment cut by this share or more is high

@@ -9,7 +9,7 @@ import difflib
 import re
 from typing import Any
 
-from monitor.registry.raw import parse_registry_date
+from monitor.registry_dates import parse_registry_date
 
 # The registry's overall and site statuses (expanded access ones last).
 STATUSES = (

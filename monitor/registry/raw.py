@@ -1,23 +1,22 @@
-"""The one reader of a raw API v2 study record's identity and bookkeeping: its NCT id (and the
-old ids merged into it), when it was last updated and served, and whether it is whole. Every
-other stage takes these values from here or the normalised record.
+"""The one reader of a raw API v2 study record: its JSON (strictly), its identity and
+bookkeeping (its NCT id and the old ids merged into it, when it was last updated and served,
+whether it is whole) and its titles. Every other stage takes these values from here or the
+normalised record.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import re
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 from monitor.errors import BadInput, RegistryError
 from monitor.nct_ids import NCT_ID, normalise_nct_id
+from monitor.registry_dates import iso_date
 from monitor.text import one_line
 
 
-def _text(value: Any) -> str | None:
+def printable_text(value: Any) -> str | None:
     """A registry string as text that can be shown anywhere; None if it is not a string."""
     return one_line(value) if isinstance(value, str) else None
 
@@ -81,38 +80,6 @@ def field_at(study: Any, *path: str) -> Any:
     return value
 
 
-REGISTRY_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
-
-
-def parse_registry_date(text: Any) -> tuple[int, int, int | None] | None:
-    """`2028-08-29` -> (2028, 8, 29); a partial `2027-08` -> (2027, 8, None); anything that is
-    not a real date (registry text is untrusted) -> None."""
-    match = REGISTRY_DATE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        return None
-    year, month, day = int(match[1]), int(match[2] or 1), int(match[3]) if match[3] else None
-    try:
-        dt.date(year, month, day or 1)
-    except ValueError:
-        return None
-    return year, month, day
-
-
-def first_day(text: str) -> dt.date:
-    """The first day a registry date names (`2027-08` -> 2027-08-01); `text` is one
-    `iso_date` let through."""
-    parsed = parse_registry_date(text)
-    assert parsed is not None, f"not a registry date: {text!r}"
-    year, month, day = parsed
-    return dt.date(year, month, day or 1)
-
-
-def iso_date(value: Any) -> str | None:
-    """`value` if it is a real date as the registry writes them (`2028-08-29`, `2027-08`),
-    else None: dates become file names, sort keys and day counts, nothing else may pass."""
-    return value if parse_registry_date(value) else None
-
-
 def study_nct_id(study: dict[str, Any]) -> str:
     """The NCT id a study record says it is; a record without one is malformed."""
     nct_id = field_at(study, "protocolSection", "identificationModule", "nctId")
@@ -170,73 +137,10 @@ def study_titles(study: dict[str, Any]) -> tuple[str | None, str | None]:
     """(brief title, acronym): what lists and digests call a trial."""
     identification = field_at(study, "protocolSection", "identificationModule")
     title, acronym = (field_at(identification, key) for key in ("briefTitle", "acronym"))
-    return _text(title), _text(acronym)
+    return printable_text(title), printable_text(acronym)
 
 
 def last_update_submitted(study: dict[str, Any]) -> str | None:
     """`lastUpdateSubmitDate`: when the version a record holds was submitted (the record
     history's version list dates versions by this)."""
     return iso_date(field_at(study, "protocolSection", "statusModule", "lastUpdateSubmitDate"))
-
-
-class MatchSite(TypedDict):
-    """A site as a distance search's answer lists it (`Location*` fields)."""
-
-    facility: str | None
-    city: str | None
-    state: str | None
-    country: str | None
-    status: str | None
-    point: tuple[float, float] | None
-
-
-@dataclass(frozen=True)
-class Match:
-    """A trial as a search answer (`fields=`-limited) gives it."""
-
-    nct_id: str
-    title: str
-    phase: str | None  # phase codes, comma-separated
-    sponsor: str | None
-    status: str | None
-    sites: tuple[MatchSite, ...] = ()
-
-
-def search_match(study: dict[str, Any]) -> Match:
-    """What a search answer (`fields=`-limited) says of a trial: id, title, phases (codes),
-    lead sponsor and overall status. One without a valid NCT id raises RegistryError: an id
-    becomes a watch, a subject line and a chat title, so nothing else may pass for one."""
-    nct_id = study_nct_id(study)
-    section = field_at(study, "protocolSection")
-    title = field_at(section, "identificationModule", "briefTitle")
-    phases = field_at(section, "designModule", "phases")
-    codes = [code for code in phases if isinstance(code, str)] if isinstance(phases, list) else []
-    sponsor = field_at(section, "sponsorCollaboratorsModule", "leadSponsor", "name")
-    status = field_at(section, "statusModule", "overallStatus")
-    locations = field_at(section, "contactsLocationsModule", "locations")
-    return Match(
-        nct_id=nct_id,
-        title=_text(title) or nct_id,
-        phase=_text(", ".join(codes)) or None,
-        sponsor=_text(sponsor),
-        status=_text(status),
-        sites=tuple(
-            _match_site(location)
-            for location in (locations if isinstance(locations, list) else [])
-            if isinstance(location, dict)
-        ),
-    )
-
-
-def _match_site(location: dict[str, Any]) -> MatchSite:
-    lat, lon = field_at(location, "geoPoint", "lat"), field_at(location, "geoPoint", "lon")
-    numbers = all(type(value) in (int, float) and math.isfinite(value) for value in (lat, lon))
-    on_earth = numbers and -90 <= lat <= 90 and -180 <= lon <= 180
-    return {
-        "facility": _text(location.get("facility")),
-        "city": _text(location.get("city")),
-        "state": _text(location.get("state")),
-        "country": _text(location.get("country")),
-        "status": _text(location.get("status")),
-        "point": (float(lat), float(lon)) if on_earth else None,
-    }

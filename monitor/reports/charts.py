@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from monitor.registry.raw import parse_registry_date
+from monitor.registry_dates import parse_registry_date
 
 WIDTH, NARROW, HEIGHT = 800, 400, 240  # a wide page's chart, a phone's
 LEFT, RIGHT, TOP, BOTTOM = 92, 16, 16, 40
