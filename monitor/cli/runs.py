@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from pathlib import Path
@@ -181,7 +182,6 @@ def schedule(
     ctx: Context, cron_expression: str | None, every: int | None, timezone_name: str | None
 ) -> None:
     """Stay in the foreground and call `run` on a schedule; exit cleanly on SIGTERM/SIGINT."""
-
     if cron_expression and every:
         raise BadInput("give --cron or --every, not both")
     timezone = parse_timezone(timezone_name or ctx.settings.timezone)
@@ -194,27 +194,29 @@ def schedule(
 
     open_chat_transports(ctx.settings)  # and so does a channel Apprise cannot use
 
-    def job(stop: threading.Event) -> None:
-        """One scheduled run, in the scheduler's thread: its own connection, the shared lock."""
-        try:
-            store = ctx.open_store()
-        except TrialwatchError as exc:
-            click.echo(terminal_safe(f"trialwatch: run not started: {exc}"), err=True)
-            return
-        try:
-            with run_lock(store.path, wait=ctx.settings.lock_wait, now=ctx.clock()):
-                summary = run_once(store, ctx.settings, clock=ctx.clock, should_stop=stop.is_set)
-            _say_summary(ctx, summary)
-            ctx.say(f"{utc_text(ctx.clock())} {summary.log_line()}")
-        except TrialwatchError as exc:
-            click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
-        finally:
-            store.close()
-
     run_forever(
-        job,
+        functools.partial(scheduled_run, ctx),
         trigger,
         timezone=timezone,
         run_now=bool(every),
         on_started=lambda next_run: ctx.say(f"Scheduled: next run at {next_run}"),
     )
+
+
+def scheduled_run(ctx: Context, stop: threading.Event) -> None:
+    """One scheduled run, in the scheduler's thread: its own connection, the shared lock. A
+    fault is told and the daemon waits for the next run."""
+    try:
+        store = ctx.open_store()
+    except TrialwatchError as exc:
+        click.echo(terminal_safe(f"trialwatch: run not started: {exc}"), err=True)
+        return
+    try:
+        with run_lock(store.path, wait=ctx.settings.lock_wait, now=ctx.clock()):
+            summary = run_once(store, ctx.settings, clock=ctx.clock, should_stop=stop.is_set)
+        _say_summary(ctx, summary)
+        ctx.say(f"{utc_text(ctx.clock())} {summary.log_line()}")
+    except TrialwatchError as exc:
+        click.echo(terminal_safe(f"trialwatch: run not completed: {exc}"), err=True)
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ import functools
 import gc
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from monitor.config import Settings
 from monitor.errors import RegistryError
@@ -66,10 +67,7 @@ def recorded_check(
     """Check `nct_ids` (None: every watched trial) and record the run.
 
     Watched searches run after learning which trials moved (they share the registry's list of
-    updated studies); a match they start following is checked in the same run. A check soon
-    after the last complete one first asks the registry's data timestamp (`is_probe_worth_it`):
-    when it has not moved, only trials and searches never checked or whose last check failed
-    are fetched (unless `force`).
+    updated studies); a match they start following is checked in the same run.
     """
     run_id = store.runs.start(command, now=clock())
     with (
@@ -77,55 +75,41 @@ def recorded_check(
         cycle_collector_paused(),
         contextlib.ExitStack() as reading_ahead,
     ):
-        probe = nct_ids is None and not force and is_probe_worth_it(store, now=clock())
-        timestamp = client.data_timestamp() if probe else None
-        unchanged = timestamp is not None and timestamp == store.runs.last_complete_data_timestamp()
-        full = nct_ids is None and (force or is_full_pass_due(store, settings, now=clock()))
-        # learnt once, for the trials and the searches
-        updates = UpdatedSince(client, today=clock().date())
-        ids = nct_ids if nct_ids is not None else store.watches.ids()
-        to_fetch, baselines, dated = ids, None, False
-        if unchanged and not full:
-            to_fetch = store.watches.unsettled(ids)
-            logger.info(
-                "registry data unchanged since %s: fetching only %d new or failed trial(s)",
-                timestamp,
-                len(to_fetch),
-            )
-        elif nct_ids is None and not full:
-            baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
-            reading_ahead.enter_context(client.waiting_on(baselines.read_one))
-            moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
-            dated = bool(ids)
-            if moved is None:  # every trial is fetched, most unchanged: nothing to read ahead
-                reading_ahead.close()
-                baselines = None
-            else:
-                to_fetch = moved
+        updates = UpdatedSince(client, today=clock().date())  # learnt once, for both
+        plan = plan_trials(
+            store,
+            settings,
+            client,
+            reading_ahead,
+            nct_ids,
+            force=force,
+            clock=clock,
+            updates=updates,
+        )
         # What this run vouches for: the listing the trials' dates came from, if they were
         # dated. A search's own listing later in the run came after those dates were read (a
         # refresh in between would go unseen); it stands only when no trial was dated.
         trials_listed_through = updates.watermark
-        searches = [] if nct_ids is not None else stored_searches(store, unsettled_only=unchanged)
-        search_events, search_errors = check_searches(
-            store, client, searches, now=clock(), full=full, updates=updates
+        searches = (
+            [] if nct_ids is not None else stored_searches(store, unsettled_only=plan.unchanged)
         )
-        if nct_ids is None and searches:  # a followed match is checked in the same run
-            followed = sorted(set(store.watches.ids()) - set(ids))
-            ids, to_fetch = [*ids, *followed], [*to_fetch, *followed]
-        confirmed = sorted(set(ids) - set(to_fetch))
-        store.watches.confirm_unchanged(confirmed, now=clock())
+        search_events, search_errors = check_searches(
+            store, client, searches, now=clock(), full=plan.full, updates=updates
+        )
+        if searches:  # a followed match is checked in the same run
+            plan.follow(sorted(set(store.watches.ids()) - set(plan.ids)))
+        store.watches.confirm_unchanged(plan.confirmed, now=clock())
         outcome = check_trials(
             store,
-            to_fetch,
+            plan.to_fetch,
             client=client,
             clock=clock,
             batch_size=settings.batch_size,
             on_progress=on_progress,
             should_stop=should_stop,
-            baselines=baselines,
+            baselines=plan.baselines,
         )
-    outcome.checked += len(confirmed)
+    outcome.checked += len(plan.confirmed)
     outcome.events[:0] = search_events
     outcome.errors += search_errors
     _finish_run(
@@ -133,11 +117,75 @@ def recorded_check(
         run_id,
         outcome,
         now=clock(),
-        data_timestamp=timestamp,
-        full=full,
-        watermark=trials_listed_through if dated else updates.watermark,
+        data_timestamp=plan.timestamp,
+        full=plan.full,
+        watermark=trials_listed_through if plan.dated else updates.watermark,
     )
     return outcome
+
+
+@dataclass
+class TrialPlan:
+    """Which trials a run covers (`ids`) and which of them it fetches (`to_fetch`; the others
+    are confirmed unchanged), with what was learnt to decide it."""
+
+    ids: list[str]
+    to_fetch: list[str]
+    timestamp: str | None = None  # the registry's data timestamp, when it was asked
+    unchanged: bool = False  # that timestamp is the last complete run's
+    full: bool = False  # the periodic pass that fetches everything
+    dated: bool = False  # the trials' update dates were read (their listing's watermark)
+    baselines: Baselines | None = None  # read ahead for the trials seen moving
+
+    @property
+    def confirmed(self) -> list[str]:
+        return sorted(set(self.ids) - set(self.to_fetch))
+
+    def follow(self, nct_ids: list[str]) -> None:
+        """Add trials started in this run (a search's new matches): fetched, all of them."""
+        self.ids, self.to_fetch = [*self.ids, *nct_ids], [*self.to_fetch, *nct_ids]
+
+
+def plan_trials(
+    store: Store,
+    settings: Settings,
+    client: RegistryClient,
+    reading_ahead: contextlib.ExitStack,
+    nct_ids: list[str] | None,
+    *,
+    force: bool,
+    clock: Clock,
+    updates: UpdatedSince,
+) -> TrialPlan:
+    """Which trials to fetch. A check soon after the last complete one first asks the
+    registry's data timestamp (`is_probe_worth_it`): when it has not moved, only trials never
+    checked or whose last check failed are fetched (unless `force`). Otherwise a daily check
+    fetches only the trials that moved (`moved_ids`), reading their baselines ahead inside
+    `reading_ahead`; a full pass or a check of named trials fetches them all."""
+    every_watch = nct_ids is None
+    ids = store.watches.ids() if nct_ids is None else nct_ids
+    probe = every_watch and not force and is_probe_worth_it(store, now=clock())
+    timestamp = client.data_timestamp() if probe else None
+    unchanged = timestamp is not None and timestamp == store.runs.last_complete_data_timestamp()
+    full = every_watch and (force or is_full_pass_due(store, settings, now=clock()))
+    plan = TrialPlan(ids, ids, timestamp=timestamp, unchanged=unchanged, full=full)
+    if unchanged and not full:
+        plan.to_fetch = store.watches.unsettled(ids)
+        logger.info(
+            "registry data unchanged since %s: fetching only %d new or failed trial(s)",
+            timestamp,
+            len(plan.to_fetch),
+        )
+    elif every_watch and not full:
+        baselines = Baselines(store, keep=client.ids_per_request(settings.batch_size))
+        reading_ahead.enter_context(client.waiting_on(baselines.read_one))
+        moved = moved_ids(store, client, ids, updates=updates, baselines=baselines)
+        plan.dated = bool(ids)
+        if moved is None:  # every trial is fetched, most unchanged: nothing to read ahead
+            reading_ahead.close()
+        else:
+            plan.to_fetch, plan.baselines = moved, baselines
+    return plan
 
 
 @contextlib.contextmanager
