@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pytest
 from click.testing import CliRunner
@@ -52,7 +52,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 def load_seed(index: int = 0) -> dict[str, Any]:
     """A fresh copy of the seed story's version `index` (0 = the 2026-01-13 record)."""
-    return json.loads(SEED_FILES[index].read_text())
+    return cast(dict[str, Any], json.loads(SEED_FILES[index].read_text()))
 
 
 def study_with_id(nct_id: str, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -69,8 +69,16 @@ def completed(nct_id: str) -> dict[str, Any]:
     return study
 
 
+def stored_record(store: Store, nct_id: str) -> dict[str, Any]:
+    """A copy of the raw record of a trial's latest snapshot, for a test to edit."""
+    latest = store.snapshots.latest(nct_id)
+    assert latest is not None, f"{nct_id} has no snapshot"
+    return copy.deepcopy(latest.raw)
+
+
 def locations(study: dict[str, Any]) -> list[dict[str, Any]]:
-    return study["protocolSection"]["contactsLocationsModule"]["locations"]
+    sites = study["protocolSection"]["contactsLocationsModule"]["locations"]
+    return cast(list[dict[str, Any]], sites)
 
 
 def find_site(study: dict[str, Any], facility: str, *, contact: str = "") -> dict[str, Any]:
@@ -138,7 +146,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def kill_once_handed_over(
-    spawn: Callable[..., subprocess.Popen],
+    spawn: Spawn,
     database: Path,
     server: Any,
     hook: str,
@@ -173,6 +181,17 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+class Trialwatch(Protocol):
+    """The `trialwatch` fixture: the CLI, called with its arguments."""
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = ..., clock: Clock = ...
+    ) -> CliResult: ...
+
+
+Spawn = Callable[..., "subprocess.Popen[bytes]"]  # the `spawn_trialwatch` fixture
 
 
 @pytest.fixture
@@ -217,7 +236,7 @@ def cli_command(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Callable[..., CliResult]:
+def trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Trialwatch:
     """Run the CLI in this process, as sqlite-utils' tests do (click's CliRunner isolation:
     its own stdin, stdout, stderr and environment, the entry point's own error handling). The
     tests where a real process is the point (signals, locks, kill -9, the daemon) use
@@ -246,13 +265,11 @@ def run_in_process(
 
 
 @pytest.fixture
-def spawn_trialwatch(
-    cli_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[..., subprocess.Popen]]:
+def spawn_trialwatch(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Spawn]:
     """Start the CLI without waiting (for kill -9 tests)."""
-    processes: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen[bytes]] = []
 
-    def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             cli_command(*args),
             stdout=subprocess.PIPE,

@@ -576,7 +576,7 @@ def _essie(expression: str) -> Any:
         raise ValueError(f"the look-alike cannot read {expression!r}")
     name, value = area.groups()
     ranged = re.fullmatch(r"RANGE\[([^,\]]+),([^\]]+)\]", value)
-    read = {
+    readers: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
         "Phase": lambda s: s["protocolSection"].get("designModule", {}).get("phases", []),
         "StudyType": lambda s: [s["protocolSection"].get("designModule", {}).get("studyType")],
         "OverallStatus": lambda s: [s["protocolSection"]["statusModule"].get("overallStatus")],
@@ -586,7 +586,8 @@ def _essie(expression: str) -> Any:
         "LastUpdatePostDate": lambda s: [
             s["protocolSection"]["statusModule"].get("lastUpdatePostDateStruct", {}).get("date")
         ],
-    }.get(name)
+    }
+    read = readers.get(name)
     if read is None:
         raise ValueError(f"the look-alike cannot read AREA[{name}]")
     if ranged:

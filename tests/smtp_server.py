@@ -19,7 +19,7 @@ from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -41,7 +41,8 @@ class Received:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @functools.cache
@@ -67,7 +68,7 @@ class SmtpServer:
         login: tuple[str, str] | None = None,
         tls: str = "none",
         certified_host: str = "127.0.0.1",
-    ):
+    ) -> None:
         self.tls = tls
         self.certified_host = certified_host
         self.port = free_port()
@@ -108,7 +109,9 @@ class SmtpServer:
             self.controller.stop()
             self.controller = None
 
-    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         self.login_attempts += 1
         ok = (
             isinstance(auth_data, LoginPassword)
@@ -116,7 +119,9 @@ class SmtpServer:
         )
         return AuthResult(success=ok, handled=False)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if self.on_rcpt:
             self.on_rcpt()
         if address in self.refused_recipients:
@@ -124,16 +129,18 @@ class SmtpServer:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.reject_data:
             return self.reject_data
+        # DATA comes after MAIL FROM, and aiosmtpd reads the content before calling this
+        assert envelope.mail_from is not None and envelope.original_content is not None
         self.received.append(
             Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
         )
         if self.on_data:
             self.on_data()
         self.arrived.set()
-        if self.drop_after_data:
+        if self.drop_after_data and server.transport is not None:
             server.transport.close()
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)

@@ -28,7 +28,7 @@ def run_bench(script: str, *args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
-def test_bench_script_runs_and_prints_every_figure():
+def test_bench_script_runs_and_prints_every_figure() -> None:
     output = run_bench(
         "check_bench.py",
         *("--n", "200", "--interval", "0", "--latency", "0.01", "--bandwidth-mb", "0"),
@@ -51,12 +51,12 @@ def test_bench_script_runs_and_prints_every_figure():
 
 
 @needs_tigit
-def test_corpus_bench_prints_precision_and_recall():
+def test_corpus_bench_prints_precision_and_recall() -> None:
     assert "site events: precision 1.0000, recall 1.0000" in run_bench("corpus_bench.py")
 
 
 @needs_tigit
-def test_storage_bench_prints_bytes_per_snapshot_against_json_text():
+def test_storage_bench_prints_bytes_per_snapshot_against_json_text() -> None:
     output = run_bench("storage_bench.py")
     ratios = dict(
         re.findall(r"^(stored alone|stored as deltas|all) .* ratio ([\d.]+)$", output, re.M)

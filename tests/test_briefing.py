@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import find_site, locations, study_with_id
@@ -72,7 +73,7 @@ def test_a_weekly_digest_over_five_trials_opens_with_the_weeks_briefing(
     assert mail.message["Subject"].startswith("trialwatch: NCT00000001 status Recruiting -> ")
 
 
-def test_a_digest_of_one_trial_has_no_briefing_and_the_week_page_has_one(tmp_path):
+def test_a_digest_of_one_trial_has_no_briefing_and_the_week_page_has_one(tmp_path: Path) -> None:
     from monitor.jobs.check import store_study
     from monitor.jobs.report import write_report
     from monitor.reports.render import render_digest

@@ -3,11 +3,16 @@ week's net changes; a daily one beside it is never held back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from monitor.delivery.cadence import WEEKDAYS, parse_cadence
 from tests.clock import today
-from tests.conftest import find_site, study_with_id
+from tests.conftest import Trialwatch, find_site, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 from tests.test_cli_digest import pending
 
 A = "NCT00000001"
@@ -16,13 +21,13 @@ TODAY = WEEKDAYS[today().weekday()]
 TOMORROW = WEEKDAYS[(today().weekday() + 1) % 7]
 
 
-def status(value: str):
+def status(value: str) -> dict[str, Any]:
     study = study_with_id(A)
     find_site(study, "Cleveland Clinic")["status"] = value
     return study
 
 
-def env(smtp, weekday: str) -> dict[str, str]:
+def env(smtp: SmtpServer, weekday: str) -> dict[str, str]:
     return {
         **smtp.env(),
         "TRIALWATCH_MAIL_TO": f"{DAILY},{WEEKLY}",
@@ -31,13 +36,13 @@ def env(smtp, weekday: str) -> dict[str, str]:
     }
 
 
-def mails_to(smtp, address: str) -> list[str]:
+def mails_to(smtp: SmtpServer, address: str) -> list[str]:
     return [m.part("plain") for m in smtp.received if address in m.recipients]
 
 
 def test_a_weekly_recipient_hears_once_on_its_day_the_net_change_and_daily_is_not_held_back(
-    trialwatch, registry, smtp, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer, home: Path
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     trialwatch("check")
@@ -63,13 +68,15 @@ def test_a_weekly_recipient_hears_once_on_its_day_the_net_change_and_daily_is_no
 
 
 @pytest.mark.parametrize("text", ["fortnightly", "weekly:funday", "daily:monday"])
-def test_a_cadence_that_is_not_one_is_refused(trialwatch, registry, text):
+def test_a_cadence_that_is_not_one_is_refused(
+    trialwatch: Trialwatch, registry: RegistryServer, text: str
+) -> None:
     result = trialwatch("run", env={"TRIALWATCH_CADENCE": f"{WEEKLY}={text}"})
     assert result.code == 2 and "TRIALWATCH_CADENCE" in result.stderr
     assert registry.requests == []
 
 
-def test_cadences_read_as_written():
+def test_cadences_read_as_written() -> None:
     assert parse_cadence("weekly") == "weekly:monday"
     assert parse_cadence("Weekly:Friday") == "weekly:friday"
     assert parse_cadence("daily") == "daily"

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import SEED_FILES, load_seed
+from tests.conftest import SEED_FILES, Trialwatch, load_seed
+from tests.registry_server import RegistryServer
 
 NCT = "NCT05869955"
 STORY = [(path.stem, json.loads(path.read_text())) for path in SEED_FILES]
 
 
-def rows(home, sql):
+def rows(home: Path, sql: str) -> list[Any]:
     with sqlite3.connect(home / "trialwatch.db") as conn:
         return conn.execute(sql).fetchall()
 
 
-def test_backfill_stores_every_version_in_order_with_its_date(trialwatch, registry, home):
+def test_backfill_stores_every_version_in_order_with_its_date(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put_versions(NCT, STORY)
     result = trialwatch("backfill", NCT.lower())
     assert (result.code, result.stdout) == (
@@ -32,7 +37,9 @@ def test_backfill_stores_every_version_in_order_with_its_date(trialwatch, regist
     assert trialwatch("digest", "--stdout").stdout == "No changes.\n"  # history, not news
 
 
-def test_rerunning_backfill_adds_nothing(trialwatch, registry, home):
+def test_rerunning_backfill_adds_nothing(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put_versions(NCT, STORY)
     trialwatch("backfill", NCT)
     before = rows(home, "select count(*) from snapshots"), rows(home, "select count(*) from events")
@@ -46,13 +53,17 @@ def test_rerunning_backfill_adds_nothing(trialwatch, registry, home):
     assert len(registry.requests) == requests + 1  # just the version list
 
 
-def test_notify_puts_backfilled_changes_in_the_next_digest(trialwatch, registry):
+def test_notify_puts_backfilled_changes_in_the_next_digest(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put_versions(NCT, STORY)
     trialwatch("backfill", NCT, "--notify")
     assert trialwatch("digest", "--stdout").stdout.startswith("trialwatch: 15 changes in 1 trial")
 
 
-def test_backfill_joins_onto_the_first_checked_snapshot(trialwatch, registry, home):
+def test_backfill_joins_onto_the_first_checked_snapshot(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     current = load_seed(4)
     current["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 320
     registry.put(current)
@@ -71,7 +82,9 @@ def test_backfill_joins_onto_the_first_checked_snapshot(trialwatch, registry, ho
     assert last["detected_at"] == history["snapshots"][-1]["fetched_at"]
 
 
-def test_unknown_trial_is_reported_and_changes_nothing(trialwatch, registry, home):
+def test_unknown_trial_is_reported_and_changes_nothing(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put_versions(NCT, STORY)
     result = trialwatch("backfill", "NCT00000009", NCT)
     assert result.code == 1
@@ -81,7 +94,9 @@ def test_unknown_trial_is_reported_and_changes_nothing(trialwatch, registry, hom
     assert rows(home, "select distinct nct_id from snapshots") == [(NCT,)]
 
 
-def test_history_endpoint_failing_midway_stores_nothing_for_that_trial(trialwatch, registry, home):
+def test_history_endpoint_failing_midway_stores_nothing_for_that_trial(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put_versions(NCT, STORY)
     registry.fail(status=503, times=3, path_prefix=f"/api/int/studies/{NCT}/history/3")
     result = trialwatch("backfill", NCT)
@@ -92,7 +107,9 @@ def test_history_endpoint_failing_midway_stores_nothing_for_that_trial(trialwatc
     assert rows(home, "select count(*) from snapshots") == [(5,)]
 
 
-def test_backfill_stays_under_the_rate_limit(trialwatch, registry):
+def test_backfill_stays_under_the_rate_limit(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put_versions(NCT, STORY)
     registry.min_interval = 0.15
     result = trialwatch("backfill", NCT, env={"TRIALWATCH_REQUEST_INTERVAL": "0.2"})
@@ -100,8 +117,8 @@ def test_backfill_stays_under_the_rate_limit(trialwatch, registry):
 
 
 def test_a_version_submitted_before_the_first_check_but_posted_after_is_not_history(
-    trialwatch, registry, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """The version list dates versions by submission. The first check saw version 1 (submitted
     2026-02-10); versions 2-4 were submitted before that check's day but not yet posted: they
     are the future of the checked snapshot, not its past, and the story is not told backwards."""

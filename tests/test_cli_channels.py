@@ -17,10 +17,14 @@ import pytest
 from tests.conftest import (
     PATIENCE,
     SEED_FILES,
+    Spawn,
+    Trialwatch,
     completed,
     kill_once_handed_over,
     study_with_id,
 )
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 from tests.test_cli_digest import pending
 from tests.webhook_server import WebhookServer
 
@@ -28,13 +32,15 @@ NCT = "NCT05869955"
 
 
 @pytest.fixture
-def story(trialwatch):
+def story(trialwatch: Trialwatch) -> Trialwatch:
     """The seed story imported: 17 undelivered changes to NCT05869955."""
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     return trialwatch
 
 
-def test_a_webhook_gets_one_post_per_digest_and_never_the_same_change_again(story, webhook, home):
+def test_a_webhook_gets_one_post_per_digest_and_never_the_same_change_again(
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     env = {"TRIALWATCH_NOTIFY": webhook.url()}
     sent = story("digest", env=env)
     assert sent.code == 0, sent.stderr
@@ -54,7 +60,9 @@ def test_a_webhook_gets_one_post_per_digest_and_never_the_same_change_again(stor
     assert again.code == 0 and len(webhook.posts) == 1
 
 
-def test_a_channel_answering_500_is_retried_next_run_and_loses_nothing(story, webhook, home):
+def test_a_channel_answering_500_is_retried_next_run_and_loses_nothing(
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     env = {"TRIALWATCH_NOTIFY": webhook.url()}
     webhook.status = 500
     failed = story("digest", env=env)
@@ -68,7 +76,9 @@ def test_a_channel_answering_500_is_retried_next_run_and_loses_nothing(story, we
     assert len(webhook.bodies()) == 1 and pending(home) == 0
 
 
-def test_channels_of_one_digest_succeed_or_fail_independently(story, webhook, home, smtp):
+def test_channels_of_one_digest_succeed_or_fail_independently(
+    story: Trialwatch, webhook: WebhookServer, home: Path, smtp: SmtpServer
+) -> None:
     down = WebhookServer().start()
     down.status = 500
     try:
@@ -93,7 +103,9 @@ def test_channels_of_one_digest_succeed_or_fail_independently(story, webhook, ho
         down.stop()
 
 
-def test_crash_after_the_channel_accepted_never_posts_twice(story, webhook, home, spawn_trialwatch):
+def test_crash_after_the_channel_accepted_never_posts_twice(
+    story: Trialwatch, webhook: WebhookServer, home: Path, spawn_trialwatch: Spawn
+) -> None:
     """Killed between the webhook's answer and the database update: the rerun must not post."""
     env = {"TRIALWATCH_NOTIFY": webhook.url()}
     database = home / "trialwatch.db"
@@ -105,7 +117,9 @@ def test_crash_after_the_channel_accepted_never_posts_twice(story, webhook, home
     assert len(webhook.bodies()) == 1 and pending(home) == 0
 
 
-def test_a_watch_posts_its_own_trials_changes_to_its_named_channel(story, webhook, home):
+def test_a_watch_posts_its_own_trials_changes_to_its_named_channel(
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     env = {"TRIALWATCH_CHANNELS": f"vasculitis-team={webhook.url('team')}"}
     refused = story("watch", "add", NCT, "--notify", "oncology", env=env)
     assert refused.code == 2
@@ -121,7 +135,9 @@ def test_a_watch_posts_its_own_trials_changes_to_its_named_channel(story, webhoo
     assert not (home / "outbox").exists()  # its changes had somewhere to go
 
 
-def test_a_channel_the_config_no_longer_has_keeps_its_changes_waiting(story, webhook, home):
+def test_a_channel_the_config_no_longer_has_keeps_its_changes_waiting(
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     env = {"TRIALWATCH_CHANNELS": f"team={webhook.url('team')}"}
     assert story("watch", "add", NCT, "--notify", "team", env=env).code == 0
     gone = story("digest")
@@ -135,7 +151,9 @@ def test_a_channel_the_config_no_longer_has_keeps_its_changes_waiting(story, web
     assert story("digest", env=env).code == 0 and pending(home) == 0
 
 
-def test_tokens_in_channel_urls_are_never_printed(story, webhook):
+def test_tokens_in_channel_urls_are_never_printed(
+    story: Trialwatch, webhook: WebhookServer
+) -> None:
     secret = webhook.url().replace("json://", "json://alice:s3cr3t-token@")
     env = {"TRIALWATCH_NOTIFY": secret}
     doctor = story("doctor", "--send-test", env=env)
@@ -147,7 +165,9 @@ def test_tokens_in_channel_urls_are_never_printed(story, webhook):
     assert failed.code == 1 and "s3cr3t" not in failed.stdout + failed.stderr
 
 
-def test_a_token_in_a_webhook_path_or_in_api_url_is_never_printed(story, webhook, registry):
+def test_a_token_in_a_webhook_path_or_in_api_url_is_never_printed(
+    story: Trialwatch, webhook: WebhookServer, registry: RegistryServer
+) -> None:
     env = {
         "TRIALWATCH_NOTIFY": webhook.url("teamhook/T0KEN-s3cr3t"),
         "TRIALWATCH_API_URL": registry.url.replace("http://", "http://reader:pa55-s3cr3t@"),
@@ -165,7 +185,7 @@ def test_a_token_in_a_webhook_path_or_in_api_url_is_never_printed(story, webhook
     assert "json://127.0.0.1:" in failed.stderr and "/***" in failed.stderr
 
 
-def test_a_mistyped_channel_url_is_refused_without_showing_it(trialwatch):
+def test_a_mistyped_channel_url_is_refused_without_showing_it(trialwatch: Trialwatch) -> None:
     result = trialwatch("doctor", env={"TRIALWATCH_NOTIFY": "slack:/T0AAAAAAA/B0BBBBBBB/s3cr3t"})
     assert result.code == 2 and "scheme://" in result.stderr
     assert "s3cr3t" not in result.stdout + result.stderr
@@ -179,8 +199,8 @@ def test_a_mistyped_channel_url_is_refused_without_showing_it(trialwatch):
     ],
 )
 def test_a_channel_trialwatch_cannot_use_is_bad_input_before_anything_runs(
-    trialwatch, registry, notify, error
-):
+    trialwatch: Trialwatch, registry: RegistryServer, notify: str, error: str
+) -> None:
     trialwatch("watch", "add", "--no-verify", NCT)
     result = trialwatch("run", env={"TRIALWATCH_NOTIFY": notify})
     assert result.code == 2 and error in result.stderr
@@ -188,7 +208,9 @@ def test_a_channel_trialwatch_cannot_use_is_bad_input_before_anything_runs(
     assert registry.requests == []
 
 
-def test_the_readme_channel_example_is_a_valid_config(trialwatch, home, tmp_path):
+def test_the_readme_channel_example_is_a_valid_config(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path
+) -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     [example] = [b for b in re.findall(r"```toml\n(.*?)```", readme, re.S) if "[channels]" in b]
     config = tmp_path / "channels.toml"
@@ -200,7 +222,7 @@ def test_the_readme_channel_example_is_a_valid_config(trialwatch, home, tmp_path
     assert "slack://T...A/***" in doctor.stdout and "cccccccc" not in doctor.stdout
 
 
-def test_registry_text_reaches_slack_without_a_live_mention_or_link():
+def test_registry_text_reaches_slack_without_a_live_mention_or_link() -> None:
     """Through Apprise's own CommonMark-to-Slack conversion, as a real post would go."""
     import apprise
 
@@ -214,7 +236,7 @@ def test_registry_text_reaches_slack_without_a_live_mention_or_link():
     assert sent.startswith("&lt;!channel> Mayo \\*Clinic\\* [win](http://evil.example)")
 
 
-def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
+def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone() -> None:
     import apprise
 
     from monitor.reports.templating import markdown_text
@@ -231,7 +253,7 @@ def test_registry_text_reaches_discord_and_matrix_without_pinging_everyone():
         assert "ops@example.org" in sent
 
 
-def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever():
+def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_forever() -> None:
     import apprise
 
     from monitor.delivery.chat import AppriseTransport
@@ -256,8 +278,8 @@ def test_a_digest_longer_than_the_service_takes_is_cut_to_fit_not_refused_foreve
 
 
 def test_a_digest_posted_in_parts_sends_a_part_the_service_refused_and_only_it_again(
-    trialwatch, webhook, home, tmp_path
-):
+    trialwatch: Trialwatch, webhook: WebhookServer, home: Path, tmp_path: Path
+) -> None:
     """`?overflow=split`: a webhook takes 32,768 characters a post; 30 trials' changes are
     more. The service takes part 1 and refuses part 2 (and takes the others): the next run
     posts part 2 alone."""
@@ -283,7 +305,9 @@ def test_a_digest_posted_in_parts_sends_a_part_the_service_refused_and_only_it_a
     assert sorted(every) == [f"NCT{10_000_000 + n}" for n in range(30)]  # each trial once
 
 
-def test_one_address_named_twice_gets_each_change_once(story, registry, webhook, home):
+def test_one_address_named_twice_gets_each_change_once(
+    story: Trialwatch, registry: RegistryServer, webhook: WebhookServer, home: Path
+) -> None:
     """The same webhook as a `notify` URL and as two named channels a watch uses: one post."""
     url = webhook.url("team")
     env = {"TRIALWATCH_NOTIFY": url, "TRIALWATCH_CHANNELS": f"team={url} also-team={url}"}
@@ -304,8 +328,8 @@ def handshakes_waiting(port: int) -> int:
 
 
 def test_a_post_killed_while_its_connection_opens_is_made_on_the_next_run(
-    story, webhook, home, spawn_trialwatch
-):
+    story: Trialwatch, webhook: WebhookServer, home: Path, spawn_trialwatch: Spawn
+) -> None:
     """A service whose accept queue is full: the connection waits in SYN-SENT. Killed then,
     nothing was handed over, and the next run posts the digest (it was counted as handed
     over before the connection opened, and never made)."""

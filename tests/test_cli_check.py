@@ -8,31 +8,38 @@ import pty
 import signal
 import sqlite3
 import subprocess
+from pathlib import Path
+from typing import Any
 
 from tests.conftest import (
     NO_REGISTRY,
     PATIENCE,
     SPEC_EVENT_KEYS,
+    Spawn,
+    Trialwatch,
     cli_command,
     find_site,
     study_with_id,
 )
+from tests.registry_server import RegistryServer
 
 A, B, GONE = "NCT00000001", "NCT00000002", "NCT09999999"
 
 
-def db_rows(home, sql):
+def db_rows(home: Path, sql: str) -> list[Any]:
     with sqlite3.connect(home / "trialwatch.db") as conn:
         return conn.execute(sql).fetchall()
 
 
-def changed(study):
+def changed(study: dict[str, Any]) -> dict[str, Any]:
     find_site(study, "Cleveland Clinic")["status"] = "ACTIVE_NOT_RECRUITING"
     study["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 300
     return study
 
 
-def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry, home):
+def test_first_check_is_a_baseline_then_changes_are_events(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     first = trialwatch("check", "--json")
@@ -53,7 +60,7 @@ def test_first_check_is_a_baseline_then_changes_are_events(trialwatch, registry,
     assert db_rows(home, "select count(*) from events") == [(2,)]
 
 
-def test_human_output_lists_summaries(trialwatch, registry):
+def test_human_output_lists_summaries(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     trialwatch("check")
@@ -67,7 +74,9 @@ def test_human_output_lists_summaries(trialwatch, registry):
     assert result.stderr == ""
 
 
-def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, registry, home):
+def test_a_missing_trial_is_reported_and_the_others_still_checked(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", "--no-verify", A, GONE, B)
     result = trialwatch("check", "--json")
@@ -84,7 +93,9 @@ def test_a_missing_trial_is_reported_and_the_others_still_checked(trialwatch, re
     assert listed == {A: None, B: None, GONE: "not found in the registry"}
 
 
-def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, registry, home):
+def test_server_down_is_reported_with_exit_1_and_nothing_lost(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     trialwatch("check")
@@ -100,7 +111,9 @@ def test_server_down_is_reported_with_exit_1_and_nothing_lost(trialwatch, regist
     assert recovered.code == 0 and len(recovered.json()["changes"]) == 2
 
 
-def test_malformed_json_for_one_trial_spares_the_others(trialwatch, registry):
+def test_malformed_json_for_one_trial_spares_the_others(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(B))
     registry.put_raw(A, "{not json")
     trialwatch("watch", "add", "--no-verify", A, B)
@@ -110,14 +123,16 @@ def test_malformed_json_for_one_trial_spares_the_others(trialwatch, registry):
     assert result.json()["checked"] == 1
 
 
-def test_checking_named_trials_only(trialwatch, registry):
+def test_checking_named_trials_only(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", "--no-verify", A, B)
     assert trialwatch("check", B, "--json").json()["checked"] == 1
     assert [r.params["filter.ids"] for r in registry.study_requests()] == [[B]]
 
 
-def test_checking_an_unwatched_trial_is_bad_input(trialwatch, registry):
+def test_checking_an_unwatched_trial_is_bad_input(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     result = trialwatch("check", A)
     assert (result.code, result.stderr) == (
         2,
@@ -127,8 +142,8 @@ def test_checking_an_unwatched_trial_is_bad_input(trialwatch, registry):
 
 
 def test_crash_between_two_trials_loses_and_doubles_nothing(
-    trialwatch, spawn_trialwatch, registry, home
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", A, B)
     assert trialwatch("check").code == 0
@@ -153,7 +168,9 @@ def test_crash_between_two_trials_loses_and_doubles_nothing(
     ]
 
 
-def test_progress_shows_on_a_terminal_only(registry, cli_env, tmp_path):
+def test_progress_shows_on_a_terminal_only(
+    registry: RegistryServer, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     """On a pseudo-terminal the progress bar is drawn on stderr; piped output stays clean."""
     registry.put(*(study_with_id(f"NCT0000010{n}") for n in range(5)))
     env = {**cli_env, "TRIALWATCH_BATCH_SIZE": "1", "TERM": "xterm"}
@@ -190,8 +207,8 @@ def test_progress_shows_on_a_terminal_only(registry, cli_env, tmp_path):
 
 
 def test_a_watch_that_keeps_failing_is_told_once_then_kept_quiet_until_it_fails_anew(
-    trialwatch, registry
-):
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", A, B)
     trialwatch("run")
@@ -216,8 +233,8 @@ def test_a_watch_that_keeps_failing_is_told_once_then_kept_quiet_until_it_fails_
 
 
 def test_the_wait_for_the_registry_is_spent_reading_baselines_and_changes_nothing(
-    trialwatch, registry
-):
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """With the registry's politeness, the versions changed trials are compared with are read
     while the check waits its turn: the changes told are exactly those told without waiting."""
     C = "NCT00000003"
@@ -236,7 +253,9 @@ def test_the_wait_for_the_registry_is_spent_reading_baselines_and_changes_nothin
     assert gc.isenabled()  # paused during the check only: the daemon's process lives on
 
 
-def test_a_check_says_many_sites_changed_alike_in_one_line(trialwatch, registry):
+def test_a_check_says_many_sites_changed_alike_in_one_line(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     from tests.test_render import flood
 
     before, after = flood()
@@ -253,7 +272,7 @@ def test_a_check_says_many_sites_changed_alike_in_one_line(trialwatch, registry)
     assert len(lines) < 10  # not 460
 
 
-def test_an_unreachable_registry_counts_trials_and_searches_apart(trialwatch):
+def test_an_unreachable_registry_counts_trials_and_searches_apart(trialwatch: Trialwatch) -> None:
     trialwatch("watch", "add", "--no-verify", "NCT00000001", "NCT00000002")
     trialwatch("watch", "query", "lupus", "--term", "lupus")
     result = trialwatch("check", env={"TRIALWATCH_API_URL": NO_REGISTRY})

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import Trialwatch
 
 
-def test_demo_replays_the_seed_story(trialwatch, home, tmp_path):
+def test_demo_replays_the_seed_story(trialwatch: Trialwatch, home: Path, tmp_path: Path) -> None:
     result = trialwatch("demo", env={"TRIALWATCH_API_URL": "http://127.0.0.1:9/unreachable"})
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -21,8 +25,8 @@ def test_demo_replays_the_seed_story(trialwatch, home, tmp_path):
 
 
 def test_demo_output_matches_the_golden_file_and_reruns_identically(
-    trialwatch, home, assert_golden
-):
+    trialwatch: Trialwatch, home: Path, assert_golden: Callable[[str, str], None]
+) -> None:
     def shown(output: str) -> str:
         """Each database's Message-IDs (so its outbox file names) carry a token of its own."""
         return re.sub(r"-[0-9a-f]{16}\.eml", "-{token}.eml", output.replace(str(home), "{home}"))
@@ -32,7 +36,7 @@ def test_demo_output_matches_the_golden_file_and_reruns_identically(
     assert_golden("demo.txt", first)
 
 
-def test_the_demos_hints_name_the_command_as_it_was_started(tmp_path):
+def test_the_demos_hints_name_the_command_as_it_was_started(tmp_path: Path) -> None:
     """From the checkout, `.venv/bin/trialwatch demo`: `trialwatch` alone is not on PATH, so
     the hints say `.venv/bin/trialwatch`."""
     import os

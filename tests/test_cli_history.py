@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.browser import chromium
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Trialwatch
 from tests.test_digest_browser import ARTIFACTS
 
 NCT = "NCT05869955"
 
 
 @pytest.fixture
-def demo_db(trialwatch, home):
+def demo_db(trialwatch: Trialwatch, home: Path) -> str:
     assert trialwatch("demo").code == 0
     return str(home / "demo" / "trialwatch.db")
 
 
-def test_text_history_is_newest_first_by_date(trialwatch, demo_db, assert_golden):
+def test_text_history_is_newest_first_by_date(
+    trialwatch: Trialwatch, demo_db: str, assert_golden: Callable[[str, str], None]
+) -> None:
     result = trialwatch("--db", demo_db, "history", NCT)
     assert result.code == 0
     days = re.findall(r"^(\d{4}-\d{2}-\d{2})", result.stdout, flags=re.M)
@@ -28,7 +32,9 @@ def test_text_history_is_newest_first_by_date(trialwatch, demo_db, assert_golden
     assert_golden("history-seed.txt", result.stdout)
 
 
-def test_json_history_has_every_snapshot_and_event(trialwatch, demo_db, assert_golden):
+def test_json_history_has_every_snapshot_and_event(
+    trialwatch: Trialwatch, demo_db: str, assert_golden: Callable[[str, str], None]
+) -> None:
     result = trialwatch("--db", demo_db, "history", NCT, "--json")
     history = result.json()
     assert [s["fetched_at"][:10] for s in history["snapshots"]] == [
@@ -59,7 +65,7 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def test_history_page_in_a_browser(trialwatch, demo_db, tmp_path):
+def test_history_page_in_a_browser(trialwatch: Trialwatch, demo_db: str, tmp_path: Path) -> None:
     page = tmp_path / "history.html"
     assert trialwatch("--db", demo_db, "history", NCT, "--html", str(page)).code == 0
     probed = tmp_path / "probed.html"
@@ -82,14 +88,18 @@ def test_history_page_in_a_browser(trialwatch, demo_db, tmp_path):
     assert shot.stat().st_size > 20_000
 
 
-def test_report_writes_an_index_and_trial_pages(trialwatch, demo_db, tmp_path):
+def test_report_writes_an_index_and_trial_pages(
+    trialwatch: Trialwatch, demo_db: str, tmp_path: Path
+) -> None:
     result = trialwatch("--db", demo_db, "report", "--out", str(tmp_path / "out"))
     assert result.code == 0 and "1 trial page(s)" in result.stdout
     assert (tmp_path / "out" / "index.html").is_file()
     assert (tmp_path / "out" / f"{NCT}.html").is_file()
 
 
-def test_stored_versions_come_out_as_files_that_import_reads_back(trialwatch, demo_db, tmp_path):
+def test_stored_versions_come_out_as_files_that_import_reads_back(
+    trialwatch: Trialwatch, demo_db: str, tmp_path: Path
+) -> None:
     """Snapshots are compressed in the database: this is how a person gets the JSON back."""
     folder = tmp_path / "versions"
     result = trialwatch("--db", demo_db, "history", NCT.lower(), "--snapshots", str(folder))

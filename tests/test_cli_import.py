@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
+from typing import Any
 
-from tests.conftest import SEED_FILES, study_with_id
+from tests.conftest import SEED_FILES, Trialwatch, study_with_id
 
 
-def rows(home, sql):
+def rows(home: Path, sql: str) -> list[Any]:
     with sqlite3.connect(home / "trialwatch.db") as conn:
         return conn.execute(sql).fetchall()
 
 
-def test_importing_the_seed_story_in_order_gives_its_events(trialwatch, home):
+def test_importing_the_seed_story_in_order_gives_its_events(
+    trialwatch: Trialwatch, home: Path
+) -> None:
     first = trialwatch("import", str(SEED_FILES[0]), "--json")
     assert (first.code, first.json()) == (
         0,
@@ -37,13 +41,15 @@ def test_importing_the_seed_story_in_order_gives_its_events(trialwatch, home):
     assert rows(home, "select nct_id, active from watches") == [("NCT05869955", 1)]
 
 
-def test_an_api_list_answer_is_accepted(trialwatch, tmp_path):
+def test_an_api_list_answer_is_accepted(trialwatch: Trialwatch, tmp_path: Path) -> None:
     listing = tmp_path / "page.json"
     listing.write_text(json.dumps({"studies": [json.loads(SEED_FILES[0].read_text())]}))
     assert trialwatch("import", str(listing), "--json").json()["checked"] == 1
 
 
-def test_one_unreadable_file_imports_nothing(trialwatch, home, tmp_path):
+def test_one_unreadable_file_imports_nothing(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path
+) -> None:
     result = trialwatch("import", str(SEED_FILES[0]), str(tmp_path / "missing.json"))
     assert result.code == 2
     assert result.stderr == (
@@ -52,7 +58,9 @@ def test_one_unreadable_file_imports_nothing(trialwatch, home, tmp_path):
     assert not (home / "trialwatch.db").exists()
 
 
-def test_a_file_that_is_not_json_imports_nothing(trialwatch, home, tmp_path):
+def test_a_file_that_is_not_json_imports_nothing(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{oops")
     result = trialwatch("import", str(SEED_FILES[0]), str(broken))
@@ -61,14 +69,14 @@ def test_a_file_that_is_not_json_imports_nothing(trialwatch, home, tmp_path):
     assert not (home / "trialwatch.db").exists()
 
 
-def test_json_that_is_not_a_study_is_refused(trialwatch, tmp_path):
+def test_json_that_is_not_a_study_is_refused(trialwatch: Trialwatch, tmp_path: Path) -> None:
     other = tmp_path / "other.json"
     other.write_text('{"hello": "world"}')
     result = trialwatch("import", str(other))
     assert result.code == 2 and "is not API v2 study JSON" in result.stderr
 
 
-def test_a_file_of_an_unexpected_shape_fails_alone(trialwatch, tmp_path):
+def test_a_file_of_an_unexpected_shape_fails_alone(trialwatch: Trialwatch, tmp_path: Path) -> None:
     odd = study_with_id("NCT00000001")
     odd["protocolSection"]["contactsLocationsModule"]["locations"] = ["a site as a string"]
     (tmp_path / "odd.json").write_text(json.dumps(odd))
@@ -79,7 +87,9 @@ def test_a_file_of_an_unexpected_shape_fails_alone(trialwatch, tmp_path):
     assert error["error"].startswith("unexpected record shape (")
 
 
-def test_an_archive_is_dated_by_its_records_and_imported_oldest_first(trialwatch, home):
+def test_an_archive_is_dated_by_its_records_and_imported_oldest_first(
+    trialwatch: Trialwatch, home: Path
+) -> None:
     """Files given newest first: the history still runs from 2026-01-13 to 2026-06-02, and the
     events are the forward ones (not the story told backwards)."""
     result = trialwatch("import", *map(str, reversed(SEED_FILES)), "--json")
@@ -93,14 +103,16 @@ def test_an_archive_is_dated_by_its_records_and_imported_oldest_first(trialwatch
     ]
 
 
-def test_as_of_dates_every_record_of_the_import(trialwatch, home):
+def test_as_of_dates_every_record_of_the_import(trialwatch: Trialwatch, home: Path) -> None:
     assert trialwatch("import", str(SEED_FILES[0]), "--as-of", "2025-12-01").code == 0
     assert rows(home, "select fetched_at from snapshots") == [("2025-12-01T00:00:00Z",)]
     bad = trialwatch("import", str(SEED_FILES[1]), "--as-of", "1 Dec")
     assert bad.code == 2 and "--as-of" in bad.stderr
 
 
-def test_a_version_older_than_the_latest_snapshot_is_refused_and_changes_nothing(trialwatch, home):
+def test_a_version_older_than_the_latest_snapshot_is_refused_and_changes_nothing(
+    trialwatch: Trialwatch, home: Path
+) -> None:
     assert trialwatch("import", str(SEED_FILES[2])).code == 0
     refused = trialwatch("import", str(SEED_FILES[1]))
     assert refused.code == 2
@@ -110,7 +122,9 @@ def test_a_version_older_than_the_latest_snapshot_is_refused_and_changes_nothing
     assert rows(home, "select count(*) from snapshots") == [(1,)]
 
 
-def test_a_partial_record_is_refused_not_diffed_into_removals(trialwatch, home, tmp_path):
+def test_a_partial_record_is_refused_not_diffed_into_removals(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path
+) -> None:
     """A search answer (`fields=`-limited) over a full snapshot: not "40 criteria lines removed,
     Sex: All -> (none)", but bad input that changes nothing."""
     assert trialwatch("import", str(SEED_FILES[0])).code == 0

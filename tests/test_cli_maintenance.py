@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from monitor.store import Store
-from tests.conftest import SEED_FILES, study_with_id
+from tests.conftest import SEED_FILES, Trialwatch, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 
 
-def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry, smtp, home):
+def test_doctor_reports_every_check_and_fails_on_a_problem(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer, home: Path
+) -> None:
     home.mkdir()
     Store.open(home / "trialwatch.db").close()  # an empty database
     healthy = trialwatch("doctor", env={**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"})
@@ -38,7 +43,9 @@ def test_doctor_reports_every_check_and_fails_on_a_problem(trialwatch, registry,
     assert [line.split()[1] for line in problems] == ["registry", "smtp"]
 
 
-def test_backup_is_a_consistent_copy_and_never_overwrites(trialwatch, home, tmp_path):
+def test_backup_is_a_consistent_copy_and_never_overwrites(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path
+) -> None:
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     copy = tmp_path / "backup.db"
     assert trialwatch("backup", str(copy)).code == 0
@@ -49,7 +56,9 @@ def test_backup_is_a_consistent_copy_and_never_overwrites(trialwatch, home, tmp_
     assert again.code == 2 and "already exists" in again.stderr
 
 
-def test_a_config_with_a_password_readable_by_others_is_flagged(trialwatch, tmp_path):
+def test_a_config_with_a_password_readable_by_others_is_flagged(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     config = tmp_path / "tw.toml"
     config.write_text('smtp_password = "s3cret"\n')
     config.chmod(0o644)
@@ -61,7 +70,9 @@ def test_a_config_with_a_password_readable_by_others_is_flagged(trialwatch, tmp_
     assert "other users can read it" not in private.stderr + private.stdout
 
 
-def test_doctor_says_what_a_refusal_by_the_registry_means(trialwatch, registry):
+def test_doctor_says_what_a_refusal_by_the_registry_means(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.fail(status=403, path_prefix="/version")
     result = trialwatch("doctor")
     assert result.code == 1
@@ -69,7 +80,9 @@ def test_doctor_says_what_a_refusal_by_the_registry_means(trialwatch, registry):
     assert "another network" in result.stdout
 
 
-def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, registry, smtp):
+def test_doctor_send_test_mails_every_recipient_and_says_so(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     trialwatch("watch", "add", "--no-verify", "NCT05869955", "--to", "site@example.org")
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     result = trialwatch("doctor", "--send-test", env=env)
@@ -86,7 +99,9 @@ def test_doctor_send_test_mails_every_recipient_and_says_so(trialwatch, registry
     assert "PROBLEM  test mail SMTP is not configured: set smtp_host first" in unconfigured.stdout
 
 
-def test_a_run_where_nothing_is_watched_says_where_it_looked(trialwatch, tmp_path):
+def test_a_run_where_nothing_is_watched_says_where_it_looked(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     """A cron line without TRIALWATCH_HOME starts in the home directory: its ./snapshots is
     not the data folder the trials were added in. Said on every such run (cron mails it)."""
     for _ in range(2):
@@ -96,14 +111,18 @@ def test_a_run_where_nothing_is_watched_says_where_it_looked(trialwatch, tmp_pat
         assert "TRIALWATCH_HOME" in result.stderr
 
 
-def test_a_run_with_something_watched_says_nothing_about_it(trialwatch, registry):
+def test_a_run_with_something_watched_says_nothing_about_it(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id("NCT00000001"))
     trialwatch("watch", "add", "NCT00000001")
     result = trialwatch("run")
     assert result.code == 0 and "nothing is watched" not in result.stderr
 
 
-def test_doctor_names_the_secrets_a_readable_config_file_holds(trialwatch, registry, home):
+def test_doctor_names_the_secrets_a_readable_config_file_holds(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """Only what the file itself holds: a password from the environment is not in it."""
     home.mkdir(parents=True)
     config = home / "trialwatch.toml"

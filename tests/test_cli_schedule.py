@@ -12,12 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
 from monitor.times import utc_text
 from tests.clock import days_ago, now
-from tests.conftest import PATIENCE, find_site, study_with_id
+from tests.conftest import PATIENCE, Spawn, Trialwatch, find_site, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 
 A = "NCT00000001"
 
@@ -25,16 +30,17 @@ A = "NCT00000001"
 class LineReader:
     """Collects a process's stdout lines in a thread, so a test can wait for one."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        assert stream is not None, "the process was started with its output piped"
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
 
-    def _pump(self, stream) -> None:
+    def _pump(self, stream: IO[bytes]) -> None:
         for raw in stream:
             self.lines.put(raw.decode().rstrip("\n"))
 
-    def wait_for(self, predicate, timeout: float = PATIENCE) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = PATIENCE) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -47,13 +53,13 @@ class LineReader:
         raise AssertionError(f"no matching line; saw {self.seen}")
 
 
-def suspended(nct_id: str):
+def suspended(nct_id: str) -> dict[str, Any]:
     study = study_with_id(nct_id)
     find_site(study, "Cleveland Clinic")["status"] = "SUSPENDED"
     return study
 
 
-def mailed_with_a_change_waiting(trialwatch, registry) -> None:
+def mailed_with_a_change_waiting(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     """A watched trial mailed to ops@, with its baseline taken and a site change published."""
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A, "--to", "ops@example.org")
@@ -62,8 +68,8 @@ def mailed_with_a_change_waiting(trialwatch, registry) -> None:
 
 
 def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
-    trialwatch, spawn_trialwatch, registry, smtp
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A, "--to", "ops@example.org")
     daemon = spawn_trialwatch("schedule", "--every", "1", env=smtp.env())
@@ -80,8 +86,12 @@ def test_daemon_runs_on_schedule_mails_each_change_once_and_stops_on_sigterm(
 
 
 def test_sigterm_during_a_run_exits_cleanly_and_loses_nothing(
-    trialwatch, spawn_trialwatch, registry, smtp, home
-):
+    trialwatch: Trialwatch,
+    spawn_trialwatch: Spawn,
+    registry: RegistryServer,
+    smtp: SmtpServer,
+    home: Path,
+) -> None:
     mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)  # /version, then hold the trial's fetch
     daemon = spawn_trialwatch("schedule", "--every", "3600", env=smtp.env())
@@ -103,12 +113,14 @@ def test_sigterm_during_a_run_exits_cleanly_and_loses_nothing(
         (["--cron", "0 7 * * *", "--every", "5"], "give --cron or --every, not both"),
     ],
 )
-def test_bad_schedule_is_bad_input(trialwatch, args, message):
+def test_bad_schedule_is_bad_input(trialwatch: Trialwatch, args: list[str], message: str) -> None:
     result = trialwatch("schedule", *args)
     assert result.code == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_overlapping_runs_send_one_digest(trialwatch, spawn_trialwatch, registry, smtp):
+def test_overlapping_runs_send_one_digest(
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     mailed_with_a_change_waiting(trialwatch, registry)
     registry.hold(len(registry.requests) + 2)
     first = spawn_trialwatch("run", env=smtp.env())
@@ -122,7 +134,9 @@ def test_overlapping_runs_send_one_digest(trialwatch, spawn_trialwatch, registry
     assert trialwatch("run", env=smtp.env()).code == 0 and len(smtp.received) == 1
 
 
-def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home, tmp_path):
+def test_a_lock_left_by_a_killed_process_is_recovered(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path, tmp_path: Path
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     holder = subprocess.Popen(
@@ -147,7 +161,9 @@ def test_a_lock_left_by_a_killed_process_is_recovered(trialwatch, registry, home
 
 
 @pytest.mark.parametrize("hours", [1, 7])
-def test_a_run_holding_the_lock_for_hours_is_reported_as_stuck(trialwatch, home, hours):
+def test_a_run_holding_the_lock_for_hours_is_reported_as_stuck(
+    trialwatch: Trialwatch, home: Path, hours: int
+) -> None:
     """A run steps aside quietly (exit 0) from one that holds the lock; but one holding it
     for more hours than any run takes has hung (a registry answering forever), and every cron
     run after it would skip unheard: this says so, exit 1."""
@@ -179,7 +195,9 @@ def test_a_run_holding_the_lock_for_hours_is_reported_as_stuck(trialwatch, home,
         assert "kill 4242" in skipped.stderr
 
 
-def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, registry, home):
+def test_unchanged_registry_data_skips_fetching_unless_forced(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     assert trialwatch("check").code == 0
@@ -201,8 +219,8 @@ def test_unchanged_registry_data_skips_fetching_unless_forced(trialwatch, regist
 
 
 def test_new_and_failed_trials_are_fetched_even_when_registry_data_is_unchanged(
-    trialwatch, registry
-):
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     b, c = "NCT00000002", "NCT00000003"
     registry.put(study_with_id(A), study_with_id(c))
     trialwatch("watch", "add", "--no-verify", A)
@@ -214,7 +232,9 @@ def test_new_and_failed_trials_are_fetched_even_when_registry_data_is_unchanged(
     assert registry.study_requests()[-1].params["filter.ids"] == [b]
 
 
-def test_daily_check_fetches_full_records_only_for_updated_trials(trialwatch, registry):
+def test_daily_check_fetches_full_records_only_for_updated_trials(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     ids = [f"NCT0000002{n}" for n in range(5)]
     registry.put(*(study_with_id(nct_id) for nct_id in ids))
     trialwatch("watch", "add", *ids)
@@ -229,7 +249,7 @@ def test_daily_check_fetches_full_records_only_for_updated_trials(trialwatch, re
     assert (result["checked"], result["fetched"]) == (5, 1) and len(result["changes"]) == 1
 
 
-def test_full_pass_fetches_everything(trialwatch, registry):
+def test_full_pass_fetches_everything(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     ids = [f"NCT0000003{n}" for n in range(3)]
     registry.put(*(study_with_id(nct_id) for nct_id in ids))
     trialwatch("watch", "add", *ids)
@@ -242,8 +262,12 @@ def test_full_pass_fetches_everything(trialwatch, registry):
 
 
 def test_the_daemon_outlives_a_locked_database_and_catches_up(
-    trialwatch, spawn_trialwatch, registry, smtp, home
-):
+    trialwatch: Trialwatch,
+    spawn_trialwatch: Spawn,
+    registry: RegistryServer,
+    smtp: SmtpServer,
+    home: Path,
+) -> None:
     mailed_with_a_change_waiting(trialwatch, registry)
     holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -275,8 +299,8 @@ def minimal_study(nct_id: str, status: str, posted: str) -> str:
 
 
 def test_a_long_watch_list_asks_the_registry_what_changed_not_about_every_trial(
-    trialwatch, registry
-):
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """700 watched trials take 3 requests by id (300 a request); the registry updated 1,503
     studies since the last check (2 pages of 1,000): it is asked for those instead, and only
     the 3 watched ones that moved are downloaded. Absent from the answer means unchanged."""

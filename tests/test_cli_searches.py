@@ -6,23 +6,27 @@ import copy
 import re
 import sqlite3
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import feedparser
 import pytest
 
-from tests.conftest import PATIENCE, SEED_FILES, load_seed, study_with_id
+from tests.conftest import PATIENCE, SEED_FILES, Spawn, Trialwatch, load_seed, study_with_id
+from tests.registry_server import RegistryServer
+from tests.webhook_server import WebhookServer
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
 UTC_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
-def lupus_trial(nct_id, title="CAR T cells for lupus"):
+def lupus_trial(nct_id: str, title: str = "CAR T cells for lupus") -> dict[str, Any]:
     study = study_with_id(nct_id)
     study["protocolSection"]["identificationModule"]["briefTitle"] = title
     return study
 
 
-def other_trial(nct_id):
+def other_trial(nct_id: str) -> dict[str, Any]:
     study = study_with_id(nct_id)
     study["protocolSection"]["conditionsModule"]["conditions"] = ["Asthma"]
     study["protocolSection"]["identificationModule"]["briefTitle"] = "Inhalers"
@@ -30,7 +34,9 @@ def other_trial(nct_id):
     return study
 
 
-def test_first_check_is_a_baseline_then_entries_and_exits_are_events(trialwatch, registry):
+def test_first_check_is_a_baseline_then_entries_and_exits_are_events(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A), other_trial(B))
     assert (
         trialwatch(
@@ -70,7 +76,7 @@ def test_first_check_is_a_baseline_then_entries_and_exits_are_events(trialwatch,
     assert events[1]["summary"] == "Left search cart-lupus: CAR T cells for lupus"
 
 
-def test_matches_are_listed_across_pages(trialwatch, registry):
+def test_matches_are_listed_across_pages(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     registry.max_page_size = 2
     registry.put(*(lupus_trial(f"NCT0000001{n}") for n in range(5)))
     trialwatch("watch", "query", "all-lupus", "--term", "lupus")
@@ -80,7 +86,9 @@ def test_matches_are_listed_across_pages(trialwatch, registry):
     assert "all-lupus" in trialwatch("watch", "list").stdout
 
 
-def test_follow_starts_watching_new_matches_in_the_same_run(trialwatch, registry):
+def test_follow_starts_watching_new_matches_in_the_same_run(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "cart", "--term", "lupus", "--follow")
     trialwatch("check")
@@ -92,13 +100,15 @@ def test_follow_starts_watching_new_matches_in_the_same_run(trialwatch, registry
     assert [w["nct_id"] for w in trialwatch("watch", "list", "--json").json()] == [B]
 
 
-def test_new_trials_appear_in_the_digest_with_title_and_link(new_match):
+def test_new_trials_appear_in_the_digest_with_title_and_link(new_match: Trialwatch) -> None:
     text = new_match("digest", "--stdout").stdout
     assert f"{C}\nA new lupus trial\nhttps://clinicaltrials.gov/study/{C}\n" in text
     assert "New in search cart-lupus: A new lupus trial (Phase 1;" in text
 
 
-def test_a_failing_search_is_reported_and_gets_its_baseline_later(trialwatch, registry):
+def test_a_failing_search_is_reported_and_gets_its_baseline_later(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "cart", "--term", "lupus")
     registry.fail(status=500, times=3)
@@ -110,7 +120,7 @@ def test_a_failing_search_is_reported_and_gets_its_baseline_later(trialwatch, re
     assert trialwatch("check", "--json").json()["changes"] == []  # a baseline, not "new"
 
 
-def test_bad_searches_are_bad_input(trialwatch):
+def test_bad_searches_are_bad_input(trialwatch: Trialwatch) -> None:
     assert trialwatch("watch", "query", "x").code == 2
     bad_name = trialwatch("watch", "query", "bad name!", "--term", "x")
     assert bad_name.code == 2 and "bad search name 'bad name!'" in bad_name.stderr
@@ -122,7 +132,9 @@ def test_bad_searches_are_bad_input(trialwatch):
     assert trialwatch("watch", "list", "--searches", "--json").json() == []
 
 
-def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, registry):
+def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "dates", "--term", "AREA[LastUpdatePostDate RANGE[2026-11-20,MAX]")
     result = trialwatch("check", "--json")
@@ -136,7 +148,7 @@ def test_a_search_the_registry_cannot_read_says_so_not_invalid_id(trialwatch, re
 
 
 @pytest.fixture
-def new_match(trialwatch, registry):
+def new_match(trialwatch: Trialwatch, registry: RegistryServer) -> Trialwatch:
     """A watched search's baseline, then a check that finds one new match (C), undelivered."""
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
@@ -146,14 +158,18 @@ def new_match(trialwatch, registry):
     return trialwatch
 
 
-def test_the_feed_of_every_change_carries_a_searchs_new_matches(new_match, home):
+def test_the_feed_of_every_change_carries_a_searchs_new_matches(
+    new_match: Trialwatch, home: Path
+) -> None:
     assert new_match("report").code == 0
     [entry] = feedparser.parse((home / "report" / "index.atom").read_bytes()).entries
     assert entry.title == f"{C}: new in search cart-lupus"
     assert "<li>New in search cart-lupus: A new lupus trial" in entry.content[0].value
 
 
-def test_a_chat_digest_of_a_searchs_new_match_reads_whole(new_match, webhook):
+def test_a_chat_digest_of_a_searchs_new_match_reads_whole(
+    new_match: Trialwatch, webhook: WebhookServer
+) -> None:
     assert new_match("digest", env={"TRIALWATCH_NOTIFY": webhook.url()}).code == 0
     [post] = webhook.bodies()
     first, match, link = post["message"].splitlines()
@@ -162,12 +178,14 @@ def test_a_chat_digest_of_a_searchs_new_match_reads_whole(new_match, webhook):
     assert link == f"https://clinicaltrials.gov/study/{C}"
 
 
-def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(new_match):
+def test_a_digest_of_a_searchs_new_match_has_a_subject_that_says_so(new_match: Trialwatch) -> None:
     result = new_match("digest")
     assert result.stdout.startswith(f"Wrote {C}: new in search cart-lupus to ")
 
 
-def test_a_search_is_removed_by_its_name_and_its_history_stays(trialwatch, registry):
+def test_a_search_is_removed_by_its_name_and_its_history_stays(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A))
     trialwatch("watch", "query", "cart-lupus", "--condition", "lupus")
     trialwatch("check")
@@ -183,7 +201,9 @@ def test_a_search_is_removed_by_its_name_and_its_history_stays(trialwatch, regis
     assert unknown.code == 2 and "not an NCT id: 'no-such-search'" in unknown.stderr
 
 
-def test_every_time_the_database_keeps_is_the_specs_utc_text(trialwatch, registry, home):
+def test_every_time_the_database_keeps_is_the_specs_utc_text(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """Times are datetimes inside the program; whatever path wrote one (a watch, a search, a
     check, an import, a delivery, a run), the database holds `YYYY-MM-DDTHH:MM:SSZ`."""
     registry.put(lupus_trial(A), other_trial(B))
@@ -225,8 +245,8 @@ def test_every_time_the_database_keeps_is_the_specs_utc_text(trialwatch, registr
 
 @pytest.mark.parametrize("edit", [("edit", "lupus", "--term", "asthma"), ("remove", "lupus")])
 def test_a_search_edited_or_removed_during_a_run_lands_whole(
-    trialwatch, spawn_trialwatch, registry, edit
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer, edit: tuple[str, ...]
+) -> None:
     """The run asked the old criteria: its answer is not saved over the edit (which made the
     next check a baseline, and then told every match of the new criteria as new), nor for a
     search no longer there (a foreign-key error aborted the run)."""
@@ -239,6 +259,6 @@ def test_a_search_edited_or_removed_during_a_run_lands_whole(
     assert registry.request_held.wait(PATIENCE)
     assert trialwatch("watch", *edit).code == 0
     registry.release.set()
-    assert run.wait(PATIENCE) == 0, run.stderr.read()
+    assert run.wait(PATIENCE) == 0, run.communicate()[1]
     final = trialwatch("check", "--full", "--json").json()  # every match listed
     assert final["changes"] == []  # the edited search's baseline: B is not "new"

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from monitor.config import DEFAULT_API_URL, load_settings
+from monitor.config import DEFAULT_API_URL, Settings, load_settings
 from monitor.errors import BadInput
 
 
-def settings(tmp_path, environ=None, **options):
+def settings(tmp_path: Path, environ: dict[str, str] | None = None, **options: Any) -> Settings:
     return load_settings(environ=environ or {}, cwd=tmp_path, **options)
 
 
-def test_defaults_live_under_snapshots_in_the_working_directory(tmp_path):
+def test_defaults_live_under_snapshots_in_the_working_directory(tmp_path: Path) -> None:
     loaded = settings(tmp_path)
     assert loaded.data_dir == tmp_path / "snapshots"
     assert loaded.db == tmp_path / "snapshots" / "trialwatch.db"
     assert loaded.config_file is None and loaded.api_url == DEFAULT_API_URL
 
 
-def test_config_in_the_data_dir_is_read_and_environment_overrides_it(tmp_path):
+def test_config_in_the_data_dir_is_read_and_environment_overrides_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "trialwatch.toml").write_text(
@@ -35,7 +37,7 @@ def test_config_in_the_data_dir_is_read_and_environment_overrides_it(tmp_path):
     assert loaded.batch_size == 50 and loaded.mail_to == ("a@example.org",)
 
 
-def test_db_option_beats_environment_beats_config(tmp_path):
+def test_db_option_beats_environment_beats_config(tmp_path: Path) -> None:
     config = tmp_path / "tw.toml"
     config.write_text('db = "from-config.db"\n')
     assert settings(tmp_path, config_option=str(config)).db.name == "from-config.db"
@@ -80,18 +82,20 @@ def test_db_option_beats_environment_beats_config(tmp_path):
         "not_a_whole_number",
     ],
 )
-def test_bad_config_is_bad_input_naming_the_problem(tmp_path, text, message):
+def test_bad_config_is_bad_input_naming_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
     config = tmp_path / "tw.toml"
     config.write_text(text)
     with pytest.raises(BadInput, match=re.escape(message)):
         settings(tmp_path, config_option=str(config))
 
 
-def test_bad_environment_value_names_the_variable(tmp_path):
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="environment: bad value for TRIALWATCH_MAX_ATTEMPTS"):
         settings(tmp_path, {"TRIALWATCH_MAX_ATTEMPTS": "lots"})
 
 
-def test_password_never_shows_in_the_settings_repr(tmp_path):
+def test_password_never_shows_in_the_settings_repr(tmp_path: Path) -> None:
     loaded = settings(tmp_path, {"TRIALWATCH_SMTP_PASSWORD": "hunter2"})
     assert loaded.smtp_password == "hunter2" and "hunter2" not in repr(loaded)

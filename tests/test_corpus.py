@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Trialwatch
 from tests.corpora import needs_tigit, tigit_files
 from tests.corpus_score import (
     EXPECTED,
@@ -27,7 +28,9 @@ def scores() -> list[PairScore]:
 
 
 @needs_tigit
-def test_site_events_on_real_records_have_the_target_precision_and_recall(scores):
+def test_site_events_on_real_records_have_the_target_precision_and_recall(
+    scores: list[PairScore],
+) -> None:
     precision, recall, hits, found, expected = site_precision_recall(scores)
     print(
         f"site events: precision {precision:.4f}, recall {recall:.4f} ({hits}/{found}/{expected})"
@@ -37,7 +40,7 @@ def test_site_events_on_real_records_have_the_target_precision_and_recall(scores
 
 
 @needs_tigit
-def test_every_real_pair_gives_exactly_the_expected_events(scores):
+def test_every_real_pair_gives_exactly_the_expected_events(scores: list[PairScore]) -> None:
     wrong = {
         score.pair: {"missing": dict(score.missing), "unexpected": dict(score.unexpected)}
         for score in scores
@@ -47,13 +50,13 @@ def test_every_real_pair_gives_exactly_the_expected_events(scores):
 
 
 @needs_tigit
-def test_no_summary_shows_a_registry_code_or_a_doubled_bracket(scores):
+def test_no_summary_shows_a_registry_code_or_a_doubled_bracket(scores: list[PairScore]) -> None:
     summaries = [summary for score in scores for summary in score.summaries]
     assert len(summaries) > 850  # every summary of the corpus: 890
     assert badly_worded(summaries) == []
 
 
-def test_the_wording_check_catches_what_it_looks_for():
+def test_the_wording_check_catches_what_it_looks_for() -> None:
     assert badly_worded(
         [
             "Last known status: (none) -> NOT_YET_RECRUITING",
@@ -68,7 +71,9 @@ def test_the_wording_check_catches_what_it_looks_for():
 
 
 @needs_tigit
-def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(trialwatch):
+def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(
+    trialwatch: Trialwatch,
+) -> None:
     """Several versions of 52 trials in one `import`, files in reverse order: the records'
     own dates put them in order (ties, where the registry changed a record without a new
     update date, broken by its data version), so every event is the forward one."""
@@ -77,7 +82,7 @@ def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(t
     assert result.code == 0, result.stderr
     assert result.json()["checked"] == len(files)
 
-    def row(event: dict) -> tuple:
+    def row(event: dict[str, Any]) -> tuple[Any, ...]:
         site = event["site"] or {}
         values = (
             (event["old"], event["new"]) if event["category"] in SITE_CATEGORIES else (None,) * 2
@@ -93,7 +98,7 @@ def test_the_whole_corpus_imported_newest_file_first_gives_the_expected_events(t
 
 
 @needs_tigit
-def test_sites_said_to_be_shared_across_real_trials_are_one_place():
+def test_sites_said_to_be_shared_across_real_trials_are_one_place() -> None:
     """Precision of where trials meet on the real corpus, against a sample judged by hand
     (tests/corpus/README.md): at least 0.98, and the sample still covers what the code says."""
     import itertools

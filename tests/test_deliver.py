@@ -52,11 +52,11 @@ def plan(
     return plan_messages(destinations, owed, due=lambda destination: True)
 
 
-def test_global_recipients_get_everything_and_watch_recipients_their_trials():
+def test_global_recipients_get_everything_and_watch_recipients_their_trials() -> None:
     assert plan([ALL, WATCHER]) == [Audience((WATCHER,), (1, 3)), Audience((ALL,), (1, 2, 3))]
 
 
-def test_without_any_recipient_the_outbox_holds_everything():
+def test_without_any_recipient_the_outbox_holds_everything() -> None:
     assert plan([Outbox()]) == [Audience((Outbox(),), (1, 2, 3))]
     assert plan([WATCHER, Outbox((WATCHER,))]) == [
         Audience((WATCHER,), (1, 3)),
@@ -64,12 +64,12 @@ def test_without_any_recipient_the_outbox_holds_everything():
     ]
 
 
-def test_events_already_in_a_delivery_are_not_planned_again():
+def test_events_already_in_a_delivery_are_not_planned_again() -> None:
     covered = frozenset({(1, '["a@example.org"]'), (3, '["a@example.org"]')})
     assert plan([WATCHER, ALL], covered=covered) == [Audience((ALL,), (1, 2, 3))]
 
 
-def test_each_address_gets_one_message_and_shares_it_only_when_it_is_the_same():
+def test_each_address_gets_one_message_and_shares_it_only_when_it_is_the_same() -> None:
     """A rule narrowing one address (A only) splits it off; the others still share one."""
     other = Mailbox("ops@example.org", True)
     narrow = Mailbox("de@example.org", True)
@@ -81,7 +81,7 @@ def test_each_address_gets_one_message_and_shares_it_only_when_it_is_the_same():
     assert sorted(addressed) == sorted({*addressed})  # nobody in two messages
 
 
-def test_message_id_is_deterministic_per_audience_events_carrier_and_database():
+def test_message_id_is_deterministic_per_audience_events_carrier_and_database() -> None:
     def message_id(
         recipient: str, events: tuple[int, ...], database: str = "db1", carrier: str = "smtp"
     ) -> str:
@@ -97,7 +97,7 @@ def test_message_id_is_deterministic_per_audience_events_carrier_and_database():
     assert one.startswith("<") and one.endswith(".trialwatch@example.org>")
 
 
-def test_message_is_multipart_alternative_with_clean_headers():
+def test_message_is_multipart_alternative_with_clean_headers() -> None:
     digest = Digest(
         subject="NCT00000001 X: status Recruiting -> Completed",
         text="plain \u00e9",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -33,7 +33,7 @@ def edited(edit: Callable[[Study], None]) -> tuple[Study, Study]:
 
 
 def status_module(study: Study) -> dict[str, Any]:
-    return study["protocolSection"]["statusModule"]
+    return cast(dict[str, Any], study["protocolSection"]["statusModule"])
 
 
 def set_path(path: str, value: Any) -> Callable[[Study], None]:
@@ -318,7 +318,9 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
 
 
 @pytest.mark.parametrize("edit,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_each_kind_of_change_gives_exactly_its_event(edit, expected):
+def test_each_kind_of_change_gives_exactly_its_event(
+    edit: Callable[[Study], None], expected: list[tuple[str, str, str]]
+) -> None:
     assert diff(*edited(edit)) == expected
 
 
@@ -363,11 +365,11 @@ def break_the_encoding(study: Study) -> None:
     [shuffle_everything, respace, move_bookkeeping, move_geo_point, break_the_encoding],
     ids=["reordered_lists", "whitespace_only", "bookkeeping_fields", "geocoding", "encoding"],
 )
-def test_noise_produces_no_events(edit):
+def test_noise_produces_no_events(edit: Callable[[Study], None]) -> None:
     assert diff(*edited(edit)) == []
 
 
-def test_first_snapshot_is_a_baseline_without_events(seed):
+def test_first_snapshot_is_a_baseline_without_events(seed: dict[str, Any]) -> None:
     assert (
         diff_records(None, normalise_study(seed), detected_at=moment_of("2026-01-13T07:00:00Z"))
         == []
@@ -375,7 +377,7 @@ def test_first_snapshot_is_a_baseline_without_events(seed):
 
 
 @pytest.mark.parametrize("contact,number", [("Site 0032", "0032"), ("Site 0033", "0033")])
-def test_identical_twin_sites_are_reported_separately(contact, number):
+def test_identical_twin_sites_are_reported_separately(contact: str, number: str) -> None:
     old, new = edited(site_edit(UMASS, contact, status="WITHDRAWN"))
     events = diff_records(normalise_study(old), normalise_study(new), detected_at=ANY_TIME)
     assert len(events) == 1
@@ -383,7 +385,7 @@ def test_identical_twin_sites_are_reported_separately(contact, number):
     assert f"{UMASS} (site {number}), Worcester, United States: " in events[0].summary
 
 
-def test_twin_sites_keep_identity_when_reordered_and_changed():
+def test_twin_sites_keep_identity_when_reordered_and_changed() -> None:
     def edit(study: Study) -> None:
         locations(study).reverse()
         find_site(study, UMASS, contact="Site 0033")["status"] = "SUSPENDED"
@@ -393,19 +395,19 @@ def test_twin_sites_keep_identity_when_reordered_and_changed():
     ]
 
 
-def test_withdrawn_site_losing_its_contact_is_still_the_same_site():
+def test_withdrawn_site_losing_its_contact_is_still_the_same_site() -> None:
     old, new = edited(site_edit(UMASS, "Site 0032", status="WITHDRAWN", contacts=None))
     assert [e[0] for e in diff(old, new)] == ["site_status", "contact"]
 
 
-def test_city_respelled_with_punctuation_or_accents_is_silent():
+def test_city_respelled_with_punctuation_or_accents_is_silent() -> None:
     """ "St Louis" -> "St. Louis", "Kraków" -> "Krakow": the same city, nothing to tell."""
     washington = "Washington University School of Medicine"
     assert diff(*edited(site_edit(washington, city="St. Louis"))) == []
     assert diff(*edited(site_edit(washington, city="Saint Lóuis"))) != []
 
 
-def test_city_renamed_keeps_the_site_by_its_number():
+def test_city_renamed_keeps_the_site_by_its_number() -> None:
     events = diff(*edited(site_edit("Washington University School of Medicine", city="Clayton")))
     assert events == [
         (
@@ -417,7 +419,7 @@ def test_city_renamed_keeps_the_site_by_its_number():
     ]
 
 
-def test_placeholder_renamed_through_a_site_number_in_contacts():
+def test_placeholder_renamed_through_a_site_number_in_contacts() -> None:
     edit = site_edit(
         "Local Institution - 0038",
         facility="Dana-Farber Cancer Institute",
@@ -426,14 +428,14 @@ def test_placeholder_renamed_through_a_site_number_in_contacts():
     assert [e[0] for e in diff(*edited(edit))] == ["site_renamed", "contact"]
 
 
-def test_placeholder_named_without_a_number_is_the_one_new_site_in_its_city():
+def test_placeholder_named_without_a_number_is_the_one_new_site_in_its_city() -> None:
     edit = site_edit(
         "Local Institution - 0043", facility="Hopitaux Universitaires de Strasbourg", contacts=None
     )
     assert [e[0] for e in diff(*edited(edit))] == ["site_renamed", "contact"]
 
 
-def test_placeholder_with_two_new_sites_in_its_city_is_a_removal_and_two_additions():
+def test_placeholder_with_two_new_sites_in_its_city_is_a_removal_and_two_additions() -> None:
     """The remaining limit: with two candidates and no number, nothing says which one it was."""
 
     name_the_placeholder = site_edit(
@@ -454,7 +456,7 @@ def test_placeholder_with_two_new_sites_in_its_city_is_a_removal_and_two_additio
     assert sorted(e[0] for e in diff(*edited(edit))) == ["site_added", "site_added", "site_removed"]
 
 
-def test_site_event_json_has_the_spec_shape(seed):
+def test_site_event_json_has_the_spec_shape(seed: dict[str, Any]) -> None:
     old, new = edited(site_edit(UMASS, "Site 0032", status="RECRUITING"))
     event = diff_records(
         normalise_study(old), normalise_study(new), detected_at=moment_of("2026-11-24T07:00:03Z")
@@ -480,7 +482,7 @@ def test_site_event_json_has_the_spec_shape(seed):
     }
 
 
-def test_a_default_that_disappears_is_no_change_and_one_that_flips_is():
+def test_a_default_that_disappears_is_no_change_and_one_that_flips_is() -> None:
     """The registry drops `hasExpandedAccess: false` between versions (real records do)."""
     with_default = set_path("statusModule.expandedAccessInfo", {"hasExpandedAccess": False})
     _, old = edited(with_default)
@@ -498,7 +500,7 @@ def test_a_default_that_disappears_is_no_change_and_one_that_flips_is():
     ]
 
 
-def test_a_module_that_appears_is_told_field_by_field():
+def test_a_module_that_appears_is_told_field_by_field() -> None:
     reference = {"pmid": "41529226", "type": "DERIVED", "citation": "Tang W, et al. NEOTERIC."}
     events = diff(*edited(set_path("referencesModule", {"references": [reference]})))
     assert events == [
@@ -506,7 +508,7 @@ def test_a_module_that_appears_is_told_field_by_field():
     ]
 
 
-def test_an_erratum_appended_to_a_citation_says_what_was_added():
+def test_an_erratum_appended_to_a_citation_says_what_was_added() -> None:
     citation = (
         "Haataja P, Korhonen P, Ojala R. Hospital admissions. Pediatr Pulmonol. 2018;53(2):209-217."
     )
@@ -523,7 +525,7 @@ def test_an_erratum_appended_to_a_citation_says_what_was_added():
     )
 
 
-def test_registry_codes_read_as_words():
+def test_registry_codes_read_as_words() -> None:
     events = diff(*edited(set_path("statusModule.lastKnownStatus", "NOT_YET_RECRUITING")))
     assert events == [
         ("other", "statusModule.lastKnownStatus", "Last known status set: Not yet recruiting")
@@ -532,7 +534,7 @@ def test_registry_codes_read_as_words():
     assert events == [("other", "designModule.phases", "Phases: added Phase 2")]
 
 
-def test_a_site_without_a_status_reads_without_empty_brackets():
+def test_a_site_without_a_status_reads_without_empty_brackets() -> None:
     def add_unstatused(study: Study) -> None:
         locations(study).append(
             {"facility": "Aichi Cancer Center", "city": "Nagoya", "country": "Japan"}
@@ -543,7 +545,7 @@ def test_a_site_without_a_status_reads_without_empty_brackets():
     ]
 
 
-def test_a_country_the_registry_renamed_is_the_same_country_and_no_event():
+def test_a_country_the_registry_renamed_is_the_same_country_and_no_event() -> None:
     """Real captures from 2016-2018 spell "Czech Republic" and "Turkey"; today's records
     "Czechia" and "Turkey (Türkiye)": every site there stays, nothing is told."""
 
@@ -575,7 +577,9 @@ NAPLES = {"lat": 40.85216, "lon": 14.26811}
         (("Padua", None), ("Padova", None)),  # no points: the spellings are alike
     ],
 )
-def test_a_city_respelled_for_a_site_without_a_zip_is_the_same_site(before, after):
+def test_a_city_respelled_for_a_site_without_a_zip_is_the_same_site(
+    before: tuple[str, dict[str, float] | None], after: tuple[str, dict[str, float] | None]
+) -> None:
     old, new = edited(lambda study: None)
     for study, (city, point) in ((old, before), (new, after)):
         site_in(study, "Azienda Ospedaliera Universitaria Federico II", city)
@@ -585,7 +589,7 @@ def test_a_city_respelled_for_a_site_without_a_zip_is_the_same_site(before, afte
     assert [e[:2] for e in events] == [("other", "locations.city")]
 
 
-def test_generic_names_in_cities_far_apart_stay_different_sites():
+def test_generic_names_in_cities_far_apart_stay_different_sites() -> None:
     old, new = edited(lambda study: None)
     site_in(old, "Research Site", "Roma", geoPoint={"lat": 41.89, "lon": 12.51})
     site_in(new, "Research Site", "Milano", geoPoint={"lat": 45.46, "lon": 9.19})
@@ -596,7 +600,7 @@ def test_generic_names_in_cities_far_apart_stay_different_sites():
     assert sorted(e[0] for e in diff(old, new)) == ["site_added", "site_removed"]
 
 
-def test_zips_written_differently_are_the_same_zip():
+def test_zips_written_differently_are_the_same_zip() -> None:
     old, new = edited(lambda study: None)
     site_in(old, "Hospital del Mar", "Barcelona", zip="08003")
     site_in(new, "Hospital del Mar", "Barcelona", zip="8003")
@@ -606,7 +610,7 @@ def test_zips_written_differently_are_the_same_zip():
 
 
 @pytest.mark.parametrize("spelling", ["U.S.A. (mainland)", "Estados Unidos"])
-def test_a_country_spelled_as_no_table_knows_keeps_its_site(spelling):
+def test_a_country_spelled_as_no_table_knows_keeps_its_site(spelling: str) -> None:
     """Facility, city and zip unchanged: the same site, its country a detail that changed,
     never a site removed and another added."""
 

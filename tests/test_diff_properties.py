@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,9 @@ def respace(text: str, padding: list[str]) -> str:
     padding=st.lists(whitespace, min_size=1, max_size=4),
     respaced=st.sets(st.integers(0, SITE_COUNT - 1), max_size=10),
 )
-def test_shuffled_and_respaced_copies_yield_no_events(order, condition_order, padding, respaced):
+def test_shuffled_and_respaced_copies_yield_no_events(
+    order: list[int], condition_order: list[int], padding: list[str], respaced: set[int]
+) -> None:
     study = copy.deepcopy(SEED)
     sites = locations(study)
     for index in respaced:
@@ -244,7 +247,7 @@ def _what(event: Any) -> tuple[str, str, Any]:
 
 @fast
 @given(edits=record_edits(), shuffler=st.randoms(use_true_random=False))
-def test_random_edits_make_exactly_their_events(edits, shuffler):
+def test_random_edits_make_exactly_their_events(edits: list[Edit], shuffler: random.Random) -> None:
     study = copy.deepcopy(SEED)
     for apply, _ in edits:
         apply(study)
@@ -255,7 +258,7 @@ def test_random_edits_make_exactly_their_events(edits, shuffler):
 
 @fast
 @given(first=record_edits(), second=record_edits(with_sites=False))
-def test_a_to_b_to_c_agrees_with_a_to_c(first, second):
+def test_a_to_b_to_c_agrees_with_a_to_c(first: list[Edit], second: list[Edit]) -> None:
     b = copy.deepcopy(SEED)
     for apply, _ in first:
         apply(b)
@@ -293,7 +296,9 @@ def research_site(zip_code: str, status: str) -> dict[str, Any]:
     data=st.data(),
     shuffler=st.randoms(use_true_random=False),
 )
-def test_generic_sites_in_one_city_keep_their_own_changes(statuses, data, shuffler):
+def test_generic_sites_in_one_city_keep_their_own_changes(
+    statuses: list[str], data: st.DataObject, shuffler: random.Random
+) -> None:
     """Several "Research Site" rows in one city: status changes, removals and new sites land
     on exactly the rows they happened to, whatever the order of the list."""
     zips = [f"0{3000 + n}" for n in range(len(statuses))]

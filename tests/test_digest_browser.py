@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.reports.render import render_digest
+from monitor.store import Store
 from tests.browser import chromium, probe
 from tests.conftest import ANY_TIME
 
@@ -32,14 +33,16 @@ LONGEST_LABEL = "Lupus-CAR-T-" + "x" * 88  # 100 characters, no space to wrap at
 
 
 @pytest.fixture
-def digest_html(story_store, tmp_path) -> Path:
+def digest_html(story_store: Store, tmp_path: Path) -> Path:
     story_store.watches.add(["NCT05869955"], label=LONGEST_LABEL, recipients=[], now=ANY_TIME)
     page = tmp_path / "digest.html"
     page.write_text(render_digest(story_store.events.pending(), story_store.watches.trials()).html)
     return page
 
 
-def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(digest_html, tmp_path):
+def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(
+    digest_html: Path, tmp_path: Path
+) -> None:
     probed = tmp_path / "probed.html"
     probed.write_text(digest_html.read_text().replace("</body>", PROBE + "</body>"))
     seen = probe(probed, profile=tmp_path / "profile")
@@ -53,7 +56,7 @@ def test_a_reader_on_a_phone_sees_the_changes_without_scrolling_sideways(digest_
     assert seen["linkColor"] == "rgb(5, 80, 174)"  # the inlined CSS applies
 
 
-def test_screenshot_of_the_phone_layout_is_kept(digest_html, tmp_path):
+def test_screenshot_of_the_phone_layout_is_kept(digest_html: Path, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "digest-phone.png"
     shot.unlink(missing_ok=True)

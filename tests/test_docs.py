@@ -42,7 +42,7 @@ SHARED_OPTIONS = {  # options a heading names as a group, and where that group i
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
-def test_command_and_its_options_are_documented(path, command):
+def test_command_and_its_options_are_documented(path: str, command: click.Command) -> None:
     """Each option in its own command's section of the reference (a `--json` elsewhere does
     not document this command's)."""
     assert f"### `{path}" in REFERENCE
@@ -56,7 +56,7 @@ def test_command_and_its_options_are_documented(path, command):
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
-def test_command_has_help(path, command):
+def test_command_has_help(path: str, command: click.Command) -> None:
     result = click.testing.CliRunner().invoke(
         cli, [*path.split()[1:], "--help"], prog_name="trialwatch"
     )
@@ -65,13 +65,13 @@ def test_command_has_help(path, command):
     assert command.help
 
 
-def test_global_options_are_documented():
+def test_global_options_are_documented() -> None:
     for param in cli.params:
         for opt in param.opts:
             assert f"`{opt}" in MANUAL or f"/{opt}" in MANUAL, opt
 
 
-def test_every_environment_variable_in_the_code_is_documented():
+def test_every_environment_variable_in_the_code_is_documented() -> None:
     source = "\n".join(path.read_text() for path in (ROOT / "monitor").rglob("*.py"))
     names = {f"TRIALWATCH_{key.upper()}" for key in PARSERS} | set(
         re.findall(r"TRIALWATCH_[A-Z_]+", source)
@@ -80,20 +80,20 @@ def test_every_environment_variable_in_the_code_is_documented():
     assert missing == []
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_exactly_the_readme_test_command() -> None:
     commands = re.findall(r"```sh\n(.*?)\n```", README, flags=re.S)
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in (ROOT / ".ci" / "run").read_text()
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[path for path, _ in COMMANDS])
-def test_help_speaks_the_users_words(path, command):
+def test_help_speaks_the_users_words(path: str, command: click.Command) -> None:
     """No help text sends a user to a document they do not have ("the spec's JSON object")."""
     texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
     assert not any("spec" in text for text in texts), texts
 
 
-def test_the_readmes_module_map_is_the_tree():
+def test_the_readmes_module_map_is_the_tree() -> None:
     """Every module of monitor/ is named in the README's Development section, and every module
     it names is there (the command-line modules are one file per command family)."""
     import re

@@ -12,18 +12,31 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.store.packing import register_raw_function
 from tests.clock import days_ago, now
-from tests.conftest import PATIENCE, completed, find_site, load_seed, study_with_id
+from tests.conftest import (
+    PATIENCE,
+    CliResult,
+    Spawn,
+    Trialwatch,
+    completed,
+    find_site,
+    load_seed,
+    study_with_id,
+)
+from tests.registry_server import RegistryServer
 
 A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<b onmouseover="x()">\x1b[31m\x1b]0;owned\x07\x00\r\nBcc: evil@example.org</b>'
 
 
-def poisoned(value):
+def poisoned(value: Any) -> Any:
     """Every string in a record with hostile markup and control sequences appended."""
     if isinstance(value, str):
         return value + HOSTILE
@@ -34,7 +47,9 @@ def poisoned(value):
     return value
 
 
-def test_hostile_text_in_every_field_stays_inert(trialwatch, tmp_path, home):
+def test_hostile_text_in_every_field_stays_inert(
+    trialwatch: Trialwatch, tmp_path: Path, home: Path
+) -> None:
     before = load_seed()
     after = copy.deepcopy(before)
     for module in (
@@ -67,7 +82,9 @@ def test_hostile_text_in_every_field_stays_inert(trialwatch, tmp_path, home):
         assert "<b onmouseover" not in html and "&lt;b onmouseover" in html
 
 
-def test_a_ten_megabyte_record_is_checked(trialwatch, registry, home):
+def test_a_ten_megabyte_record_is_checked(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     huge = study_with_id(A)
     huge["protocolSection"]["descriptionModule"]["detailedDescription"] = "word " * 2_000_000
     registry.put(huge, study_with_id(B))
@@ -82,7 +99,9 @@ def test_a_ten_megabyte_record_is_checked(trialwatch, registry, home):
     assert size > 10_000_000
 
 
-def test_a_watched_trial_removed_from_the_registry_keeps_its_history(trialwatch, registry, home):
+def test_a_watched_trial_removed_from_the_registry_keeps_its_history(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     registry.put(study_with_id(A), study_with_id(B))
     trialwatch("watch", "add", A, B)
     trialwatch("check")
@@ -101,7 +120,9 @@ def test_a_watched_trial_removed_from_the_registry_keeps_its_history(trialwatch,
     assert history.code == 0 and len(history.json()["snapshots"]) == 1
 
 
-def test_registry_text_is_never_read_as_terminal_markup(trialwatch, registry):
+def test_registry_text_is_never_read_as_terminal_markup(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     marked_up = study_with_id(A)
     identification = marked_up["protocolSection"]["identificationModule"]
     identification["acronym"] = "[link=http://evil.example]Click[/link] [bold]me[/bold]"
@@ -118,7 +139,7 @@ def test_registry_text_is_never_read_as_terminal_markup(trialwatch, registry):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 2 MiB file system (tmpfs) to fill up or remount read-only; mounting needs root."""
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
@@ -131,26 +152,31 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
-def fill(disk, *, leave: int):
+def fill(disk: Path, *, leave: int) -> Path:
     """Take all but `leave` bytes of the disk's free space."""
     ballast = disk / "ballast"
     ballast.write_bytes(b"\0" * max(0, shutil.disk_usage(disk).free - leave))
     return ballast
 
 
-def watched_with_a_baseline(trialwatch, registry, *nct_ids, env=None):
+def watched_with_a_baseline(
+    trialwatch: Trialwatch,
+    registry: RegistryServer,
+    *nct_ids: str,
+    env: dict[str, str] | None = None,
+) -> None:
     """Watch `nct_ids` and take their baseline, so that the next check can find changes."""
     registry.put(*(study_with_id(nct_id) for nct_id in nct_ids))
     trialwatch("watch", "add", *nct_ids, env=env)
     assert trialwatch("check", env=env).code == 0
 
 
-def integrity(db):
+def integrity(db: Path) -> str:
     with sqlite3.connect(db) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def overall_status_events(result):
+def overall_status_events(result: CliResult) -> list[str]:
     return sorted(
         e["nct_id"] for e in result.json()["changes"] if e["category"] == "overall_status"
     )
@@ -158,8 +184,8 @@ def overall_status_events(result):
 
 @pytest.mark.parametrize("leave", [8_000, 40_000], ids=["no_room_for_the_journal", "some_room"])
 def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
-    trialwatch, registry, small_disk, leave
-):
+    trialwatch: Trialwatch, registry: RegistryServer, small_disk: Path, leave: int
+) -> None:
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
     watched_with_a_baseline(trialwatch, registry, A, B, env=on_disk)
     registry.put(completed(A), completed(B))
@@ -177,7 +203,9 @@ def test_a_full_disk_stops_the_check_and_the_next_check_finds_every_change_once(
     assert again.code == 0 and len(stored) == 2  # whatever the failed run kept, once each
 
 
-def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry, small_disk):
+def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(
+    trialwatch: Trialwatch, registry: RegistryServer, small_disk: Path
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A)
     registry.put(completed(A))
     trialwatch("check")
@@ -194,8 +222,8 @@ def test_a_full_disk_under_the_outbox_keeps_the_digest_owed(trialwatch, registry
 
 
 def test_on_a_read_only_disk_reading_works_and_writing_is_refused(
-    trialwatch, registry, small_disk, tmp_path
-):
+    trialwatch: Trialwatch, registry: RegistryServer, small_disk: Path, tmp_path: Path
+) -> None:
     on_disk = {"TRIALWATCH_HOME": str(small_disk)}
     watched_with_a_baseline(trialwatch, registry, A, env=on_disk)
     registry.put(completed(A))
@@ -222,8 +250,8 @@ def test_on_a_read_only_disk_reading_works_and_writing_is_refused(
     ids=["write_lock", "exclusive_lock"],
 )
 def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
-    trialwatch, registry, home, statements
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path, statements: list[str]
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A)
     registry.put(completed(A))
     holder = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
@@ -242,8 +270,8 @@ def test_a_database_locked_by_another_program_fails_clearly_then_recovers(
 
 
 def test_a_check_waiting_on_the_network_holds_no_database_lock(
-    trialwatch, spawn_trialwatch, registry, home
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer, home: Path
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A)
     registry.put(completed(A))
     registry.hold(len(registry.requests) + 1)  # the download of A's record
@@ -258,8 +286,8 @@ def test_a_check_waiting_on_the_network_holds_no_database_lock(
 
 
 def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
-    trialwatch, registry, home, tmp_path
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path, tmp_path: Path
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A)
     odd = study_with_id(A)
     status = odd["protocolSection"]["statusModule"]
@@ -293,7 +321,9 @@ def test_dates_and_counts_that_are_not_dates_and_counts_are_shown_as_written(
     ],
     ids=["locations", "status", "enrollment", "criteria"],
 )
-def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, reshape):
+def test_a_record_of_an_unexpected_shape_fails_alone(
+    trialwatch: Trialwatch, registry: RegistryServer, reshape: Callable[[dict[str, Any]], None]
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A, B)
     odd = completed(A)
     reshape(odd["protocolSection"])
@@ -306,8 +336,8 @@ def test_a_record_of_an_unexpected_shape_fails_alone(trialwatch, registry, resha
 
 
 def test_a_partial_record_from_the_registry_fails_alone_and_records_nothing(
-    trialwatch, registry, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     watched_with_a_baseline(trialwatch, registry, A, B)
     partial = completed(A)
     for module in ("eligibilityModule", "contactsLocationsModule", "descriptionModule"):
@@ -328,8 +358,8 @@ def test_a_partial_record_from_the_registry_fails_alone_and_records_nothing(
 
 
 def test_a_poisoned_record_never_blocks_its_batch_and_is_caught_up_later(
-    trialwatch, registry, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """One record the registry cannot serialise (500 for every request that includes it), in
     both phases of the daily check: the other trials are checked and alerted on in the same
     run; only the bad one carries the error, and it is caught up when served again."""
@@ -348,7 +378,9 @@ def test_a_poisoned_record_never_blocks_its_batch_and_is_caught_up_later(
     assert caught_up.code == 0 and overall_status_events(caught_up) == [ids[4]]
 
 
-def test_a_merged_trial_moves_its_watch_and_history_and_is_told_once(trialwatch, registry, home):
+def test_a_merged_trial_moves_its_watch_and_history_and_is_told_once(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """The registry merged A into C: the batch answer comes back under C (A is an alias). The
     watch, snapshots and events move to C, nothing is lost, and the user is told once."""
     current = "NCT00000009"
@@ -373,7 +405,9 @@ def test_a_merged_trial_moves_its_watch_and_history_and_is_told_once(trialwatch,
     assert len(history["snapshots"]) == 3
 
 
-def test_a_record_we_cannot_read_is_told_on_every_run_until_it_is_recorded(trialwatch, registry):
+def test_a_record_we_cannot_read_is_told_on_every_run_until_it_is_recorded(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """A trial withdrawn from view is told once while it lasts; a record our code fails on
     (here a site that is a string) is ours to fix: every run names it and exits 1."""
     registry.put(study_with_id(A), study_with_id(B))
@@ -391,7 +425,9 @@ def test_a_record_we_cannot_read_is_told_on_every_run_until_it_is_recorded(trial
     assert trialwatch("run").code == 0
 
 
-def test_a_version_dated_after_today_is_followed_by_the_next_fetch(trialwatch, registry, tmp_path):
+def test_a_version_dated_after_today_is_followed_by_the_next_fetch(
+    trialwatch: Trialwatch, registry: RegistryServer, tmp_path: Path
+) -> None:
     """An imported record posted five months ahead (a registry error) is dated today: dated
     ahead, it stayed the latest snapshot, and every fetch told its site change back again."""
     registry.put(study_with_id(A))
@@ -410,7 +446,9 @@ def test_a_version_dated_after_today_is_followed_by_the_next_fetch(trialwatch, r
     assert as_of.code == 2 and "is after today" in as_of.stderr
 
 
-def test_a_clock_set_back_still_tells_a_change_once(trialwatch, registry):
+def test_a_clock_set_back_still_tells_a_change_once(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     assert trialwatch("check").code == 0

@@ -3,16 +3,18 @@ entry per trial per check, entry ids that stay the same when the feed is written
 
 from __future__ import annotations
 
-import copy
 import re
+from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import feedparser
 
 from monitor.jobs.check import store_study
 from monitor.jobs.report import write_report
+from monitor.store import Store
 from monitor.times import moment_of
-from tests.conftest import ANY_TIME, locations
+from tests.conftest import ANY_TIME, locations, stored_record
 
 NCT = "NCT05869955"
 
@@ -20,7 +22,7 @@ NCT = "NCT05869955"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-def parse(path):
+def parse(path: Path) -> Any:
     """The feed as a reader gets it, after checking what RFC 4287 requires of it."""
     assert_rfc_4287(ElementTree.fromstring(path.read_bytes()))
     feed = feedparser.parse(path.read_bytes())
@@ -29,7 +31,7 @@ def parse(path):
     return feed
 
 
-def assert_rfc_4287(root):
+def assert_rfc_4287(root: ElementTree.Element) -> None:
     """atom:feed has exactly one id, title and updated, and an author (or every entry has);
     each atom:entry exactly one id, title and updated, and content or an alternate link; times
     are RFC 3339."""
@@ -38,8 +40,10 @@ def assert_rfc_4287(root):
     for element in (root, *entries):
         for child in ("id", "title", "updated"):
             assert len(element.findall(f"{ATOM}{child}")) == 1, (element.tag, child)
-        updated = element.find(f"{ATOM}updated").text
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)", updated)
+        updated = element.findtext(f"{ATOM}updated")
+        assert updated is not None and re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)", updated
+        )
     assert root.find(f"{ATOM}author/{ATOM}name") is not None
     for entry in entries:
         alternate = [
@@ -50,7 +54,9 @@ def assert_rfc_4287(root):
         assert entry.find(f"{ATOM}content") is not None or alternate
 
 
-def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store, tmp_path):
+def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(
+    story_store: Store, tmp_path: Path
+) -> None:
     story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-02T08:00:00Z"))
     trial = parse(tmp_path / "report" / f"{NCT}.atom")
@@ -80,14 +86,16 @@ def test_report_writes_an_atom_feed_per_trial_and_one_for_everything(story_store
     )
 
 
-def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(story_store, tmp_path):
+def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(
+    story_store: Store, tmp_path: Path
+) -> None:
     story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z"))
     before = (folder / f"{NCT}.atom").read_bytes()
     write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
     assert (folder / f"{NCT}.atom").read_bytes() == before  # readers see nothing new
-    latest = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
+    latest = stored_record(story_store, NCT)
     locations(latest)[0]["status"] = "COMPLETED"
     store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z"))
@@ -96,9 +104,9 @@ def test_a_feed_written_again_is_the_same_and_a_new_check_only_adds_an_entry(sto
     assert new_ids[1:] == old_ids and new_ids[0] not in old_ids
 
 
-def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
+def test_registry_text_in_a_feed_is_escaped(story_store: Store, tmp_path: Path) -> None:
     story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
-    hostile = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
+    hostile = stored_record(story_store, NCT)
     locations(hostile)[0]["facility"] = "<script>alert(1)</script>"
     store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))
@@ -108,7 +116,9 @@ def test_registry_text_in_a_feed_is_escaped(story_store, tmp_path):
     assert b"&lt;script&gt;" not in raw and b"<script" not in raw
 
 
-def test_a_feed_entrys_title_leads_with_what_the_config_rates_most(story_store, tmp_path):
+def test_a_feed_entrys_title_leads_with_what_the_config_rates_most(
+    story_store: Store, tmp_path: Path
+) -> None:
     """`materiality`: contacts rated high lead the title, as they lead the digest."""
     from monitor.records.materiality import Materiality
 

@@ -6,26 +6,29 @@ import asyncio
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
 
 from monitor.jobs.check import store_study
 from monitor.jobs.report import load_history, write_report
-from monitor.reports.history import build_history
+from monitor.reports.history import SiteHistory, TrialHistory, build_history
 from monitor.reports.history_page import completion_slips, recruiting_since, render_history_page
+from monitor.store import Store
 from monitor.times import moment_of
-from tests.conftest import ANY_TIME, SEED_FILES
+from tests.conftest import ANY_TIME, SEED_FILES, Trialwatch
 from tests.corpora import needs_tigit, tigit_records
 from tests.test_portfolio import index_rows
 
 NCT = "NCT05869955"
 
 
-def site(history, facility, number=None):
+def site(history: TrialHistory, facility: str, number: str | None = None) -> SiteHistory:
     return next(
         s for s in history.sites if s.facility == facility and (number is None or number in s.key)
     )
 
 
-def test_a_renamed_placeholder_is_one_row_with_its_former_name(story_store):
+def test_a_renamed_placeholder_is_one_row_with_its_former_name(story_store: Store) -> None:
     history = load_history(story_store, NCT)
     strasbourg = site(history, "Hopitaux Universitaires de Strasbourg")
     assert strasbourg.former_names == ("Local Institution - 0043",)
@@ -34,7 +37,7 @@ def test_a_renamed_placeholder_is_one_row_with_its_former_name(story_store):
     assert not any(s.facility == "Local Institution - 0043" for s in history.sites)
 
 
-def test_twin_sites_stay_two_rows_and_sites_come_and_go(story_store):
+def test_twin_sites_stay_two_rows_and_sites_come_and_go(story_store: Store) -> None:
     history = load_history(story_store, NCT)
     assert len(history.sites) == 55  # 54 at first, Madrid added
     umass = "University of Massachusetts Chan Medical School"
@@ -45,7 +48,7 @@ def test_twin_sites_stay_two_rows_and_sites_come_and_go(story_store):
     assert site(history, "Local Institution - 0054").statuses[2:] == ("WITHDRAWN", None, None)
 
 
-def test_site_counts_and_completion_slips(story_store):
+def test_site_counts_and_completion_slips(story_store: Store) -> None:
     history = load_history(story_store, NCT)
     assert history.status_counts(0)["RECRUITING"] == 41
     assert history.status_counts(-1)["RECRUITING"] == 44
@@ -58,32 +61,34 @@ def test_site_counts_and_completion_slips(story_store):
 class PageText(HTMLParser):
     """Text of a page by element id, plus every URL it refers to."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.urls: list[str] = []
         self.rows: list[list[str]] = []
         self._cell: list[str] | None = None
         self.text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.urls += [value for name, value in attrs if name in ("src", "href") and value]
         if tag == "tr":
             self.rows.append([])
         if tag in ("td", "th"):
             self._cell = []
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None and self.rows:
             self.rows[-1].append(" ".join(" ".join(self._cell).split()))
             self._cell = None
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         self.text.append(data)
         if self._cell is not None:
             self._cell.append(data)
 
 
-def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slipped(story_store):
+def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slipped(
+    story_store: Store,
+) -> None:
     page = PageText()
     page.feed(
         render_history_page(load_history(story_store, NCT), generated_at=moment_of("2026-06-02"))
@@ -105,7 +110,7 @@ def test_the_page_answers_when_french_sites_opened_and_how_far_completion_slippe
     assert page.urls == ["https://clinicaltrials.gov/study/NCT05869955"]  # nothing remote
 
 
-def test_charts_are_inline_svg_with_every_snapshot(story_store):
+def test_charts_are_inline_svg_with_every_snapshot(story_store: Store) -> None:
     html = render_history_page(load_history(story_store, NCT), generated_at=ANY_TIME)
     # two charts, each drawn for a wide page and for a phone
     assert (
@@ -116,7 +121,7 @@ def test_charts_are_inline_svg_with_every_snapshot(story_store):
     assert "primary completion on 2026-06-02: 2029-02-28" in html
 
 
-def test_report_index_links_every_trial_page(story_store, tmp_path):
+def test_report_index_links_every_trial_page(story_store: Store, tmp_path: Path) -> None:
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-02T07:00:00Z"))
     index = (tmp_path / "report" / "index.html").read_text()
     assert [row[0] for row in index_rows(index)] == [NCT]  # drawn as links (test_portfolio)
@@ -126,10 +131,10 @@ def test_report_index_links_every_trial_page(story_store, tmp_path):
     assert (tmp_path / "report" / f"{NCT}.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def test_datasette_can_query_the_views(story_store):
+def test_datasette_can_query_the_views(story_store: Store) -> None:
     from datasette.app import Datasette  # a second of imports: only for the worker that runs it
 
-    async def query():
+    async def query() -> Any:
         datasette = Datasette([str(story_store.path)], immutables=[])
         database = datasette.get_database(story_store.path.stem)
         rows = await database.execute(
@@ -148,14 +153,14 @@ def test_datasette_can_query_the_views(story_store):
     assert len(latest) == 8 and {row["snapshot_id"] for row in latest} == {5}
 
 
-def test_history_of_an_unknown_trial_is_bad_input(trialwatch):
+def test_history_of_an_unknown_trial_is_bad_input(trialwatch: Trialwatch) -> None:
     result = trialwatch("history", "NCT00000009")
     assert result.code == 2
     assert re.match(r"trialwatch: no history for NCT00000009", result.stderr)
 
 
 @needs_tigit
-def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_former():
+def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_former() -> None:
     """NCT06203210 (real records): the registry repaired nine mis-encoded site names, then
     broke them again. Each stays one row, and its former name is the other spelling."""
     versions = sorted((tigit_records() / "NCT06203210").glob("*.json"))
@@ -169,7 +174,9 @@ def test_real_renames_back_and_forth_keep_one_row_without_the_current_name_as_fo
     assert page.count(">no status listed</td>") == 230 and ">not listed</td>" not in page
 
 
-def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_later(tmp_path):
+def test_latest_site_status_is_the_newest_version_even_when_an_older_one_came_later(
+    tmp_path: Path,
+) -> None:
     """Backfill stores older registry versions after the checked one (higher ids): the view
     must still show the newest version's sites."""
     from monitor.store import BackfilledVersion, Store

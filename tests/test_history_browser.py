@@ -69,7 +69,7 @@ window.addEventListener("load", () => {
 
 
 @pytest.fixture
-def history_page(story_store, tmp_path) -> Path:
+def history_page(story_store: Store, tmp_path: Path) -> Path:
     page = tmp_path / "history.html"
     html = render_history_page(load_history(story_store, "NCT05869955"), generated_at=ANY_TIME)
     page.write_text(html.replace("</body>", PROBE + "</body>"))
@@ -78,15 +78,15 @@ def history_page(story_store, tmp_path) -> Path:
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_nothing_prints_over_anything_and_the_page_never_scrolls_sideways(
-    history_page, tmp_path, size
-):
+    history_page: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
     seen = probe(history_page, profile=tmp_path / "profile", size=size)
     assert seen["spilled"] == [], "text runs out of its cell (over its neighbour)"
     assert seen["crossed"] == [], "chart labels print over each other"
     assert seen["overflow"] <= 0, f"the page is {seen['overflow']}px wider than the window"
 
 
-def test_the_page_answers_a_readers_questions(history_page, tmp_path):
+def test_the_page_answers_a_readers_questions(history_page: Path, tmp_path: Path) -> None:
     seen = probe(history_page, profile=tmp_path / "profile", size=DESKTOP)
     text = seen["text"]
     # the twin UMass rows are told apart, as in the digest
@@ -102,7 +102,7 @@ def test_the_page_answers_a_readers_questions(history_page, tmp_path):
     assert {"270", "300", "2028-08-29", "2029-02-28", "2029-08-31"} <= set(seen["values"])
 
 
-def test_screenshots_at_both_widths_are_kept(history_page, tmp_path):
+def test_screenshots_at_both_widths_are_kept(history_page: Path, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     for name, size in (("phone", PHONE), ("desktop", DESKTOP)):
         shot = ARTIFACTS / f"history-{name}.png"
@@ -111,7 +111,7 @@ def test_screenshots_at_both_widths_are_kept(history_page, tmp_path):
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
 
-def versions_read_on_one_day(tmp_path, *, same_posting=False) -> Path:
+def versions_read_on_one_day(tmp_path: Path, *, same_posting: bool = False) -> Path:
     """The seed story's five versions all read on 2026-12-02 (an import or backfill does
     that); with `same_posting`, the last two posted by the registry on the same day, and the
     study completion moved onto the primary completion date."""
@@ -131,7 +131,7 @@ def versions_read_on_one_day(tmp_path, *, same_posting=False) -> Path:
     return page
 
 
-def test_versions_read_on_one_day_are_columns_of_their_registry_dates(tmp_path):
+def test_versions_read_on_one_day_are_columns_of_their_registry_dates(tmp_path: Path) -> None:
     page = versions_read_on_one_day(tmp_path)
     html = page.read_text()
     header = html.split("<th>Recruiting since</th>")[1].split("</tr>")[0]
@@ -140,7 +140,7 @@ def test_versions_read_on_one_day_are_columns_of_their_registry_dates(tmp_path):
     assert seen["dateTicks"] >= 2 * 4  # the charts spread over the registry's dates
 
 
-def test_two_versions_of_one_day_say_so_once_and_coinciding_dates_both_show(tmp_path):
+def test_two_versions_of_one_day_say_so_once_and_coinciding_dates_both_show(tmp_path: Path) -> None:
     page = versions_read_on_one_day(tmp_path, same_posting=True)
     html = page.read_text()
     assert html.count('colspan="2">2026-04-21 (2 versions)</th>') == html.count("<h3>")
@@ -150,7 +150,7 @@ def test_two_versions_of_one_day_say_so_once_and_coinciding_dates_both_show(tmp_
     assert seen["completion"]["radii"] == ["5.5", "3.5"]  # the primary's points under
 
 
-def test_a_phones_chart_fits_its_card_and_reads(history_page, tmp_path):
+def test_a_phones_chart_fits_its_card_and_reads(history_page: Path, tmp_path: Path) -> None:
     seen = probe(history_page, profile=tmp_path / "profile", size=PHONE)
     assert seen["charts"], "no chart is shown on a phone"
     for chart in seen["charts"]:

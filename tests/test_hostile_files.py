@@ -10,15 +10,17 @@ import sqlite3
 import stat
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import find_site, load_seed, study_with_id
+from tests.conftest import Spawn, Trialwatch, find_site, load_seed, study_with_id
 
 A = "NCT00000001"
 
 
-def imported(trialwatch, tmp_path, *studies) -> None:
+def imported(trialwatch: Trialwatch, tmp_path: Path, *studies: dict[str, Any]) -> None:
     for number, study in enumerate(studies):
         path = tmp_path / f"v{number}.json"
         path.write_text(json.dumps(study))
@@ -26,7 +28,9 @@ def imported(trialwatch, tmp_path, *studies) -> None:
 
 
 @pytest.mark.parametrize("posted", ["../../outside-evil", "2026-02-30", "2026-05-01\x00"])
-def test_a_record_date_that_is_not_a_date_is_not_used_as_one(trialwatch, tmp_path, posted):
+def test_a_record_date_that_is_not_a_date_is_not_used_as_one(
+    trialwatch: Trialwatch, tmp_path: Path, posted: str
+) -> None:
     """The last-update date dates an import and names its snapshot file."""
     study = study_with_id(A)
     study["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = posted
@@ -42,7 +46,9 @@ def test_a_record_date_that_is_not_a_date_is_not_used_as_one(trialwatch, tmp_pat
     assert trialwatch("history", A, "--html", str(tmp_path / "page.html")).code == 0
 
 
-def test_an_impossible_date_is_shown_as_written_and_every_page_still_works(trialwatch, tmp_path):
+def test_an_impossible_date_is_shown_as_written_and_every_page_still_works(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     broken = study_with_id(A)
     broken["protocolSection"]["statusModule"]["primaryCompletionDateStruct"]["date"] = "2026-02-30"
     trialwatch("watch", "add", A)
@@ -57,7 +63,9 @@ def test_an_impossible_date_is_shown_as_written_and_every_page_still_works(trial
     assert trialwatch("changes", "--csv").code == 0 and trialwatch("digest").code == 0
 
 
-def test_nul_and_escapes_in_a_site_name_never_reach_html_xml_or_mail(trialwatch, tmp_path, home):
+def test_nul_and_escapes_in_a_site_name_never_reach_html_xml_or_mail(
+    trialwatch: Trialwatch, tmp_path: Path, home: Path
+) -> None:
     renamed = study_with_id(A)
     site = find_site(renamed, "Cleveland Clinic")
     site["facility"], site["status"] = "Cleveland\x00 Clinic\x1b[2J", "SUSPENDED"
@@ -71,7 +79,9 @@ def test_nul_and_escapes_in_a_site_name_never_reach_html_xml_or_mail(trialwatch,
         assert "\x00" not in path.read_text() and "\x1b" not in path.read_text(), path
 
 
-def test_a_page_goes_into_a_fifo_a_device_or_a_symlinks_target(trialwatch, tmp_path):
+def test_a_page_goes_into_a_fifo_a_device_or_a_symlinks_target(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A))
     fifo = tmp_path / "page.fifo"
@@ -97,7 +107,9 @@ def test_a_page_goes_into_a_fifo_a_device_or_a_symlinks_target(trialwatch, tmp_p
     assert link.is_symlink() and target.read_text().startswith("<!DOCTYPE html>")
 
 
-def test_a_report_into_a_symlink_to_a_missing_folder_makes_that_folder(trialwatch, tmp_path):
+def test_a_report_into_a_symlink_to_a_missing_folder_makes_that_folder(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     """`--out` naming a symlink whose folder is not there yet: the report is written through
     it, as through any symlink (it said "File exists", exit 2)."""
     trialwatch("watch", "add", A)
@@ -109,7 +121,9 @@ def test_a_report_into_a_symlink_to_a_missing_folder_makes_that_folder(trialwatc
     assert (tmp_path / "reports" / "today" / "index.html").is_file() and link.is_symlink()
 
 
-def test_a_symlink_planted_at_a_temporary_name_is_not_followed(trialwatch, tmp_path):
+def test_a_symlink_planted_at_a_temporary_name_is_not_followed(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A))
     victim = tmp_path / "victim.txt"
@@ -120,7 +134,9 @@ def test_a_symlink_planted_at_a_temporary_name_is_not_followed(trialwatch, tmp_p
     assert (tmp_path / "page.html").read_text().startswith("<!DOCTYPE html>")
 
 
-def test_the_lock_files_symlink_is_refused_not_followed(trialwatch, tmp_path, home):
+def test_the_lock_files_symlink_is_refused_not_followed(
+    trialwatch: Trialwatch, tmp_path: Path, home: Path
+) -> None:
     trialwatch("watch", "add", A)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
@@ -130,7 +146,9 @@ def test_the_lock_files_symlink_is_refused_not_followed(trialwatch, tmp_path, ho
     assert victim.read_text() == "precious"
 
 
-def test_a_page_can_be_written_to_standard_output(trialwatch, spawn_trialwatch, tmp_path):
+def test_a_page_can_be_written_to_standard_output(
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, tmp_path: Path
+) -> None:
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, load_seed())
     # /dev/stdout is a symlink to this: a writer that replaced it would fail, not break /dev
@@ -141,8 +159,8 @@ def test_a_page_can_be_written_to_standard_output(trialwatch, spawn_trialwatch, 
 
 
 def test_a_database_held_by_another_writer_is_waited_for_as_long_as_db_wait(
-    trialwatch, tmp_path, home
-):
+    trialwatch: Trialwatch, tmp_path: Path, home: Path
+) -> None:
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A))
     blocker = sqlite3.connect(home / "trialwatch.db", isolation_level=None)
@@ -160,7 +178,9 @@ def test_a_database_held_by_another_writer_is_waited_for_as_long_as_db_wait(
 
 
 @pytest.mark.parametrize("where", ["middle", "third page"])
-def test_doctor_reports_a_database_with_garbage_in_it(trialwatch, tmp_path, home, where):
+def test_doctor_reports_a_database_with_garbage_in_it(
+    trialwatch: Trialwatch, tmp_path: Path, home: Path, where: str
+) -> None:
     """In the middle, or early (where the watches are, which the channel and audience
     listings read): the database is the problem, never a channel."""
     trialwatch("watch", "add", A)
@@ -175,13 +195,15 @@ def test_doctor_reports_a_database_with_garbage_in_it(trialwatch, tmp_path, home
     assert not re.search(r"PROBLEM\s+channel", result.stdout)  # no channel is at fault
 
 
-def test_import_reads_no_more_than_a_record_can_be(trialwatch):
+def test_import_reads_no_more_than_a_record_can_be(trialwatch: Trialwatch) -> None:
     result = trialwatch("import", "/dev/zero")
     assert result.code == 2 and "larger than 128 MB" in result.stderr
 
 
 @pytest.mark.parametrize("where", ["option", "data folder"])
-def test_a_fifo_as_the_config_file_is_refused_not_waited_on(trialwatch, home, tmp_path, where):
+def test_a_fifo_as_the_config_file_is_refused_not_waited_on(
+    trialwatch: Trialwatch, home: Path, tmp_path: Path, where: str
+) -> None:
     """Reading a FIFO blocks until something writes to it: every command would hang."""
     fifo = tmp_path / "fifo.toml" if where == "option" else home / "trialwatch.toml"
     fifo.parent.mkdir(parents=True, exist_ok=True)

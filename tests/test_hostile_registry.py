@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import PATIENCE, study_with_id
+from tests.conftest import PATIENCE, Spawn, Trialwatch, study_with_id
+from tests.registry_server import RegistryServer
 from tests.test_cli_schedule import LineReader
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
 FAST_GIVE_UP = {"TRIALWATCH_TIMEOUT": "1", "TRIALWATCH_MAX_ATTEMPTS": "1"}
 
 
-def test_a_trickling_answer_ends_at_the_request_deadline(trialwatch, registry):
+def test_a_trickling_answer_ends_at_the_request_deadline(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     registry.fail(trickle=0.05)  # a byte every 50 ms: each resets a read timeout
@@ -34,8 +39,8 @@ def test_a_trickling_answer_ends_at_the_request_deadline(trialwatch, registry):
 
 
 def test_sigterm_stops_the_daemon_within_seconds_during_a_trickling_answer(
-    trialwatch, spawn_trialwatch, registry
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     registry.fail(trickle=0.05)
@@ -55,7 +60,9 @@ def test_sigterm_stops_the_daemon_within_seconds_during_a_trickling_answer(
     assert trialwatch("check", "--json").json()["checked"] == 1
 
 
-def test_a_page_token_seen_before_is_a_malformed_answer(trialwatch, registry):
+def test_a_page_token_seen_before_is_a_malformed_answer(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(*(study_with_id(f"NCT{n:08d}") for n in range(1, 6)))
     trialwatch("watch", "add", *(f"NCT{n:08d}" for n in range(1, 6)))
     trialwatch("check")
@@ -68,7 +75,9 @@ def test_a_page_token_seen_before_is_a_malformed_answer(trialwatch, registry):
     assert len(registry.requests) - before < 30  # 5,000 in 18 s before
 
 
-def test_endless_empty_pages_are_a_malformed_answer_not_a_hang(trialwatch, registry):
+def test_endless_empty_pages_are_a_malformed_answer_not_a_hang(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """Each page empty, each pointing to a page never seen: before, a run went on for good
     (14,995 requests in 90 s), holding the lock. A page of no studies pointing on is
     malformed: the search fails, the trials are asked one by one, and the run ends."""
@@ -86,7 +95,9 @@ def test_endless_empty_pages_are_a_malformed_answer_not_a_hang(trialwatch, regis
 
 
 @pytest.mark.parametrize("asked", ["by id", "search"])
-def test_pages_pointing_on_past_the_studies_they_hold_are_malformed(trialwatch, registry, asked):
+def test_pages_pointing_on_past_the_studies_they_hold_are_malformed(
+    trialwatch: Trialwatch, registry: RegistryServer, asked: str
+) -> None:
     """Each page one study, each pointing to a page never seen: a list asked by id ends once
     its ids are served, a search once its `totalCount` is (a page more for studies added
     meanwhile), instead of going on for 1,000 pages at the registry's pace."""
@@ -106,7 +117,9 @@ def test_pages_pointing_on_past_the_studies_they_hold_are_malformed(trialwatch, 
     assert len(registry.requests) - before < 30
 
 
-def test_a_record_listing_a_watched_id_as_merged_does_not_take_it_over(trialwatch, registry):
+def test_a_record_listing_a_watched_id_as_merged_does_not_take_it_over(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     claimant = study_with_id(B)
     claimant["protocolSection"]["identificationModule"]["nctIdAliases"] = [A]
     registry.put(study_with_id(A), claimant)
@@ -117,7 +130,9 @@ def test_a_record_listing_a_watched_id_as_merged_does_not_take_it_over(trialwatc
     assert [watch["nct_id"] for watch in listed] == [A]
 
 
-def test_a_merge_the_registry_answers_for_the_old_id_still_moves_the_watch(trialwatch, registry):
+def test_a_merge_the_registry_answers_for_the_old_id_still_moves_the_watch(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A), study_with_id(C))
     trialwatch("watch", "add", A)
     trialwatch("check")
@@ -127,8 +142,8 @@ def test_a_merge_the_registry_answers_for_the_old_id_still_moves_the_watch(trial
 
 
 def test_an_id_in_a_search_answer_must_be_an_nct_id_before_it_is_followed(
-    trialwatch, registry, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     """A search answer's nctId would become a watch, a mail subject and a chat title."""
     registry.put(study_with_id(A))
     trialwatch("watch", "query", "lupus", "--condition", "CAR", "--follow")
@@ -145,7 +160,9 @@ def test_an_id_in_a_search_answer_must_be_an_nct_id_before_it_is_followed(
     assert trialwatch("digest").code == 0 and not list((home / "outbox").glob("*.eml"))
 
 
-def test_the_registry_is_reached_through_the_proxy_the_environment_names(trialwatch, registry):
+def test_the_registry_is_reached_through_the_proxy_the_environment_names(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """What the 403 message advises (HTTPS_PROXY) works: the look-alike, asked with an absolute
     URL as a proxy is, answers for a registry host that does not resolve."""
     registry.put(study_with_id(A))
@@ -158,7 +175,7 @@ def test_the_registry_is_reached_through_the_proxy_the_environment_names(trialwa
     assert direct.code == 1 and "registry.invalid" in direct.stderr
 
 
-def cut_emoji(nct_id: str) -> dict:
+def cut_emoji(nct_id: str) -> dict[str, Any]:
     """A record with half an emoji ("\\ud83d", as JSON spells it) in a title, a facility name
     and a key: a lone surrogate, which no UTF-8 file, database or mail can hold."""
     study = study_with_id(nct_id)
@@ -170,7 +187,9 @@ def cut_emoji(nct_id: str) -> dict:
     return study
 
 
-def test_a_lone_surrogate_is_dropped_and_the_trial_checked(trialwatch, registry):
+def test_a_lone_surrogate_is_dropped_and_the_trial_checked(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     assert trialwatch("check").code == 0
@@ -183,7 +202,7 @@ def test_a_lone_surrogate_is_dropped_and_the_trial_checked(trialwatch, registry)
     assert trialwatch("check", "--json").json()["changes"] == []  # recorded once
 
 
-def test_a_file_with_a_lone_surrogate_is_imported(trialwatch, tmp_path):
+def test_a_file_with_a_lone_surrogate_is_imported(trialwatch: Trialwatch, tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     path.write_text(json.dumps(cut_emoji(A)))  # ASCII: the surrogate as its escape
     assert trialwatch("import", str(path)).code == 0

@@ -3,12 +3,18 @@ digests that lead with the high changes through the real SMTP server and webhook
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from monitor.records.events import Category
 from monitor.records.kinds import rate
 from monitor.records.materiality import Materiality
-from tests.conftest import SEED_FILES, find_site, study_with_id
+from tests.conftest import SEED_FILES, Trialwatch, find_site, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
+from tests.webhook_server import WebhookServer
 
 A = "NCT00000001"
 HIGH, MEDIUM, LOW = Materiality.HIGH, Materiality.MEDIUM, Materiality.LOW
@@ -49,12 +55,14 @@ def day(date: str) -> dict[str, str]:
          "a change of substance"),
     ],
 )  # fmt: skip
-def test_each_default_rule_rates_and_explains(category, field, old, new, level, reason):
+def test_each_default_rule_rates_and_explains(
+    category: Category, field: str, old: Any, new: Any, level: Materiality, reason: str
+) -> None:
     rating = rate(category, field, old, new)
     assert (rating.level, rating.reason) == (level, reason)
 
 
-def test_a_configured_level_wins_and_says_so():
+def test_a_configured_level_wins_and_says_so() -> None:
     rating = rate(
         Category.SITE_STATUS, "locations.status", "A", "B", overrides={"site_status": HIGH}
     )
@@ -64,14 +72,18 @@ def test_a_configured_level_wins_and_says_so():
     assert quiet.level == LOW
 
 
-def test_an_unknown_kind_or_level_is_bad_input_before_anything_runs(trialwatch, registry):
+def test_an_unknown_kind_or_level_is_bad_input_before_anything_runs(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     for value in ("site=high", "site_status=urgent"):
         result = trialwatch("run", env={"TRIALWATCH_MATERIALITY": value})
         assert result.code == 2 and "TRIALWATCH_MATERIALITY" in result.stderr
     assert registry.requests == []
 
 
-def test_a_mailed_digest_leads_with_the_most_material_change_and_why(trialwatch, smtp, home):
+def test_a_mailed_digest_leads_with_the_most_material_change_and_why(
+    trialwatch: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": "ops@example.org"}
     assert trialwatch("digest", env=env).code == 0
@@ -85,8 +97,8 @@ def test_a_mailed_digest_leads_with_the_most_material_change_and_why(trialwatch,
 
 
 def test_the_config_makes_site_status_high_for_a_chat_channel_first(
-    trialwatch, registry, webhook, home
-):
+    trialwatch: Trialwatch, registry: RegistryServer, webhook: WebhookServer, home: Path
+) -> None:
     (home).mkdir(parents=True, exist_ok=True)
     (home / "trialwatch.toml").write_text('materiality = { site_status = "high" }\n')
     registry.put(study_with_id(A))
@@ -106,7 +118,9 @@ def test_the_config_makes_site_status_high_for_a_chat_channel_first(
     )
 
 
-def test_the_feed_leads_with_what_the_config_calls_high(trialwatch, tmp_path):
+def test_the_feed_leads_with_what_the_config_calls_high(
+    trialwatch: Trialwatch, tmp_path: Path
+) -> None:
     import feedparser
 
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0

@@ -11,6 +11,7 @@ import random
 from collections import Counter
 from itertools import groupby
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,16 +39,16 @@ pytestmark = needs_tigit
 MOVED = {"site_added", "site_removed", "site_status"}
 
 
-def load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def load(path: Path) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(path.read_text(encoding="utf-8")))
 
 
-def site_events(before: dict, after: dict) -> Counter[str]:
+def site_events(before: dict[str, Any], after: dict[str, Any]) -> Counter[str]:
     events = diff_records(normalise_study(before), normalise_study(after), detected_at=ANY_TIME)
     return Counter(str(event.category) for event in events if event.site is not None)
 
 
-def test_the_corpus_has_the_records_the_transformations_need():
+def test_the_corpus_has_the_records_the_transformations_need() -> None:
     countries = {site.get("country") for path in CORPUS for site in locations(load(path))}
     assert len(CORPUS) > 100
     assert {"Czechia", "Turkey (Türkiye)", "South Korea", "Vietnam", "Moldova"} <= countries
@@ -70,7 +71,9 @@ PURE_RESPELLINGS = {
     ],
 )
 @pytest.mark.parametrize("name", [name for name, _, _ in HOUSEKEEPING])
-def test_registry_housekeeping_adds_removes_or_changes_the_status_of_no_site(name, records):
+def test_registry_housekeeping_adds_removes_or_changes_the_status_of_no_site(
+    name: str, records: list[Path]
+) -> None:
     """Housekeeping may re-describe a site (a rename, a corrected city), never move one; a
     pure respelling makes no site event at all."""
     [(transformation, backwards)] = [(t, b) for n, t, b in HOUSEKEEPING if n == name]
@@ -105,7 +108,9 @@ KINDS = list(dict.fromkeys(transformation for _, transformation, _ in HOUSEKEEPI
     seed=st.integers(0, 2**16),
     data=st.data(),
 )
-def test_real_edits_on_top_of_housekeeping_come_out_exactly(record, chosen, seed, data):
+def test_real_edits_on_top_of_housekeeping_come_out_exactly(
+    record: Path, chosen: list[int], seed: int, data: st.DataObject
+) -> None:
     """Up to three kinds of housekeeping at once, then a site's status changed and a site
     added: exactly those two site events, whatever the housekeeping was."""
     transformations = [KINDS[index] for index in sorted(chosen)]

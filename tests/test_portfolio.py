@@ -4,11 +4,11 @@ the index as the portfolio's dashboard (checked in chromium: sorting, filtering 
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -16,20 +16,18 @@ from monitor.jobs.check import store_study
 from monitor.jobs.report import STATE, write_report
 from monitor.records.rules import Rule
 from monitor.reports.portfolio import IndexRow, render_index
-from monitor.store import Trial
+from monitor.store import Store, Trial
 from monitor.times import moment_of
 from tests.browser import DESKTOP, PHONE, chromium, probe
-from tests.conftest import ANY_TIME
+from tests.conftest import ANY_TIME, locations, stored_record
 
 NCT = "NCT05869955"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
-def locations(study):
-    return study["protocolSection"]["contactsLocationsModule"]["locations"]
-
-
-def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store, tmp_path):
+def test_a_report_writes_again_only_the_trials_whose_history_changed(
+    story_store: Store, tmp_path: Path
+) -> None:
     story_store.watches.add([NCT], label="CAR-T", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     assert write_report(story_store, folder, now=moment_of("2026-06-02T08:00:00Z")).written == 1
@@ -39,7 +37,7 @@ def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store
     assert (again.nct_ids, again.written) == ((NCT,), 0)
     assert page.stat().st_mtime_ns == written_at
     # a new snapshot with a change: that trial's page and feed again
-    latest = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
+    latest = stored_record(story_store, NCT)
     locations(latest)[0]["status"] = "COMPLETED"
     store_study(story_store, latest, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     assert write_report(story_store, folder, now=moment_of("2026-06-09T08:00:00Z")).written == 1
@@ -55,14 +53,19 @@ def test_a_report_writes_again_only_the_trials_whose_history_changed(story_store
     assert write_report(story_store, folder, now=moment_of("2026-06-09T11:00:00Z")).written == 1
 
 
-def index_rows(index: str) -> list[list]:
+def index_rows(index: str) -> list[list[Any]]:
     """The rows the index page's script draws, from the JSON it carries."""
-    return json.loads(
-        index.split('<script type="application/json" id="rows">')[1].split("</script>")[0]
+    return cast(
+        list[list[Any]],
+        json.loads(
+            index.split('<script type="application/json" id="rows">')[1].split("</script>")[0]
+        ),
     )
 
 
-def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_path):
+def test_the_index_row_and_the_week_say_what_a_reviewer_asks(
+    story_store: Store, tmp_path: Path
+) -> None:
     story_store.watches.add([NCT], label="CAR-T lupus", recipients=[], now=ANY_TIME)
     folder = tmp_path / "report"
     write_report(story_store, folder, now=moment_of("2026-06-03T08:00:00Z"))
@@ -79,9 +82,11 @@ def test_the_index_row_and_the_week_say_what_a_reviewer_asks(story_store, tmp_pa
     assert 'href="index.html"' in (folder / f"{NCT}.html").read_text()
 
 
-def test_registry_text_in_the_index_cannot_end_its_script(story_store, tmp_path):
+def test_registry_text_in_the_index_cannot_end_its_script(
+    story_store: Store, tmp_path: Path
+) -> None:
     story_store.watches.add([NCT], label=None, recipients=[], now=ANY_TIME)
-    hostile = copy.deepcopy(story_store.snapshots.latest(NCT).raw)
+    hostile = stored_record(story_store, NCT)
     hostile["protocolSection"]["identificationModule"]["briefTitle"] = "</script><b>x"
     store_study(story_store, hostile, fetched_at=moment_of("2026-06-09T07:00:00Z"), source="t")
     write_report(story_store, tmp_path / "report", now=moment_of("2026-06-09T08:00:00Z"))
@@ -173,7 +178,7 @@ window.addEventListener("load", () => {
 
 
 @pytest.fixture
-def big_index(tmp_path) -> Path:
+def big_index(tmp_path: Path) -> Path:
     rows = synthetic_rows(10_000)
     trials = {
         row.nct_id: Trial(
@@ -187,7 +192,9 @@ def big_index(tmp_path) -> Path:
     return page
 
 
-def test_ten_thousand_rows_sort_and_filter_by_typing_on_a_phone(big_index, tmp_path):
+def test_ten_thousand_rows_sort_and_filter_by_typing_on_a_phone(
+    big_index: Path, tmp_path: Path
+) -> None:
     seen = probe(big_index, profile=tmp_path / "profile", size=PHONE)
     assert seen["rows"] == 10_000
     assert (seen["drawn"], seen["more"]) == (500, 1_000)  # drawn 500 at a time
@@ -244,7 +251,7 @@ window.addEventListener("load", () => {
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_the_dashboard_leads_with_what_matters(tmp_path, size):
+def test_the_dashboard_leads_with_what_matters(tmp_path: Path, size: tuple[int, int]) -> None:
     """Rows by their most material change of the last 30 days (then the latest), a level
     badge, stopped trials in red, a needs-attention view, kinds found by their codes; at 390 px
     each trial a card and nothing wider than the phone."""
@@ -280,7 +287,7 @@ def screenshot(page: Path, tmp_path: Path, size: tuple[int, int], name: str) -> 
     )
 
 
-def test_the_week_names_a_trial_without_an_acronym_by_its_title():
+def test_the_week_names_a_trial_without_an_acronym_by_its_title() -> None:
     from monitor.records.events import Category
     from monitor.records.kinds import make_event
     from monitor.reports.portfolio import render_week

@@ -10,11 +10,13 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, find_site, load_seed
+from tests.registry_server import RegistryServer
 from tests.smtp_server import SmtpServer
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -29,13 +31,15 @@ def quick_start_blocks() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def mail_server():
+def mail_server() -> Iterator[SmtpServer]:
     server = SmtpServer(login=("trialwatch@example.org", "app-password"), tls="starttls").start()
     yield server
     server.stop()
 
 
-def test_the_quick_start_ends_with_a_mailed_digest(registry, mail_server, tmp_path):
+def test_the_quick_start_ends_with_a_mailed_digest(
+    registry: RegistryServer, mail_server: SmtpServer, tmp_path: Path
+) -> None:
     blocks = quick_start_blocks()
     assert [language for language, _ in blocks] == ["sh", "sh", "toml", "sh", "sh", "cron", "ini"]
     (_, install), (_, watch), (_, toml), (_, test), (_, first_run), (_, cron), _ = blocks

@@ -153,7 +153,9 @@ def _control_character_status() -> dict[str, Any]:
 @given(case=hostile_records())
 @example(case=(_control_character_key(), 50))
 @example(case=(_control_character_status(), 50))
-def test_any_record_shape_through_import_is_that_trials_error_at_worst(imported_home, case):
+def test_any_record_shape_through_import_is_that_trials_error_at_worst(
+    imported_home: Path, case: tuple[dict[str, Any], int]
+) -> None:
     study, depth = case
     with tempfile.TemporaryDirectory() as folder:
         home, out = Path(folder) / "home", Path(folder) / "out"
@@ -170,8 +172,8 @@ def test_any_record_shape_through_import_is_that_trials_error_at_worst(imported_
 @shapes
 @given(case=hostile_records())
 def test_any_record_shape_from_the_registry_is_that_trials_error_at_worst(
-    checked_home, served, case
-):
+    checked_home: Path, served: RegistryServer, case: tuple[dict[str, Any], int]
+) -> None:
     study, depth = case
     with tempfile.TemporaryDirectory() as folder:
         home, out = Path(folder) / "home", Path(folder) / "out"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,13 +14,14 @@ from monitor.errors import RegistryError, StudyNotFound
 from monitor.registry.answers import connection_failure
 from monitor.registry.client import RegistryClient
 from tests.conftest import study_with_id
+from tests.registry_server import RegistryServer
 from tests.test_search_areas import small_trial
 
 IDS = [f"NCT0000000{n}" for n in range(1, 6)]
 
 
 @pytest.fixture
-def client(registry):
+def client(registry: RegistryServer) -> Iterator[RegistryClient]:
     with RegistryClient(
         registry.url, request_interval=0, backoff_base=0, throttle_wait=0, max_attempts=3
     ) as client:
@@ -26,12 +29,14 @@ def client(registry):
 
 
 @pytest.fixture
-def five_trials(registry):
+def five_trials(registry: RegistryServer) -> list[str]:
     registry.put(*(study_with_id(nct_id) for nct_id in IDS))
     return IDS
 
 
-def fetch_all(client, ids, batch_size=100):
+def fetch_all(
+    client: RegistryClient, ids: list[str], batch_size: int = 100
+) -> tuple[dict[str, Any], dict[str, Any]]:
     studies, errors = {}, {}
     for batch in client.fetch_studies(ids, batch_size=batch_size):
         studies.update(batch.studies)
@@ -39,7 +44,9 @@ def fetch_all(client, ids, batch_size=100):
     return studies, errors
 
 
-def test_trials_are_fetched_in_batches_not_one_request_each(client, registry, five_trials):
+def test_trials_are_fetched_in_batches_not_one_request_each(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     studies, errors = fetch_all(client, five_trials, batch_size=2)
     assert sorted(studies) == IDS and errors == {}
     assert [r.params["filter.ids"][0] for r in registry.study_requests()] == [
@@ -49,25 +56,33 @@ def test_trials_are_fetched_in_batches_not_one_request_each(client, registry, fi
     ]
 
 
-def test_next_page_token_is_followed(client, registry, five_trials):
+def test_next_page_token_is_followed(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.max_page_size = 2
     studies, _ = fetch_all(client, five_trials)
     assert sorted(studies) == IDS
     assert [r.params.get("pageToken") for r in registry.study_requests()] == [None, ["2"], ["4"]]
 
 
-def test_requests_name_trialwatch_and_its_version(client, registry, five_trials):
+def test_requests_name_trialwatch_and_its_version(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     fetch_all(client, IDS[:1])
     assert registry.requests[0].headers["User-Agent"].startswith(f"trialwatch/{__version__}")
 
 
-def test_trial_absent_from_a_batch_is_reported_not_found(client, five_trials):
+def test_trial_absent_from_a_batch_is_reported_not_found(
+    client: RegistryClient, five_trials: list[str]
+) -> None:
     studies, errors = fetch_all(client, [*IDS, "NCT09999999"])
     assert sorted(studies) == IDS
     assert errors == {"NCT09999999": "not found in the registry"}
 
 
-def test_server_errors_are_retried_then_succeed(client, registry, five_trials):
+def test_server_errors_are_retried_then_succeed(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(status=503, times=2)
     studies, errors = fetch_all(client, IDS)
     assert sorted(studies) == IDS and errors == {}
@@ -75,7 +90,9 @@ def test_server_errors_are_retried_then_succeed(client, registry, five_trials):
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_error_that_persists_names_the_status(client, registry, five_trials, status):
+def test_server_error_that_persists_names_the_status(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str], status: int
+) -> None:
     registry.fail(status=status, times=5)
     registry.fail(status=status, path_prefix="/version")  # down for everyone: no more splitting
     studies, errors = fetch_all(client, IDS[:2])
@@ -86,13 +103,13 @@ def test_server_error_that_persists_names_the_status(client, registry, five_tria
     assert len(registry.study_requests()) == 3 + 2  # the halves asked once each, then it stops
 
 
-def waiting_client(registry, waits, **options):
+def waiting_client(registry: RegistryServer, waits: list[float], **options: Any) -> RegistryClient:
     """A client whose waits are recorded, not slept: what it waits is what is asserted."""
-    settings = {"request_interval": 0, "backoff_base": 0} | options
+    settings: dict[str, Any] = {"request_interval": 0, "backoff_base": 0} | options
     return RegistryClient(registry.url, sleep=waits.append, **settings)
 
 
-def test_rate_limit_honours_retry_after(registry, five_trials):
+def test_rate_limit_honours_retry_after(registry: RegistryServer, five_trials: list[str]) -> None:
     registry.fail(status=429, headers={"Retry-After": "7"})
     waits: list[float] = []
     with waiting_client(registry, waits) as client:
@@ -101,13 +118,17 @@ def test_rate_limit_honours_retry_after(registry, five_trials):
     assert waits == [7.0]
 
 
-def test_rate_limit_that_persists_is_reported(client, registry, five_trials):
+def test_rate_limit_that_persists_is_reported(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(status=429, headers={"Retry-After": "0"}, times=3)
     _, errors = fetch_all(client, IDS[:1])
     assert errors == {IDS[0]: "rate limited (HTTP 429) after 3 attempts"}
 
 
-def test_throttling_without_retry_after_waits_for_a_window_to_pass(registry, five_trials):
+def test_throttling_without_retry_after_waits_for_a_window_to_pass(
+    registry: RegistryServer, five_trials: list[str]
+) -> None:
     """No Retry-After: a 429 waits `throttle_wait` (doubling), not the short 5xx backoff."""
     registry.fail(status=429, times=2)
     waits: list[float] = []
@@ -117,7 +138,9 @@ def test_throttling_without_retry_after_waits_for_a_window_to_pass(registry, fiv
     assert waits == [40.0, 80.0]
 
 
-def test_a_refusal_is_tried_again_once_then_said_in_plain_words(client, registry, five_trials):
+def test_a_refusal_is_tried_again_once_then_said_in_plain_words(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     """The registry's firewall answers 403 to some networks: one more try (a burst passes),
     then a message that says what to do; later requests are not retried again."""
     registry.fail(status=403, times=1)
@@ -131,7 +154,7 @@ def test_a_refusal_is_tried_again_once_then_said_in_plain_words(client, registry
     assert len(registry.study_requests()) == 1 + 1 + 2 + 1  # ok after one; 2 tries; then 1
 
 
-def test_backoff_grows_exponentially(registry, five_trials):
+def test_backoff_grows_exponentially(registry: RegistryServer, five_trials: list[str]) -> None:
     registry.fail(status=500, times=3)
     waits: list[float] = []
     with waiting_client(registry, waits, backoff_base=2, max_attempts=4) as slow:
@@ -140,7 +163,9 @@ def test_backoff_grows_exponentially(registry, five_trials):
     assert waits == [2.0, 4.0, 8.0]
 
 
-def test_politeness_interval_spaces_requests(registry, five_trials):
+def test_politeness_interval_spaces_requests(
+    registry: RegistryServer, five_trials: list[str]
+) -> None:
     waits: list[float] = []
     with waiting_client(registry, waits, request_interval=30) as polite:
         fetch_all(polite, IDS, batch_size=1)
@@ -149,7 +174,9 @@ def test_politeness_interval_spaces_requests(registry, five_trials):
     assert len(waits) == 4 and all(29 < wait <= 30 for wait in waits)
 
 
-def test_timeouts_are_retried_then_reported(registry, five_trials):
+def test_timeouts_are_retried_then_reported(
+    registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(delay=10, times=3)  # twenty times the timeout: late on any machine
     with RegistryClient(
         registry.url, request_interval=0, backoff_base=0, timeout=0.5, max_attempts=3
@@ -159,13 +186,15 @@ def test_timeouts_are_retried_then_reported(registry, five_trials):
     assert len(registry.study_requests()) == 3
 
 
-def test_connection_reset_is_retried(client, registry, five_trials):
+def test_connection_reset_is_retried(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(reset=True)
     studies, errors = fetch_all(client, IDS[:1])
     assert list(studies) == IDS[:1] and errors == {}
 
 
-def test_connection_refused_is_reported(registry):
+def test_connection_refused_is_reported(registry: RegistryServer) -> None:
     with RegistryClient(
         "http://127.0.0.1:9", request_interval=0, backoff_base=0, max_attempts=2
     ) as client:
@@ -175,7 +204,9 @@ def test_connection_refused_is_reported(registry):
     }
 
 
-def test_an_unreachable_registry_is_tried_once_per_run_not_once_per_request(registry):
+def test_an_unreachable_registry_is_tried_once_per_run_not_once_per_request(
+    registry: RegistryServer,
+) -> None:
     """Offline: the first request finds out (with its retries); every later one is told at
     once, so an offline check takes seconds, not a retry cycle per batch."""
     waits: list[float] = []
@@ -199,13 +230,13 @@ def test_an_unreachable_registry_is_tried_once_per_run_not_once_per_request(regi
         ("[Errno 101] Network is unreachable", "no route to it"),
     ],
 )
-def test_connection_failures_name_their_cause(error, cause):
+def test_connection_failures_name_their_cause(error: str, cause: str) -> None:
     assert connection_failure(httpx.ConnectError(error)).startswith(cause)
 
 
 def test_an_answer_that_breaks_off_keeps_what_it_delivered_and_asks_for_the_rest(
-    client, registry, five_trials
-):
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     """Studies are handed on as the answer arrives: those before the break stand, and only
     the ids the answer did not reach are asked again."""
     registry.fail(truncate=True)
@@ -222,7 +253,9 @@ def test_an_answer_that_breaks_off_keeps_what_it_delivered_and_asks_for_the_rest
     assert not any(batch.errors for batch in handed_on)
 
 
-def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, five_trials):
+def test_an_answer_cut_off_halfway_is_retried_then_reported(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(truncate=True)
     studies, errors = fetch_all(client, IDS)
     assert sorted(studies) == IDS and errors == {}
@@ -231,45 +264,57 @@ def test_an_answer_cut_off_halfway_is_retried_then_reported(client, registry, fi
     assert errors == {IDS[0]: "connection failed after 3 attempts (the answer broke off halfway)"}
 
 
-def test_one_malformed_record_does_not_take_down_its_batch(client, registry, five_trials):
+def test_one_malformed_record_does_not_take_down_its_batch(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.put_raw(IDS[2], '{"protocolSection": {"identificationModule": {"nctId": "NCT0')
     studies, errors = fetch_all(client, IDS)
     assert sorted(studies) == [nct_id for nct_id in IDS if nct_id != IDS[2]]
     assert errors == {IDS[2]: "malformed JSON from the registry"}
 
 
-def test_record_without_an_id_is_isolated_as_malformed(client, registry, five_trials):
+def test_record_without_an_id_is_isolated_as_malformed(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.put_raw(IDS[0], '{"protocolSection": {}}')
     studies, errors = fetch_all(client, IDS[:2])
     assert list(studies) == IDS[1:2]
     assert "malformed study record" in errors[IDS[0]]
 
 
-def test_record_answering_for_another_trial_is_rejected(client, registry, five_trials):
+def test_record_answering_for_another_trial_is_rejected(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.put_raw(IDS[0], registry.studies[IDS[1]])
     with pytest.raises(RegistryError, match="registry answered with NCT00000002 instead"):
         client.fetch_study(IDS[0])
 
 
-def test_unknown_single_trial_is_not_found(client, registry):
+def test_unknown_single_trial_is_not_found(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     with pytest.raises(StudyNotFound, match=r"not found \(HTTP 404\)"):
         client.fetch_study("NCT09999999")
 
 
-def test_rejected_batch_is_retried_one_by_one(client, registry, five_trials):
+def test_rejected_batch_is_retried_one_by_one(
+    client: RegistryClient, registry: RegistryServer, five_trials: list[str]
+) -> None:
     registry.fail(status=400, body='{"message": "bad"}')
     studies, errors = fetch_all(client, IDS[:2])
     assert sorted(studies) == IDS[:2] and errors == {}
 
 
-def many_trials(registry, count):
+def many_trials(registry: RegistryServer, count: int) -> list[str]:
     """`count` small records: what is asked and answered matters here, not what they hold."""
     ids = [f"NCT{n:08d}" for n in range(1, count + 1)]
     registry.put(*(small_trial(nct_id, f"Trial {n}") for n, nct_id in enumerate(ids)))
     return ids
 
 
-def test_a_poisoned_record_is_isolated_and_the_rest_of_its_batch_fetched(client, registry):
+def test_a_poisoned_record_is_isolated_and_the_rest_of_its_batch_fetched(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     """A record the registry cannot serialise fails every request that includes it: the batch
     is halved until it is found, within a bound on extra requests."""
     ids = many_trials(registry, 20)
@@ -281,7 +326,9 @@ def test_a_poisoned_record_is_isolated_and_the_rest_of_its_batch_fetched(client,
     assert len(registry.study_requests()) <= 3 + 2 * 5
 
 
-def test_two_poisoned_records_in_both_halves_are_both_isolated(client, registry):
+def test_two_poisoned_records_in_both_halves_are_both_isolated(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     ids = many_trials(registry, 16)
     registry.poisoned = {ids[2], ids[11]}
     studies, errors = fetch_all(client, ids, batch_size=16)
@@ -289,14 +336,18 @@ def test_two_poisoned_records_in_both_halves_are_both_isolated(client, registry)
     assert len(registry.version_requests()) == 1  # both halves failed: is it down? no
 
 
-def test_the_update_dates_phase_isolates_a_poisoned_record_too(client, registry):
+def test_the_update_dates_phase_isolates_a_poisoned_record_too(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     ids = many_trials(registry, 12)
     registry.poisoned = {ids[5]}
     dates = client.fetch_update_dates(ids)
     assert set(dates) == set(ids) - {ids[5]}  # the poisoned one counts as moved
 
 
-def test_request_urls_stay_under_8_kb_whatever_the_batch_size(client, registry):
+def test_request_urls_stay_under_8_kb_whatever_the_batch_size(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     ids = many_trials(registry, 1200)
     studies, errors = fetch_all(client, ids, batch_size=1000)
     assert len(studies) == 1200 and errors == {}
@@ -305,14 +356,18 @@ def test_request_urls_stay_under_8_kb_whatever_the_batch_size(client, registry):
     assert max(len(r.params["filter.ids"][0]) for r in requests) < 8000
 
 
-def test_a_414_is_split_like_a_failing_batch(client, registry):
+def test_a_414_is_split_like_a_failing_batch(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     ids = many_trials(registry, 8)
     registry.max_url_length = 80 + 4 * 12  # room for about four ids
     studies, errors = fetch_all(client, ids, batch_size=8)
     assert sorted(studies) == ids and errors == {}
 
 
-def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(client, registry):
+def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
     registry.merge("NCT00000001", "NCT00000009")
     studies, errors = fetch_all(client, ["NCT00000001", "NCT00000002"])
@@ -329,7 +384,9 @@ def test_a_merged_trial_answers_under_its_current_id_by_batch_and_by_redirect(cl
     assert registry.requests[-1].path == "/studies/NCT00000009"
 
 
-def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, registry):
+def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(
+    client: RegistryClient, registry: RegistryServer
+) -> None:
     registry.put(study_with_id("NCT00000001"), study_with_id("NCT00000002"))
     registry.merge("NCT00000001", "NCT00000009")
     listed = client.updated_since(registry.first_posted.isoformat(), cheaper_than=2)
@@ -339,7 +396,9 @@ def test_the_registry_wide_answer_names_the_old_ids_merged_into_a_study(client, 
     assert registry.study_requests()[-1].params["fields"] == ["NCTId|NCTIdAlias|LastUpdatePostDate"]
 
 
-def test_the_wait_for_a_turn_is_spent_on_the_check_s_own_work_never_longer(registry, five_trials):
+def test_the_wait_for_a_turn_is_spent_on_the_check_s_own_work_never_longer(
+    registry: RegistryServer, five_trials: list[str]
+) -> None:
     """Work handed to `while_waiting` is done in small pieces while the politeness interval
     runs, and never delays a request past its turn nor brings it forward."""
     registry.min_interval = 0.2  # a request sooner than this after the last gets 429
@@ -360,7 +419,7 @@ def test_the_wait_for_a_turn_is_spent_on_the_check_s_own_work_never_longer(regis
     assert all(gap >= 0.2 for gap in gaps)  # 0.5 as the client sent them, less the jitter
 
 
-def test_an_answer_broken_off_on_every_attempt_keeps_its_trial_status_and_cause():
+def test_an_answer_broken_off_on_every_attempt_keeps_its_trial_status_and_cause() -> None:
     from monitor.errors import BrokenOff
 
     broken = BrokenOff("connection failed", "reset by peer")

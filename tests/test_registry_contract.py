@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from monitor.registry.searches import TEXT_AREAS, Near
 from tests.clock import days_ago
 from tests.conftest import SEED_FILES, load_seed, study_with_id
 from tests.corpora import needs_tigit, tigit_files
+from tests.registry_server import RegistryServer
 
 CONTRACT = Path(__file__).parent / "contract"
 API = yaml.safe_load((CONTRACT / "ctg-oas-v2-excerpt.yaml").read_text())
@@ -38,17 +40,17 @@ def parameter(path: str, name: str) -> dict[str, Any]:
 
 def documented_error_type(path: str, status: int) -> str:
     [content_type] = API["paths"][path]["get"]["responses"][str(status)]["content"]
-    return content_type
+    return str(content_type)
 
 
 @pytest.fixture
-def api(registry):
+def api(registry: RegistryServer) -> Iterator[httpx.Client]:
     registry.put(*(study_with_id(f"NCT0000000{n}") for n in range(1, 4)))
     with httpx.Client(base_url=registry.url) as client:
         yield client
 
 
-def test_the_seed_records_have_the_documented_study_shape():
+def test_the_seed_records_have_the_documented_study_shape() -> None:
     """The seed: versions written for the demo, which most tests serve."""
     for record in SEED_FILES:
         validate(json.loads(record.read_text()), "Study")
@@ -56,18 +58,18 @@ def test_the_seed_records_have_the_documented_study_shape():
 
 @needs_tigit
 @pytest.mark.heavy  # 117 records against the schema: seconds of CPU, run once by CI
-def test_every_real_corpus_record_has_the_documented_study_shape():
+def test_every_real_corpus_record_has_the_documented_study_shape() -> None:
     for record in tigit_files():
         validate(json.loads(record.read_text()), "Study")
 
 
-def test_version_answer_has_the_documented_shape(api):
+def test_version_answer_has_the_documented_shape(api: httpx.Client) -> None:
     answer = api.get("/version")
     assert answer.headers["content-type"] == "application/json"
     validate(answer.json(), "Version")
 
 
-def test_list_answers_have_the_documented_shape_on_every_page(api):
+def test_list_answers_have_the_documented_shape_on_every_page(api: httpx.Client) -> None:
     ids = "NCT00000001,NCT00000002,NCT00000003"
     first = api.get("/studies", params={"filter.ids": ids, "pageSize": 2, "countTotal": "true"})
     validate(first.json(), "PagedStudies")
@@ -82,7 +84,9 @@ def test_list_answers_have_the_documented_shape_on_every_page(api):
     validate(dates, "PagedStudies")
 
 
-def test_page_size_default_and_bounds_are_the_documented_ones(api, registry):
+def test_page_size_default_and_bounds_are_the_documented_ones(
+    api: httpx.Client, registry: RegistryServer
+) -> None:
     registry.put(*(study_with_id(f"NCT000010{n:02d}") for n in range(12)))
     ids = ",".join(f"NCT000010{n:02d}" for n in range(12))
     for size in (None, 0):  # "If not specified or set to 0, the default value will be used"
@@ -93,7 +97,7 @@ def test_page_size_default_and_bounds_are_the_documented_ones(api, registry):
     assert len(big["studies"]) == 12  # coerced down to 1,000, not refused
 
 
-def test_one_study_and_the_documented_errors(api, registry):
+def test_one_study_and_the_documented_errors(api: httpx.Client, registry: RegistryServer) -> None:
     validate(api.get("/studies/NCT00000001").json(), "Study")
     missing = api.get("/studies/NCT09999999")
     assert missing.status_code == 404
@@ -103,7 +107,9 @@ def test_one_study_and_the_documented_errors(api, registry):
     assert malformed.headers["content-type"] == documented_error_type("/studies/{nctId}", 400)
 
 
-def test_an_alias_answers_301_to_the_current_study_as_documented(api, registry):
+def test_an_alias_answers_301_to_the_current_study_as_documented(
+    api: httpx.Client, registry: RegistryServer
+) -> None:
     assert "301 HTTP redirect" in parameter("/studies/{nctId}", "nctId")["description"]
     assert "NCTIdAlias" in parameter("/studies", "filter.ids")["description"]
     registry.merge("NCT00000001", "NCT00000009")
@@ -119,7 +125,7 @@ def test_an_alias_answers_301_to_the_current_study_as_documented(api, registry):
     ]
 
 
-def test_what_trialwatch_asks_is_what_the_document_allows(registry):
+def test_what_trialwatch_asks_is_what_the_document_allows(registry: RegistryServer) -> None:
     """Every parameter of every request a check sends, a search with every area and filter
     among them: known to the document, and of the documented form (NCT ids, field names,
     page sizes, statuses, the distance function)."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from monitor.jobs.check import store_study
 from monitor.registry.raw import study_nct_id
-from monitor.reports.render import header_text, render_digest
+from monitor.reports.render import Digest, header_text, render_digest
 from monitor.reports.templating import markdown_text
+from monitor.store import Store
 from monitor.times import moment_of
 from tests.conftest import ANY_TIME, completed, load_seed, locations, study_with_id
 
@@ -16,7 +20,9 @@ A, B = "NCT00000001", "NCT00000002"
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 
-def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
+def test_seed_story_digest_matches_the_golden_files(
+    story_store: Store, assert_golden: Callable[[str, str], None]
+) -> None:
     digest = render_digest(story_store.events.pending(), story_store.watches.trials())
     assert digest.subject == (  # the high change first; the site renamed and opened is one
         "NCT05869955: primary completion +183 days; 5 sites changed status, 1 added, 1 removed; "
@@ -27,7 +33,7 @@ def test_seed_story_digest_matches_the_golden_files(story_store, assert_golden):
     assert_golden("digest-seed.md", digest.chat)
 
 
-def test_html_is_self_contained_with_inlined_css(story_store):
+def test_html_is_self_contained_with_inlined_css(story_store: Store) -> None:
     html = render_digest(story_store.events.pending(), story_store.watches.trials()).html
     assert 'style="' in html and "<table" in html
     assert not re.search(r"<(script|link|img|iframe)\b", html)
@@ -36,7 +42,12 @@ def test_html_is_self_contained_with_inlined_css(story_store):
     assert '<a href="https://clinicaltrials.gov/study/NCT05869955"' in html
 
 
-def digest_of(tmp_path, changes, *, label=None):
+def digest_of(
+    tmp_path: Path,
+    changes: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    label: str | None = None,
+) -> Digest:
     """The digest of (before, after) records stored in a new database, optionally labelled."""
     from monitor.store import Store
 
@@ -53,7 +64,7 @@ def digest_of(tmp_path, changes, *, label=None):
         store.close()
 
 
-def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
+def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path: Path) -> None:
     before = load_seed()
     after = copy.deepcopy(before)
     locations(after)[0]["facility"] = HOSTILE
@@ -75,20 +86,20 @@ def test_registry_text_is_escaped_in_html_and_kept_out_of_the_subject(tmp_path):
     assert r"Evil Bcc: victim@example.org" in digest.chat.splitlines()[0]
 
 
-def test_markdown_text_escapes_what_chat_services_would_act_on():
+def test_markdown_text_escapes_what_chat_services_would_act_on() -> None:
     assert markdown_text("<!channel> *Mayo* [x](http://evil) a_b `c` ~d~ |e|\n\x1b[31mf") == (
         r"\<!channel> \*Mayo\* \[x\](http://evil) a\_b \`c\` \~d\~ \|e\| f"
     )
 
 
-def test_the_users_label_names_the_trial_in_the_subject(tmp_path):
+def test_the_users_label_names_the_trial_in_the_subject(tmp_path: Path) -> None:
     digest = digest_of(tmp_path, [(load_seed(), completed("NCT05869955"))], label="Lupus CAR-T")
     assert digest.subject == "NCT05869955 Lupus CAR-T: status Recruiting -> Completed"
     assert "NCT05869955  Breakfree-1  [Lupus CAR-T]" in digest.text
     assert '<span class="label"' in digest.html
 
 
-def test_several_trials_get_a_summary_subject_led_by_the_most_material(tmp_path):
+def test_several_trials_get_a_summary_subject_led_by_the_most_material(tmp_path: Path) -> None:
     digest = digest_of(tmp_path, [(study_with_id(i), completed(i)) for i in (A, B)])
     assert (
         digest.subject
@@ -97,15 +108,15 @@ def test_several_trials_get_a_summary_subject_led_by_the_most_material(tmp_path)
     assert digest.text.count("status Recruiting -> Completed") == 2
 
 
-def test_header_text_is_one_bounded_line():
+def test_header_text_is_one_bounded_line() -> None:
     assert header_text("a\r\nb\tc\x00d") == "a b c d"
     assert len(header_text("x" * 500)) == 180
 
 
-def test_generic_site_names_in_one_city_are_told_apart_by_their_zip(tmp_path):
+def test_generic_site_names_in_one_city_are_told_apart_by_their_zip(tmp_path: Path) -> None:
     """Real sponsors name sites "Research Site", several to a city: the digest shows the zip."""
 
-    def research_site(zip_code: str, status: str) -> dict:
+    def research_site(zip_code: str, status: str) -> dict[str, Any]:
         return {
             "facility": "Research Site",
             "status": status,
@@ -128,7 +139,9 @@ def test_generic_site_names_in_one_city_are_told_apart_by_their_zip(tmp_path):
     assert ">Madison 53792, United States</td>" in digest.html
 
 
-def test_a_net_change_keeps_its_notes_and_the_subject_leads_with_what_matters(tmp_path):
+def test_a_net_change_keeps_its_notes_and_the_subject_leads_with_what_matters(
+    tmp_path: Path,
+) -> None:
     """Recruiting -> Active, not recruiting, then -> Terminated with why: the digest's one net
     change still says why (the note is a field of the event, said again when events join),
     and the subject leads with it although a site changed too."""
@@ -153,7 +166,7 @@ def test_a_net_change_keeps_its_notes_and_the_subject_leads_with_what_matters(tm
     assert digest.subject == "NCT05869955: status Recruiting -> Terminated; 1 site changed status"
 
 
-def flood(count: int = 230) -> tuple[dict, dict]:
+def flood(count: int = 230) -> tuple[dict[str, Any], dict[str, Any]]:
     """A trial whose first version lists `count` sites without a status, and whose next one
     gives every site a status (and a principal investigator) at once."""
     before = load_seed()
@@ -171,8 +184,8 @@ def flood(count: int = 230) -> tuple[dict, dict]:
 
 
 def test_many_sites_changed_alike_read_as_one_line_with_the_list_a_click_or_command_away(
-    tmp_path,
-):
+    tmp_path: Path,
+) -> None:
     digest = digest_of(tmp_path, [flood()])
     lines = digest.text.splitlines()
     assert (
@@ -196,7 +209,7 @@ def test_many_sites_changed_alike_read_as_one_line_with_the_list_a_click_or_comm
     assert len(chat) < 10
 
 
-def test_a_few_sites_changed_alike_are_still_named_one_by_one(tmp_path):
+def test_a_few_sites_changed_alike_are_still_named_one_by_one(tmp_path: Path) -> None:
     digest = digest_of(tmp_path, [flood(10)])  # 11 are many; 10 are not
     assert "sites now list a status" not in digest.text
     assert "Hospital 9, City 9, Germany: (none) -> Recruiting" in digest.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from typing import Any
+from typing import Any, cast
 
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
@@ -21,7 +21,7 @@ WITH_RESULTS = tigit_file("NCT05665595", "2026-02-19")  # a real record as the r
 
 
 def with_results() -> dict[str, Any]:
-    return json.loads(WITH_RESULTS.read_text(encoding="utf-8"))
+    return cast(dict[str, Any], json.loads(WITH_RESULTS.read_text(encoding="utf-8")))
 
 
 def before_results() -> dict[str, Any]:
@@ -45,7 +45,7 @@ def stored(found: list[Any]) -> list[ChangeEvent]:
     return [dataclasses.replace(event, id=n, snapshot_id=1) for n, event in enumerate(found)]
 
 
-def test_results_posted_is_one_event_that_says_what_a_reader_wants_to_know():
+def test_results_posted_is_one_event_that_says_what_a_reader_wants_to_know() -> None:
     found = events(before_results(), with_results())
     posted = [event for event in found if str(event.category) == "results_posted"]
     assert len(posted) == 1, [event.summary for event in found]
@@ -62,12 +62,12 @@ def test_results_posted_is_one_event_that_says_what_a_reader_wants_to_know():
     )
 
 
-def test_a_digest_headline_leads_with_results_posted():
+def test_a_digest_headline_leads_with_results_posted() -> None:
     parts = headline(stored(events(before_results(), with_results())), None)
     assert parts[0] == "results posted"
 
 
-def test_results_updated_is_one_line_per_results_module():
+def test_results_updated_is_one_line_per_results_module() -> None:
     old, new = with_results(), with_results()
     measures = new["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]
     measures.append({**copy.deepcopy(measures[-1]), "title": "Overall Survival (OS)"})
@@ -80,7 +80,7 @@ def test_results_updated_is_one_line_per_results_module():
     ]
 
 
-def test_a_primary_outcome_replaced_by_a_secondary_one_says_so():
+def test_a_primary_outcome_replaced_by_a_secondary_one_says_so() -> None:
     old = with_results()
     new = copy.deepcopy(old)
     outcomes = new["protocolSection"]["outcomesModule"]
@@ -94,7 +94,7 @@ def test_a_primary_outcome_replaced_by_a_secondary_one_says_so():
     assert "now a secondary outcome" in first.summary
 
 
-def test_a_stopped_trial_says_why_in_the_same_sentence():
+def test_a_stopped_trial_says_why_in_the_same_sentence() -> None:
     old, new = with_results(), with_results()
     status = new["protocolSection"]["statusModule"]
     status["overallStatus"], status["whyStopped"] = "TERMINATED", "Business decision"

@@ -6,19 +6,24 @@ doubles nothing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from monitor.records.events import Category, SiteRef
 from monitor.records.rules import Change, parse_rule
-from tests.conftest import find_site, kill_once_handed_over, study_with_id
+from tests.conftest import Spawn, Trialwatch, find_site, kill_once_handed_over, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 from tests.test_cli_digest import pending
+from tests.webhook_server import WebhookServer
 
 A = "NCT00000001"
 OPS, CI = "ops@example.org", "ci@example.org"
 
 
-def changed_everywhere() -> dict:
+def changed_everywhere() -> dict[str, Any]:
     """A site in the United States suspended, a site in Spain recruiting, the primary
     completion slipped 300 days, a condition added."""
     study = study_with_id(A)
@@ -37,7 +42,7 @@ def changed_everywhere() -> dict:
 
 
 @pytest.fixture
-def watched(trialwatch, registry, home):
+def watched(trialwatch: Trialwatch, registry: RegistryServer, home: Path) -> Trialwatch:
     registry.put(study_with_id(A))
     trialwatch("watch", "add", A)
     assert trialwatch("check").code == 0
@@ -46,7 +51,7 @@ def watched(trialwatch, registry, home):
     return trialwatch
 
 
-def rules_env(smtp, rules: dict) -> dict:
+def rules_env(smtp: SmtpServer, rules: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {
         **smtp.env(),
         "TRIALWATCH_MAIL_TO": f"{OPS},{CI}",
@@ -54,12 +59,14 @@ def rules_env(smtp, rules: dict) -> dict:
     }
 
 
-def body_of(smtp, address: str) -> str:
+def body_of(smtp: SmtpServer, address: str) -> str:
     [message] = [m for m in smtp.received if m.recipients == [address]]
     return message.part("plain")
 
 
-def test_each_recipient_gets_exactly_what_its_rule_lets_through(watched, smtp, home):
+def test_each_recipient_gets_exactly_what_its_rule_lets_through(
+    watched: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     env = rules_env(smtp, {OPS: {"only": "site_status", "country": "US"}, CI: {"level": "high"}})
     assert watched("digest", env=env).code == 0
     ops, ci = body_of(smtp, OPS), body_of(smtp, CI)
@@ -95,7 +102,9 @@ ENROLLMENT = "Enrollment 270 -> 200"
     ],
     ids=["only", "country", "state", "level", "min_slip", "min_enrollment_change"],
 )
-def test_each_rule_kind_through_the_mail_server(watched, smtp, home, rule, told):
+def test_each_rule_kind_through_the_mail_server(
+    watched: Trialwatch, smtp: SmtpServer, home: Path, rule: dict[str, Any], told: set[str]
+) -> None:
     everything = {SUSPENDED, SPAIN, SLIP, CONDITION, ENROLLMENT}
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS, "TRIALWATCH_RULES": json.dumps({OPS: rule})}
     assert watched("digest", env=env).code == 0
@@ -105,8 +114,12 @@ def test_each_rule_kind_through_the_mail_server(watched, smtp, home, rule, told)
 
 
 def test_a_watch_rule_applies_to_everyone_and_a_channel_rule_to_its_channel(
-    trialwatch, registry, smtp, webhook, home
-):
+    trialwatch: Trialwatch,
+    registry: RegistryServer,
+    smtp: SmtpServer,
+    webhook: WebhookServer,
+    home: Path,
+) -> None:
     registry.put(study_with_id(A))
     added = trialwatch("watch", "add", A, "--only", "site_status,date", "--min-slip", "200")
     assert added.stdout.startswith(f"Watching {A} (told: date, site_status; slips of 200+ days)")
@@ -129,8 +142,8 @@ def test_a_watch_rule_applies_to_everyone_and_a_channel_rule_to_its_channel(
 
 
 def test_a_crash_between_two_audiences_loses_and_doubles_nothing(
-    watched, smtp, home, spawn_trialwatch
-):
+    watched: Trialwatch, smtp: SmtpServer, home: Path, spawn_trialwatch: Spawn
+) -> None:
     env = rules_env(smtp, {OPS: {"only": "site_status"}, CI: {"only": "date"}})
     kill_once_handed_over(
         spawn_trialwatch, home / "trialwatch.db", smtp, "on_data", "digest", env=env
@@ -151,8 +164,8 @@ def test_a_crash_between_two_audiences_loses_and_doubles_nothing(
     ],
 )
 def test_a_rule_that_can_never_match_is_refused_before_anything_runs(
-    trialwatch, registry, spec, error
-):
+    trialwatch: Trialwatch, registry: RegistryServer, spec: dict[str, Any], error: str
+) -> None:
     result = trialwatch("run", env={"TRIALWATCH_RULES": json.dumps({OPS: spec})})
     assert result.code == 2 and error in result.stderr
     assert registry.requests == []
@@ -160,8 +173,8 @@ def test_a_rule_that_can_never_match_is_refused_before_anything_runs(
 
 @pytest.mark.parametrize("command", ["run", "check", "digest"])
 def test_a_rule_or_cadence_for_nobody_is_refused_with_the_nearest_name(
-    trialwatch, registry, smtp, command
-):
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer, command: str
+) -> None:
     """A typo in `[rules."de@exmaple.org"]`: before, `run` went on (exit 0) and de@ heard
     everything."""
     env = {
@@ -187,13 +200,15 @@ def test_a_rule_or_cadence_for_nobody_is_refused_with_the_nearest_name(
         (["watch", "add", A, "--state", "XQ"], "no state or province is called 'XQ'"),
     ],
 )
-def test_a_watch_rule_that_can_never_match_is_refused(trialwatch, args, error):
+def test_a_watch_rule_that_can_never_match_is_refused(
+    trialwatch: Trialwatch, args: list[str], error: str
+) -> None:
     result = trialwatch(*args)
     assert result.code == 2 and error in result.stderr
     assert A not in trialwatch("watch", "list").stdout  # nothing was added
 
 
-def test_a_state_is_compared_by_identity_as_countries_are():
+def test_a_state_is_compared_by_identity_as_countries_are() -> None:
     """`--state MA` is Massachusetts, as the registry names a US site's state."""
     for state in ("MA", "massachusetts", "US-MA"):
         rule = parse_rule({"state": state}, where="t")
@@ -207,7 +222,7 @@ def test_a_state_is_compared_by_identity_as_countries_are():
     assert parse_rule({"state": "Bavaria"}, where="t").allows(change)  # the registry's own name
 
 
-def test_rule_conditions_on_their_own():
+def test_rule_conditions_on_their_own() -> None:
     site = SiteRef.from_json({"country": "Czech Republic", "state": "Praha"})
     change = Change(Category.SITE_STATUS, "locations.status", "RECRUITING", "COMPLETED", site)
     assert parse_rule({"country": "Czechia"}, where="t").allows(change)  # one country
@@ -223,7 +238,9 @@ def test_rule_conditions_on_their_own():
     assert parse_rule({"min_enrollment_change": 10}, where="t").allows(enrollment)
 
 
-def test_a_search_rule_tells_only_the_matches_it_asks_for(trialwatch, registry, home):
+def test_a_search_rule_tells_only_the_matches_it_asks_for(
+    trialwatch: Trialwatch, registry: RegistryServer, home: Path
+) -> None:
     from tests.test_cli_searches import lupus_trial
 
     B, C = "NCT00000002", "NCT00000003"

@@ -25,7 +25,7 @@ PARIS = parse_timezone("Europe/Paris")
         ("*", "*"),
     ],
 )
-def test_cron_weekday_numbers_count_from_sunday(field, expected):
+def test_cron_weekday_numbers_count_from_sunday(field: str, expected: str) -> None:
     assert cron_weekdays(field) == expected
 
 
@@ -39,13 +39,13 @@ def fire_times(expression: str, start: dt.datetime, count: int) -> list[dt.datet
     return times
 
 
-def test_weekday_schedule_runs_monday_to_friday_only():
+def test_weekday_schedule_runs_monday_to_friday_only() -> None:
     friday_noon = dt.datetime(2026, 11, 27, 12, 0, tzinfo=PARIS)
     days = [t.strftime("%a %H:%M") for t in fire_times("30 6 * * 1-5", friday_noon, 3)]
     assert days == ["Mon 06:30", "Tue 06:30", "Wed 06:30"]
 
 
-def test_daily_run_keeps_wall_clock_time_across_daylight_saving():
+def test_daily_run_keeps_wall_clock_time_across_daylight_saving() -> None:
     before_switch = dt.datetime(2026, 3, 27, 12, 0, tzinfo=PARIS)  # clocks go forward on the 29th
     times = fire_times("0 7 * * *", before_switch, 3)
     assert [t.strftime("%d %H:%M %z") for t in times] == [
@@ -55,23 +55,23 @@ def test_daily_run_keeps_wall_clock_time_across_daylight_saving():
     ]
 
 
-def test_a_run_in_the_skipped_spring_hour_happens_an_hour_later():
+def test_a_run_in_the_skipped_spring_hour_happens_an_hour_later() -> None:
     times = fire_times("30 2 * * *", dt.datetime(2026, 3, 28, 12, 0, tzinfo=PARIS), 2)
     assert [t.astimezone(dt.UTC).strftime("%d %H:%M") for t in times] == ["29 01:30", "30 00:30"]
     assert times[0].astimezone(dt.UTC).astimezone(PARIS).strftime("%H:%M %z") == "03:30 +0200"
 
 
-def test_a_run_in_the_repeated_autumn_hour_fires_in_both():
+def test_a_run_in_the_repeated_autumn_hour_fires_in_both() -> None:
     times = fire_times("30 2 * * *", dt.datetime(2026, 10, 24, 12, 0, tzinfo=PARIS), 2)
     assert [t.astimezone(dt.UTC).strftime("%d %H:%M") for t in times] == ["25 00:30", "25 01:30"]
 
 
 @pytest.mark.parametrize("expression", ["* * *", "61 * * * *", "0 7 * * 8", "0 25 * * *"])
-def test_bad_cron_expressions_are_bad_input(expression):
+def test_bad_cron_expressions_are_bad_input(expression: str) -> None:
     with pytest.raises(BadInput):
         cron_trigger(expression, timezone=PARIS)
 
 
-def test_unknown_timezone_is_bad_input():
+def test_unknown_timezone_is_bad_input() -> None:
     with pytest.raises(BadInput, match="unknown timezone: 'Mars/Olympus'"):
         parse_timezone("Mars/Olympus")

@@ -5,11 +5,13 @@ against the loopback registry, which reads these areas as the API document descr
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 from tests.clock import days_ago
-from tests.conftest import study_with_id
+from tests.conftest import Trialwatch, study_with_id
+from tests.registry_server import RegistryServer
 
 A, B, C = "NCT00000001", "NCT00000002", "NCT00000003"
 MGH = {
@@ -27,7 +29,9 @@ HOME_LAT = MGH_POINT["lat"] + 12 * 1.609344 / (6371.0 * math.pi / 180)
 HOME = f"{HOME_LAT:.5f},{MGH_POINT['lon']}"
 
 
-def site(facility, city, lat, lon, status="RECRUITING"):
+def site(
+    facility: str, city: str, lat: float, lon: float, status: str = "RECRUITING"
+) -> dict[str, Any]:
     return {
         "facility": facility,
         "status": status,
@@ -37,7 +41,12 @@ def site(facility, city, lat, lon, status="RECRUITING"):
     }
 
 
-def lupus_trial(nct_id, *sites, title="CAR T cells for lupus", phases=("PHASE1",)):
+def lupus_trial(
+    nct_id: str,
+    *sites: dict[str, Any],
+    title: str = "CAR T cells for lupus",
+    phases: tuple[str, ...] = ("PHASE1",),
+) -> dict[str, Any]:
     study = study_with_id(nct_id)
     section = study["protocolSection"]
     section["identificationModule"]["briefTitle"] = title
@@ -50,7 +59,9 @@ LOS_ANGELES = site("UCLA Medical Center", "Los Angeles", 34.0663, -118.4455)
 WORCESTER = site("UMass Memorial Medical Center", "Worcester", 42.2775, -71.7615)
 
 
-def test_a_distance_search_says_which_site_brought_a_trial_near(trialwatch, registry):
+def test_a_distance_search_says_which_site_brought_a_trial_near(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A, LOS_ANGELES))
     added = trialwatch(
         "watch", "query", "boston-lupus", "--condition", "lupus", "--near", HOME, "--within", "50mi"
@@ -86,7 +97,9 @@ def test_a_distance_search_says_which_site_brought_a_trial_near(trialwatch, regi
     }
 
 
-def test_the_nearby_site_is_the_nearest_open_one_and_counts_the_others(trialwatch, registry):
+def test_the_nearby_site_is_the_nearest_open_one_and_counts_the_others(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     trialwatch("watch", "query", "near", "--term", "lupus", "--near", HOME, "--within", "80km")
     trialwatch("check")
     closed_nearer = site("Lahey Clinic", "Burlington", HOME_LAT - 0.05, -71.07, "COMPLETED")
@@ -98,7 +111,9 @@ def test_the_nearby_site_is_the_nearest_open_one_and_counts_the_others(trialwatc
     )
 
 
-def test_sponsor_location_phase_type_and_advanced_are_sent_and_kept(trialwatch, registry):
+def test_sponsor_location_phase_type_and_advanced_are_sent_and_kept(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     other_sponsor = lupus_trial(B, WORCESTER)
     other_sponsor["protocolSection"]["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = "Acme"
     phase3 = lupus_trial(C, WORCESTER, phases=("PHASE2", "PHASE3"))
@@ -134,13 +149,17 @@ def test_sponsor_location_phase_type_and_advanced_are_sent_and_kept(trialwatch, 
         (("--phase", "phase9"), "phase9"),
     ],
 )
-def test_bad_search_criteria_are_bad_input(trialwatch, args, message):
+def test_bad_search_criteria_are_bad_input(
+    trialwatch: Trialwatch, args: tuple[str, ...], message: str
+) -> None:
     result = trialwatch("watch", "query", "s", *args)
     assert result.code == 2 and message in result.stderr
     assert trialwatch("watch", "list", "--json", "--searches").json() == []
 
 
-def test_a_search_is_edited_by_name_and_starts_from_a_new_baseline(trialwatch, registry):
+def test_a_search_is_edited_by_name_and_starts_from_a_new_baseline(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     registry.put(lupus_trial(A, WORCESTER), lupus_trial(B, MGH))
     trialwatch("watch", "query", "boston", "--term", "lupus", "--near", HOME, "--within", "20mi")
     trialwatch("check")
@@ -159,7 +178,7 @@ def test_a_search_is_edited_by_name_and_starts_from_a_new_baseline(trialwatch, r
     assert [e["nct_id"] for e in trialwatch("check", "--json").json()["changes"]] == [C]
 
 
-def test_editing_says_what_does_not_apply(trialwatch, registry):
+def test_editing_says_what_does_not_apply(trialwatch: Trialwatch, registry: RegistryServer) -> None:
     registry.put(lupus_trial(A, MGH))
     trialwatch("watch", "add", A, "--no-verify")
     trialwatch("watch", "query", "s", "--term", "lupus")
@@ -169,7 +188,7 @@ def test_editing_says_what_does_not_apply(trialwatch, registry):
     assert criteria.code == 2 and f"{A}: no watched search of that name" in criteria.stderr
 
 
-def small_trial(nct_id, title):
+def small_trial(nct_id: str, title: str) -> dict[str, Any]:
     """A record with what a search reads and little else: a big registry stays quick."""
     return {
         "protocolSection": {
@@ -180,7 +199,9 @@ def small_trial(nct_id, title):
     }
 
 
-def test_a_big_search_asks_daily_only_for_what_changed(trialwatch, registry):
+def test_a_big_search_asks_daily_only_for_what_changed(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """2,500 matches take three pages; a day after, one trial entered (updated today), one
     left with an update of its own and one left without: the day's check asks for matches
     updated since the last check and the registry's list of updated studies (two requests),
@@ -214,7 +235,7 @@ def test_a_big_search_asks_daily_only_for_what_changed(trialwatch, registry):
     assert trialwatch("watch", "list", "--json", "--searches").json()[0]["matches"] == 2499
 
 
-def test_a_new_radius_alone_keeps_the_searchs_point(trialwatch):
+def test_a_new_radius_alone_keeps_the_searchs_point(trialwatch: Trialwatch) -> None:
     trialwatch("watch", "query", "near", "--term", "lupus", "--near", HOME, "--within", "50mi")
     edited = trialwatch("watch", "edit", "near", "--within", "80km")
     assert edited.code == 0 and f"within 80 km of {HOME}" in edited.stdout

@@ -13,7 +13,9 @@ import pytest
 from monitor.records.shared_sites import site_places
 from monitor.records.sites import normalise_site
 from tests.browser import DESKTOP, PHONE, probe
-from tests.conftest import find_site, study_with_id
+from tests.conftest import Trialwatch, find_site, study_with_id
+from tests.registry_server import RegistryServer
+from tests.smtp_server import SmtpServer
 
 MINE, RIVAL = "NCT00000001", "NCT00000002"
 
@@ -31,7 +33,9 @@ def rival_with_cleveland(status: str) -> dict[str, Any]:
     return study
 
 
-def test_a_competitor_opening_at_your_site_is_told_in_your_digest(trialwatch, registry, smtp):
+def test_a_competitor_opening_at_your_site_is_told_in_your_digest(
+    trialwatch: Trialwatch, registry: RegistryServer, smtp: SmtpServer
+) -> None:
     registry.put(study_with_id(MINE), rival_with_cleveland("NOT_YET_RECRUITING"))
     assert trialwatch("watch", "add", MINE, RIVAL).code == 0
     assert trialwatch("check").code == 0
@@ -48,7 +52,7 @@ def test_a_competitor_opening_at_your_site_is_told_in_your_digest(trialwatch, re
     assert f"also here: {MINE} Breakfree-1, Recruiting" in mail.part("html")  # the site table
 
 
-def test_generic_names_and_one_trials_labels_never_identify_a_place():
+def test_generic_names_and_one_trials_labels_never_identify_a_place() -> None:
     rows = {
         "a": {"facility": "Research Site", "city": "Boston", "country": "United States"},
         "b": {"facility": "GSK Investigational Site", "city": "Boston", "country": "US"},
@@ -82,7 +86,13 @@ window.addEventListener("load", () => {
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_the_sites_page_lists_where_watched_trials_meet(trialwatch, registry, home, tmp_path, size):
+def test_the_sites_page_lists_where_watched_trials_meet(
+    trialwatch: Trialwatch,
+    registry: RegistryServer,
+    home: Path,
+    tmp_path: Path,
+    size: tuple[int, int],
+) -> None:
     rival = study_with_id(RIVAL)  # every site of the seed, as another sponsor's trial
     registry.put(study_with_id(MINE), rival)
     trialwatch("watch", "add", MINE, RIVAL)

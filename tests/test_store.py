@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -25,32 +28,31 @@ NCT = "NCT05869955"
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path: Path) -> Iterator[Store]:
     store = Store.open(tmp_path / "trialwatch.db")
     yield store
     store.close()
 
 
-def count(store, table, nct_id="NCT05869955"):
-    return store.db.execute(f"select count(*) from {table} where nct_id = ?", [nct_id]).fetchone()[
-        0
-    ]
+def count(store: Store, table: str, nct_id: str = "NCT05869955") -> int:
+    sql = f"select count(*) from {table} where nct_id = ?"
+    return int(store.db.execute(sql, [nct_id]).fetchone()[0])
 
 
-def test_schema_has_its_tables_keys_indexes_wal_and_version(store):
+def test_schema_has_its_tables_keys_indexes_wal_and_version(store: Store) -> None:
     db = store.db
     assert set(db.table_names()) >= {"watches", "snapshots", "events", "runs"}
     assert db.journal_mode == "wal"
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     # events may be about a trial nobody watches (a search match): no key to watches
-    assert {fk.other_table for fk in db["events"].foreign_keys} == {"snapshots"}
-    assert [fk.other_table for fk in db["snapshots"].foreign_keys] == ["watches"]
-    unique = [index.columns for index in db["events"].indexes if index.unique]
+    assert {fk.other_table for fk in db.table("events").foreign_keys} == {"snapshots"}
+    assert [fk.other_table for fk in db.table("snapshots").foreign_keys] == ["watches"]
+    unique = [index.columns for index in db.table("events").indexes if index.unique]
     assert unique == [["snapshot_id", "category", "field", "site_key"]]
 
 
-def test_foreign_keys_are_enforced(store):
+def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         store.db.table("snapshots").insert(
             {
@@ -65,7 +67,7 @@ def test_foreign_keys_are_enforced(store):
         )
 
 
-def test_identical_content_adds_no_snapshot_row(store, seed):
+def test_identical_content_adds_no_snapshot_row(store: Store, seed: dict[str, Any]) -> None:
     store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
     moved = copy.deepcopy(seed)
     moved["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = "2026-02-01"
@@ -75,12 +77,13 @@ def test_identical_content_adds_no_snapshot_row(store, seed):
     assert snapshot == ("2026-01-13T07:00:00Z", "2026-02-01T07:00:00Z")
 
 
-def test_changed_content_stores_raw_json_and_its_events(store, seed):
+def test_changed_content_stores_raw_json_and_its_events(store: Store, seed: dict[str, Any]) -> None:
     store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
     changed = copy.deepcopy(seed)
     changed["protocolSection"]["statusModule"]["overallStatus"] = "COMPLETED"
     store_study(store, changed, fetched_at=moment_of("2026-02-01T07:00:00Z"), source="api")
-    assert store.snapshots.latest("NCT05869955").raw == changed
+    latest = store.snapshots.latest("NCT05869955")
+    assert latest is not None and latest.raw == changed
     [event] = store.events.listed()
     assert (event.category, event.old, event.new) == (
         "overall_status",
@@ -89,7 +92,9 @@ def test_changed_content_stores_raw_json_and_its_events(store, seed):
     )
 
 
-def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(store, seed):
+def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(
+    store: Store, seed: dict[str, Any]
+) -> None:
     """A check reads a trial's baseline while waiting for the registry; should a newer version
     be stored before the trial's turn, the change is told against that version, not twice."""
     store_study(store, seed, fetched_at=moment_of("2026-01-13T07:00:00Z"), source="api")
@@ -112,12 +117,16 @@ def test_a_baseline_read_ahead_is_used_only_while_it_is_the_latest_snapshot(stor
 
     baselines.expect([NCT])
     assert baselines.read_one() and not baselines.read_one()
-    ready = baselines.latest(NCT, store.snapshots.latest_hash(NCT)[0])
+    stored = store.snapshots.latest_hash(NCT)
+    assert stored is not None
+    ready = baselines.latest(NCT, stored[0])
     assert ready is not None and ready.record == normalise_study(enrolled)
     assert ready is not baselines.latest(NCT, ready.snapshot_id)  # taken once, then read again
 
 
-def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
+def test_snapshot_and_events_commit_together_or_not_at_all(
+    store: Store, seed: dict[str, Any]
+) -> None:
     """A failure while writing events rolls the snapshot back: no snapshot without its events."""
     event = make_event(
         "NCT05869955", Category.OVERALL_STATUS, "overall_status", "A", "B", detected_at=ANY_TIME
@@ -128,13 +137,13 @@ def test_snapshot_and_events_commit_together_or_not_at_all(store, seed):
     assert count(store, "snapshots") == 0 and count(store, "events") == 0
 
 
-def test_removing_a_watch_keeps_its_history(store, seed):
+def test_removing_a_watch_keeps_its_history(store: Store, seed: dict[str, Any]) -> None:
     store_study(store, seed, fetched_at=ANY_TIME, source="api")
     store.watches.remove(["NCT05869955"])
     assert store.watches.ids() == [] and count(store, "snapshots") == 1
 
 
-def test_migrations_bring_an_empty_database_to_the_current_version(tmp_path):
+def test_migrations_bring_an_empty_database_to_the_current_version(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     sqlite3.connect(path).close()
     store = Store.open(path)
@@ -145,7 +154,7 @@ def test_migrations_bring_an_empty_database_to_the_current_version(tmp_path):
     reopened.close()
 
 
-def test_a_database_from_a_newer_trialwatch_is_refused(tmp_path):
+def test_a_database_from_a_newer_trialwatch_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -153,13 +162,15 @@ def test_a_database_from_a_newer_trialwatch_is_refused(tmp_path):
         Store.open(path)
 
 
-def test_content_hash_ignores_bookkeeping(seed):
+def test_content_hash_ignores_bookkeeping(seed: dict[str, Any]) -> None:
     moved = copy.deepcopy(seed)
     moved["derivedSection"]["miscInfoModule"]["versionHolder"] = "2030-01-01"
     assert content_hash(normalise_study(seed)) == content_hash(normalise_study(moved))
 
 
-def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed):
+def test_a_version_1_database_with_history_migrates_and_keeps_it(
+    tmp_path: Path, seed: dict[str, Any]
+) -> None:
     """Built by the first migration alone, as trialwatch 0.1's first release left it."""
     import sqlite_utils
 
@@ -204,7 +215,7 @@ def test_a_version_1_database_with_history_migrates_and_keeps_it(tmp_path, seed)
     migrated.close()
 
 
-def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_path):
+def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_path: Path) -> None:
     """Real history (the seed's five versions) stored as JSON text by schema 6: after the
     migration every version reads back equal, the later ones as deltas, and the file shrinks."""
     import sqlite_utils
@@ -251,7 +262,9 @@ def test_a_version_6_database_compresses_its_snapshots_and_keeps_every_byte(tmp_
     assert path.stat().st_size < size_before * 0.6  # the freed pages went back to the disk
 
 
-def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
+def test_a_long_history_starts_a_new_chain_and_reads_back(
+    store: Store, seed: dict[str, Any]
+) -> None:
     """Past `LONGEST_CHAIN` deltas a snapshot is stored alone, so no read decompresses more."""
     from monitor.store.packing import LONGEST_CHAIN
 
@@ -276,7 +289,7 @@ def test_a_long_history_starts_a_new_chain_and_reads_back(store, seed):
     )
 
 
-def test_a_merged_trial_moves_every_row_keyed_by_its_id(store):
+def test_a_merged_trial_moves_every_row_keyed_by_its_id(store: Store) -> None:
     """The registry merged OLD into CURRENT: its watch, snapshots, events, backfilled versions
     and search matches all move; a match CURRENT already had is kept once."""
     old, current = "NCT00000001", "NCT00000009"
@@ -303,7 +316,9 @@ def test_a_merged_trial_moves_every_row_keyed_by_its_id(store):
     assert store.watches.trials()[current].recipients == ["a@example.org"]
 
 
-def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(tmp_path):
+def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(
+    tmp_path: Path,
+) -> None:
     """Schema 11 kept "only reached the outbox" as a transport name (`outbox-unmailed`, state
     `sent`); after the migration it is the state `unmailed`, and still owed its mail."""
     import sqlite_utils
@@ -359,7 +374,7 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(t
     migrated.close()
 
 
-def test_a_weekly_full_pass_is_due_a_week_after_the_last_one_started(tmp_path):
+def test_a_weekly_full_pass_is_due_a_week_after_the_last_one_started(tmp_path: Path) -> None:
     """A daily run at 07:00 whose full pass took ten minutes: a week later, at 07:00, the next
     one is due (measured from its end, it came a day late each week: every 8 days)."""
     store = Store.open(tmp_path / "t.db")

@@ -5,6 +5,7 @@ strict JSON, refused."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -28,7 +29,7 @@ PAGES = st.fixed_dictionaries(
 )
 
 
-def read_in_pieces(text: str, cuts: list[int]) -> tuple[list, dict]:
+def read_in_pieces(text: str, cuts: list[int]) -> tuple[list[Any], dict[str, Any]]:
     page, studies, start = StudiesStream(), [], 0
     for cut in sorted({min(cut, len(text)) for cut in cuts}):
         studies += page.feed(text[start:cut])
@@ -38,7 +39,9 @@ def read_in_pieces(text: str, cuts: list[int]) -> tuple[list, dict]:
 
 
 @given(PAGES, st.sampled_from([None, 1]), st.lists(st.integers(min_value=0, max_value=400)))
-def test_a_page_read_in_any_pieces_is_the_page_read_whole(page, indent, cuts):
+def test_a_page_read_in_any_pieces_is_the_page_read_whole(
+    page: dict[str, Any], indent: int | None, cuts: list[int]
+) -> None:
     text = json.dumps(page, indent=indent, ensure_ascii=indent is None)
     studies, rest = read_in_pieces(text, cuts)
     whole = json.loads(text)
@@ -46,7 +49,7 @@ def test_a_page_read_in_any_pieces_is_the_page_read_whole(page, indent, cuts):
 
 
 @given(PAGES, st.data())
-def test_a_page_cut_short_is_refused(page, data):
+def test_a_page_cut_short_is_refused(page: dict[str, Any], data: st.DataObject) -> None:
     text = json.dumps(page)
     end = data.draw(st.integers(min_value=0, max_value=len(text) - 1))
     with pytest.raises(MalformedResponse):
@@ -70,6 +73,6 @@ def test_a_page_cut_short_is_refused(page, data):
         "[]",
     ],
 )
-def test_what_is_not_a_page_is_refused(text):
+def test_what_is_not_a_page_is_refused(text: str) -> None:
     with pytest.raises(MalformedResponse):
         read_in_pieces(text, [len(text) // 2])

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import SEED_FILES
+from tests.conftest import SEED_FILES, Trialwatch
 
 NCT = "NCT05869955"
 LABEL = "Lupus CAR-T, the competitor's lead programme in Europe"
@@ -17,7 +17,7 @@ DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")
 
 
 @pytest.fixture
-def busy(trialwatch):
+def busy(trialwatch: Trialwatch) -> Trialwatch:
     """The seed story imported, a long label, and a search with long criteria."""
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     assert trialwatch("watch", "edit", NCT, "--label", LABEL).code == 0
@@ -27,7 +27,7 @@ def busy(trialwatch):
 
 
 @pytest.mark.parametrize("columns", [80, 200])
-def test_watch_list_holds_its_layout(busy, columns):
+def test_watch_list_holds_its_layout(busy: Trialwatch, columns: int) -> None:
     shown = busy("watch", "list", env={"COLUMNS": str(columns)}).stdout.splitlines()
     assert max(len(line) for line in shown) <= columns
     rows = [line for line in shown if NCT in line]
@@ -41,7 +41,9 @@ def test_watch_list_holds_its_layout(busy, columns):
 
 
 @pytest.mark.parametrize("command", [("changes",), ("doctor",), ("history", NCT)])
-def test_lists_wrap_under_themselves_within_80_columns(busy, command):
+def test_lists_wrap_under_themselves_within_80_columns(
+    busy: Trialwatch, command: tuple[str, ...]
+) -> None:
     shown = busy(*command, env={"COLUMNS": "80"}).stdout.splitlines()
     assert shown and max(len(line) for line in shown) <= 80
     if command == ("changes",):

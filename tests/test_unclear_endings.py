@@ -7,27 +7,33 @@ from __future__ import annotations
 
 import email
 import email.policy
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import SEED_FILES
+from tests.conftest import SEED_FILES, Trialwatch
+from tests.smtp_server import SmtpServer
 from tests.test_cli_digest import pending
+from tests.webhook_server import WebhookServer
 
 OPS, BAD = "ops@example.org", "bad@example.org"
 
 
 @pytest.fixture
-def story(trialwatch):
+def story(trialwatch: Trialwatch) -> Trialwatch:
     """The seed story imported: 17 undelivered changes to NCT05869955."""
     assert trialwatch("import", *map(str, SEED_FILES)).code == 0
     return trialwatch
 
 
-def message_ids(smtp) -> list[str]:
+def message_ids(smtp: SmtpServer) -> list[str]:
     return [received.message["Message-ID"] for received in smtp.received]
 
 
-def test_a_recipient_refused_among_others_is_owed_the_digest_until_it_gets_it(story, smtp, home):
+def test_a_recipient_refused_among_others_is_owed_the_digest_until_it_gets_it(
+    story: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": f"{OPS},{BAD}"}
     smtp.refused_recipients = {BAD}
     first = story("digest", env=env)
@@ -55,8 +61,8 @@ def test_a_recipient_refused_among_others_is_owed_the_digest_until_it_gets_it(st
     ids=["dropped-after-data", "answer-too-late"],
 )
 def test_a_mail_handed_over_whole_without_an_answer_is_unconfirmed_not_resent(
-    story, smtp, home, trouble
-):
+    story: Trialwatch, smtp: SmtpServer, home: Path, trouble: dict[str, Any]
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS, "TRIALWATCH_TIMEOUT": "3"}
     for name, value in trouble.items():
         setattr(smtp, name, value)
@@ -71,7 +77,9 @@ def test_a_mail_handed_over_whole_without_an_answer_is_unconfirmed_not_resent(
     assert "1 unconfirmed" in doctor and f"-> {OPS}" in doctor
 
 
-def test_a_mail_refused_before_it_was_whole_goes_again(story, smtp, home):
+def test_a_mail_refused_before_it_was_whole_goes_again(
+    story: Trialwatch, smtp: SmtpServer, home: Path
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS}
     smtp.reject_data = "451 4.3.0 try again later"
     assert story("digest", env=env).code == 1 and pending(home) == 17
@@ -81,8 +89,8 @@ def test_a_mail_refused_before_it_was_whole_goes_again(story, smtp, home):
 
 
 def test_a_webhook_answering_after_its_timeout_is_unconfirmed_not_posted_twice(
-    story, webhook, home
-):
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     env = {"TRIALWATCH_NOTIFY": webhook.url() + "?rto=1"}
     webhook.answer_delay = 10  # ten times the read timeout of 1 s
     first = story("digest", env=env)
@@ -93,7 +101,9 @@ def test_a_webhook_answering_after_its_timeout_is_unconfirmed_not_posted_twice(
     assert len(webhook.bodies()) == 1
 
 
-def test_a_webhook_that_cannot_be_reached_is_failed_and_posts_next_run(story, webhook, home):
+def test_a_webhook_that_cannot_be_reached_is_failed_and_posts_next_run(
+    story: Trialwatch, webhook: WebhookServer, home: Path
+) -> None:
     down = {"TRIALWATCH_NOTIFY": "team", "TRIALWATCH_CHANNELS": "team=json://127.0.0.1:9/hook"}
     assert story("digest", env=down).code == 1 and pending(home) == 17
     up = {**down, "TRIALWATCH_CHANNELS": f"team={webhook.url()}"}
@@ -101,7 +111,9 @@ def test_a_webhook_that_cannot_be_reached_is_failed_and_posts_next_run(story, we
     assert len(webhook.bodies()) == 1
 
 
-def test_two_databases_never_mail_one_message_id(trialwatch, smtp, tmp_path):
+def test_two_databases_never_mail_one_message_id(
+    trialwatch: Trialwatch, smtp: SmtpServer, tmp_path: Path
+) -> None:
     env = {**smtp.env(), "TRIALWATCH_MAIL_TO": OPS}
     for home in ("one", "two"):
         home_env = {**env, "TRIALWATCH_HOME": str(tmp_path / home)}

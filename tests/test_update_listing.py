@@ -5,6 +5,9 @@ gained a study since."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from monitor.registry.client import RegistryClient
@@ -13,7 +16,8 @@ from monitor.registry.watermark import Watermark
 from monitor.store import Store
 from monitor.times import moment_of
 from tests.clock import days_ago, today
-from tests.conftest import PATIENCE
+from tests.conftest import PATIENCE, Spawn, Trialwatch
+from tests.registry_server import RegistryServer
 from tests.test_cli_schedule import minimal_study
 from tests.test_search_areas import small_trial
 
@@ -22,7 +26,7 @@ LONG_AGO = days_ago(330)  # before anything here was watched
 WATCHED = [f"NCT0100{n:04d}" for n in range(700)]  # 3 requests by id: the listing is cheaper
 
 
-def publish(registry, ids, day: str, status: str = "RECRUITING") -> None:
+def publish(registry: RegistryServer, ids: list[str], day: str, status: str = "RECRUITING") -> None:
     for nct_id in ids:
         registry.put_raw(nct_id, minimal_study(nct_id, status, day))
 
@@ -32,7 +36,7 @@ def others(start: int, count: int) -> list[str]:
     return [f"NCT0200{n:04d}" for n in range(start, start + count)]
 
 
-def listing_requests(registry, before: int) -> list[str]:
+def listing_requests(registry: RegistryServer, before: int) -> list[str]:
     return [
         request.params["filter.advanced"][0]
         for request in registry.study_requests()[before:]
@@ -41,12 +45,14 @@ def listing_requests(registry, before: int) -> list[str]:
 
 
 @pytest.fixture
-def client(registry):
+def client(registry: RegistryServer) -> Iterator[RegistryClient]:
     with RegistryClient(registry.url, request_interval=0, backoff_base=0) as client:
         yield client
 
 
-def test_a_listing_from_a_watermark_stops_where_the_known_day_begins(registry, client):
+def test_a_listing_from_a_watermark_stops_where_the_known_day_begins(
+    registry: RegistryServer, client: RegistryClient
+) -> None:
     publish(registry, others(0, 1500), DAY)
     publish(registry, others(1500, 1200), NEXT_DAY)
     known = Watermark(DAY, frozenset(others(0, 1500)))
@@ -57,7 +63,9 @@ def test_a_listing_from_a_watermark_stops_where_the_known_day_begins(registry, c
     assert updates.watermark == Watermark(NEXT_DAY, frozenset(others(1500, 1200)))
 
 
-def test_a_study_published_late_on_the_known_day_is_read_all_the_same(registry, client):
+def test_a_study_published_late_on_the_known_day_is_read_all_the_same(
+    registry: RegistryServer, client: RegistryClient
+) -> None:
     """A second refresh the same day: the day now holds one study more than the watermark
     knew, sorted after every known one. The count tells, and the listing reads on to it."""
     publish(registry, others(0, 1500), DAY)
@@ -70,7 +78,9 @@ def test_a_study_published_late_on_the_known_day_is_read_all_the_same(registry, 
     assert updates.watermark == Watermark(DAY, frozenset([*others(0, 1500), "NCT09999999"]))
 
 
-def test_a_known_study_updated_again_is_read_with_its_new_date(registry, client):
+def test_a_known_study_updated_again_is_read_with_its_new_date(
+    registry: RegistryServer, client: RegistryClient
+) -> None:
     publish(registry, others(0, 1500), DAY)
     known = Watermark(DAY, frozenset(others(0, 1500)))
     publish(registry, others(700, 1), NEXT_DAY)
@@ -79,7 +89,9 @@ def test_a_known_study_updated_again_is_read_with_its_new_date(registry, client)
     assert len(registry.study_requests()) == 1
 
 
-def test_a_run_vouches_for_its_first_listing_not_a_later_one(registry, client):
+def test_a_run_vouches_for_its_first_listing_not_a_later_one(
+    registry: RegistryServer, client: RegistryClient
+) -> None:
     """A search checked after the first listing but before a later one (a search with an
     older bound) knows the registry as of the first: only that one may be the run's."""
     publish(registry, others(0, 10), DAY)
@@ -91,7 +103,9 @@ def test_a_run_vouches_for_its_first_listing_not_a_later_one(registry, client):
     assert first == Watermark(DAY, frozenset(others(0, 10))) and updates.watermark == first
 
 
-def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwatch, registry):
+def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """The second daily check has no watermark yet and lists from two days before its last
     check; the third starts at the newest day the second saw, and reads no further into it
     than the studies it has not seen."""
@@ -113,7 +127,9 @@ def test_day_after_day_the_check_lists_from_where_the_last_listing_ended(trialwa
     assert {change["nct_id"] for change in result["changes"]} == {WATCHED[1], WATCHED[2]}
 
 
-def test_a_watched_trial_published_late_on_the_listed_day_is_told(trialwatch, registry):
+def test_a_watched_trial_published_late_on_the_listed_day_is_told(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     publish(registry, WATCHED, LONG_AGO)
     trialwatch("watch", "add", "--no-verify", *WATCHED)
     trialwatch("check")
@@ -124,7 +140,9 @@ def test_a_watched_trial_published_late_on_the_listed_day_is_told(trialwatch, re
     assert [change["nct_id"] for change in result["changes"]] == [WATCHED[-1]]
 
 
-def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_before(tmp_path):
+def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_before(
+    tmp_path: Path,
+) -> None:
     """Only a finished run that started at or before the confirmation vouches for it; the
     ids of all but the last few watermarks are let go (their day is then read whole)."""
     store = Store.open(tmp_path / "runs.db")
@@ -155,8 +173,8 @@ def test_a_trial_confirmed_at_a_time_is_listed_from_the_watermark_of_the_run_bef
 
 
 def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
-    trialwatch, spawn_trialwatch, registry
-):
+    trialwatch: Trialwatch, spawn_trialwatch: Spawn, registry: RegistryServer
+) -> None:
     """The trials are dated by id (cheaper that day); then a big search lists the day's
     updates, and a refresh in between posted a watched trial on that day. That listing saw
     the trial, the trials' dates did not: the next check must not take the day as known."""
@@ -185,7 +203,9 @@ def test_a_search_listing_after_the_trials_were_dated_by_id_vouches_for_nothing(
     assert [change["nct_id"] for change in result["changes"]] == [WATCHED[0]]
 
 
-def test_a_post_date_after_today_moves_no_watermark(trialwatch, registry):
+def test_a_post_date_after_today_moves_no_watermark(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
     """An unwatched record the registry dates a year ahead (a registry error): were it the
     watermark, every later listing would start there and miss each day's real updates."""
     publish(registry, WATCHED, LONG_AGO)
