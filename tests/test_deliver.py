@@ -83,17 +83,19 @@ def test_each_address_gets_one_message_and_shares_it_only_when_it_is_the_same() 
 
 def test_message_id_is_deterministic_per_audience_events_carrier_and_database() -> None:
     def message_id(
-        recipient: str, events: tuple[int, ...], database: str = "db1", carrier: str = "smtp"
+        recipient: str, events: tuple[int, ...], database: str = "db1", transport: str = "smtp"
     ) -> str:
         audience = Audience((Mailbox(recipient, True),), events)
-        return message_id_for(audience, carrier=carrier, domain="example.org", database=database)
+        return message_id_for(
+            audience, transport=transport, domain="example.org", database=database
+        )
 
     one = message_id("a@example.org", (1, 2))
     assert one == message_id("a@example.org", (1, 2))
     assert one != message_id("b@example.org", (1, 2))
     assert one != message_id("a@example.org", (1, 3))
     assert one != message_id("a@example.org", (1, 2), database="db2")  # another home's
-    assert one != message_id("a@example.org", (1, 2), carrier="outbox")  # its catch-up's
+    assert one != message_id("a@example.org", (1, 2), transport="outbox")  # its catch-up's
     assert one.startswith("<") and one.endswith(".trialwatch@example.org>")
 
 

@@ -363,7 +363,7 @@ def test_a_version_11_database_keeps_what_only_reached_the_outbox_owed_to_mail(
     old.close()
 
     migrated = Store.open(path)
-    rows = migrated.db.execute("select channel, state from deliveries order by id").fetchall()
+    rows = migrated.db.execute("select transport, state from deliveries order by id").fetchall()
     assert rows == [
         ("outbox", "unmailed"),
         ("outbox", "sent"),

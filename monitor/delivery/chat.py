@@ -1,4 +1,4 @@
-"""Chat and webhook carriers through Apprise (Slack, Teams, Matrix, `json://` for any
+"""Chat and webhook transports through Apprise (Slack, Teams, Matrix, `json://` for any
 webhook: one library, no per-service client). A channel's URL holds its token: only its
 masked form is ever shown."""
 
@@ -156,7 +156,7 @@ class MissingTransport(ChatTransport):
         raise DeliveryError(f"no channel {self.label!r} in the config's [channels]")
 
 
-def channel_carrier(chats: Mapping[str, Transport], name: str) -> Transport:
+def channel_transport(chats: Mapping[str, Transport], name: str) -> Transport:
     """What carries a digest to the channel `name`: its transport, or one that fails (kept
     for a later run) where the config no longer has it."""
     return chats.get(name) or MissingTransport(name)

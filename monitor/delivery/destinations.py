@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from monitor.config import Settings
-from monitor.delivery.chat import channel_carrier
+from monitor.delivery.chat import channel_transport
 from monitor.delivery.transports import Transport
 from monitor.records.events import ChangeEvent
 from monitor.store import Destination as StoredAudience
@@ -42,7 +42,7 @@ class Mailbox:
     def wants(self, event: ChangeEvent) -> bool:
         return self.everything or event.nct_id in self.trials
 
-    def carrier(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
+    def transport(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
         return mail
 
 
@@ -67,8 +67,8 @@ class Channel:
     def wants(self, event: ChangeEvent) -> bool:
         return self.everything or event.nct_id in self.trials
 
-    def carrier(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
-        return channel_carrier(chats, self.channel)
+    def transport(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
+        return channel_transport(chats, self.channel)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Outbox:
     def wants(self, event: ChangeEvent) -> bool:
         return not any(other.wants(event) for other in self.others)
 
-    def carrier(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
+    def transport(self, mail: Transport, chats: Mapping[str, Transport]) -> Transport:
         return mail
 
 

@@ -81,12 +81,12 @@ def split_between_trials(digest: Digest, limit: int) -> list[set[str]]:
     return parts
 
 
-def message_id_for(audience: Audience, *, carrier: str, domain: str, database: str) -> str:
-    """The same audience and events through the same carrier always give the same
+def message_id_for(audience: Audience, *, transport: str, domain: str, database: str) -> str:
+    """The same audience and events through the same transport always give the same
     Message-ID in one database (a resend is recognisable); `database`, its own random token,
     keeps another database's apart. A mail carrying exactly what one outbox digest did (its
     catch-up), to the same people from the same sender, has its own."""
-    seed = f"{database}:{carrier}:{audience.key}:{audience.event_ids}"
+    seed = f"{database}:{transport}:{audience.key}:{audience.event_ids}"
     return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}.trialwatch@{domain}>"
 
 
@@ -163,7 +163,7 @@ class DeliveryPass:
         destinations = destinations_of(self.settings, self.trials)
         before = self.owed(UNFAILED_STATES)
         for audience in plan_messages(destinations, before, due=lambda d: digests.due(d, before)):
-            target = audience.first.carrier(self.mail, self.chats)
+            target = audience.first.transport(self.mail, self.chats)
             wanted = set(audience.event_ids)
             chosen = [event for event in self.events if event.stored_id in wanted]
             for part, digest in digests.parts(target, audience, chosen):
@@ -196,9 +196,9 @@ class DigestWriter:
         """The database's own token, which its Message-IDs carry (read once a pass)."""
         return self.sending.store.deliveries.message_id_token()
 
-    def message_id(self, audience: Audience, carrier: Transport) -> str:
+    def message_id(self, audience: Audience, transport: Transport) -> str:
         return message_id_for(
-            audience, carrier=carrier.name, domain=self.domain, database=self.database_token
+            audience, transport=transport.name, domain=self.domain, database=self.database_token
         )
 
     def due(self, destination: Recipient, owed: Owed) -> bool:

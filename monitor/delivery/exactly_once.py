@@ -3,7 +3,7 @@ store so that a crash at any point neither loses a digest nor sends it twice.
 
     prepared --(its last bytes are about to leave)--> data_sent --(accepted)--> sent
         |                                                 \--(no answer)--> unconfirmed
-        \--(refused, or the channel is down)--> failed (its events are planned again)
+        \--(refused, or the transport is down)--> failed (its events are planned again)
 
 An addressed digest the outbox took because SMTP was not configured is `unmailed`, and
 `mailed` once a catch-up mail (a delivery of its own) has carried its changes.
@@ -12,7 +12,7 @@ A delivery is recorded `prepared`, with its final bytes and Message-ID, before a
 sent. One rule for every ending whose outcome is unknown, a crash or the network alike: once
 the whole message was handed over and only the answer is missing, it counts as sent
 (`unconfirmed`, which `doctor` lists), because sending it again could deliver it twice; what
-was not wholly handed over goes again with the same bytes (after a crash, unless the channel
+was not wholly handed over goes again with the same bytes (after a crash, unless the transport
 can tell it arrived: an outbox file is there). Recipients the server refused while it took the
 message for the others are kept on the delivery and owed it again.
 """
@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from monitor.delivery.chat import channel_carrier
+from monitor.delivery.chat import channel_transport
 from monitor.delivery.transports import Transport
 from monitor.errors import DeliveryError, UnconfirmedDelivery
 from monitor.reports.render import Digest
@@ -54,14 +54,14 @@ class DeliveryOutcome:
         return ", ".join(delivery.recipients) or "the outbox"
 
     def describe(self, delivery: Delivery) -> str:
-        """What happened to a delivered digest, as its carrier tells it."""
-        return self.carrier_of(delivery).tell(delivery)
+        """What happened to a delivered digest, as its transport tells it."""
+        return self.transport_of(delivery).tell(delivery)
 
-    def carrier_of(self, delivery: Delivery) -> Transport:
+    def transport_of(self, delivery: Delivery) -> Transport:
         if delivery.chat_channel is None:
             assert self.transport is not None, "a mail delivery is carried by the mail transport"
             return self.transport
-        return channel_carrier(self.chats, delivery.chat_channel)
+        return channel_transport(self.chats, delivery.chat_channel)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Sending:
         self.outcome.sent.append(dataclasses.replace(delivery, state=state, refused=refused))
 
     def failed(self, delivery: Delivery, error: str) -> None:
-        """Refused, or the channel is down: its events are planned again."""
+        """Refused, or the transport is down: its events are planned again."""
         self.store.deliveries.set_state(
             delivery.id, DeliveryState.FAILED, now=self.now, error=error
         )
@@ -100,7 +100,7 @@ def finish_interrupted(sending: Sending) -> None:
     """Deliveries a crash left `prepared` or `data_sent`: settled before anything new, each
     through what carries it (mail, or its chat or webhook channel)."""
     for delivery in sending.store.deliveries.unfinished():
-        transport = sending.outcome.carrier_of(delivery)
+        transport = sending.outcome.transport_of(delivery)
         if delivery.state == DeliveryState.DATA_SENT:
             logger.warning("counting interrupted delivery %s as sent", delivery.message_id)
             sending.sent(delivery, DeliveryState.UNCONFIRMED)

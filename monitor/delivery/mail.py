@@ -1,4 +1,4 @@
-"""Mail carriers: the outbox folder (each digest an `.eml` file, written whole) and an SMTP
+"""Mail transports: the outbox folder (each digest an `.eml` file, written whole) and an SMTP
 server (none, STARTTLS or SSL, optional login), with errors told in a person's words."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""How a digest travels: what every carrier does (`Transport`), what a mail's headers say
-(`Envelope`), and opening the carriers a configuration names: the outbox folder or an SMTP
+"""How a digest travels: what every transport does (`Transport`), what a mail's headers say
+(`Envelope`), and opening the transports a configuration names: the outbox folder or an SMTP
 server (`mail`), chat and webhook services through Apprise (`chat`). Where a message goes is
 its destination's (`destinations`); the bookkeeping that makes a delivery happen exactly once
 is `exactly_once`'s.
@@ -30,7 +30,7 @@ class Transport(Protocol):
     split_at: int | None  # a channel asked to post a long digest in parts: the longest part
 
     def message(self, digest: Digest, envelope: Envelope) -> bytes:
-        """The digest's bytes as this carrier sends them (recorded before sending)."""
+        """The digest's bytes as this transport sends them (recorded before sending)."""
 
     def tell(self, delivery: Delivery) -> str:
         """What happened to a delivered digest, in words that never claim a mail that was

@@ -269,14 +269,14 @@ def send_test_mail(store: Store, settings: Settings, *, now: dt.datetime) -> Fin
         return Finding("test mail", False, "SMTP is not configured: set smtp_host first")
     if not recipients:
         return Finding("test mail", False, "no recipients: set mail_to or use watch add --to")
-    channel = SmtpTransport(settings)
+    smtp = SmtpTransport(settings)
     try:
-        channel.send_test(recipients, now=now)
+        smtp.send_test(recipients, now=now)
     except DeliveryError as exc:
         return Finding("test mail", False, str(exc))
     finally:
-        channel.close()
-    return Finding("test mail", True, f"sent to {', '.join(recipients)} through {channel}")
+        smtp.close()
+    return Finding("test mail", True, f"sent to {', '.join(recipients)} through {smtp}")
 
 
 def addressed_recipients(store: Store, settings: Settings) -> set[str]:

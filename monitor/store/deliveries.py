@@ -44,7 +44,7 @@ class Delivery:
     id: int
     message_id: str
     audience: str  # its `Destination.key`
-    transport: str  # the name of what carries it (`delivery.transports`); the column `channel`
+    transport: str  # the name of what carries it (`delivery.transports`)
     subject: str
     message: bytes
     state: DeliveryState
@@ -145,7 +145,7 @@ class Deliveries(Family):
                 row = {
                     "message_id": message_id,
                     "audience": audience,
-                    "channel": transport,
+                    "transport": transport,
                     "subject": subject,
                     "message": message,
                     "state": DeliveryState.PREPARED,
@@ -247,7 +247,7 @@ class Deliveries(Family):
                 id=row["id"],
                 message_id=row["message_id"],
                 audience=row["audience"],
-                transport=row["channel"],
+                transport=row["transport"],
                 subject=row["subject"],
                 message=row["message"],
                 state=DeliveryState(row["state"]),

@@ -282,6 +282,12 @@ def _add_trial_sites(db: sqlite_utils.Database) -> None:
     db.table("trial_sites").create_index(["identity"])
 
 
+def _transport_column(db: sqlite_utils.Database) -> None:
+    """Version 14: a delivery's column naming what carried it is `transport`, the word the
+    code uses; `channel` means a chat or webhook channel, and only that."""
+    db.execute("alter table deliveries rename column channel to transport")
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -298,6 +304,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _add_run_watermarks,
     _unmailed_as_a_state,
     _add_trial_sites,
+    _transport_column,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1
