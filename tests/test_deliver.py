@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 from monitor.delivery.destinations import (
     Audience,
+    Destination,
     Mailbox,
     Outbox,
     Owed,
-    Recipient,
     plan_messages,
 )
 from monitor.delivery.digests import message_id_for
@@ -43,7 +43,7 @@ ALL, WATCHER = Mailbox("all@example.org", True), Mailbox("a@example.org", False,
 
 
 def plan(
-    destinations: list[Recipient],
+    destinations: list[Destination],
     *,
     covered: frozenset[tuple[int, str]] = frozenset(),
     allows: Callable[[ChangeEvent, str | None], bool] = lambda event, name: True,

@@ -16,8 +16,7 @@ from monitor.config import Settings
 from monitor.delivery.chat import channel_transport
 from monitor.delivery.transports import Transport
 from monitor.records.events import ChangeEvent
-from monitor.store import Destination as StoredAudience
-from monitor.store import Trial, audience_key
+from monitor.store import StoredAudience, Trial, audience_key
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Mailbox:
 
     @property
     def key(self) -> str:
-        """How deliveries to it are stored and found (`store.Destination`)."""
+        """How deliveries to it are stored and found (`store.StoredAudience`)."""
         return audience_key([self.address])
 
     def wants(self, event: ChangeEvent) -> bool:
@@ -94,10 +93,10 @@ class Outbox:
         return mail
 
 
-Recipient = Mailbox | Channel | Outbox
+Destination = Mailbox | Channel | Outbox
 
 
-def destinations_of(settings: Settings, trials: Mapping[str, Trial]) -> list[Recipient]:
+def destinations_of(settings: Settings, trials: Mapping[str, Trial]) -> list[Destination]:
     """Every destination the config and the watches name, and the outbox for the rest."""
     watched_by: dict[str, set[str]] = {}
     for nct_id, trial in trials.items():
@@ -143,7 +142,7 @@ class Audience:
     """One message: the destinations it goes to (several mail addresses, or one channel, or
     the outbox) and the events it carries."""
 
-    destinations: tuple[Recipient, ...]
+    destinations: tuple[Destination, ...]
     event_ids: tuple[int, ...]
 
     @cached_property
@@ -160,7 +159,7 @@ class Audience:
         return next((d.channel for d in self.destinations if isinstance(d, Channel)), None)
 
     @property
-    def first(self) -> Recipient:
+    def first(self) -> Destination:
         return self.destinations[0]
 
 
@@ -173,9 +172,9 @@ class Owed:
     covered: set[tuple[int, str]]
     allows: Callable[[ChangeEvent, str | None], bool]
     mail_only: frozenset[int] = frozenset()  # events only mail is still owed (see `catches_up`)
-    by_destination: dict[Recipient, tuple[int, ...]] = field(default_factory=dict)
+    by_destination: dict[Destination, tuple[int, ...]] = field(default_factory=dict)
 
-    def to(self, destination: Recipient) -> tuple[int, ...]:
+    def to(self, destination: Destination) -> tuple[int, ...]:
         if destination not in self.by_destination:
             self.by_destination[destination] = tuple(
                 event.stored_id
@@ -187,17 +186,17 @@ class Owed:
             )
         return self.by_destination[destination]
 
-    def ids(self, destinations: Iterable[Recipient]) -> set[int]:
+    def ids(self, destinations: Iterable[Destination]) -> set[int]:
         return {event_id for destination in destinations for event_id in self.to(destination)}
 
 
 def plan_messages(
-    destinations: Iterable[Recipient], owed: Owed, *, due: Callable[[Recipient], bool]
+    destinations: Iterable[Destination], owed: Owed, *, due: Callable[[Destination], bool]
 ) -> list[Audience]:
     """One message per destination that is owed something and `due` now; mail addresses
     owed exactly the same events share one message (and only then see each other's
     address)."""
-    shared: dict[tuple[int, ...], list[Recipient]] = {}
+    shared: dict[tuple[int, ...], list[Destination]] = {}
     messages = []
     for destination in destinations:
         event_ids = owed.to(destination)

@@ -17,8 +17,8 @@ from monitor.config import Settings
 from monitor.delivery.cadence import is_due, latest_day
 from monitor.delivery.destinations import (
     Audience,
+    Destination,
     Owed,
-    Recipient,
     destinations_of,
     plan_messages,
 )
@@ -201,7 +201,7 @@ class DigestWriter:
             audience, transport=transport.name, domain=self.domain, database=self.database_token
         )
 
-    def due(self, destination: Recipient, owed: Owed) -> bool:
+    def due(self, destination: Destination, owed: Owed) -> bool:
         """Whether `destination` hears now, by its cadence (see `cadence`)."""
         settings, now = self.settings, self.sending.now
         cadence = dict(settings.cadence).get(destination.name or "", "daily")

@@ -19,7 +19,7 @@ from monitor.store.deliveries import (
     Deliveries,
     Delivery,
     DeliveryState,
-    Destination,
+    StoredAudience,
     audience_key,
 )
 from monitor.store.events import Events
@@ -36,7 +36,7 @@ __all__ = [
     "BackfilledVersion",
     "Delivery",
     "DeliveryState",
-    "Destination",
+    "StoredAudience",
     "FetchedVersion",
     "SharedPlace",
     "Store",

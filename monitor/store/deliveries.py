@@ -15,7 +15,7 @@ from monitor.times import moment_of, optional_utc_text, utc_text
 
 
 @dataclass(frozen=True)
-class Destination:
+class StoredAudience:
     """Who one message is for: mail recipients (none at all: the outbox), or one chat or
     webhook channel by name. Stored as its `key`: a JSON list of addresses, or
     `{"channel": name}`; this is the one place that writes or reads that form."""
@@ -30,7 +30,7 @@ class Destination:
         return json.dumps(list(self.recipients))
 
     @classmethod
-    def from_key(cls, key: str) -> Destination:
+    def from_key(cls, key: str) -> StoredAudience:
         stored = json.loads(key)
         if isinstance(stored, dict):
             return cls(channel=str(stored["channel"]))
@@ -43,7 +43,7 @@ class Delivery:
 
     id: int
     message_id: str
-    audience: str  # its `Destination.key`
+    audience: str  # its `StoredAudience.key`
     transport: str  # the name of what carries it (`delivery.transports`)
     subject: str
     message: bytes
@@ -52,13 +52,13 @@ class Delivery:
     refused: tuple[str, ...] = ()  # recipients the mail server refused: owed it again
 
     @cached_property
-    def destination(self) -> Destination:
-        return Destination.from_key(self.audience)
+    def stored_audience(self) -> StoredAudience:
+        return StoredAudience.from_key(self.audience)
 
     @property
     def recipients(self) -> list[str]:
         """Mail addresses (none for a chat or webhook channel's delivery)."""
-        return list(self.destination.recipients)
+        return list(self.stored_audience.recipients)
 
     @property
     def accepted(self) -> list[str]:
@@ -68,7 +68,7 @@ class Delivery:
     @property
     def chat_channel(self) -> str | None:
         """The chat or webhook channel's name, for a delivery that goes to one."""
-        return self.destination.channel
+        return self.stored_audience.channel
 
 
 class DeliveryState(StrEnum):
@@ -91,8 +91,8 @@ UNFAILED_STATES = (DeliveryState.PREPARED, DeliveryState.DATA_SENT, *DELIVERED_S
 
 
 def audience_key(recipients: Iterable[str]) -> str:
-    """A mail audience as stored (its `Destination.key`)."""
-    return Destination(tuple(recipients)).key
+    """A mail audience as stored (its `StoredAudience.key`)."""
+    return StoredAudience(tuple(recipients)).key
 
 
 class Deliveries(Family):
@@ -111,7 +111,7 @@ class Deliveries(Family):
         """
         covered = set()
         for row in self.db.query(sql, [json.dumps(list(event_ids)), *wanted]):
-            addresses = Destination.from_key(row["audience"]).recipients
+            addresses = StoredAudience.from_key(row["audience"]).recipients
             if not addresses:  # a channel, or the outbox
                 covered.add((row["event_id"], row["audience"]))
                 continue
