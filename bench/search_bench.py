@@ -80,20 +80,20 @@ def trialwatch(home: str, server: RegistryServer, *args: str, interval: float) -
 
 
 def counted(server: RegistryServer, run: Any) -> tuple[float, dict[str, int]]:
-    """Seconds and requests of one check, by kind."""
+    """Seconds and requests of one check, by purpose."""
     before = len(server.requests)
     seconds = run()
-    kinds = {"search pages": 0, "updated-studies list": 0, "trials": 0, "version": 0}
+    purposes = {"search pages": 0, "updated-studies list": 0, "trials": 0, "version": 0}
     for request in server.requests[before:]:
         if request.path == "/version":
-            kinds["version"] += 1
+            purposes["version"] += 1
         elif any(key.startswith("query.") for key in request.params):
-            kinds["search pages"] += 1
+            purposes["search pages"] += 1
         elif "filter.advanced" in request.params:
-            kinds["updated-studies list"] += 1
+            purposes["updated-studies list"] += 1
         else:
-            kinds["trials"] += 1
-    return seconds, kinds
+            purposes["trials"] += 1
+    return seconds, purposes
 
 
 def events(home: str, server: RegistryServer) -> list[tuple[str, str]]:
@@ -173,11 +173,11 @@ def bench(arguments: argparse.Namespace) -> None:
     own = ("search pages",) if watched else ("search pages", "updated-studies list")
     base = statistics_of(figures["list every match (before)"], own)
     for name, days in figures.items():
-        seconds, requests, kinds = statistics_of(days, own)
+        seconds, requests, purposes = statistics_of(days, own)
         timing = "" if watched else f", {seconds:5.1f} s a day, {seconds / base[0]:.2f}x the time"
         print(
             f"  {name:27} {requests:5.1f} search requests a day, {requests / base[1]:.2f}x "
-            f"the requests{timing}; all requests by kind: {kinds}"
+            f"the requests{timing}; all requests by purpose: {purposes}"
         )
     print(f"  search events of both homes agree: {'yes' if agree else 'NO'}")
 
@@ -185,11 +185,11 @@ def bench(arguments: argparse.Namespace) -> None:
 def statistics_of(
     days: list[tuple[float, dict[str, int]]], own: tuple[str, ...]
 ) -> tuple[float, float, str]:
-    """Mean seconds, mean requests of the kinds `own`, and every kind's mean, over the days."""
+    """Mean seconds, mean requests of the purposes `own`, and each purpose's mean, over days."""
     seconds = sum(day_seconds for day_seconds, _ in days) / len(days)
-    requests = sum(sum(kinds[kind] for kind in own) for _, kinds in days) / len(days)
-    by_kind = {kind: sum(k[kind] for _, k in days) / len(days) for kind in days[0][1]}
-    text = ", ".join(f"{kind} {count:g}" for kind, count in by_kind.items() if count)
+    requests = sum(sum(purposes[purpose] for purpose in own) for _, purposes in days) / len(days)
+    by_purpose = {purpose: sum(k[purpose] for _, k in days) / len(days) for purpose in days[0][1]}
+    text = ", ".join(f"{purpose} {count:g}" for purpose, count in by_purpose.items() if count)
     return seconds, requests, text
 
 

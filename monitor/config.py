@@ -52,7 +52,7 @@ class Settings:
     mail_to: tuple[str, ...] = ()
     notify: tuple[str, ...] = ()  # Apprise URLs, or names in `channels`: every change
     channels: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL): for `watch add --notify`
-    materiality: tuple[tuple[str, str], ...] = ()  # (kind, level): overrides of the defaults
+    materiality: tuple[tuple[str, str], ...] = ()  # (category, level): overrides of the defaults
     # (mail address or channel name, rule): what each destination wants to hear
     rules: tuple[tuple[str, Rule], ...] = ()
     # (mail address or channel name, "daily" | "weekly:<weekday>"): when each destination hears

@@ -170,17 +170,17 @@ def _channels(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _materiality(value: Any) -> tuple[tuple[str, str], ...]:
-    """A table of kind = level ("contact" = "medium"). An unknown kind or level is refused:
-    a rule that can never apply is a mistake."""
+    """A table of category = level ("contact" = "medium"). An unknown category or level is
+    refused: a rule that can never apply is a mistake."""
 
-    pairs = _table(value, shape="kind = level")
-    kinds, levels = [str(c) for c in Category], [str(m) for m in Materiality]
-    for kind, level in pairs:
-        if kind not in kinds:
-            raise ValueError(f"unknown kind {kind!r} (one of {', '.join(kinds)})")
+    pairs = _table(value, shape="category = level")
+    categories, levels = [str(c) for c in Category], [str(m) for m in Materiality]
+    for category, level in pairs:
+        if category not in categories:
+            raise ValueError(f"unknown category {category!r} (one of {', '.join(categories)})")
         if level not in levels:
-            raise ValueError(f"unknown level {level!r} for {kind} (high, medium or low)")
-    return tuple((str(kind), str(level)) for kind, level in pairs)
+            raise ValueError(f"unknown level {level!r} for {category} (high, medium or low)")
+    return tuple((str(category), str(level)) for category, level in pairs)
 
 
 def _rules(value: Any) -> tuple[tuple[str, Rule], ...]:

@@ -34,10 +34,10 @@ def write_whole(path: Path, content: bytes) -> None:
     (`/dev/stdout`) directly, never replaced by a regular file. On failure (an `OSError` for
     the caller to word) no temporary file is left behind."""
     try:
-        kind = os.stat(path).st_mode
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
-        kind = stat.S_IFREG
-    if not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+        mode = stat.S_IFREG
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         with open(path, "wb") as stream:
             stream.write(content)
         return

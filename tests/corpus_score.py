@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.records import categories
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
-from monitor.records.kinds import SITE_KINDS
 from monitor.records.normalise import normalise_study
 from monitor.times import moment_of
 from tests.corpora import tigit_file
 
 EXPECTED = Path(__file__).parent / "corpus" / "expected-events.json"
-SITE_CATEGORIES = {str(category) for category in SITE_KINDS}
+SITE_CATEGORIES = {str(category) for category in categories.SITE_CATEGORIES}
 # A registry code shown as is ("NOT_YET_RECRUITING", "PHASE2") or a bracket doubled by wording.
 RAW_CODE = re.compile(r"\b(?:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|PHASE[0-9]|ESTIMATED|ACTUAL)\b")
 DOUBLED = re.compile(r"\(\(|\)\)")

@@ -318,7 +318,7 @@ CASES: list[tuple[str, Callable[[Study], None], list[tuple[str, str, str]]]] = [
 
 
 @pytest.mark.parametrize("edit,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_each_kind_of_change_gives_exactly_its_event(
+def test_each_category_of_change_gives_exactly_its_event(
     edit: Callable[[Study], None], expected: list[tuple[str, str, str]]
 ) -> None:
     assert diff(*edited(edit)) == expected

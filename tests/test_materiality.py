@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from monitor.records.categories import rate
 from monitor.records.events import Category
-from monitor.records.kinds import rate
 from monitor.records.materiality import Materiality
 from tests.conftest import SEED_FILES, Trialwatch, find_site, study_with_id
 from tests.registry_server import RegistryServer
@@ -72,7 +72,7 @@ def test_a_configured_level_wins_and_says_so() -> None:
     assert quiet.level == LOW
 
 
-def test_an_unknown_kind_or_level_is_bad_input_before_anything_runs(
+def test_an_unknown_category_or_level_is_bad_input_before_anything_runs(
     trialwatch: Trialwatch, registry: RegistryServer
 ) -> None:
     for value in ("site=high", "site_status=urgent"):

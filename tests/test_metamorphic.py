@@ -85,7 +85,7 @@ def test_registry_housekeeping_adds_removes_or_changes_the_status_of_no_site(
         found += site_events(before, after)
     if name in PURE_RESPELLINGS:
         assert found == Counter()
-    assert {kind: n for kind, n in found.items() if kind in MOVED} == {}
+    assert {category: n for category, n in found.items() if category in MOVED} == {}
 
 
 NEW_SITE = {
@@ -98,13 +98,13 @@ NEW_SITE = {
 STATUSES = ["RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "WITHDRAWN"]
 
 
-KINDS = list(dict.fromkeys(transformation for _, transformation, _ in HOUSEKEEPING))
+CATEGORIES = list(dict.fromkeys(transformation for _, transformation, _ in HOUSEKEEPING))
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     record=st.sampled_from(CORPUS),
-    chosen=st.lists(st.sampled_from(range(len(KINDS))), min_size=1, max_size=3, unique=True),
+    chosen=st.lists(st.sampled_from(range(len(CATEGORIES))), min_size=1, max_size=3, unique=True),
     seed=st.integers(0, 2**16),
     data=st.data(),
 )
@@ -113,7 +113,7 @@ def test_real_edits_on_top_of_housekeeping_come_out_exactly(
 ) -> None:
     """Up to three kinds of housekeeping at once, then a site's status changed and a site
     added: exactly those two site events, whatever the housekeeping was."""
-    transformations = [KINDS[index] for index in sorted(chosen)]
+    transformations = [CATEGORIES[index] for index in sorted(chosen)]
     study = load(record)
     if respell_one_city_without_zips in transformations:
         study = without_zips(study)

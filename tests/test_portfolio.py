@@ -96,14 +96,14 @@ def test_registry_text_in_the_index_cannot_end_its_script(
 
 
 def synthetic_rows(count: int) -> list[IndexRow]:
-    """`count` rows as a big portfolio shows them: statuses, countries and kinds vary."""
+    """`count` rows as a big portfolio shows them: statuses, countries and categories vary."""
     statuses = ("RECRUITING", "SUSPENDED", "COMPLETED", "ACTIVE_NOT_RECRUITING")
     countries = ("France", "Germany", "United States", "Japan", "Brazil")
-    kinds = ("site_status", "date", "enrollment", "overall_status")
+    categories = ("site_status", "date", "enrollment", "overall_status")
     rows = []
     for number in range(count):
         recent = tuple(
-            (dt.date(2026, 12, 2) - dt.timedelta(days=day), kinds[day % 4])
+            (dt.date(2026, 12, 2) - dt.timedelta(days=day), categories[day % 4])
             for day in range(number % 5)
         )
         rows.append(
@@ -146,7 +146,7 @@ window.addEventListener("load", () => {
   };
   const [suspended, filterMs] = typed("suspended");
   const [suspendedInJapan] = typed("suspended japan");
-  const [byKind] = typed("enrollment");
+  const [byCategory] = typed("enrollment");
   const [none] = typed("no such thing");
   typed("");
   const header = [...document.querySelectorAll("#trials th")]
@@ -165,7 +165,7 @@ window.addEventListener("load", () => {
   const probe = document.createElement("pre");
   probe.id = "probe";
   probe.textContent = JSON.stringify({
-    rows: count(), drawn: before, more: drawn(), suspended, suspendedInJapan, byKind, none,
+    rows: count(), drawn: before, more: drawn(), suspended, suspendedInJapan, byCategory, none,
     ascending, descending, sort: header.getAttribute("aria-sort"),
     link: document.querySelector("#trials tbody a").getAttribute("href"),
     overflow: document.documentElement.scrollWidth - window.innerWidth,
@@ -201,8 +201,8 @@ def test_ten_thousand_rows_sort_and_filter_by_typing_on_a_phone(
     assert seen["link"].endswith(".html")
     assert seen["suspended"] == 2_500  # every fourth trial
     assert seen["suspendedInJapan"] == 1_000  # ... of which those with a site in Japan
-    # a kind of change in the last 30 days: rows 2, 3 and 4 of every 5 changed enrollment
-    assert seen["byKind"] == 4_000
+    # a category of change in the last 30 days: rows 2, 3 and 4 of every 5 changed enrollment
+    assert seen["byCategory"] == 4_000
     assert seen["none"] == 0
     assert seen["sort"] == "descending"
     assert seen["ascending"] == ["0", "0", "0"] and seen["descending"] == ["4", "4", "4"]
@@ -253,7 +253,7 @@ window.addEventListener("load", () => {
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_dashboard_leads_with_what_matters(tmp_path: Path, size: tuple[int, int]) -> None:
     """Rows by their most material change of the last 30 days (then the latest), a level
-    badge, stopped trials in red, a needs-attention view, kinds found by their codes; at 390 px
+    badge, stopped trials in red, a needs-attention view, categories found by their codes; at 390 px
     each trial a card and nothing wider than the phone."""
     rows = synthetic_rows(12)
     trials = {row.nct_id: Trial(row.nct_id, None, [], [], row.title, None, Rule()) for row in rows}
@@ -288,8 +288,8 @@ def screenshot(page: Path, tmp_path: Path, size: tuple[int, int], name: str) -> 
 
 
 def test_the_week_names_a_trial_without_an_acronym_by_its_title() -> None:
+    from monitor.records.categories import make_event
     from monitor.records.events import Category
-    from monitor.records.kinds import make_event
     from monitor.reports.portfolio import render_week
 
     event = make_event(

@@ -102,7 +102,7 @@ ENROLLMENT = "Enrollment 270 -> 200"
     ],
     ids=["only", "country", "state", "level", "min_slip", "min_enrollment_change"],
 )
-def test_each_rule_kind_through_the_mail_server(
+def test_each_rule_condition_through_the_mail_server(
     watched: Trialwatch, smtp: SmtpServer, home: Path, rule: dict[str, Any], told: set[str]
 ) -> None:
     everything = {SUSPENDED, SPAIN, SLIP, CONDITION, ENROLLMENT}
@@ -157,7 +157,7 @@ def test_a_crash_between_two_audiences_loses_and_doubles_nothing(
 @pytest.mark.parametrize(
     ("spec", "error"),
     [
-        ({"only": "site"}, "no kind of change is called 'site'"),
+        ({"only": "site"}, "no category of change is called 'site'"),
         ({"country": "Atlantis"}, "no country is called 'Atlantis'"),
         ({"level": "urgent"}, "level 'urgent' is not high, medium or low"),
         ({"region": "EU"}, "unknown rule key 'region'"),
@@ -267,4 +267,4 @@ def test_a_search_rule_tells_only_the_matches_it_asks_for(
     assert pending(home) == 0  # the leaving match is owed to nobody
     assert "left search" in preview  # a preview shows everything undelivered
     bad = trialwatch("watch", "query", "x", "--term", "y", "--only", "new_site")
-    assert bad.code == 2 and "no kind of change is called 'new_site'" in bad.stderr
+    assert bad.code == 2 and "no category of change is called 'new_site'" in bad.stderr

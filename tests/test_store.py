@@ -16,8 +16,8 @@ from monitor.config import load_settings
 from monitor.errors import BadInput
 from monitor.jobs.check import Baselines, store_study
 from monitor.jobs.check_run import is_full_pass_due
+from monitor.records.categories import make_event
 from monitor.records.events import Category
-from monitor.records.kinds import make_event
 from monitor.records.normalise import content_hash, normalise_study
 from monitor.store import BackfilledVersion, FetchedVersion, Store
 from monitor.store.schema import SCHEMA_VERSION

@@ -31,8 +31,8 @@ def rule_options(command: Command) -> Command:
     options = [
         click.option(
             "--only",
-            metavar="KINDS",
-            help="Tell only these kinds of change, comma-separated (site_status,date,...).",
+            metavar="CATEGORIES",
+            help="Tell only these categories of change, comma-separated (site_status,date,...).",
         ),
         click.option(
             "--country",
@@ -65,12 +65,12 @@ RULE_OPTIONS = ("only", "country", "state", "level", "min_slip", "min_enrollment
 
 
 def rule_from_options(
-    given: dict[str, Any], *, where: str, kinds: Iterable[Category]
+    given: dict[str, Any], *, where: str, categories: Iterable[Category]
 ) -> Rule | None:
-    """The rule the options wrote for a trial's or a search's watch (`kinds`: those it can
+    """The rule the options wrote for a trial's or a search's watch (`categories`: those it can
     produce), or None when none was given."""
     written = {key: value for key, value in given.items() if value is not None}
-    return parse_rule(written, where=where, kinds=kinds) if written else None
+    return parse_rule(written, where=where, categories=categories) if written else None
 
 
 # A search's text areas: what each option searches (see `registry.searches.TEXT_AREAS`).

@@ -20,7 +20,7 @@ from monitor.jobs.demo import replay_demo
 from monitor.jobs.report import load_history, write_page, write_report, write_snapshot_files
 from monitor.nct_ids import normalise_nct_id
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.materiality import levels_by_kind
+from monitor.records.materiality import levels_by_category
 from monitor.reports.export import events_csv
 from monitor.reports.history import TrialHistory, trial_name
 from monitor.reports.history_page import render_history_page
@@ -152,7 +152,7 @@ def report(ctx: Context, out_dir: Path | None) -> None:
     """An index page of every watched trial and one history page per trial."""
 
     folder = out_dir or ctx.settings.data_dir / "report"
-    levels = levels_by_kind(ctx.settings.materiality)
+    levels = levels_by_category(ctx.settings.materiality)
     written = write_report(ctx.reader, folder, now=ctx.clock(), materiality=levels)
     kept = len(written.nct_ids) - written.written
     ctx.say(

@@ -26,7 +26,7 @@ from monitor.jobs.check import CheckError, CheckOutcome
 from monitor.jobs.run import RunSummary, run_once
 from monitor.jobs.schedule import DEFAULT_CRON, cron_trigger, interval_trigger, run_forever
 from monitor.lock import run_lock
-from monitor.records.materiality import levels_by_kind
+from monitor.records.materiality import levels_by_category
 from monitor.reports.render import render_digest
 from monitor.setting_values import parse_timezone
 from monitor.text import counted
@@ -48,7 +48,7 @@ def digest(ctx: Context, to_stdout: bool, outbox: Path | None) -> None:
     """Render every undelivered change into a digest and deliver it (SMTP, else the outbox)."""
 
     if to_stdout:
-        levels = levels_by_kind(ctx.settings.materiality)
+        levels = levels_by_category(ctx.settings.materiality)
         preview = render_digest(
             ctx.store.events.pending(), ctx.store.watches.trials(), materiality=levels
         )

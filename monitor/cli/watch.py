@@ -29,7 +29,7 @@ from monitor.cli.options import (
 )
 from monitor.errors import BadInput
 from monitor.jobs.adding import unknown_to_the_registry
-from monitor.records.kinds import SEARCH_KINDS, TRIAL_KINDS
+from monitor.records.categories import SEARCH_CATEGORIES, TRIAL_CATEGORIES
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search
 from monitor.setting_values import parse_address
@@ -69,7 +69,7 @@ def watch_add(
     """Start watching trials (ids are case-insensitive: NCT + 8 digits). The rule options
     (--only, --country, --state, --level, --min-slip, --min-enrollment-change) say which of
     their changes are told at all; all of them must hold."""
-    rules = rule_from_options(rule, where="watch add", kinds=TRIAL_KINDS)
+    rules = rule_from_options(rule, where="watch add", categories=TRIAL_CATEGORIES)
     ids = parse_ids(nct_ids)
     addresses = [_parse_option_address(address) for address in recipients]
     label = _parse_label(label)
@@ -175,7 +175,11 @@ def watch_edit(
         raise BadInput(
             f"{target}: no watched search of that name (search options are for searches)"
         )
-    rules = Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=TRIAL_KINDS)
+    rules = (
+        Rule()
+        if clear_rule
+        else rule_from_options(rule, where="watch edit", categories=TRIAL_CATEGORIES)
+    )
     [watched] = parse_ids((target,))
     require_watched(ctx.store, [watched])
     addresses = [_parse_option_address(a) for a in recipients if a] if recipients else None
@@ -205,7 +209,9 @@ def _edit_search(
     search = Search.from_json(row.name, row.params, follow=row.follow)
     criteria = search_criteria(options, near=search.near)
     rules = (
-        Rule() if clear_rule else rule_from_options(rule, where="watch edit", kinds=SEARCH_KINDS)
+        Rule()
+        if clear_rule
+        else rule_from_options(rule, where="watch edit", categories=SEARCH_CATEGORIES)
     )
     edited = make_search(
         row.name, **search.criteria() | criteria, follow=row.follow if follow is None else follow
@@ -249,7 +255,7 @@ def watch_query(ctx: Context, /, name: str, follow: bool, **options: Any) -> Non
     """Watch a registry search: report trials entering or leaving it; its first check is a
     baseline. Giving an existing NAME replaces that search."""
     rule = {key: options.pop(key) for key in RULE_OPTIONS}
-    rules = rule_from_options(rule, where="watch query", kinds=SEARCH_KINDS)
+    rules = rule_from_options(rule, where="watch query", categories=SEARCH_CATEGORIES)
     search = make_search(name, **search_criteria(options), follow=follow)
     _store_search(ctx, search, rules, verb="Updated")
 

@@ -12,10 +12,10 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 def parse_cadence(text: str) -> str:
     """ "daily", "weekly" (on Mondays) or "weekly:friday"; ValueError for anything else."""
-    kind, _, day = text.strip().lower().partition(":")
-    if kind == "daily" and not day:
+    every, _, day = text.strip().lower().partition(":")
+    if every == "daily" and not day:
         return "daily"
-    if kind == "weekly" and (not day or day in WEEKDAYS):
+    if every == "weekly" and (not day or day in WEEKDAYS):
         return f"weekly:{day or 'monday'}"
     raise ValueError(f"cadence {text!r}: expected daily, weekly or weekly:<weekday>")
 

@@ -30,7 +30,7 @@ from monitor.delivery.exactly_once import (
 )
 from monitor.delivery.transports import DEFAULT_SENDER, Envelope, Transport
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.materiality import levels_by_kind
+from monitor.records.materiality import levels_by_category
 from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
 from monitor.setting_values import parse_timezone
@@ -51,7 +51,7 @@ def rules_of(
     leaving match, its search's) and the destination's own (the config's `rules`, by mail
     address or channel name; the outbox has none) must both let it through, each judging
     materiality with the config's levels."""
-    levels = levels_by_kind(settings.materiality)
+    levels = levels_by_category(settings.materiality)
     by_destination = {name: replace(rule, levels=levels) for name, rule in settings.rules}
     by_trial = {nct_id: replace(trial.rules, levels=levels) for nct_id, trial in trials.items()}
     by_search = {name: replace(rule, levels=levels) for name, rule in searches.items()}
@@ -222,7 +222,7 @@ class DigestWriter:
         return render_digest(
             events,
             self.trials,
-            materiality=levels_by_kind(self.settings.materiality),
+            materiality=levels_by_category(self.settings.materiality),
             brief=brief,
         )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from monitor.records.categories import CATEGORIES, with_extra
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import KINDS, with_extra
 from monitor.records.shared_sites import SitePlace
 from monitor.store import Store
 
@@ -21,7 +21,7 @@ def where_trials_meet(
     for event in events:
         place = at.get(event.site_key)
         there = others.get(place.identity, []) if place else []
-        if there and KINDS[Category(event.category)].site_change:
+        if there and CATEGORIES[Category(event.category)].site_change:
             found = [dataclasses.asdict(other) for other in there]
             event = with_extra(event, also_here=found)
         told.append(event)

@@ -18,8 +18,8 @@ from typing import Any
 
 from monitor.errors import MalformedResponse, RegistryError
 from monitor.jobs.check import CheckError
+from monitor.records.categories import make_event
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import make_event
 from monitor.records.places import km
 from monitor.registry.client import PAGE_SIZE, RegistryClient
 from monitor.registry.matches import Match, MatchSite, search_match

@@ -9,15 +9,15 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from monitor.records.categories import make_event, with_extra
 from monitor.records.countries import same_country
 from monitor.records.events import Category, ChangeEvent, SiteRef
 from monitor.records.folding import same_name, same_place_name
-from monitor.records.kinds import make_event, with_extra
 from monitor.records.normalise import Record
 from monitor.records.pairing import reconcile_site_keys
 from monitor.records.places import same_zip
 from monitor.records.results import (
-    OUTCOME_KINDS,
+    OUTCOME_TYPES,
     changed_results_modules,
     outcome_measures,
     results_posted,
@@ -114,14 +114,14 @@ def _why_stopped_told_with_the_status(events: list[ChangeEvent], new: Record) ->
 def _outcomes_told_apart(events: list[ChangeEvent]) -> list[ChangeEvent]:
     """Outcome measures are a category of their own, primary and secondary told apart; one
     that moved between them says so ("now a secondary outcome", a note of the event)."""
-    outcomes = {event.field: event for event in events if event.field in OUTCOME_KINDS}
+    outcomes = {event.field: event for event in events if event.field in OUTCOME_TYPES}
     told = []
     for event in events:
-        if event.field not in OUTCOME_KINDS:
+        if event.field not in OUTCOME_TYPES:
             told.append(event)
             continue
         moved = [
-            f"'{measure}' now a {OUTCOME_KINDS[other.field]} outcome"
+            f"'{measure}' now a {OUTCOME_TYPES[other.field]} outcome"
             for other in outcomes.values()
             if other.field != event.field
             for measure in sorted(

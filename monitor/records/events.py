@@ -1,6 +1,6 @@
 """The `ChangeEvent` type, the categories of change in order of importance, and the site an
 event is about. What each category means to a reader (its sentence, headline, materiality,
-net change) is its row in `kinds`.
+net change) is its row in `categories`.
 """
 
 from __future__ import annotations
@@ -64,16 +64,20 @@ class PostedResults(TypedDict):
 def as_date(value: Any) -> RegistryDate | None:
     """An event's old or new value as a date payload (read back from JSON), if it is one."""
     if isinstance(value, dict) and isinstance(value.get("date"), str):
-        kind = value.get("type")
-        return RegistryDate(date=value["date"], type=kind if isinstance(kind, str) else None)
+        registry_type = value.get("type")
+        return RegistryDate(
+            date=value["date"], type=registry_type if isinstance(registry_type, str) else None
+        )
     return None
 
 
 def as_enrollment(value: Any) -> Enrollment | None:
     """An event's old or new value as an enrollment payload, if it is one."""
     if isinstance(value, dict) and "count" in value:
-        kind = value.get("type")
-        return Enrollment(count=value["count"], type=kind if isinstance(kind, str) else None)
+        registry_type = value.get("type")
+        return Enrollment(
+            count=value["count"], type=registry_type if isinstance(registry_type, str) else None
+        )
     return None
 
 

@@ -1,9 +1,9 @@
 """How much a change matters, and why, in words a reader can check: high (a trial stopped,
 results posted, a primary outcome replaced, primary completion slipping 90 days or more,
 enrollment cut by a fifth or more), low (contacts, wording, references and links), medium
-(the rest). Each kind is rated by one small function, named by its row in `kinds.KINDS`; a
-config can set any kind to a level of its own. Services that sell such a ranking keep it
-opaque; this one explains itself.
+(the rest). Each category is rated by one small function, named by its row in
+`categories.CATEGORIES`; a config can set any category to a level of its own. Services that
+sell such a ranking keep it opaque; this one explains itself.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ class Rating:
 Rater = Callable[[str, Any, Any], Rating]
 
 
-def levels_by_kind(pairs: Iterable[tuple[str, str]]) -> dict[str, Materiality]:
-    """The config's (kind, level) pairs as the `overrides` `rate` takes."""
-    return {kind: Materiality(level) for kind, level in pairs}
+def levels_by_category(pairs: Iterable[tuple[str, str]]) -> dict[str, Materiality]:
+    """The config's (category, level) pairs as the `overrides` `rate` takes."""
+    return {category: Materiality(level) for category, level in pairs}
 
 
 def rate_overall_status(field: str, old: Any, new: Any) -> Rating:

@@ -127,18 +127,21 @@ def _normalise_date(struct: dict[str, Any] | None) -> RegistryDate | None:
     shown as the registry wrote it, never counted in days (see `wording.date_slip`)."""
     if not struct or not struct.get("date"):
         return None
-    kind = struct.get("type")
+    registry_type = struct.get("type")
     return RegistryDate(
         date=fold_text(str(struct["date"])),
-        type=fold_text(kind) if isinstance(kind, str) else None,
+        type=fold_text(registry_type) if isinstance(registry_type, str) else None,
     )
 
 
 def _normalise_enrollment(info: dict[str, Any] | None) -> Enrollment | None:
     if not info or info.get("count") is None:
         return None
-    kind = fold_value(info.get("type"))
-    return Enrollment(count=fold_value(info["count"]), type=kind if isinstance(kind, str) else None)
+    registry_type = fold_value(info.get("type"))
+    return Enrollment(
+        count=fold_value(info["count"]),
+        type=registry_type if isinstance(registry_type, str) else None,
+    )
 
 
 def _normalise_eligibility_value(name: str, value: Any) -> Any:

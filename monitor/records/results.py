@@ -21,7 +21,7 @@ RESULTS_DATE_FIELDS = (
     "resultsFirstSubmitQcDate",
     "resultsFirstPostDateStruct",
 )
-OUTCOME_KINDS = {
+OUTCOME_TYPES = {
     "outcomesModule.primaryOutcomes": "primary",
     "outcomesModule.secondaryOutcomes": "secondary",
     "outcomesModule.otherOutcomes": "other",
@@ -87,17 +87,20 @@ def summarise_outcomes(field_name: str, old: Any, new: Any) -> str:
     """ "Primary outcome replaced: 'Overall survival at 24 months' -> 'Progression-free
     survival'"; "Secondary outcome added: 'X'"; "Primary outcome 'X': time frame 12 months ->
     24 months"."""
-    kind = OUTCOME_KINDS.get(field_name, "other").capitalize()
+    outcome_type = OUTCOME_TYPES.get(field_name, "other").capitalize()
     before, after = _by_measure(old), _by_measure(new)
     added = [m for m in after if m not in before]
     removed = [m for m in before if m not in after]
     changed = [m for m in after if m in before and after[m] != before[m]]
     if len(added) == 1 and len(removed) == 1 and not changed:
-        return f"{kind} outcome replaced: '{removed[0]}' -> '{added[0]}'"
-    phrases = [_listed_measures(kind, "added", added), _listed_measures(kind, "removed", removed)]
-    phrases += [_outcome_detail(kind, m, before[m], after[m]) for m in changed]
+        return f"{outcome_type} outcome replaced: '{removed[0]}' -> '{added[0]}'"
+    phrases = [
+        _listed_measures(outcome_type, "added", added),
+        _listed_measures(outcome_type, "removed", removed),
+    ]
+    phrases += [_outcome_detail(outcome_type, m, before[m], after[m]) for m in changed]
     phrases = [phrase for phrase in phrases if phrase]
-    return "; ".join(phrases) or f"{kind} outcomes re-worded"
+    return "; ".join(phrases) or f"{outcome_type} outcomes re-worded"
 
 
 def outcome_measures(value: Any) -> set[str]:
@@ -144,14 +147,16 @@ def summarise_documents(old: Any, new: Any) -> str:
     return "; ".join(phrases) or "Documents changed"
 
 
-def _listed_measures(kind: str, what: str, measures: list[str]) -> str:
+def _listed_measures(outcome_type: str, what: str, measures: list[str]) -> str:
     if not measures:
         return ""
     plural = "s" if len(measures) > 1 else ""
-    return f"{kind} outcome{plural} {what}: " + ", ".join(f"'{m}'" for m in measures)
+    return f"{outcome_type} outcome{plural} {what}: " + ", ".join(f"'{m}'" for m in measures)
 
 
-def _outcome_detail(kind: str, measure: str, old: dict[str, Any], new: dict[str, Any]) -> str:
+def _outcome_detail(
+    outcome_type: str, measure: str, old: dict[str, Any], new: dict[str, Any]
+) -> str:
     moved = [
         f"{field_label(key).lower()} {old.get(key) or '(none)'} -> {new.get(key) or '(none)'}"
         if key == "timeFrame"
@@ -159,7 +164,7 @@ def _outcome_detail(kind: str, measure: str, old: dict[str, Any], new: dict[str,
         for key in dict.fromkeys([*old, *new])
         if old.get(key) != new.get(key)
     ]
-    return f"{kind} outcome '{measure}': {', '.join(moved)}"
+    return f"{outcome_type} outcome '{measure}': {', '.join(moved)}"
 
 
 def _by_measure(value: Any) -> dict[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Alert rules: what a watch, a recipient or a channel wants to hear. A rule is a few
-conditions, all of which a change must meet: its kind, the country or state of its site, its
+conditions, all of which a change must meet: its category, the country or state of its site, its
 materiality, how far a date slipped, how much enrollment moved. Each condition is one small
-function in one table. A rule that could never match (an unknown kind or country) is refused
+function in one table. A rule that could never match (an unknown category or country) is refused
 when it is written, not discovered when nothing arrives.
 """
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.errors import BadInput
+from monitor.records.categories import rate
 from monitor.records.countries import (
     country_identity,
     rule_state,
@@ -20,7 +21,6 @@ from monitor.records.countries import (
 )
 from monitor.records.events import Category, SiteRef
 from monitor.records.folding import fold_name
-from monitor.records.kinds import rate
 from monitor.records.materiality import (
     LEVEL_ORDER,
     Materiality,
@@ -42,7 +42,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Rule:
-    only: frozenset[str] = frozenset()  # kinds of change (categories)
+    only: frozenset[str] = frozenset()  # categories of change (categories)
     countries: frozenset[str] = frozenset()  # ISO 3166 codes: a site's change must be there
     states: frozenset[str] = frozenset()  # ISO 3166-2 codes (`countries.state_identity`)
     level: Materiality | None = None  # at least this material
@@ -89,13 +89,13 @@ def parse_rule(
     spec: Mapping[str, Any],
     *,
     where: str,
-    kinds: Iterable[Category] = tuple(Category),
+    categories: Iterable[Category] = tuple(Category),
     stored: bool = False,
 ) -> Rule:
     """A rule from its written form (the CLI's options, a TOML table, stored JSON): `only`,
     `country`, `state` (lists, or comma-separated text), `level`, `min_slip`,
-    `min_enrollment_change`. Anything unknown, or that could never match (a kind outside
-    `kinds`, those its owner can produce), is bad input; a `stored` rule's state that names no
+    `min_enrollment_change`. Anything unknown, or that could never match (a category outside
+    `categories`, those its owner can produce), is bad input; a `stored` rule's state that names no
     subdivision (written by a release that took any text) is kept as its own identity."""
     if not spec:
         return NO_RULE  # most watches: one shared value, not one per watch
@@ -108,10 +108,10 @@ def parse_rule(
     named = {str(category) for category in Category}
     if only - named:
         raise BadInput(
-            f"{where}: no kind of change is called {sorted(only - named)[0]!r} "
+            f"{where}: no category of change is called {sorted(only - named)[0]!r} "
             f"(one of {', '.join(sorted(named))})"
         )
-    produced = {str(category) for category in kinds}
+    produced = {str(category) for category in categories}
     if only - produced:
         raise BadInput(
             f"{where}: {sorted(only - produced)[0]} never comes of it, so the rule could never "
@@ -186,7 +186,7 @@ def _whole(value: Any, *, where: str) -> int | None:
 # --- conditions: each says whether one part of a rule lets a change through ---------------
 
 
-def _kind(rule: Rule, change: Change) -> bool:
+def _category(rule: Rule, change: Change) -> bool:
     return not rule.only or str(change.category) in rule.only
 
 
@@ -227,7 +227,7 @@ def _enrollment(rule: Rule, change: Change) -> bool:
 
 
 CONDITIONS: list[Callable[[Rule, Change], bool]] = [
-    _kind,
+    _category,
     _country,
     _state,
     _level,

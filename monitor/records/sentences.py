@@ -1,7 +1,7 @@
-"""What each kind of change says: its sentence ("Primary completion 2028-08-29 ->
+"""What each category of change says: its sentence ("Primary completion 2028-08-29 ->
 2029-02-28 (+183 days)"), its notes (why stopped, outcomes moved, a search match's details,
-other watched trials at a site) and its cell in a digest's site table. `kinds` names which of
-these each kind uses."""
+other watched trials at a site) and its cell in a digest's site table. `categories` names which of
+these each category uses."""
 
 from __future__ import annotations
 
@@ -102,8 +102,8 @@ def site_renamed(told: Told) -> str:
 def enrollment(told: Told) -> str:
     old, new = as_enrollment(told.old), as_enrollment(told.new)
     if old and new and old["type"] == new["type"]:
-        kind = f" ({new['type'].lower()})" if new["type"] else ""
-        return f"Enrollment {old['count']} -> {new['count']}{kind}"
+        count_type = f" ({new['type'].lower()})" if new["type"] else ""
+        return f"Enrollment {old['count']} -> {new['count']}{count_type}"
     if old and new and old["count"] == new["count"]:
         return f"Enrollment {new['count']}: {lower(old['type'])} -> {lower(new['type'])}"
     return f"Enrollment {enrollment_text(old)} -> {enrollment_text(new)}"

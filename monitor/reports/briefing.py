@@ -137,7 +137,7 @@ def _enrollment(by_trial: Mapping[str, list[ChangeEvent]]) -> BriefingLine | Non
     return BriefingLine(f"Enrollment changed: {told}", tuple(moved))
 
 
-def _kind_in(category: Category, text: str) -> Callable[..., BriefingLine | None]:
+def _category_in(category: Category, text: str) -> Callable[..., BriefingLine | None]:
     """The trials with a change of `category`, named."""
 
     def line(by_trial: Mapping[str, list[ChangeEvent]]) -> BriefingLine | None:
@@ -171,7 +171,7 @@ def _searches(by_trial: Mapping[str, list[ChangeEvent]]) -> BriefingLine | None:
 # In the order a reader asks (after the trials stopped, which `briefing` names).
 LINES: list[Callable[[Mapping[str, list[ChangeEvent]]], BriefingLine | None]] = [
     _slips,
-    _kind_in(Category.RESULTS_POSTED, "Results posted"),
+    _category_in(Category.RESULTS_POSTED, "Results posted"),
     _sites,
     _enrollment,
     _searches,

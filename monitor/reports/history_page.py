@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from monitor.records.categories import CATEGORIES
 from monitor.records.events import Category
-from monitor.records.kinds import KINDS
 from monitor.records.wording import date_slip, readable_status, status_css
 from monitor.reports.charts import Series, count_value, date_value, format_day, line_charts
 from monitor.reports.history import SiteHistory, TrialHistory
@@ -66,7 +66,7 @@ def render_history_page(
         days=history.events_by_day(),
         categories=[c for c in Category if any(e.category == c for e in history.events)],
         category_counts=Counter(event.category for event in history.events),
-        category_label=lambda category: KINDS[Category(category)].label,
+        category_label=lambda category: CATEGORIES[Category(category)].label,
         readable=readable_status,
         css=lambda status: status_css(status, missing="absent"),
         recruiting_since=lambda site: recruiting_since(history, site),

@@ -1,7 +1,7 @@
 """Many sites of a trial changed the same way (230 sites listing a status at once, 218 sites
 given a principal investigator): said in one line with counts, the full list one click (HTML)
-or one command away. What makes two changes alike, and the line for many, is each kind's
-(`kinds.Kind.alike`, `.many`)."""
+or one command away. What makes two changes alike, and the line for many, is each category's
+(`categories.CategoryRow.alike`, `.many`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import datetime as dt
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from monitor.records.categories import CATEGORIES
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import KINDS
 
 MANY = 10  # more sites than this changed one way are told in one line
 SHOWN = 10  # of them, the plain-text digest still lists this many
@@ -27,7 +27,7 @@ class MassChange:
 
     @property
     def section(self) -> str:
-        return KINDS[self.category].section
+        return CATEGORIES[self.category].section
 
     @property
     def command(self) -> str:
@@ -40,14 +40,14 @@ def fold_mass_changes(events: list[ChangeEvent]) -> tuple[list[MassChange], list
     """(the mass changes among one trial's `events`, the events left to tell one by one)."""
     alike: dict[tuple[Category, Hashable], list[ChangeEvent]] = {}
     for event in events:
-        kind = KINDS[Category(event.category)]
-        key = kind.alike(event) if kind.alike and kind.many else None
+        row = CATEGORIES[Category(event.category)]
+        key = row.alike(event) if row.alike and row.many else None
         if key is not None:
             alike.setdefault((Category(event.category), key), []).append(event)
     masses = []
     folded: set[int] = set()
     for (category, _), found in alike.items():
-        many = KINDS[category].many
+        many = CATEGORIES[category].many
         if len(found) > MANY and many is not None:
             masses.append(MassChange(found[0].nct_id, category, many(found), tuple(found)))
             folded |= {id(event) for event in found}

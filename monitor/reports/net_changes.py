@@ -2,15 +2,15 @@
 then recruiting is "New site: Recruiting", a date moved twice is one slip, a field changed
 and changed back is no news (the history keeps every step); a site renamed and changed is one
 line ("Cleveland Clinic Foundation (was Cleveland Clinic), ...: Recruiting -> Completed"). How
-a kind's steps join is its row in `kinds`; each net change keeps its notes."""
+a category's steps join is its row in `categories`; each net change keeps its notes."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable
 
+from monitor.records.categories import CATEGORIES, Joining, resummarised
 from monitor.records.events import Category, ChangeEvent, SiteRef
-from monitor.records.kinds import KINDS, Joining, resummarised
 
 
 def net_changes(events: list[ChangeEvent]) -> list[ChangeEvent]:
@@ -26,7 +26,7 @@ def net_changes(events: list[ChangeEvent]) -> list[ChangeEvent]:
 
 def _thing(event: ChangeEvent) -> Hashable:
     site = event.site.key if event.site else None
-    joining = KINDS[Category(event.category)].joining
+    joining = CATEGORIES[Category(event.category)].joining
     if joining == Joining.PRESENCE:
         return ("site", site)
     if joining == Joining.STATES:
@@ -38,7 +38,7 @@ def _joined(steps: list[ChangeEvent]) -> ChangeEvent | None:
     first, last = steps[0], steps[-1]
     if len(steps) == 1:
         return first
-    if KINDS[Category(first.category)].joining == Joining.PRESENCE:
+    if CATEGORIES[Category(first.category)].joining == Joining.PRESENCE:
         return _site_presence(first, last)
     if first.old == last.new:
         return None  # changed and changed back
@@ -78,7 +78,7 @@ def _renames_told_with_their_site(events: list[ChangeEvent]) -> list[ChangeEvent
     changed = {
         event.site.key
         for event in events
-        if event.site and KINDS[Category(event.category)].joining == Joining.PRESENCE
+        if event.site and CATEGORIES[Category(event.category)].joining == Joining.PRESENCE
     }
     told = []
     for event in events:

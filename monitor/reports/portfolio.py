@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.records.categories import CATEGORIES, rating_of
 from monitor.records.events import Category, ChangeEvent
-from monitor.records.kinds import KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality, days_between
 from monitor.records.wording import readable_status, status_css
 from monitor.reports.briefing import briefing
@@ -60,7 +60,7 @@ class IndexRow:
         return max(recent, key=lambda found: (found[1], found[0])) if recent else None
 
     def changes(self, today: dt.date, days: int) -> Counter[str]:
-        """Its changes in the `days` up to `today`, by kind."""
+        """Its changes in the `days` up to `today`, by category."""
         since = today - dt.timedelta(days=days - 1)
         return Counter(category for day, category in self.recent if day >= since)
 
@@ -157,7 +157,7 @@ class ShownRow:
 
     @property
     def search_text(self) -> str:
-        """What typing in the filter box matches: ids, names, status, countries, kinds (by
+        """What typing in the filter box matches: ids, names, status, countries, categories (by
         their words and their documented names, `site_added`)."""
         row = self.row
         words = [
@@ -167,7 +167,7 @@ class ShownRow:
             row.title,
             readable_status(row.overall_status),
             *row.countries,
-            *(KINDS[Category(kind)].label for kind in self.month),
+            *(CATEGORIES[Category(category)].label for category in self.month),
             *self.month,
             "results posted" if row.results_posted else None,
             "needs attention" if self.needs_attention else None,
@@ -193,9 +193,9 @@ class ShownRow:
             row.last_change.isoformat() if row.last_change else "",
             row.last_summary or "",
             sum(self.week.values()),
-            _kinds(self.week),
+            _categories(self.week),
             sum(self.month.values()),
-            _kinds(self.month),
+            _categories(self.month),
             row.primary_completion or "",
             row.slip_days,
             row.results_posted,
@@ -212,9 +212,11 @@ class ShownRow:
 LEVEL_WORDS = {rank: str(level) for level, rank in LEVEL_ORDER.items()}
 
 
-def _kinds(counts: Counter[str]) -> str:
+def _categories(counts: Counter[str]) -> str:
     """`Site status: 2, Dates: 1`."""
-    return ", ".join(f"{KINDS[Category(kind)].label}: {n}" for kind, n in counts.most_common())
+    return ", ".join(
+        f"{CATEGORIES[Category(category)].label}: {n}" for category, n in counts.most_common()
+    )
 
 
 def render_index(

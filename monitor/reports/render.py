@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import css_inline
 
+from monitor.records.categories import CATEGORIES, SITE_CATEGORIES, rating_of
 from monitor.records.events import Category, ChangeEvent, SiteRef
-from monitor.records.kinds import KINDS, SITE_KINDS, rating_of
 from monitor.records.materiality import LEVEL_ORDER, Materiality
 from monitor.records.sentences import Told
 from monitor.records.wording import status_css
@@ -27,8 +27,8 @@ from monitor.text import counted, one_line
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 SECTIONS: dict[str, tuple[Category, ...]] = {
-    section: tuple(c for c, kind in KINDS.items() if kind.section == section)
-    for section in dict.fromkeys(kind.section for kind in KINDS.values())
+    section: tuple(c for c, row in CATEGORIES.items() if row.section == section)
+    for section in dict.fromkeys(row.section for row in CATEGORIES.values())
 }
 MOST = "Most material"  # the section that leads a trial's digest
 HEADER_LIMIT = 180
@@ -118,7 +118,7 @@ def chat_lines(trial: TrialDigest) -> tuple[list[str], int]:
         event.summary
         for title, events in trial.sections
         for event in events
-        if event.category not in SITE_KINDS and title != MOST
+        if event.category not in SITE_CATEGORIES and title != MOST
     ]
     told = [(line, 1) for line in most]
     told += [(mass.sentence, len(mass.events)) for mass in trial.masses]
@@ -141,7 +141,7 @@ def render_digest(
     brief: bool = False,
 ) -> Digest:
     """Text, HTML and subject for `events`; `trials` maps NCT id to title and acronym;
-    `materiality` the config's levels for kinds of change (see `records.materiality`). A
+    `materiality` the config's levels for categories of change (see `records.materiality`). A
     digest of two or more trials, or one asked to `brief` (a weekly one), opens with a
     briefing over them all."""
     grouped = group_events(events, trials, materiality=materiality)
@@ -203,7 +203,7 @@ def group_events(
                     event
                     for event in one_by_one
                     if event.category in categories
-                    and (event.stored_id not in told or event.category in SITE_KINDS)
+                    and (event.stored_id not in told or event.category in SITE_CATEGORIES)
                 ],
             )
             for title, categories in SECTIONS.items()
@@ -217,7 +217,7 @@ def group_events(
                 label=trial.label if trial else None,
                 url=STUDY_URL.format(nct_id=nct_id),
                 headline_parts=headline(trial_events, materiality),
-                sites=[site_row(e) for e in one_by_one if e.category in SITE_KINDS],
+                sites=[site_row(e) for e in one_by_one if e.category in SITE_CATEGORIES],
                 sections=[(title, found) for title, found in sections if found or title in massed],
                 count=len(trial_events),
                 masses=masses,
@@ -238,7 +238,7 @@ def most_material(
         rating = rating_of(event, overrides)
         if rating.level == Materiality.HIGH:
             most.append(dataclasses.replace(event, summary=f"{event.summary} ({rating})"))
-    return sorted(most, key=lambda event: list(KINDS).index(Category(event.category)))
+    return sorted(most, key=lambda event: list(CATEGORIES).index(Category(event.category)))
 
 
 def _searched_title(events: list[ChangeEvent]) -> str | None:
@@ -254,8 +254,8 @@ def site_row(event: ChangeEvent) -> SiteRow:
     city = " ".join(part for part in (site.city, site.zip) if part)
     place = ", ".join(part for part in (city, site.country) if part)
     old, new = event.old, event.new
-    kind = KINDS[Category(event.category)]
-    change_of = kind.site_change
+    row = CATEGORIES[Category(event.category)]
+    change_of = row.site_change
     assert change_of is not None, "site_row takes site events only"
     change = change_of(old, new)
     status = new if event.category in (Category.SITE_STATUS, Category.SITE_ADDED) else None
@@ -266,23 +266,23 @@ def site_row(event: ChangeEvent) -> SiteRow:
         place=place,
         change=change,
         status_class=f"status-{status_css(status)}",
-        notes=tuple(kind.notes(Told(event.field, old, new, event.site, event.extra))),
+        notes=tuple(row.notes(Told(event.field, old, new, event.site, event.extra))),
     )
 
 
 def headline(events: list[ChangeEvent], materiality: Mapping[str, Materiality] | None) -> list[str]:
     """What happened to a trial in a few short phrases, the most material first (results
-    posted before others as material), then in the kinds' order; the site kinds' phrases are
-    one ("3 sites changed status, 1 added"). The phrases make the mail's Subject, so they hold
-    our words, known statuses and numbers, never registry text."""
+    posted before others as material), then in the categories' order; the site categories'
+    phrases are one ("3 sites changed status, 1 added"). The phrases make the mail's Subject,
+    so they hold our words, known statuses and numbers, never registry text."""
     ranked: list[tuple[int, bool, int, str]] = []
     sites: list[str] = []
     site_level = 0
-    for order, (category, kind) in enumerate(KINDS.items()):
+    for order, (category, row) in enumerate(CATEGORIES.items()):
         found = [event for event in events if event.category == category]
-        for phrase, told in kind.headline(found):
+        for phrase, told in row.headline(found):
             level = max(LEVEL_ORDER[rating_of(event, materiality).level] for event in told)
-            if kind.site_change:
+            if row.site_change:
                 sites.append(phrase)
                 site_level = max(site_level, level)
             else:
@@ -291,7 +291,7 @@ def headline(events: list[ChangeEvent], materiality: Mapping[str, Materiality] |
     if sites:
         count, _, verb = sites[0].partition(" ")
         sites[0] = f"{counted(int(count), 'site')} {verb}"
-        first_site = list(KINDS).index(SITE_KINDS[0])
+        first_site = list(CATEGORIES).index(SITE_CATEGORIES[0])
         ranked.append((site_level, False, -first_site, ", ".join(sites)))
     ordered = sorted(ranked, key=lambda part: part[:3], reverse=True)
     return [phrase for *_, phrase in ordered]

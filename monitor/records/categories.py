@@ -1,7 +1,7 @@
-"""Each kind of change in one place: its label and section, its sentence and notes, its phrase
+"""Each category of change in one place: its label and section, its sentence and notes, its phrase
 in a trial's headline, how much it matters and why, and how two of its changes join into one
-net change. The digest, the headline, net changes, rules and materiality read a kind from
-here; adding a kind is adding one row to `KINDS` (and its test).
+net change. The digest, the headline, net changes, rules and materiality read a category from
+here; adding a category is adding one row to `CATEGORIES` (and its test).
 
 Notes are what an event carries beside its values (the registry's why-stopped text, an
 outcome moved between primary and secondary, a search match's phase and sponsor): fields of
@@ -77,7 +77,7 @@ from monitor.text import counted
 
 
 class Joining(Enum):
-    """How a kind's changes over several versions become one net change."""
+    """How a category's changes over several versions become one net change."""
 
     STATES = "states"  # old and new are states of one thing: steps join end to end
     PRESENCE = "presence"  # a site's presence and status: added then recruiting is one
@@ -85,7 +85,7 @@ class Joining(Enum):
 
 
 Sentence = Callable[[Told], str]
-# A kind's phrases in a trial's headline, each with the events it tells (its materiality is
+# A category's phrases in a trial's headline, each with the events it tells (its materiality is
 # theirs): "primary completion +183 days" for one event, "eligibility changed" for several.
 Phrases = Callable[[list[ChangeEvent]], list[tuple[str, list[ChangeEvent]]]]
 
@@ -95,8 +95,8 @@ def _no_notes(told: Told) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Kind:
-    """One kind of change: everything the stages need to know of it."""
+class CategoryRow:
+    """One category of change: everything the stages need to know of it."""
 
     label: str  # a reader's name for it (the history page's filter)
     section: str  # the digest section it is listed under
@@ -106,7 +106,7 @@ class Kind:
     joining: Joining = Joining.STATES
     notes: Callable[[Told], list[str]] = _no_notes
     # how a digest's site table reads it (old, new -> "Not yet recruiting -> Recruiting");
-    # None for kinds that are not about one site
+    # None for categories that are not about one site
     site_change: Callable[[Any, Any], str] | None = None
     of_search: bool = False  # it comes of a watched search, never of a watched trial
     # many sites changed the same way in one version, said once: what makes two of its
@@ -131,8 +131,8 @@ def make_event(
     site: SiteRef | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ChangeEvent:
-    """An event with its summary from its kind; `extra` holds its notes' fields (JSON keys)."""
-    summary = KINDS[category].summarise(Told(field_name, old, new, site, extra or {}))
+    """An event with its summary from its category; `extra` holds its notes' fields (JSON keys)."""
+    summary = CATEGORIES[category].summarise(Told(field_name, old, new, site, extra or {}))
     return ChangeEvent(
         nct_id, detected_at, category, field_name, old, new, summary, site, extra or {}
     )
@@ -148,7 +148,7 @@ def resummarised(event: ChangeEvent, **changes: Any) -> ChangeEvent:
         changes.get("site", event.site),
         event.extra,
     )
-    summary = KINDS[category].summarise(told)
+    summary = CATEGORIES[category].summarise(told)
     return ChangeEvent(
         event.nct_id,
         event.detected_at,
@@ -178,9 +178,9 @@ def rate(
     *,
     overrides: Mapping[str, Materiality] | None = None,
 ) -> Rating:
-    """A change's materiality: the config's level for its kind, else its kind's rule."""
+    """A change's materiality: the config's level for its category, else its category's rule."""
     chosen = (overrides or {}).get(str(category))
-    default = KINDS[category].rate(field, old, new)
+    default = CATEGORIES[category].rate(field, old, new)
     if chosen is not None and chosen != default.level:
         return Rating(chosen, f"{str(category).replace('_', ' ')}, as configured")
     return default
@@ -194,12 +194,12 @@ def rating_of(event: ChangeEvent, overrides: Mapping[str, Materiality] | None) -
 
 
 def _named(phrase: str) -> Phrases:
-    """The kind's name, once, whatever changed in it ("eligibility changed")."""
+    """The category's name, once, whatever changed in it ("eligibility changed")."""
     return lambda events: [(phrase, events)] if events else []
 
 
 def _sites(verb: str) -> Phrases:
-    """ "3 changed status": `headline` joins the site kinds' phrases into one ("3 sites
+    """ "3 changed status": `headline` joins the site categories' phrases into one ("3 sites
     changed status, 1 added")."""
     return lambda events: [(f"{len(events)} {verb}", events)] if events else []
 
@@ -253,7 +253,7 @@ def _low(reason: str) -> Rater:
     return lambda field, old, new: Rating(Materiality.LOW, reason)
 
 
-def _site_kind(
+def _site_category(
     label: str,
     sentence: Sentence,
     verb: str,
@@ -262,11 +262,11 @@ def _site_kind(
     alike: Callable[[ChangeEvent], Hashable | None],
     many: Callable[[list[ChangeEvent]], str],
     joining: Joining = Joining.PRESENCE,
-) -> Kind:
-    """A kind of change at one site: listed under Sites (a row of its table), counted in the
-    headline with the other site kinds ("3 sites changed status, 1 added"), and told with the
+) -> CategoryRow:
+    """A category of change at one site: listed under Sites (a row of its table), counted in the
+    headline with the other site categories ("3 sites changed status, 1 added"), and told with the
     other watched trials at that site."""
-    return Kind(
+    return CategoryRow(
         label,
         "Sites",
         sentence,
@@ -280,8 +280,8 @@ def _site_kind(
 
 
 # In order of importance: the digest's order.
-KINDS: dict[Category, Kind] = {
-    Category.OVERALL_STATUS: Kind(
+CATEGORIES: dict[Category, CategoryRow] = {
+    Category.OVERALL_STATUS: CategoryRow(
         "Overall status",
         "Overall status",
         overall_status,
@@ -289,7 +289,7 @@ KINDS: dict[Category, Kind] = {
         rate_overall_status,
         notes=why_stopped,
     ),
-    Category.RESULTS_POSTED: Kind(
+    Category.RESULTS_POSTED: CategoryRow(
         "Results posted",
         "Results",
         results_posted,
@@ -297,7 +297,7 @@ KINDS: dict[Category, Kind] = {
         _high("results posted"),
         Joining.EACH,
     ),
-    Category.NEW_TRIAL: Kind(
+    Category.NEW_TRIAL: CategoryRow(
         "New in a search",
         "Searches",
         search_entry,
@@ -306,7 +306,7 @@ KINDS: dict[Category, Kind] = {
         notes=search_match,
         of_search=True,
     ),
-    Category.LEFT_QUERY: Kind(
+    Category.LEFT_QUERY: CategoryRow(
         "Left a search",
         "Searches",
         search_entry,
@@ -314,7 +314,7 @@ KINDS: dict[Category, Kind] = {
         joining=Joining.EACH,
         of_search=True,
     ),
-    Category.SITE_STATUS: _site_kind(
+    Category.SITE_STATUS: _site_category(
         "Site status",
         site_status,
         "changed status",
@@ -322,7 +322,7 @@ KINDS: dict[Category, Kind] = {
         alike=lambda event: str(event.old),
         many=many_statuses,
     ),
-    Category.SITE_ADDED: _site_kind(
+    Category.SITE_ADDED: _site_category(
         "Site added",
         site_added,
         "added",
@@ -330,7 +330,7 @@ KINDS: dict[Category, Kind] = {
         alike=lambda event: "added",
         many=many_added,
     ),
-    Category.SITE_REMOVED: _site_kind(
+    Category.SITE_REMOVED: _site_category(
         "Site removed",
         site_removed,
         "removed",
@@ -338,7 +338,7 @@ KINDS: dict[Category, Kind] = {
         alike=lambda event: "removed",
         many=many_removed,
     ),
-    Category.SITE_RENAMED: _site_kind(
+    Category.SITE_RENAMED: _site_category(
         "Site renamed",
         site_renamed,
         "renamed",
@@ -347,11 +347,11 @@ KINDS: dict[Category, Kind] = {
         many=many_renamed,
         joining=Joining.STATES,  # a name, not a presence: renamed twice is one rename
     ),
-    Category.ENROLLMENT: Kind(
+    Category.ENROLLMENT: CategoryRow(
         "Enrollment", "Enrollment", enrollment, _each(_enrollment_phrase), rate_enrollment
     ),
-    Category.DATE: Kind("Dates", "Dates", date, _each(_date_phrase), rate_date),
-    Category.OUTCOME: Kind(
+    Category.DATE: CategoryRow("Dates", "Dates", date, _each(_date_phrase), rate_date),
+    Category.OUTCOME: CategoryRow(
         "Outcome measures",
         "Outcome measures",
         outcome,
@@ -359,18 +359,18 @@ KINDS: dict[Category, Kind] = {
         rate_outcome,
         notes=outcomes_moved,
     ),
-    Category.RESULTS_UPDATED: Kind(
+    Category.RESULTS_UPDATED: CategoryRow(
         "Results updated",
         "Results",
         results_updated,
         _named("results updated"),
         joining=Joining.EACH,
     ),
-    Category.DOCUMENT: Kind("Documents", "Documents", document, _named("documents changed")),
-    Category.ELIGIBILITY: Kind(
+    Category.DOCUMENT: CategoryRow("Documents", "Documents", document, _named("documents changed")),
+    Category.ELIGIBILITY: CategoryRow(
         "Eligibility", "Eligibility", eligibility, _named("eligibility changed")
     ),
-    Category.CONTACT: Kind(
+    Category.CONTACT: CategoryRow(
         "Contacts",
         "Contacts",
         contact,
@@ -379,8 +379,8 @@ KINDS: dict[Category, Kind] = {
         alike=site_contacts_alike,
         many=many_contacts,
     ),
-    Category.OTHER: Kind("Other", "Other changes", other, _others, rate_other),
+    Category.OTHER: CategoryRow("Other", "Other changes", other, _others, rate_other),
 }
-SITE_KINDS = tuple(category for category, kind in KINDS.items() if kind.site_change)
-SEARCH_KINDS = tuple(category for category, kind in KINDS.items() if kind.of_search)
-TRIAL_KINDS = tuple(category for category, kind in KINDS.items() if not kind.of_search)
+SITE_CATEGORIES = tuple(category for category, row in CATEGORIES.items() if row.site_change)
+SEARCH_CATEGORIES = tuple(category for category, row in CATEGORIES.items() if row.of_search)
+TRIAL_CATEGORIES = tuple(category for category, row in CATEGORIES.items() if not row.of_search)
