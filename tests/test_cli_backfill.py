@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import SEED_FILES, Trialwatch, load_seed
 from tests.registry_server import RegistryServer
 
@@ -53,11 +55,12 @@ def test_rerunning_backfill_adds_nothing(
     assert len(registry.requests) == requests + 1  # just the version list
 
 
-def test_notify_puts_backfilled_changes_in_the_next_digest(
-    trialwatch: Trialwatch, registry: RegistryServer
+@pytest.mark.parametrize("option", ["--as-news", "--notify"])  # --notify: the old spelling
+def test_as_news_puts_backfilled_changes_in_the_next_digest(
+    trialwatch: Trialwatch, registry: RegistryServer, option: str
 ) -> None:
     registry.put_versions(NCT, STORY)
-    trialwatch("backfill", NCT, "--notify")
+    trialwatch("backfill", NCT, option)
     assert trialwatch("digest", "--stdout").stdout.startswith("trialwatch: 15 changes in 1 trial")
 
 

@@ -33,7 +33,7 @@ from monitor.delivery.destinations import unknown_destinations
 from monitor.errors import BadInput, RunInProgress, TrialwatchError
 from monitor.lock import run_lock
 from monitor.nct_ids import nct_ids_in
-from monitor.records.events import ChangeEvent
+from monitor.records.events import ChangeEvent, search_named
 from monitor.reports.mass_changes import fold_mass_changes
 from monitor.store import Store
 from monitor.text import ESCAPE_SEQUENCE, UNPRINTABLE, counted
@@ -242,7 +242,7 @@ def tell_problems(errors: Iterable[CheckError], moved: Mapping[str, str] | None 
             shown = ", ".join(nct_ids[:5]) + (
                 f" and {len(nct_ids) - 5} more" if len(nct_ids) > 5 else ""
             )
-            searches = sum(subject.startswith("query:") for subject in nct_ids)
+            searches = sum(search_named(item) is not None for item in nct_ids)
             trials = len(nct_ids) - searches
             told = [counted(trials, "trial")] * bool(trials)
             told += [counted(searches, "search", "searches")] * bool(searches)

@@ -108,18 +108,23 @@ def _print_outcome(ctx: Context, outcome: CheckOutcome, *, as_json: bool) -> Non
 @click.command()
 @click.argument("nct_ids", nargs=-1, required=True, metavar="NCT...")
 @click.option(
-    "--notify",
+    "--as-news",
     is_flag=True,
     help="Deliver the backfilled changes in the next digest (default: history only).",
 )
+# the old spelling, kept working: `--notify` elsewhere names a channel
+@click.option("--notify", "as_news_old_spelling", is_flag=True, hidden=True)
 @pass_context
-def backfill(ctx: Context, nct_ids: tuple[str, ...], notify: bool) -> None:
+def backfill(
+    ctx: Context, nct_ids: tuple[str, ...], as_news: bool, as_news_old_spelling: bool
+) -> None:
     """Import every past version of the trials from the registry's record history, oldest first."""
+    as_news = as_news or as_news_old_spelling
 
     ids = parse_ids(nct_ids)
     history_url = ctx.settings.history_url
     with ctx.locked(), registry_client(ctx.settings, base_url=history_url) as client:
-        outcomes, errors = backfill_trials(ctx.store, client, ids, notify=notify, clock=ctx.clock)
+        outcomes, errors = backfill_trials(ctx.store, client, ids, as_news=as_news, clock=ctx.clock)
     for outcome in outcomes:
         span = f" ({outcome.first_date} to {outcome.last_date})" if outcome.stored else ""
         ctx.say(

@@ -29,7 +29,7 @@ from monitor.delivery.exactly_once import (
     send_once,
 )
 from monitor.delivery.transports import DEFAULT_SENDER, Envelope, Transport
-from monitor.records.events import Category, ChangeEvent
+from monitor.records.events import Category, ChangeEvent, search_named
 from monitor.records.materiality import levels_by_category
 from monitor.records.rules import Change, Rule
 from monitor.reports.render import Digest, render_digest
@@ -58,7 +58,7 @@ def rules_of(
 
     def allows(event: ChangeEvent, destination: str | None) -> bool:
         change = Change(Category(event.category), event.field, event.old, event.new, event.site)
-        search = event.field.removeprefix("query:") if event.field.startswith("query:") else None
+        search = search_named(event.field)
         own = by_search.get(search) if search is not None else by_trial.get(event.nct_id)
         rules = [own, by_destination.get(destination) if destination else None]
         return all(rule.allows(change) for rule in rules if rule is not None)

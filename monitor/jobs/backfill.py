@@ -69,14 +69,14 @@ def fetch_version(client: RegistryClient, nct_id: str, number: int) -> dict[str,
 
 
 def backfill_trial(
-    store: Store, client: RegistryClient, nct_id: str, *, notify: bool, clock: Clock
+    store: Store, client: RegistryClient, nct_id: str, *, as_news: bool, clock: Clock
 ) -> BackfillOutcome:
     """Store every version up to the one the trial's first checked snapshot holds (by its
     submission date, see `horizon_version_date`), and not stored yet.
 
     Versions are diffed in order; the last one is then diffed against the first checked
     snapshot (until now a baseline), so the history runs on without a gap. Backfilled events
-    are marked delivered unless `notify`: they are history, not news.
+    are marked delivered unless `as_news`: they are history, not news.
     """
     try:
         versions = fetch_version_list(client, nct_id)
@@ -115,7 +115,7 @@ def backfill_trial(
         backfilled,
         horizon_events=link,
         horizon_id=horizon.id if horizon else None,
-        delivered_at=None if notify else now,
+        delivered_at=None if as_news else now,
         now=now,
     )
     dates = [version.date for version in wanted]
@@ -150,14 +150,14 @@ def backfill_trials(
     client: RegistryClient,
     nct_ids: list[str],
     *,
-    notify: bool,
+    as_news: bool,
     clock: Clock,
 ) -> tuple[list[BackfillOutcome], list[CheckError]]:
     """Backfill each trial; one trial's failure is reported and never stops the others."""
     outcomes, errors = [], []
     for nct_id in nct_ids:
         try:
-            outcomes.append(backfill_trial(store, client, nct_id, notify=notify, clock=clock))
+            outcomes.append(backfill_trial(store, client, nct_id, as_news=as_news, clock=clock))
         except RegistryError as exc:
             errors.append(CheckError(nct_id, exc))
     return outcomes, errors

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.errors import BadInput
+from monitor.records.events import search_field
 from monitor.records.materiality import Materiality
 from monitor.reports.feeds import FEED_ENTRIES, atom_feed
 from monitor.reports.history import TrialHistory, build_history, trial_name
@@ -137,7 +138,7 @@ def write_report(
     write_page(folder / "sites.html", render_sites(shared, with_page, generated_at=now))
     month = midnight(today - dt.timedelta(days=RECENT_DAYS - 1))
     searches = [
-        (search, store.events.listed(since=month, field=f"query:{search.name}"))
+        (search, store.events.listed(since=month, field=search_field(search.name)))
         for search in store.searches.rows()
     ]
     write_page(folder / "index.html", render_index(rows, trials, searches, generated_at=now))

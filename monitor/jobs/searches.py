@@ -1,4 +1,4 @@
-"""Watched searches: a stored registry query whose matches are followed on every check;
+"""Watched searches: a stored registry search whose matches are followed on every check;
 trials entering it are `new_trial` events and trials leaving it `left_query` events.
 
 A search's cost follows what changed: on a daily check a search asks only for its matches
@@ -19,7 +19,7 @@ from typing import Any
 from monitor.errors import MalformedResponse, RegistryError
 from monitor.jobs.check import CheckError
 from monitor.records.categories import make_event
-from monitor.records.events import Category, ChangeEvent
+from monitor.records.events import Category, ChangeEvent, search_field
 from monitor.records.places import km
 from monitor.registry.client import PAGE_SIZE, RegistryClient
 from monitor.registry.matches import Match, MatchSite, search_match
@@ -153,7 +153,7 @@ def search_events(
 ) -> list[ChangeEvent]:
     """Events for trials that entered (`new_trial`) or left (`left_query`) the search; a
     trial entering a distance search says which of its sites is near."""
-    field = f"query:{search.name}"
+    field = search_field(search.name)
     events = []
     for match in answer.entered:
         trial = {
@@ -214,7 +214,7 @@ def check_searches(
             answer = ask_search(client, search, before, since=since, updates=updates)
         except RegistryError as exc:
             store.searches.save_error(search.name, str(exc))
-            errors.append(CheckError(f"query:{search.name}", exc))
+            errors.append(CheckError(search_field(search.name), exc))
             continue
         found = [] if checked is None else search_events(search, answer, detected_at=now)
         followed = [e.nct_id for e in found if e.category == Category.NEW_TRIAL and search.follow]

@@ -24,6 +24,7 @@ from monitor.records.events import (
     SiteRef,
     as_date,
     as_enrollment,
+    search_named,
 )
 from monitor.records.materiality import (
     Materiality,
@@ -222,7 +223,7 @@ def _status_phrase(event: ChangeEvent) -> str:
 
 def _search_phrase(verb: str) -> Callable[[ChangeEvent], str]:
     # the search's name is the user's own (letters, digits, . _ -)
-    return lambda event: f"{verb} {event.field.removeprefix('query:')}"
+    return lambda event: f"{verb} {search_named(event.field)}"
 
 
 def _enrollment_phrase(event: ChangeEvent) -> str:

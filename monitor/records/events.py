@@ -96,6 +96,19 @@ def as_posted_results(value: Any) -> PostedResults:
     )
 
 
+SEARCH_PREFIX = "query:"  # the spec's: a search's events and failures name it `query:NAME`
+
+
+def search_field(name: str) -> str:
+    """What names the watched search `name` in its events and failures."""
+    return f"{SEARCH_PREFIX}{name}"
+
+
+def search_named(field: str) -> str | None:
+    """The watched search a `query:NAME` field names; None for a field about a trial."""
+    return field.removeprefix(SEARCH_PREFIX) if field.startswith(SEARCH_PREFIX) else None
+
+
 def tell_apart(site_number: str | None, zip_code: str | None) -> str | None:
     """What tells two sites of one name in one city apart, in words: the sponsor's site
     number, else the zip ("site 0032", "zip 53705"). Digests, history pages and event

@@ -17,6 +17,7 @@ from monitor.records.events import (
     as_date,
     as_enrollment,
     as_posted_results,
+    search_named,
 )
 from monitor.records.results import (
     summarise_documents,
@@ -168,12 +169,12 @@ def other(told: Told) -> str:
 
 def search_entry(told: Told) -> str:
     """ "New in search q: [the nearest site:] title"; "Left search q: title"."""
-    query = told.field.removeprefix("query:")
+    search = search_named(told.field)
     if told.new is None:
-        return f"Left search {query}: {told.old}"
+        return f"Left search {search}: {told.old}"
     nearby = told.extra.get("nearby_site")
     where = f"{describe_nearby(nearby)}: " if isinstance(nearby, dict) else ""
-    return f"New in search {query}: {where}{told.new}"
+    return f"New in search {search}: {where}{told.new}"
 
 
 def search_match(told: Told) -> list[str]:
