@@ -57,12 +57,12 @@ def replay_demo(demo_dir: Path, *, command: str = "trialwatch") -> list[str]:
             lines += [f"    {event.summary}" for event in outcome.events]
         outbox = OutboxTransport(demo_dir / "outbox")
         now = seed_checked_at(versions[-1][0])
-        report = deliver_pending(store, outbox, settings=settings, now=now)
-        [digest] = report.digests  # one audience: the demo has no recipients
+        delivered = deliver_pending(store, outbox, settings=settings, now=now)
+        [digest] = delivered.digests  # one audience: the demo has no recipients
         (demo_dir / "digest.html").write_text(digest.html, encoding="utf-8")
         lines += ["", f"Subject: {digest.subject}", "", digest.text.rstrip(), ""]
         lines.append(f"HTML digest: {demo_dir / 'digest.html'}")
-        lines += [f"Email: {outbox.path_for(delivery)}" for delivery in report.sent]
+        lines += [f"Email: {outbox.path_for(delivery)}" for delivery in delivered.sent]
         for nct_id in write_report(store, demo_dir / "report", now=now).nct_ids:
             lines.append(f"History page: {demo_dir / 'report' / (nct_id + '.html')}")
         lines.append(f"Atom feed: {demo_dir / 'report' / 'index.atom'}")

@@ -56,5 +56,5 @@ def run_once(
     if should_stop():
         return RunSummary(outcome, DeliveryOutcome())
     with open_transport(settings) as transport:
-        report = deliver_pending(store, transport, settings=settings, now=clock(), chats=chats)
-    return RunSummary(outcome, report)
+        delivered = deliver_pending(store, transport, settings=settings, now=clock(), chats=chats)
+    return RunSummary(outcome, delivered)

@@ -213,8 +213,8 @@ def _changed_paths(old: Any, new: Any, depth: int = 2) -> Iterable[list[str | in
     from deepdiff import DeepDiff  # here, not at the top: most checks find nothing changed
 
     tree = DeepDiff(old, new, view="tree", threshold_to_diff_deeper=0)
-    for report in tree.values():
-        for level in report:
+    for changes in tree.values():
+        for level in changes:
             yield level.path(output_format="list")
 
 
