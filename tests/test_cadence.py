@@ -63,8 +63,8 @@ def test_a_weekly_recipient_hears_once_on_its_day_the_net_change_and_daily_is_no
     assert len(mails_to(smtp, DAILY)) == 3 and len(mails_to(smtp, WEEKLY)) == 1
     assert pending(home) == 1
     doctor = trialwatch("doctor", env=env(smtp, TODAY)).stdout
-    assert f"audience  {WEEKLY}: everything, weekly on {TODAY}" in doctor
-    assert f"audience  {DAILY}: everything, daily" in doctor
+    assert f"hears     {WEEKLY}: everything, weekly on {TODAY}" in doctor
+    assert f"hears     {DAILY}: everything, daily" in doctor
 
 
 @pytest.mark.parametrize("text", ["fortnightly", "weekly:funday", "daily:monday"])

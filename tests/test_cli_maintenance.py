@@ -27,7 +27,7 @@ def test_doctor_reports_every_check_and_fails_on_a_problem(
         ["ok", "smtp"],
         ["ok", "watches"],
         ["ok", "delivery"],
-        ["ok", "audience"],
+        ["ok", "hears"],
     ]
     smtp.stop()
     broken = trialwatch(

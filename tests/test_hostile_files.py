@@ -181,7 +181,7 @@ def test_a_database_held_by_another_writer_is_waited_for_as_long_as_db_wait(
 def test_doctor_reports_a_database_with_garbage_in_it(
     trialwatch: Trialwatch, tmp_path: Path, home: Path, where: str
 ) -> None:
-    """In the middle, or early (where the watches are, which the channel and audience
+    """In the middle, or early (where the watches are, which the channel and who-hears-what
     listings read): the database is the problem, never a channel."""
     trialwatch("watch", "add", A)
     imported(trialwatch, tmp_path, study_with_id(A), load_seed(1), load_seed(2))

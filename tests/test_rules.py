@@ -79,8 +79,8 @@ def test_each_recipient_gets_exactly_what_its_rule_lets_through(
     assert watched("digest", env=env).stdout == "No undelivered changes.\n"
     assert len(smtp.received) == 2
     doctor = watched("doctor", env=env).stdout.splitlines()
-    assert f"ok       audience  {OPS}: site_status; in US, daily" in doctor
-    assert f"ok       audience  {CI}: high only, daily" in doctor
+    assert f"ok       hears     {OPS}: site_status; in US, daily" in doctor
+    assert f"ok       hears     {CI}: high only, daily" in doctor
 
 
 SUSPENDED = "Cleveland Clinic, Cleveland, United States: Recruiting -> Suspended"

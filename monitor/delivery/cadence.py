@@ -1,6 +1,6 @@
 """When a destination hears: daily (the default, every run) or weekly on a chosen weekday, then
-once, with the week's net changes. A weekly audience's changes simply stay owed to it until its
-day; a daily audience beside it is never held back; a day missed (no run that day, or its
+once, with the week's net changes. A weekly destination's changes simply stay owed to it until its
+day; a daily destination beside it is never held back; a day missed (no run that day, or its
 digest refused) is made up by the next run, once."""
 
 from __future__ import annotations

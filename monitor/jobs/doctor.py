@@ -1,6 +1,6 @@
 """`trialwatch doctor`: is everything trialwatch depends on in working order? Each check is one
 small function returning a `Finding`; `CHECKS` names the ones that always run, in order, then
-the channels and the audiences are listed."""
+the channels are checked and who hears what is listed."""
 
 from __future__ import annotations
 
@@ -194,13 +194,13 @@ def diagnose(store: Store, settings: Settings) -> list[Finding]:
     still run."""
     findings = [_finding_of(check, store, settings) for check in CHECKS]
     try:
-        return findings + check_channels(store, settings) + list_audiences(store, settings)
+        return findings + check_channels(store, settings) + list_who_hears(store, settings)
     except sqlite3.DatabaseError as exc:  # the watches they read: the database's problem
-        detail = f"channels and audiences not listed, their watches unreadable: {exc}"
+        detail = f"channels and who hears what not listed, their watches unreadable: {exc}"
         return [*findings, Finding("database", False, detail)]
 
 
-def list_audiences(store: Store, settings: Settings) -> list[Finding]:
+def list_who_hears(store: Store, settings: Settings) -> list[Finding]:
     """Who hears what and when, one line each: every mail address and channel with its own
     rule and cadence, and the watches whose rules narrow what anyone hears of them."""
     rules, cadences = dict(settings.rules), dict(settings.cadence)
@@ -209,18 +209,18 @@ def list_audiences(store: Store, settings: Settings) -> list[Finding]:
         *(name for name in settings.chat_channels()),
     ]
     findings = [
-        Finding("audience", True, f"{name}: {_told(rules.get(name))}, {_when(cadences, name)}")
+        Finding("hears", True, f"{name}: {_told(rules.get(name))}, {_when(cadences, name)}")
         for name in destinations
     ]
     watched = set(store.watches.ids())
     findings += [
-        Finding("audience", True, f"watch {nct_id}: {trial.rules.describe()}")
+        Finding("hears", True, f"watch {nct_id}: {trial.rules.describe()}")
         for nct_id, trial in sorted(store.watches.trials().items())
         if not trial.rules.is_empty and nct_id in watched
     ]
     findings += [
         Finding(
-            "audience",
+            "hears",
             False,
             f"rules or cadence for {name}: no such recipient or channel"
             + (f" (did you mean {nearest}?)" if nearest else ""),
