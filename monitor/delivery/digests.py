@@ -106,7 +106,7 @@ def deliver_pending(
     addresses the config names now."""
     sending = Sending(store, now, DeliveryOutcome(transport=transport, chats=chats or {}))
     finish_interrupted(sending)
-    DeliveryPass(sending, settings, transport, chats or {}).send_what_is_owed()
+    DeliveryPass(sending, settings).send_what_is_owed()
     return sending.outcome
 
 
@@ -117,8 +117,16 @@ class DeliveryPass:
 
     sending: Sending
     settings: Settings
-    mail: Transport
-    chats: Mapping[str, Transport]
+
+    @property
+    def mail(self) -> Transport:
+        mail = self.sending.outcome.transport
+        assert mail is not None, "deliver_pending gives the pass its mail transport"
+        return mail
+
+    @property
+    def chats(self) -> Mapping[str, Transport]:
+        return self.sending.outcome.chats
 
     @cached_property
     def trials(self) -> dict[str, Trial]:
@@ -208,15 +216,30 @@ class DigestWriter:
         day = latest_day(cadence, zone=parse_timezone(settings.timezone), now=now)
         if day is None:
             return True
-        deliveries = self.sending.store.deliveries
+        heard, refused = self.since(day)
         ids = set(owed.to(destination))
         return is_due(
             day,
             now=now,
-            heard_since_day=destination.name in deliveries.heard_since(day),
-            refused_since_day=destination.name in deliveries.refused_since(day),
+            heard_since_day=destination.name in heard,
+            refused_since_day=destination.name in refused,
             oldest_owed=min(e.detected_at for e in owed.events if e.stored_id in ids),
         )
+
+    def since(self, day: dt.datetime) -> tuple[set[str], set[str]]:
+        """Who heard, and who was refused, since `day`: read once a pass for each day (every
+        weekly destination on one weekday asks of the same day)."""
+        if day not in self.heard_and_refused:
+            deliveries = self.sending.store.deliveries
+            self.heard_and_refused[day] = (
+                deliveries.heard_since(day),
+                deliveries.refused_since(day),
+            )
+        return self.heard_and_refused[day]
+
+    @cached_property
+    def heard_and_refused(self) -> dict[dt.datetime, tuple[set[str], set[str]]]:
+        return {}
 
     def render(self, events: list[ChangeEvent], *, brief: bool = False) -> Digest:
         return render_digest(
