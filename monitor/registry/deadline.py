@@ -6,12 +6,13 @@ stop (the `schedule` daemon's SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,15 +126,12 @@ def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     return httpx.create_ssl_context()  # which reads the same two variables
 
 
-def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTTPTransport:
-    """httpx's transport over a connection pool whose sockets keep to `deadline`, through the
-    proxy the environment names for `base_url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY:
-    httpx itself reads them only when it builds its own transport). httpx 0.28 (pinned) takes
-    no network backend, so its pool is replaced by an equal one that does."""
-    ssl_context = tls_context()
-    transport = httpx.HTTPTransport(verify=ssl_context, retries=0)
+def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> DeadlineTransport:
+    """A transport over a connection pool whose sockets keep to `deadline`, through the proxy
+    the environment names for `base_url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY: httpx
+    itself reads them only when it builds its own transport)."""
     options: dict[str, Any] = {
-        "ssl_context": ssl_context,
+        "ssl_context": tls_context(),
         "max_connections": 100,  # httpx's own limits
         "max_keepalive_connections": 20,
         "keepalive_expiry": 5.0,
@@ -142,9 +140,9 @@ def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTT
     }
     proxy = environment_proxy(base_url)
     if proxy is None:
-        transport._pool = httpcore.ConnectionPool(**options)
-    else:
-        transport._pool = httpcore.HTTPProxy(
+        return DeadlineTransport(httpcore.ConnectionPool(**options))
+    return DeadlineTransport(
+        httpcore.HTTPProxy(
             proxy_url=httpcore.URL(
                 scheme=proxy.url.raw_scheme,
                 host=proxy.url.raw_host,
@@ -154,7 +152,90 @@ def deadline_transport(deadline: RequestDeadline, *, base_url: str) -> httpx.HTT
             proxy_auth=proxy.raw_auth,
             **options,
         )
-    return transport
+    )
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """httpx's transport API over an httpcore pool of our making: httpx's own `HTTPTransport`
+    takes no network backend, so the deadline's sockets come in here, through the public
+    interfaces of both libraries (httpx may change its internals; this does not use them)."""
+
+    def __init__(self, pool: httpcore.ConnectionPool | httpcore.HTTPProxy):
+        self._pool = pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        asked = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with httpx_errors():
+            answer = self._pool.handle_request(asked)
+        assert isinstance(answer.stream, Iterable)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=AnswerStream(answer.stream),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class AnswerStream(httpx.SyncByteStream):
+    """An answer's body as httpcore reads it, its errors as httpx's."""
+
+    def __init__(self, stream: Iterable[bytes]):
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with httpx_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+# httpcore's errors and the httpx errors they are to the client, the most specific first
+HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def httpx_errors() -> Iterator[None]:
+    """httpcore's errors raised as the httpx errors the client handles."""
+    try:
+        yield
+    except Exception as exc:
+        mapped = next((to for found, to in HTTPX_ERRORS if isinstance(exc, found)), None)
+        if mapped is None:
+            raise
+        raise mapped(str(exc)) from exc
 
 
 def environment_proxy(url: str) -> httpx.Proxy | None:
