@@ -217,7 +217,7 @@ def _smtp_reason(exc: BaseException, *, tls: str = "none") -> str:
         return f"refused (SMTP {exc.smtp_code})"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"certificate not trusted: {exc.verify_message} (a private CA? set SSL_CERT_FILE)"
-    if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
         if tls == "ssl":
             return (
                 'this port does not speak TLS from the first byte: set smtp_tls = "starttls" '
