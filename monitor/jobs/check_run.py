@@ -98,7 +98,8 @@ def recorded_check(
         )
         if searches:  # a followed match is checked in the same run
             plan.follow(sorted(set(store.watches.ids()) - set(plan.ids)))
-        store.watches.confirm_unchanged(plan.confirmed, now=clock())
+        confirmed = plan.confirmed
+        store.watches.confirm_unchanged(confirmed, now=clock())
         outcome = check_trials(
             store,
             plan.to_fetch,
@@ -109,7 +110,7 @@ def recorded_check(
             should_stop=should_stop,
             baselines=plan.baselines,
         )
-    outcome.checked += len(plan.confirmed)
+    outcome.checked += len(confirmed)
     outcome.events[:0] = search_events
     outcome.errors += search_errors
     _finish_run(
