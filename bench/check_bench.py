@@ -69,6 +69,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    assert process.stderr is not None  # piped above
     errors = process.stderr.read().decode()
     process.stderr.close()
     if status != 0:

@@ -31,7 +31,7 @@ LEVEL = 10
 def main() -> None:
     folder, target = Path(sys.argv[1]), Path(sys.argv[2])
     held_out = {path.name for path in tigit_records().iterdir()}
-    samples = []
+    samples: list[bytes | bytearray | memoryview] = []
     for path in sorted(folder.glob("*.json")):
         study = json.loads(path.read_text(encoding="utf-8"))
         nct_id = study.get("protocolSection", {}).get("identificationModule", {}).get("nctId")
