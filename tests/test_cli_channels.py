@@ -359,3 +359,28 @@ def test_a_post_killed_while_its_connection_opens_is_made_on_the_next_run(
     rerun = story("digest", env=up)
     assert rerun.code == 0, rerun.stderr
     assert len(webhook.bodies()) == 1 and pending(home) == 0
+
+
+def test_the_hand_over_mark_counts_only_the_posting_threads_requests(
+    webhook: WebhookServer,
+) -> None:
+    """A post is marked handed over when its request leaves (urllib3 has no hook there, so its
+    request method is wrapped while the post runs); another thread's request meanwhile, such
+    as the scheduler's or a plugin's, neither marks it nor is held back."""
+    import threading
+
+    import urllib3
+
+    from monitor.delivery.chat import once_connected
+
+    url = webhook.url().replace("json://", "http://")
+    marks: list[str] = []
+    with once_connected(lambda: marks.append("handed over")):
+        other = threading.Thread(target=urllib3.request, args=("POST", url), kwargs={"json": {}})
+        other.start()
+        other.join(PATIENCE)
+        assert marks == [] and len(webhook.posts) == 1
+        urllib3.request("POST", url, json={})
+    assert marks == ["handed over"] and len(webhook.posts) == 2
+    urllib3.request("POST", url, json={})  # the wrap is gone after the post
+    assert marks == ["handed over"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -104,7 +105,7 @@ class AppriseTransport(ChatTransport):
         sender = apprise.Apprise()
         sender.add(self.plugin)
         capture = apprise.LogCapture(level=logging.DEBUG, fmt="%(levelname)s %(message)s")  # type: ignore[no-untyped-call]
-        with capture as log, _once_connected(handing_over):
+        with capture as log, once_connected(handing_over):
             posted = sender.notify(
                 title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN
             )
@@ -119,20 +120,23 @@ class AppriseTransport(ChatTransport):
 
 
 @contextmanager
-def _once_connected(handing_over: Callable[[], None]) -> Iterator[None]:
+def once_connected(handing_over: Callable[[], None]) -> Iterator[None]:
     """Call `handing_over` each time an HTTP request is about to be written to an open
     connection (its name resolved, the connection made, TLS done), while the block runs.
     urllib3 (under Apprise's requests) has no hook there, so its `HTTPConnection.request` is
-    wrapped for the block and restored after it."""
+    wrapped for the block and restored after it; a request from any other thread meanwhile
+    goes through untouched."""
     import urllib3.connection
 
     connection = urllib3.connection.HTTPConnection
     original = connection.request
+    posting = threading.get_ident()
 
     def request(self: urllib3.connection.HTTPConnection, *args: Any, **kwargs: Any) -> None:
-        if self.sock is None:
-            self.connect()
-        handing_over()
+        if threading.get_ident() == posting:
+            if self.sock is None:
+                self.connect()
+            handing_over()
         original(self, *args, **kwargs)
 
     connection.request = request  # type: ignore[method-assign]
