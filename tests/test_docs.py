@@ -111,3 +111,26 @@ def test_the_readmes_module_map_is_the_tree() -> None:
     }
     assert tree - named == set(), "modules the README does not name"
     assert named - tree - {"_app.py"} == set(), "modules the README names that are gone"
+
+
+def test_the_drawn_exception_tree_is_the_real_one() -> None:
+    """errors.py draws its exception tree for the reader; each class in the drawing under the
+    parent drawn above it, and every exception of the module drawn."""
+    import inspect
+
+    from monitor import errors
+
+    drawn: dict[str, str] = {}
+    parents = ["TrialwatchError"]
+    for line in (errors.__doc__ or "").splitlines():
+        branch = re.match(r"([ |]*)\+-- (\w+)", line)
+        if branch:
+            depth = len(branch[1]) // 5 + 1
+            parents[depth:] = [branch[2]]
+            drawn[branch[2]] = parents[depth - 1]
+    real = {
+        name: cls.__bases__[0].__name__
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.TrialwatchError) and cls is not errors.TrialwatchError
+    }
+    assert drawn == real
