@@ -134,3 +134,16 @@ def test_the_drawn_exception_tree_is_the_real_one() -> None:
         if issubclass(cls, errors.TrialwatchError) and cls is not errors.TrialwatchError
     }
     assert drawn == real
+
+
+@pytest.mark.parametrize("package", ["registry", "records", "reports", "delivery", "jobs"])
+def test_a_packages_docstring_names_its_modules(package: str) -> None:
+    """Each stage's docstring names every module it holds, and names no module it does not
+    (`cli` is one module per command family, `store` one per query family)."""
+    import importlib
+
+    folder = ROOT / "monitor" / package
+    modules = {path.stem for path in folder.glob("*.py") if not path.stem.startswith("_")}
+    named = set(re.findall(r"`(\w+)`", importlib.import_module(f"monitor.{package}").__doc__ or ""))
+    assert modules - named == set(), "modules the docstring does not name"
+    assert named - modules == set(), "names in backticks that are no module here"
