@@ -224,6 +224,7 @@ HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
     (httpcore.ProtocolError, httpx.ProtocolError),
 )
+HTTPCORE_ERRORS = tuple(found for found, _ in HTTPX_ERRORS)
 
 
 @contextlib.contextmanager
@@ -231,10 +232,8 @@ def httpx_errors() -> Iterator[None]:
     """httpcore's errors raised as the httpx errors the client handles."""
     try:
         yield
-    except Exception as exc:
-        mapped = next((to for found, to in HTTPX_ERRORS if isinstance(exc, found)), None)
-        if mapped is None:
-            raise
+    except HTTPCORE_ERRORS as exc:
+        mapped = next(to for found, to in HTTPX_ERRORS if isinstance(exc, found))
         raise mapped(str(exc)) from exc
 
 
