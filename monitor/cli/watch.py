@@ -33,6 +33,7 @@ from monitor.records.categories import SEARCH_CATEGORIES, TRIAL_CATEGORIES
 from monitor.records.rules import Rule
 from monitor.registry.searches import Search
 from monitor.setting_values import parse_address
+from monitor.store import Watch
 from monitor.store.searches import StoredSearch
 
 
@@ -290,34 +291,42 @@ def watch_list(ctx: Context, as_json: bool, list_searches: bool) -> None:
         return
     wide = ctx.width() >= WIDE
     if searches:
-        ctx.show_table(
-            Table(
-                "search",
-                Column("criteria", overflow="ellipsis", no_wrap=True, max_width=room(ctx, 52)),
-                *(["follow"] if wide else []),
-                "matches",
-                "last check (UTC)",
-                "status",
-                *([Column("error", overflow="fold")] if wide else []),
-                box=box.SIMPLE_HEAD,
-            ),
-            (
-                (
-                    row.name,
-                    Search.from_json(row.name, row.params, follow=row.follow).describe(),
-                    *(["yes" if row.follow else "no"] if wide else []),
-                    row.matches,
-                    _when(row.last_checked_at),
-                    _check_status(row.last_error, row.last_checked_at),
-                    *([row.last_error or ""] if wide else []),
-                )
-                for row in searches
-            ),
-            whole=("search", "follow", "matches", "last check (UTC)", "status"),
-        )
+        _show_searches(ctx, searches, wide=wide)
     if not watches:
         ctx.say(f"No trials watched in {ctx.settings.db}. {OTHER_FOLDER}")
         return
+    _show_trials(ctx, watches, wide=wide)
+
+
+def _show_searches(ctx: Context, searches: list[StoredSearch], *, wide: bool) -> None:
+    ctx.show_table(
+        Table(
+            "search",
+            Column("criteria", overflow="ellipsis", no_wrap=True, max_width=room(ctx, 52)),
+            *(["follow"] if wide else []),
+            "matches",
+            "last check (UTC)",
+            "status",
+            *([Column("error", overflow="fold")] if wide else []),
+            box=box.SIMPLE_HEAD,
+        ),
+        (
+            (
+                row.name,
+                Search.from_json(row.name, row.params, follow=row.follow).describe(),
+                *(["yes" if row.follow else "no"] if wide else []),
+                row.matches,
+                _when(row.last_checked_at),
+                _check_status(row.last_error, row.last_checked_at),
+                *([row.last_error or ""] if wide else []),
+            )
+            for row in searches
+        ),
+        whole=("search", "follow", "matches", "last check (UTC)", "status"),
+    )
+
+
+def _show_trials(ctx: Context, watches: list[Watch], *, wide: bool) -> None:
     ctx.show_table(
         Table(
             "NCT id",
