@@ -104,39 +104,78 @@ def line_chart(
     ys = [y for s in series for _, y in s.points]
     if not xs:
         return Markup("")
-    x_low, x_high = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     spread = max(ys) - min(ys)
-    y_low, y_high = min(ys) - spread * 0.1 - 1, max(ys) + spread * 0.1 + 1
-
-    def place(x: dt.date, y: float) -> tuple[float, float]:
-        px = LEFT + (x.toordinal() - x_low) / (x_high - x_low) * (width - LEFT - RIGHT)
-        py = TOP + (y_high - y) / (y_high - y_low) * (HEIGHT - TOP - BOTTOM)
-        return round(px, 1), round(py, 1)
-
+    frame = Frame(
+        width,
+        min(xs),
+        max(xs) if max(xs) > min(xs) else min(xs) + 1,
+        min(ys) - spread * 0.1 - 1,
+        max(ys) + spread * 0.1 + 1,
+    )
     parts = [
         f'<svg class="chart {css_class}" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
         f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{width - RIGHT}" '
         f'y2="{HEIGHT - BOTTOM}"/>',
+        *_axes(frame, series, values=sorted({min(ys), max(ys)}), format_value=format_value),
+        *_lines(frame, series, format_value=format_value),
+        "</svg>",
     ]
-    for value in sorted({min(ys), max(ys)}):
-        _, py = place(dt.date.fromordinal(x_low), value)
+    return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A chart's width and the dates and values at its edges: where a point is drawn."""
+
+    width: int
+    x_low: int  # day numbers (`date.toordinal`)
+    x_high: int
+    y_low: float
+    y_high: float
+
+    def place(self, x: dt.date, y: float) -> tuple[float, float]:
+        px = LEFT + (x.toordinal() - self.x_low) / (self.x_high - self.x_low) * (
+            self.width - LEFT - RIGHT
+        )
+        py = TOP + (self.y_high - y) / (self.y_high - self.y_low) * (HEIGHT - TOP - BOTTOM)
+        return round(px, 1), round(py, 1)
+
+
+def _axes(
+    frame: Frame, series: list[Series], *, values: list[float], format_value: Callable[[float], str]
+) -> list[str]:
+    """The lowest and highest values with their grid lines, and the dates that fit."""
+    parts = []
+    for value in values:
+        _, py = frame.place(dt.date.fromordinal(frame.x_low), value)
         parts.append(
             f'<text class="tick" x="{LEFT - 6}" y="{py + 4}" text-anchor="end">'
             f"{escape(format_value(value))}</text>"
         )
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{py}" x2="{width - RIGHT}" y2="{py}"/>')
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" y1="{py}" x2="{frame.width - RIGHT}" y2="{py}"/>'
+        )
     days = sorted({x for one in series for x, _ in one.points})
-    for px, day in spaced([(place(day, y_low)[0], day) for day in days]):
+    for px, day in spaced([(frame.place(day, frame.y_low)[0], day) for day in days]):
         anchor = "start" if day == days[0] else "end" if day == days[-1] else "middle"
         parts.append(
             f'<text class="tick" x="{px}" y="{HEIGHT - BOTTOM + 18}" '
             f'text-anchor="{anchor}">{day.isoformat()}</text>'
         )
+    return parts
+
+
+def _lines(
+    frame: Frame, series: list[Series], *, format_value: Callable[[float], str]
+) -> list[str]:
+    """Each series' steps and points, and its value wherever it changed (unless another
+    series already says the same there)."""
+    parts = []
     taken: list[tuple[float, ...]] = []  # value labels' boxes
     for number, one in enumerate(series):
         radius = 4 if len(series) == 1 else 5.5 if number == 0 else 3.5
-        placed = [place(x, y) for x, y in one.points]
+        placed = [frame.place(x, y) for x, y in one.points]
         path = " ".join(f"{px},{py}" for px, py in steps(placed))
         parts.append(f'<polyline class="{one.css_class}" points="{path}"/>')
         for (x, y), (px, py) in zip(one.points, placed, strict=True):
@@ -151,7 +190,7 @@ def line_chart(
         ]
         for px, (py, y) in spaced(changes):
             text = format_value(y)
-            anchor = "start" if px < width / 2 else "end"
+            anchor = "start" if px < frame.width / 2 else "end"
             box = label_box(px, py - 8, text, anchor)
             if any(overlap(box, other) for other in taken):
                 continue  # another series says the same thing here, or there is no room
@@ -160,5 +199,4 @@ def line_chart(
                 f'<text class="value {one.css_class}" x="{px}" y="{py - 8}" '
                 f'text-anchor="{anchor}">{escape(text)}</text>'
             )
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return parts
