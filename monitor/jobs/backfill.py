@@ -16,7 +16,7 @@ from monitor.errors import MalformedResponse, RegistryError
 from monitor.jobs.check import CheckError
 from monitor.records.diff import diff_records
 from monitor.records.events import ChangeEvent
-from monitor.records.normalise import content_hash, normalise_study
+from monitor.records.normalise import Record, content_hash, normalise_study
 from monitor.registry.client import RegistryClient
 from monitor.registry.raw import last_update_submitted, study_nct_id
 from monitor.registry_dates import iso_date
@@ -92,20 +92,8 @@ def backfill_trial(
     except RegistryError as exc:
         raise RegistryError(f"record history unavailable: {exc}", nct_id=nct_id) from exc
     latest = store.snapshots.latest_backfilled_record(nct_id)
-    previous = normalise_study(latest) if latest else None  # carried: each version once
-    backfilled, events = [], []
-    for version, study in studies:
-        record = normalise_study(study)
-        detected_at = midnight(dt.date.fromisoformat(version.date))
-        found = [
-            _mark(event, version.number)
-            for event in diff_records(previous, record, detected_at=detected_at)
-        ]
-        backfilled.append(
-            BackfilledVersion(version.number, detected_at, study, content_hash(record), found)
-        )
-        events += found
-        previous = record
+    backfilled, previous = diff_in_order(normalise_study(latest) if latest else None, studies)
+    events = [event for version in backfilled for event in version.events]
     link: list[ChangeEvent] = []
     if horizon is not None and previous is not None and store.snapshots.is_baseline(horizon.id):
         link = diff_records(previous, normalise_study(horizon.raw), detected_at=horizon.fetched_at)
@@ -127,6 +115,27 @@ def backfill_trial(
         dates[0] if dates else None,
         dates[-1] if dates else None,
     )
+
+
+def diff_in_order(
+    previous: Record | None, studies: list[tuple[RegistryVersion, dict[str, Any]]]
+) -> tuple[list[BackfilledVersion], Record | None]:
+    """Each version diffed against the one before (`previous`: the last stored), its events
+    dated by its version date; and the last version's record, for what follows it. Each
+    version is normalised once, the record carried to the next."""
+    backfilled = []
+    for version, study in studies:
+        record = normalise_study(study)
+        detected_at = midnight(dt.date.fromisoformat(version.date))
+        found = [
+            _mark(event, version.number)
+            for event in diff_records(previous, record, detected_at=detected_at)
+        ]
+        backfilled.append(
+            BackfilledVersion(version.number, detected_at, study, content_hash(record), found)
+        )
+        previous = record
+    return backfilled, previous
 
 
 def horizon_version_date(raw: dict[str, Any], fetched_at: dt.datetime) -> str:
