@@ -52,6 +52,27 @@ def test_a_competitor_opening_at_your_site_is_told_in_your_digest(
     assert f"also here: {MINE} Breakfree-1, Recruiting" in mail.part("html")  # the site table
 
 
+def test_a_place_many_watched_trials_share_names_three_and_counts_the_rest(
+    trialwatch: Trialwatch, registry: RegistryServer
+) -> None:
+    """A big centre hosts hundreds of a portfolio's trials: a site event there names the first
+    three others by id and counts the rest, in its sentence and in what is stored and printed
+    (every other trial was stored with every event: with 10,000 watched trials sharing every
+    site, each daily check of 100 changes grew the database by 77 MB; bench/check_bench.py)."""
+    others = [f"NCT0000010{n}" for n in range(6)]
+    registry.put(rival_with_cleveland("NOT_YET_RECRUITING"), *map(study_with_id, others))
+    assert trialwatch("watch", "add", RIVAL, *others).code == 0
+    assert trialwatch("check").code == 0
+    registry.put(rival_with_cleveland("RECRUITING"))
+    [event] = trialwatch("check", "--json").json()["changes"]
+    assert [other["nct_id"] for other in event["also_here"]] == others[:3]
+    assert event["also_here_more"] == 3
+    assert event["summary"].endswith(
+        f"(also here: {others[0]} Breakfree-1, Recruiting; {others[1]} Breakfree-1, Recruiting; "
+        f"{others[2]} Breakfree-1, Recruiting; 3 more watched trials)"
+    )
+
+
 def test_generic_names_and_one_trials_labels_never_identify_a_place() -> None:
     rows = {
         "a": {"facility": "Research Site", "city": "Boston", "country": "United States"},

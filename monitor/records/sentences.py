@@ -35,6 +35,7 @@ from monitor.records.wording import (
     readable_status,
     text_change,
 )
+from monitor.text import counted
 
 
 class Told(NamedTuple):
@@ -217,8 +218,12 @@ def also_here(told: Told) -> list[str]:
         for other in others
         if isinstance(other, dict)
     ]
-    if len(named) > ALSO_HERE_NAMED:
-        named[ALSO_HERE_NAMED:] = [f"{len(named) - ALSO_HERE_NAMED} more watched trials"]
+    more = told.extra.get("also_here_more")
+    more = more if isinstance(more, int) and more > 0 else 0
+    if len(named) > ALSO_HERE_NAMED:  # an event stored before the others were counted
+        named, more = named[:ALSO_HERE_NAMED], more + len(named) - ALSO_HERE_NAMED
+    if more:
+        named.append(counted(more, "more watched trial"))
     return [f"also here: {'; '.join(named)}"] if named else []
 
 

@@ -25,7 +25,7 @@ from monitor.store.deliveries import (
 from monitor.store.events import Events
 from monitor.store.runs import Runs
 from monitor.store.searches import Searches
-from monitor.store.sites import SharedPlace, Sites, TrialAtSite
+from monitor.store.sites import OthersAt, SharedPlace, Sites, TrialAtSite
 from monitor.store.snapshot_rows import StoredSnapshot
 from monitor.store.snapshots import BackfilledVersion, FetchedVersion, Snapshots
 from monitor.store.watches import LastFetch, Trial, Watch, Watches
@@ -38,6 +38,7 @@ __all__ = [
     "DeliveryState",
     "StoredAudience",
     "FetchedVersion",
+    "OthersAt",
     "SharedPlace",
     "Store",
     "TrialAtSite",

@@ -288,6 +288,14 @@ def _transport_column(db: sqlite_utils.Database) -> None:
     db.execute("alter table deliveries rename column channel to transport")
 
 
+def _trial_sites_by_place_then_trial(db: sqlite_utils.Database) -> None:
+    """Version 15: `trial_sites` indexed by identity and trial, so that the few other trials
+    at a place, and how many there are, are read from the index alone (a place many watched
+    trials share, read by identity only, cost 100 ms a site event at 10,000 trials)."""
+    db.execute("drop index if exists idx_trial_sites_identity")
+    db.table("trial_sites").create_index(["identity", "nct_id"])
+
+
 # Schema version N is reached by running MIGRATIONS[N-1]; `PRAGMA user_version` holds N.
 # Never edit a released migration: add the next one.
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -305,6 +313,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _unmailed_as_a_state,
     _add_trial_sites,
     _transport_column,
+    _trial_sites_by_place_then_trial,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 COMPRESSED_SINCE = MIGRATIONS.index(_compress_snapshots) + 1

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,16 @@ class TrialAtSite:
 
 
 @dataclass(frozen=True)
+class OthersAt:
+    """The other watched trials at one place: the first few by id, and how many in all (a
+    big centre hosts hundreds of a portfolio's trials; a note names a few and counts the
+    rest)."""
+
+    named: tuple[TrialAtSite, ...]
+    count: int
+
+
+@dataclass(frozen=True)
 class SharedPlace:
     """A place that hosts two or more watched trials."""
 
@@ -29,6 +38,13 @@ class SharedPlace:
     city: str
     country: str
     trials: tuple[TrialAtSite, ...]
+
+
+# The other active watched trials at a place: (identity, nct_id) walks the index alone.
+OTHERS_AT = """
+    from trial_sites s join watches w on w.nct_id = s.nct_id and w.active = 1
+    where s.identity = ? and s.nct_id != ?
+"""
 
 
 class Sites(Family):
@@ -58,21 +74,23 @@ class Sites(Family):
         sql = "select 1 from trial_sites where nct_id = ? limit 1"
         return self.db.execute(sql, [nct_id]).fetchone() is not None
 
-    def others_at(self, identities: Iterable[str], nct_id: str) -> dict[str, list[TrialAtSite]]:
-        """{identity: the other watched trials there} for `identities` of `nct_id`'s sites."""
-        wanted = list(identities)
-        if not wanted:
-            return {}
-        sql = """
-            select s.identity, s.nct_id, s.status, w.acronym from trial_sites s
-            join watches w on w.nct_id = s.nct_id and w.active = 1
-            where s.identity in (select value from json_each(?)) and s.nct_id != ?
-            order by s.nct_id
-        """
-        found: dict[str, list[TrialAtSite]] = defaultdict(list)
-        for row in self.db.query(sql, [json.dumps(wanted), nct_id]):
-            found[row["identity"]].append(TrialAtSite(row["nct_id"], row["acronym"], row["status"]))
-        return dict(found)
+    def others_at(
+        self, identities: Iterable[str], nct_id: str, *, named: int
+    ) -> dict[str, OthersAt]:
+        """{identity: the other watched trials there, `named` of them by id and the count}
+        for `identities` of `nct_id`'s sites."""
+        found = {}
+        for identity in sorted(set(identities)):
+            params = [identity, nct_id]
+            count = self.db.execute(f"select count(*) {OTHERS_AT}", params).fetchone()[0]
+            if count:
+                first = self.db.query(
+                    f"select s.nct_id, s.status, w.acronym {OTHERS_AT} order by s.nct_id limit ?",
+                    [*params, named],
+                )
+                there = (TrialAtSite(row["nct_id"], row["acronym"], row["status"]) for row in first)
+                found[identity] = OthersAt(tuple(there), count)
+        return found
 
     def shared(self) -> list[SharedPlace]:
         """Every place hosting two or more watched trials whose zips agree, by country and
