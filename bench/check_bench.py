@@ -180,8 +180,10 @@ def bench(
         floor: list[tuple[float, int]] = []
         watched = set(ids)
         for round_number in range(repeat):  # daily check, bare download and oracle take turns
-            # the registry's date of the day's updates: what the oracle knows
-            day = (dt.date(2027, 1, 1) + dt.timedelta(days=round_number)).isoformat()
+            # the registry's date of the day's updates: what the oracle knows. The last round's
+            # is today: a post date after today is a registry error, which moves no watermark
+            today = dt.datetime.now(dt.UTC).date()
+            day = (today - dt.timedelta(days=repeat - 1 - round_number)).isoformat()
             for nct_id in ids[round_number::100]:  # another 1% changes: a site's status
                 study = json.loads(server.studies[nct_id])
                 status = study["protocolSection"]["statusModule"]
