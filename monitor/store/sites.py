@@ -52,21 +52,25 @@ class Sites(Family):
 
     def replace(self, nct_id: str, places: Iterable[SitePlace]) -> None:
         """The trial's places now (its latest snapshot's), in the caller's transaction."""
-        with self._writing():
+        rows = {
+            place.identity: (
+                nct_id,
+                place.identity,
+                place.facility,
+                place.city,
+                place.country,
+                place.zip,
+                place.status,
+            )
+            for place in places
+        }
+        with self._writing():  # plain statements: a changed trial's 50 sites in a millisecond
             self.db.execute("delete from trial_sites where nct_id = ?", [nct_id])
-            rows = {
-                place.identity: {
-                    "nct_id": nct_id,
-                    "identity": place.identity,
-                    "facility": place.facility,
-                    "city": place.city,
-                    "country": place.country,
-                    "zip": place.zip,
-                    "status": place.status,
-                }
-                for place in places
-            }
-            self.db.table("trial_sites").insert_all(rows.values())
+            self.db.conn.executemany(
+                "insert into trial_sites (nct_id, identity, facility, city, country, zip, status)"
+                " values (?, ?, ?, ?, ?, ?, ?)",
+                rows.values(),
+            )
 
     def known(self, nct_id: str) -> bool:
         """Whether the trial's places were recorded (a database written before they were is
