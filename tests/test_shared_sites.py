@@ -59,10 +59,13 @@ def test_a_place_many_watched_trials_share_names_three_and_counts_the_rest(
     three others by id and counts the rest, in its sentence and in what is stored and printed
     (every other trial was stored with every event: with 10,000 watched trials sharing every
     site, each daily check of 100 changes grew the database by 77 MB; bench/check_bench.py)."""
-    others = [f"NCT0000010{n}" for n in range(6)]
-    registry.put(rival_with_cleveland("NOT_YET_RECRUITING"), *map(study_with_id, others))
-    assert trialwatch("watch", "add", RIVAL, *others).code == 0
+    stopped, *others = [f"NCT0000010{n}" for n in range(7)]
+    registry.put(
+        rival_with_cleveland("NOT_YET_RECRUITING"), *map(study_with_id, [stopped, *others])
+    )
+    assert trialwatch("watch", "add", RIVAL, stopped, *others).code == 0
     assert trialwatch("check").code == 0
+    assert trialwatch("watch", "remove", stopped).code == 0  # no longer watched: not there
     registry.put(rival_with_cleveland("RECRUITING"))
     [event] = trialwatch("check", "--json").json()["changes"]
     assert [other["nct_id"] for other in event["also_here"]] == others[:3]

@@ -45,6 +45,13 @@ OTHERS_AT = """
     from trial_sites s join watches w on w.nct_id = s.nct_id and w.active = 1
     where s.identity = ? and s.nct_id != ?
 """
+# How many: every trial there, counted in the index, less the few whose watch was stopped.
+COUNT_OTHERS_AT = """
+    select (select count(*) from trial_sites where identity = :place and nct_id != :trial)
+        - (select count(*) from watches w indexed by watches_stopped cross join trial_sites s
+            where w.active = 0 and w.nct_id != :trial
+            and s.nct_id = w.nct_id and s.identity = :place)
+"""
 
 
 class Sites(Family):
@@ -86,7 +93,8 @@ class Sites(Family):
         found = {}
         for identity in sorted(set(identities)):
             params = [identity, nct_id]
-            count = self.db.execute(f"select count(*) {OTHERS_AT}", params).fetchone()[0]
+            place = {"place": identity, "trial": nct_id}
+            count = self.db.execute(COUNT_OTHERS_AT, place).fetchone()[0]
             if count:
                 first = self.db.query(
                     f"select s.nct_id, s.status, w.acronym {OTHERS_AT} order by s.nct_id limit ?",
