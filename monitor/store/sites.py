@@ -43,7 +43,7 @@ class SharedPlace:
 # The other active watched trials at a place: (identity, nct_id) walks the index alone.
 OTHERS_AT = """
     from trial_sites s join watches w on w.nct_id = s.nct_id and w.active = 1
-    where s.identity = ? and s.nct_id != ?
+    where s.identity = :place and s.nct_id != :trial
 """
 # How many: every trial there, counted in the index, less the few whose watch was stopped.
 COUNT_OTHERS_AT = """
@@ -92,13 +92,13 @@ class Sites(Family):
         for `identities` of `nct_id`'s sites."""
         found = {}
         for identity in sorted(set(identities)):
-            params = [identity, nct_id]
-            place = {"place": identity, "trial": nct_id}
+            place = {"place": identity, "trial": nct_id, "named": named}
             count = self.db.execute(COUNT_OTHERS_AT, place).fetchone()[0]
             if count:
                 first = self.db.query(
-                    f"select s.nct_id, s.status, w.acronym {OTHERS_AT} order by s.nct_id limit ?",
-                    [*params, named],
+                    f"select s.nct_id, s.status, w.acronym {OTHERS_AT} order by s.nct_id "
+                    "limit :named",
+                    place,
                 )
                 there = (TrialAtSite(row["nct_id"], row["acronym"], row["status"]) for row in first)
                 found[identity] = OthersAt(tuple(there), count)
